@@ -1,0 +1,120 @@
+import { DecodeError } from './errors.ts';
+
+/** A JSON value, a string, or bytes: what `publish` takes and a handler gets back. */
+export type Body = unknown;
+
+/**
+ * Turns bodies into bytes and back for one content type. Register extra codecs with the
+ * broker option `codecs`, pick one per publish with `contentType`, or per target with
+ * `add(target, handler, { codec })`.
+ *
+ * @example
+ * ```ts
+ * const csv: Codec = {
+ *   contentType: 'text/csv',
+ *   encode: (rows) => new TextEncoder().encode((rows as string[][]).map((r) => r.join(',')).join('\n')),
+ *   decode: (bytes) => new TextDecoder().decode(bytes).split('\n').map((l) => l.split(',')),
+ * };
+ * const broker = new MemoryBroker({ codecs: [csv] });
+ * await broker.publish([['a', '1']], 'rows', { contentType: 'text/csv' });
+ * ```
+ */
+export interface Codec {
+  /** The content type it writes, e.g. `application/json`. Matched without parameters. */
+  readonly contentType: string;
+  encode(body: unknown): Uint8Array;
+  decode(bytes: Uint8Array): unknown;
+}
+
+export const JSON_TYPE = 'application/json';
+export const TEXT_TYPE = 'text/plain; charset=utf-8';
+export const BYTES_TYPE = 'application/octet-stream';
+
+const utf8 = new TextEncoder();
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+export const jsonCodec: Codec = {
+  contentType: JSON_TYPE,
+  encode(body) {
+    let text: string | undefined;
+    try {
+      text = JSON.stringify(body);
+    } catch (cause) {
+      throw new DecodeError('body cannot be JSON-encoded', { cause });
+    }
+    if (text === undefined) throw new DecodeError(`a ${typeof body} body cannot be JSON-encoded`);
+    return utf8.encode(text);
+  },
+  decode(bytes) {
+    try {
+      return JSON.parse(strictUtf8.decode(bytes));
+    } catch (cause) {
+      throw new DecodeError('body is not valid JSON', { cause });
+    }
+  },
+};
+
+export const textCodec: Codec = {
+  contentType: TEXT_TYPE,
+  encode(body) {
+    if (typeof body !== 'string') throw new DecodeError('a text/plain body must be a string');
+    return utf8.encode(body);
+  },
+  decode(bytes) {
+    try {
+      return strictUtf8.decode(bytes);
+    } catch (cause) {
+      throw new DecodeError('text body is not valid UTF-8', { cause });
+    }
+  },
+};
+
+export const bytesCodec: Codec = {
+  contentType: BYTES_TYPE,
+  encode(body) {
+    if (!(body instanceof Uint8Array))
+      throw new DecodeError('an octet-stream body must be a Uint8Array');
+    return body;
+  },
+  decode(bytes) {
+    return bytes;
+  },
+};
+
+/** `text/plain; charset=utf-8` → `text/plain`. */
+export function mediaType(contentType: string): string {
+  return contentType.split(';', 1)[0]!.trim().toLowerCase();
+}
+
+/** Looks codecs up by media type; the built-in three are always there. */
+export class CodecRegistry {
+  readonly #byType = new Map<string, Codec>();
+  constructor(extra: readonly Codec[] = []) {
+    for (const c of [jsonCodec, textCodec, bytesCodec, ...extra])
+      this.#byType.set(mediaType(c.contentType), c);
+  }
+
+  /** The codec for a content type, or undefined. */
+  get(contentType: string): Codec | undefined {
+    return this.#byType.get(mediaType(contentType));
+  }
+
+  /** Picks the codec for a body: bytes → octet-stream, string → text, anything else → JSON. */
+  forBody(body: unknown, contentType?: string): Codec {
+    if (contentType !== undefined) {
+      const codec = this.get(contentType);
+      if (!codec) throw new DecodeError(`no codec registered for content type "${contentType}"`);
+      return codec;
+    }
+    if (body instanceof Uint8Array) return bytesCodec;
+    if (typeof body === 'string') return textCodec;
+    return jsonCodec;
+  }
+
+  /** Decodes received bytes; a missing content type is read as JSON, as the seed's brokers did. */
+  decode(bytes: Uint8Array, contentType: string | undefined, codec?: Codec): unknown {
+    const c = codec ?? this.get(contentType ?? JSON_TYPE);
+    if (!c) throw new DecodeError(`no codec for content type "${contentType}"`);
+    return c.decode(bytes);
+  }
+}

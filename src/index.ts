@@ -1,0 +1,61 @@
+/**
+ * cloudmom — message-oriented middleware for serverless and edge code.
+ *
+ * @example
+ * ```ts
+ * import { MemoryBroker } from 'cloudmom';
+ * const broker = new MemoryBroker();
+ * broker.add('example', async (properties, body) => 'Hi there too');
+ * await broker.start();
+ * await broker.publish('Hello World!', 'example');
+ * ```
+ * @module
+ */
+export {
+  type AddOptions,
+  Broker,
+  type BrokerOptions,
+  type BrokerStats,
+  type Handler,
+  type Properties,
+  type PublishOptions,
+  type Reply,
+  type RequestOptions,
+  type RetryOptions,
+} from './broker.ts';
+export {
+  BYTES_TYPE,
+  bytesCodec,
+  type Codec,
+  JSON_TYPE,
+  jsonCodec,
+  TEXT_TYPE,
+  textCodec,
+} from './codec.ts';
+export {
+  BrokerStoppedError,
+  CloudmomError,
+  DecodeError,
+  type ErrorCode,
+  InvalidArgumentError,
+  InvalidMessageError,
+  MessageTooLargeError,
+  ReplyNotAllowedError,
+  RequestAbortedError,
+  RequestTimeoutError,
+  SchemaError,
+  SendError,
+} from './errors.ts';
+export { jsonLogger, type Logger, type LogLevel, silentLogger } from './log.ts';
+export {
+  type DeadLetter,
+  MemoryBroker,
+  type MemoryBrokerOptions,
+  type MemoryDelivery,
+  MemoryHub,
+  MemoryQueue,
+  type MemoryQueueOptions,
+} from './memory.ts';
+export type { StandardSchema } from './schema.ts';
+export { MOMService } from './service.ts';
+export type { DeadLetterCode, DeadLetterReason } from './transport.ts';

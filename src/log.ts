@@ -1,0 +1,53 @@
+/**
+ * Where cloudmom writes its log lines. Fields never contain message bodies or secrets.
+ *
+ * @example
+ * ```ts
+ * const broker = new MemoryBroker({ logger: { debug() {}, info: console.info, warn: console.warn, error: console.error } });
+ * ```
+ */
+export interface Logger {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+const LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+export type LogLevel = (typeof LEVELS)[number];
+
+/**
+ * One JSON line per entry on stderr (what CloudWatch, Azure Monitor and Cloud Logging parse),
+ * at `level` and above. The default level comes from `CLOUDMOM_LOG_LEVEL`, else `warn`.
+ *
+ * @example
+ * ```ts
+ * const broker = new MemoryBroker({ logger: jsonLogger('debug') });
+ * ```
+ */
+export function jsonLogger(level: LogLevel = envLevel()): Logger {
+  const min = LEVELS.indexOf(level);
+  const at =
+    (lvl: LogLevel) =>
+    (message: string, fields?: Record<string, unknown>): void => {
+      if (LEVELS.indexOf(lvl) < min) return;
+      process.stderr.write(
+        `${JSON.stringify({ level: lvl, logger: 'cloudmom', message, ...fields })}\n`,
+      );
+    };
+  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+function envLevel(): LogLevel {
+  const v = globalThis.process?.env?.CLOUDMOM_LOG_LEVEL as LogLevel | undefined;
+  return v && LEVELS.includes(v) ? v : 'warn';
+}
+
+/** A logger that drops everything. */
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** Describes an error for a log line or a dead-letter reason, without payloads, bounded. */
+export function describeError(err: unknown): string {
+  const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  return text.length > 1000 ? `${text.slice(0, 1000)}…` : text;
+}

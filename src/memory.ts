@@ -1,0 +1,583 @@
+import { randomUUID } from 'node:crypto';
+import { BROKER_OPTION_KEYS, Broker, type BrokerOptions } from './broker.ts';
+import { CodecRegistry } from './codec.ts';
+import { InvalidArgumentError, MessageTooLargeError, SendError } from './errors.ts';
+import type {
+  Capabilities,
+  DeadLetterReason,
+  Deliver,
+  IncomingMessage,
+  OutgoingMessage,
+  SendOutcome,
+  Transport,
+} from './transport.ts';
+import { checkOptionKeys, pick } from './util.ts';
+
+/** Settings of one in-memory queue, as a managed queue would have them. */
+export interface MemoryQueueOptions {
+  /** How long a received message stays invisible before it is redelivered. Default 30 000 ms. */
+  visibilityTimeoutMs?: number;
+  /** Receives after which the queue itself moves a message to its dead-letter queue (redrive). Default 10. */
+  maxReceiveCount?: number;
+  /** Largest message accepted (body + headers). Default 1 MiB, as SQS. */
+  maxMessageBytes?: number;
+}
+
+interface Stored {
+  readonly seq: number;
+  readonly message: OutgoingMessage;
+  readonly enqueuedAt: Date;
+  availableAt: number;
+  receiveCount: number;
+  /** Current lock; a stale receipt cannot settle a redelivered message. */
+  receipt?: string;
+  timer?: NodeJS.Timeout;
+  deadLetter?: DeadLetterReason;
+}
+
+/** One received message and its lock. */
+export interface MemoryDelivery {
+  readonly receipt: string;
+  readonly message: OutgoingMessage;
+  readonly receiveCount: number;
+  readonly enqueuedAt: Date;
+}
+
+/** A message in a dead-letter queue, with why it is there. */
+export interface DeadLetter {
+  readonly messageId: string;
+  readonly target: string;
+  readonly body: unknown;
+  readonly contentType: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly correlationId?: string;
+  readonly receiveCount: number;
+  readonly reason: DeadLetterReason;
+}
+
+/**
+ * An in-process queue with the semantics of a managed one: visibility timeout (lock), ack and
+ * nack, redelivery with a receive count, redrive to a dead-letter queue after
+ * `maxReceiveCount`, delay, ordering per group key (a group waits while one of its messages
+ * is in flight, as SQS FIFO), and a size limit.
+ *
+ * @example
+ * ```ts
+ * const q = new MemoryHub().queue('jobs');
+ * q.send(message);
+ * const [d] = q.receive(1);
+ * q.ack(d.receipt);
+ * ```
+ */
+export class MemoryQueue {
+  readonly name: string;
+  readonly visibilityTimeoutMs: number;
+  readonly maxReceiveCount: number;
+  readonly maxMessageBytes: number;
+  /** Where redriven and dead-lettered messages go; undefined for a dead-letter queue itself. */
+  readonly deadLetterQueue: MemoryQueue | undefined;
+  #seq = 0;
+  readonly #ready: Stored[] = [];
+  readonly #inflight = new Map<string, Stored>();
+  readonly #groupsInFlight = new Set<string>();
+  readonly #listeners = new Set<() => void>();
+  #wake: NodeJS.Timeout | undefined;
+  #wakeAt = Number.POSITIVE_INFINITY;
+
+  constructor(name: string, options: MemoryQueueOptions = {}, deadLetterQueue?: MemoryQueue) {
+    checkOptionKeys(
+      options,
+      ['visibilityTimeoutMs', 'maxReceiveCount', 'maxMessageBytes'],
+      'MemoryQueue',
+    );
+    this.name = name;
+    this.visibilityTimeoutMs = options.visibilityTimeoutMs ?? 30_000;
+    this.maxReceiveCount = options.maxReceiveCount ?? 10;
+    this.maxMessageBytes = options.maxMessageBytes ?? 1024 * 1024;
+    this.deadLetterQueue = deadLetterQueue;
+  }
+
+  /** Messages waiting (not in flight). */
+  get depth(): number {
+    return this.#ready.length;
+  }
+
+  /** Messages received and not yet settled. */
+  get inFlight(): number {
+    return this.#inflight.size;
+  }
+
+  /** Stores a message; throws MessageTooLargeError over the limit. */
+  send(
+    message: OutgoingMessage,
+    size = message.body.byteLength,
+    deadLetter?: DeadLetterReason,
+  ): void {
+    if (size > this.maxMessageBytes)
+      throw new MessageTooLargeError(size, this.maxMessageBytes, `memory queue ${this.name}`);
+    const now = Date.now();
+    const stored: Stored = {
+      seq: this.#seq++,
+      message,
+      enqueuedAt: new Date(now),
+      availableAt: now + (message.delaySeconds ?? 0) * 1000,
+      receiveCount: 0,
+      deadLetter,
+    };
+    this.#ready.push(stored);
+    this.#changed();
+  }
+
+  /**
+   * Receives up to `max` visible messages, locking each for the visibility timeout. A message
+   * already received `maxReceiveCount` times is moved to the dead-letter queue instead.
+   */
+  receive(max: number): MemoryDelivery[] {
+    const now = Date.now();
+    const out: MemoryDelivery[] = [];
+    const groupsSeen = new Set<string>();
+    for (let i = 0; i < this.#ready.length && out.length < max; ) {
+      const s = this.#ready[i]!;
+      const group = s.message.groupKey;
+      if (group !== undefined) {
+        if (this.#groupsInFlight.has(group) || groupsSeen.has(group)) {
+          i++;
+          continue;
+        }
+        groupsSeen.add(group); // only the oldest of a group may go, and only when visible
+      }
+      if (s.availableAt > now) {
+        i++;
+        continue;
+      }
+      this.#ready.splice(i, 1);
+      if (this.deadLetterQueue && s.receiveCount >= this.maxReceiveCount) {
+        this.deadLetterQueue.send(
+          s.message,
+          0,
+          s.deadLetter ?? {
+            code: 'max-deliveries',
+            description: `received ${s.receiveCount} times (maxReceiveCount ${this.maxReceiveCount})`,
+          },
+        );
+        continue;
+      }
+      s.receiveCount++;
+      const receipt = randomUUID();
+      s.receipt = receipt;
+      s.timer = setTimeout(() => this.#expire(receipt), this.visibilityTimeoutMs);
+      s.timer.unref?.();
+      this.#inflight.set(receipt, s);
+      if (group !== undefined) this.#groupsInFlight.add(group);
+      out.push({
+        receipt,
+        message: s.message,
+        receiveCount: s.receiveCount,
+        enqueuedAt: s.enqueuedAt,
+      });
+    }
+    this.#scheduleWake();
+    return out;
+  }
+
+  /** Deletes a received message. False when the lock was lost (it expired and was redelivered). */
+  ack(receipt: string): boolean {
+    const s = this.#take(receipt);
+    if (!s) return false;
+    this.#changed();
+    return true;
+  }
+
+  /** Makes a received message visible again after `delayMs`. */
+  nack(receipt: string, delayMs = 0): boolean {
+    const s = this.#take(receipt);
+    if (!s) return false;
+    s.availableAt = Date.now() + delayMs;
+    this.#insertBySeq(s);
+    this.#changed();
+    return true;
+  }
+
+  /** Moves a received message to the dead-letter queue with a reason. */
+  deadLetter(receipt: string, reason: DeadLetterReason): boolean {
+    const s = this.#take(receipt);
+    if (!s) return false;
+    if (!this.deadLetterQueue)
+      throw new InvalidArgumentError(`queue ${this.name} has no dead-letter queue`);
+    this.deadLetterQueue.send(s.message, 0, reason);
+    this.#changed();
+    return true;
+  }
+
+  /** Extends the lock of a received message by the visibility timeout from now. */
+  extend(receipt: string, ms = this.visibilityTimeoutMs): boolean {
+    const s = this.#inflight.get(receipt);
+    if (!s) return false;
+    clearTimeout(s.timer);
+    s.timer = setTimeout(() => this.#expire(receipt), ms);
+    s.timer.unref?.();
+    return true;
+  }
+
+  /** Calls `listener` whenever messages may have become receivable. Returns an unsubscribe. */
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Everything waiting, oldest first, with its dead-letter reason if any (does not lock). */
+  peekAll(): { message: OutgoingMessage; receiveCount: number; reason?: DeadLetterReason }[] {
+    return this.#ready.map((s) => ({
+      message: s.message,
+      receiveCount: s.receiveCount,
+      reason: s.deadLetter,
+    }));
+  }
+
+  /** Drops everything and cancels timers. */
+  purge(): void {
+    for (const s of this.#inflight.values()) clearTimeout(s.timer);
+    this.#inflight.clear();
+    this.#ready.length = 0;
+    this.#groupsInFlight.clear();
+    clearTimeout(this.#wake);
+    this.#wake = undefined;
+    this.#wakeAt = Number.POSITIVE_INFINITY;
+  }
+
+  #take(receipt: string): Stored | undefined {
+    const s = this.#inflight.get(receipt);
+    if (!s || s.receipt !== receipt) return undefined;
+    this.#inflight.delete(receipt);
+    clearTimeout(s.timer);
+    s.receipt = undefined;
+    if (s.message.groupKey !== undefined) this.#groupsInFlight.delete(s.message.groupKey);
+    return s;
+  }
+
+  #expire(receipt: string): void {
+    const s = this.#take(receipt);
+    if (!s) return;
+    s.availableAt = Date.now();
+    this.#insertBySeq(s);
+    this.#changed();
+  }
+
+  #insertBySeq(s: Stored): void {
+    let i = this.#ready.length;
+    while (i > 0 && this.#ready[i - 1]!.seq > s.seq) i--;
+    this.#ready.splice(i, 0, s);
+  }
+
+  #changed(): void {
+    for (const l of this.#listeners) l();
+    this.#scheduleWake();
+  }
+
+  /** Arms one timer for the earliest delayed message so listeners hear when it is due. */
+  #scheduleWake(): void {
+    const now = Date.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const s of this.#ready)
+      if (s.availableAt > now && s.availableAt < next) next = s.availableAt;
+    if (next === this.#wakeAt) return;
+    clearTimeout(this.#wake);
+    this.#wakeAt = next;
+    if (next === Number.POSITIVE_INFINITY || this.#listeners.size === 0) {
+      this.#wake = undefined;
+      this.#wakeAt = Number.POSITIVE_INFINITY;
+      return;
+    }
+    this.#wake = setTimeout(() => {
+      this.#wake = undefined;
+      this.#wakeAt = Number.POSITIVE_INFINITY;
+      this.#changed();
+    }, next - now);
+  }
+}
+
+/**
+ * A set of named in-memory queues brokers share, as they would share a cloud account. Each
+ * queue `name` gets a dead-letter queue `name.dlq`. `MemoryHub.default` is shared process-wide.
+ *
+ * @example
+ * ```ts
+ * const hub = new MemoryHub();
+ * const a = new MemoryBroker({ hub, queue: 'svc' });
+ * const b = new MemoryBroker({ hub, queue: 'svc' }); // competing consumers of one queue
+ * ```
+ */
+export class MemoryHub {
+  /** The process-wide hub brokers use when given none. */
+  static readonly default: MemoryHub = new MemoryHub();
+  readonly #queues = new Map<string, MemoryQueue>();
+  readonly queueOptions: MemoryQueueOptions;
+
+  constructor(queueOptions: MemoryQueueOptions = {}) {
+    this.queueOptions = queueOptions;
+  }
+
+  /** Gets or creates a queue (and its `.dlq`). */
+  queue(name: string, options: MemoryQueueOptions = this.queueOptions): MemoryQueue {
+    let q = this.#queues.get(name);
+    if (!q) {
+      const dlqName = `${name}.dlq`;
+      let dlq = this.#queues.get(dlqName);
+      if (!dlq) {
+        dlq = new MemoryQueue(dlqName, { maxMessageBytes: Number.MAX_SAFE_INTEGER });
+        this.#queues.set(dlqName, dlq);
+      }
+      q = new MemoryQueue(name, options, dlq);
+      this.#queues.set(name, q);
+    }
+    return q;
+  }
+
+  /** True when the queue exists. */
+  has(name: string): boolean {
+    return this.#queues.has(name);
+  }
+
+  /** Deletes a queue and its dead-letter queue. */
+  delete(name: string): void {
+    for (const n of [name, `${name}.dlq`]) {
+      this.#queues.get(n)?.purge();
+      this.#queues.delete(n);
+    }
+  }
+}
+
+/**
+ * Options of {@link MemoryBroker}: those of every broker plus the queue it uses.
+ */
+export interface MemoryBrokerOptions extends BrokerOptions {
+  /** The hub of queues. Default: `MemoryHub.default`. */
+  hub?: MemoryHub;
+  /** Queue this broker consumes from and publishes to. Default `"cloudmom"`. */
+  queue?: string;
+  /** Queue `publish` sends to, when other than `queue`. */
+  publishTo?: string;
+  /** Settings of queues this broker creates. */
+  queueOptions?: MemoryQueueOptions;
+}
+
+const MEMORY_KEYS = ['hub', 'queue', 'publishTo', 'queueOptions'] as const;
+
+/**
+ * The embedded broker: the full semantics of a managed queue, in process. What `npm start`
+ * runs on and a test double for any cloud broker.
+ *
+ * @example
+ * ```ts
+ * import { MemoryBroker } from 'cloudmom';
+ * const broker = new MemoryBroker({ maxDeliveries: 3 });
+ * broker.add('example', (properties, body) => 'Hi there too');
+ * await broker.start();
+ * const reply = await broker.request('Hello World!', 'example');
+ * await broker.stop();
+ * ```
+ */
+export class MemoryBroker extends Broker {
+  readonly #transport: MemoryTransport;
+
+  constructor(options: MemoryBrokerOptions = {}) {
+    checkOptionKeys(options, [...BROKER_OPTION_KEYS, ...MEMORY_KEYS], 'MemoryBroker');
+    const [own, core] = pick(options, MEMORY_KEYS);
+    const transport = new MemoryTransport(own, new CodecRegistry(core.codecs));
+    super(transport, core);
+    this.#transport = transport;
+  }
+
+  /** The queue this broker consumes from. */
+  get queue(): MemoryQueue {
+    return this.#transport.inbound;
+  }
+
+  /** The messages in this broker's dead-letter queue, decoded, with their reasons. */
+  deadLetters(): DeadLetter[] {
+    return this.#transport.deadLetters();
+  }
+}
+
+class MemoryTransport implements Transport {
+  readonly hub: MemoryHub;
+  readonly inbound: MemoryQueue;
+  readonly outbound: MemoryQueue;
+  readonly client: MemoryHub;
+  readonly capabilities: Capabilities;
+  readonly #codecs: CodecRegistry;
+  readonly #queueOptions: MemoryQueueOptions | undefined;
+  readonly #pumps: { stop(): void; idle(): Promise<void> }[] = [];
+  readonly #receipts = new WeakMap<IncomingMessage, { queue: MemoryQueue; receipt: string }>();
+  #replyQueue: string | undefined;
+  #closed = false;
+
+  constructor(
+    options: Pick<MemoryBrokerOptions, (typeof MEMORY_KEYS)[number]>,
+    codecs: CodecRegistry,
+  ) {
+    this.hub = options.hub ?? MemoryHub.default;
+    this.client = this.hub;
+    this.#queueOptions = options.queueOptions;
+    const name = options.queue ?? 'cloudmom';
+    if (typeof name !== 'string' || name === '')
+      throw new InvalidArgumentError('MemoryBroker: queue must be a non-empty string');
+    this.inbound = this.hub.queue(name, options.queueOptions);
+    this.outbound = options.publishTo
+      ? this.hub.queue(options.publishTo, options.queueOptions)
+      : this.inbound;
+    this.#codecs = codecs;
+    this.capabilities = {
+      name: 'memory',
+      maxMessageBytes: this.outbound.maxMessageBytes,
+      maxBatchMessages: 100,
+      maxBatchBytes: 16 * 1024 * 1024,
+      batchLingerMs: 0,
+      ordering: true,
+      maxDelaySeconds: 900,
+      defaultReplyAllowList: ['reply.*'],
+    };
+  }
+
+  async send(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
+    return batch.map((m) => {
+      if (this.#closed && m.destination === undefined)
+        return { ok: false, error: new SendError('memory transport is closed') };
+      try {
+        const q =
+          m.destination === undefined
+            ? this.outbound
+            : this.hub.queue(m.destination, this.#queueOptions);
+        q.send(m, m.body.byteLength);
+        return { ok: true, messageId: m.messageId };
+      } catch (error) {
+        return { ok: false, error: error as Error };
+      }
+    });
+  }
+
+  async consume(deliver: Deliver, options: { concurrency: number }): Promise<void> {
+    this.#pumps.push(this.#pump(this.inbound, deliver, options.concurrency));
+  }
+
+  async stopConsuming(): Promise<void> {
+    for (const p of this.#pumps) p.stop();
+    await Promise.all(this.#pumps.map((p) => p.idle()));
+  }
+
+  async deadLetter(message: IncomingMessage, reason: DeadLetterReason): Promise<void> {
+    const r = this.#receipts.get(message);
+    if (r) {
+      r.queue.deadLetter(r.receipt, reason);
+      return;
+    }
+    // A message handed in by an entrypoint rather than received here: store it in the DLQ.
+    this.inbound.deadLetterQueue!.send(fromIncoming(message), 0, reason);
+  }
+
+  async openReplyAddress(deliver: Deliver): Promise<string> {
+    const name = `reply.${randomUUID()}`;
+    this.#replyQueue = name;
+    this.#pumps.push(this.#pump(this.hub.queue(name, this.#queueOptions), deliver, 100));
+    return name;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const p of this.#pumps) p.stop();
+    if (this.#replyQueue) this.hub.delete(this.#replyQueue);
+  }
+
+  deadLetters(): DeadLetter[] {
+    return this.inbound.deadLetterQueue!.peekAll().map(({ message: m, receiveCount, reason }) => {
+      let body: unknown;
+      try {
+        body = this.#codecs.decode(m.body, m.contentType);
+      } catch {
+        body = m.body;
+      }
+      return {
+        messageId: m.messageId,
+        target: m.target,
+        body,
+        contentType: m.contentType,
+        headers: m.headers,
+        correlationId: m.correlationId,
+        receiveCount,
+        reason: reason ?? { code: 'max-deliveries', description: 'redriven by the queue' },
+      };
+    });
+  }
+
+  /** Receives while fewer than `concurrency` are in flight; settles each by its verdict. */
+  #pump(queue: MemoryQueue, deliver: Deliver, concurrency: number) {
+    let inflight = 0;
+    let stopped = false;
+    let idleWaiters: (() => void)[] = [];
+    const run = () => {
+      if (stopped) return;
+      const free = concurrency - inflight;
+      if (free <= 0) return;
+      for (const d of queue.receive(free)) {
+        inflight++;
+        const incoming = toIncoming(d);
+        this.#receipts.set(incoming, { queue, receipt: d.receipt });
+        deliver(incoming)
+          .then((v) => {
+            if (v.kind === 'ack') queue.ack(d.receipt);
+            else if (v.kind === 'retry') queue.nack(d.receipt, v.delayMs);
+            else queue.deadLetter(d.receipt, v.reason);
+          })
+          .catch(() => queue.nack(d.receipt, 0))
+          .finally(() => {
+            inflight--;
+            if (inflight === 0 && stopped) {
+              for (const w of idleWaiters) w();
+              idleWaiters = [];
+            }
+            queueMicrotask(run);
+          });
+      }
+    };
+    const unsubscribe = queue.onChange(run);
+    queueMicrotask(run);
+    return {
+      stop() {
+        stopped = true;
+        unsubscribe();
+      },
+      idle: () =>
+        inflight === 0 ? Promise.resolve() : new Promise<void>((r) => idleWaiters.push(r)),
+    };
+  }
+}
+
+function toIncoming(d: MemoryDelivery): IncomingMessage {
+  const m = d.message;
+  return {
+    body: m.body,
+    target: m.target,
+    messageId: m.messageId,
+    contentType: m.contentType,
+    headers: m.headers,
+    correlationId: m.correlationId,
+    replyTo: m.replyTo,
+    deliveryCount: d.receiveCount,
+    publishedAt: d.enqueuedAt,
+    groupKey: m.groupKey,
+    raw: d,
+  };
+}
+
+function fromIncoming(m: IncomingMessage): OutgoingMessage {
+  return {
+    body: m.body,
+    target: m.target ?? '',
+    messageId: m.messageId,
+    contentType: m.contentType ?? 'application/octet-stream',
+    headers: m.headers,
+    correlationId: m.correlationId,
+    replyTo: m.replyTo,
+    groupKey: m.groupKey,
+  };
+}
