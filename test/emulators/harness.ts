@@ -181,3 +181,34 @@ export function have(cmd: string): boolean {
 export function log(name: string, message: string): void {
   process.stderr.write(`[peer ${name}] ${message}\n`);
 }
+
+/**
+ * A Python command-line tool from PyPI (checkov, cfn-lint, moto[server]...) in its own
+ * virtualenv under `.cache/py-<name>`, installed once under a file lock so parallel test
+ * projects share it. Returns the path of the venv's `bin/`.
+ *
+ * @example
+ * ```ts
+ * const bin = pyTool('checkov', ['checkov==3.2.*']);
+ * run(`${bin}/checkov`, ['-d', 'infra/gcp'], 'checkov is installed from PyPI');
+ * ```
+ */
+export function pyTool(name: string, requirements: string[]): string {
+  const venv = join(cacheDir('.'), `py-${name}`);
+  const stamp = join(venv, `.installed-${requirements.join('+').replace(/[^\w.=+-]/g, '_')}`);
+  const python = process.env.PYTHON ?? 'python3';
+  const script = [
+    `test -f '${stamp}' && exit 0`,
+    `rm -rf '${venv}'`,
+    `${python} -m venv '${venv}'`,
+    `'${venv}/bin/pip' install --quiet --disable-pip-version-check ${requirements.map((r) => `'${r}'`).join(' ')}`,
+    `touch '${stamp}'`,
+  ].join(' && ');
+  log(name, `ensuring ${requirements.join(' ')} in ${venv}`);
+  run(
+    'flock',
+    [`${venv}.lock`, 'sh', '-c', script],
+    `needs ${python} with venv and pip, and PyPI (pip install ${requirements.join(' ')})`,
+  );
+  return join(venv, 'bin');
+}
