@@ -24,13 +24,19 @@ export const TARGETS = {
  */
 export function registerExample<B extends Broker>(
   broker: B,
-  log: (line: string) => void = () => {},
+  options: { log?: (line: string) => void; helloReplyTo?: string } = {},
 ): B {
-  // The seed's example: receive a greeting, answer "Hi there too".
-  broker.add(TARGETS.hello, (properties: Properties, body: unknown) => {
-    log(`hello    ← ${JSON.stringify(body)} (correlation ${properties.correlationId ?? '-'})`);
-    return 'Hi there too';
-  });
+  const log = options.log ?? (() => {});
+  // The seed's example: receive a greeting, answer "Hi there too" (to the message's reply
+  // address, else to the `helloReplyTo` target).
+  broker.add(
+    TARGETS.hello,
+    (properties: Properties, body: unknown) => {
+      log(`hello    ← ${JSON.stringify(body)} (correlation ${properties.correlationId ?? '-'})`);
+      return 'Hi there too';
+    },
+    options.helloReplyTo,
+  );
   // An RPC-style handler: sums numbers; a second handler on the same target audits it.
   broker.add(TARGETS.sum, (_p: Properties, body: { numbers: number[] }) => {
     if (!Array.isArray(body?.numbers)) throw new TypeError('body.numbers must be an array');

@@ -112,6 +112,7 @@ export class MemoryQueue {
     message: OutgoingMessage,
     size = message.body.byteLength,
     deadLetter?: DeadLetterReason,
+    receiveCount = 0,
   ): void {
     if (size > this.maxMessageBytes)
       throw new MessageTooLargeError(size, this.maxMessageBytes, `memory queue ${this.name}`);
@@ -121,7 +122,7 @@ export class MemoryQueue {
       message,
       enqueuedAt: new Date(now),
       availableAt: now + (message.delaySeconds ?? 0) * 1000,
-      receiveCount: 0,
+      receiveCount,
       deadLetter,
     };
     this.#ready.push(stored);
@@ -159,6 +160,7 @@ export class MemoryQueue {
             code: 'max-deliveries',
             description: `received ${s.receiveCount} times (maxReceiveCount ${this.maxReceiveCount})`,
           },
+          s.receiveCount,
         );
         continue;
       }
@@ -204,7 +206,7 @@ export class MemoryQueue {
     if (!s) return false;
     if (!this.deadLetterQueue)
       throw new InvalidArgumentError(`queue ${this.name} has no dead-letter queue`);
-    this.deadLetterQueue.send(s.message, 0, reason);
+    this.deadLetterQueue.send(s.message, 0, reason, s.receiveCount);
     this.#changed();
     return true;
   }
