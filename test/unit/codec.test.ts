@@ -1,0 +1,47 @@
+import { DecodeError } from 'cloudmom';
+import { describe, expect, it } from 'vitest';
+import { CodecRegistry, jsonCodec, mediaType, textCodec } from '../../src/codec.ts';
+
+describe('codecs', () => {
+  const reg = new CodecRegistry();
+
+  it('picks the codec by body kind', () => {
+    expect(reg.forBody(new Uint8Array([1])).contentType).toBe('application/octet-stream');
+    expect(reg.forBody('s').contentType).toBe('text/plain; charset=utf-8');
+    expect(reg.forBody({ a: 1 }).contentType).toBe('application/json');
+    expect(reg.forBody(null).contentType).toBe('application/json');
+  });
+
+  it('matches content types without parameters and case', () => {
+    expect(mediaType('Application/JSON; charset=utf-8')).toBe('application/json');
+    expect(reg.get('TEXT/plain')).toBe(textCodec);
+  });
+
+  it('refuses what a codec cannot encode with DecodeError', () => {
+    expect(() => jsonCodec.encode(10n)).toThrow(DecodeError);
+    expect(() => jsonCodec.encode(undefined)).toThrow(DecodeError);
+    expect(() => textCodec.encode(12)).toThrow(DecodeError);
+    expect(() => reg.forBody('x', 'application/x-unknown')).toThrow(/no codec/);
+  });
+
+  it('refuses undecodable bytes with DecodeError', () => {
+    expect(() => reg.decode(new TextEncoder().encode('{bad'), 'application/json')).toThrow(
+      DecodeError,
+    );
+    expect(() => reg.decode(new Uint8Array([0xff, 0xfe]), 'text/plain')).toThrow(DecodeError);
+    expect(() => reg.decode(new Uint8Array([1]), 'application/x-unknown')).toThrow(DecodeError);
+  });
+
+  it('reads a missing content type as JSON', () => {
+    expect(reg.decode(new TextEncoder().encode('[1]'), undefined)).toEqual([1]);
+  });
+
+  it('lets a registered codec override a built-in one', () => {
+    const custom = {
+      contentType: 'application/json',
+      encode: () => new Uint8Array([1]),
+      decode: () => 'custom',
+    };
+    expect(new CodecRegistry([custom]).decode(new Uint8Array(), 'application/json')).toBe('custom');
+  });
+});
