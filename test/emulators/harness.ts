@@ -197,13 +197,13 @@ export function pyTool(name: string, requirements: string[]): string {
   const venv = join(cacheDir('.'), `py-${name}`);
   const stamp = join(venv, `.installed-${requirements.join('+').replace(/[^\w.=+-]/g, '_')}`);
   const python = process.env.PYTHON ?? 'python3';
-  const script = [
-    `test -f '${stamp}' && exit 0`,
+  const steps = [
     `rm -rf '${venv}'`,
     `${python} -m venv '${venv}'`,
     `'${venv}/bin/pip' install --quiet --disable-pip-version-check ${requirements.map((r) => `'${r}'`).join(' ')}`,
     `touch '${stamp}'`,
   ].join(' && ');
+  const script = `test -f '${stamp}' || { ${steps}; }`;
   log(name, `ensuring ${requirements.join(' ')} in ${venv}`);
   run(
     'flock',
