@@ -77,7 +77,12 @@ export class MemoryQueue {
   /** Where redriven and dead-lettered messages go; undefined for a dead-letter queue itself. */
   readonly deadLetterQueue: MemoryQueue | undefined;
   #seq = 0;
-  readonly #ready: Stored[] = [];
+  /** Waiting messages in seq order; taken slots become holes, compacted now and then. */
+  #ready: (Stored | undefined)[] = [];
+  #head = 0;
+  #size = 0;
+  /** Earliest future availableAt among waiting messages (may be early, never late). */
+  #nextDue = Number.POSITIVE_INFINITY;
   readonly #inflight = new Map<string, Stored>();
   readonly #groupsInFlight = new Set<string>();
   readonly #listeners = new Set<() => void>();
@@ -99,7 +104,7 @@ export class MemoryQueue {
 
   /** Messages waiting (not in flight). */
   get depth(): number {
-    return this.#ready.length;
+    return this.#size;
   }
 
   /** Messages received and not yet settled. */
@@ -126,6 +131,8 @@ export class MemoryQueue {
       deadLetter,
     };
     this.#ready.push(stored);
+    this.#size++;
+    this.#noteDue(stored.availableAt);
     this.#changed();
   }
 
@@ -137,21 +144,17 @@ export class MemoryQueue {
     const now = Date.now();
     const out: MemoryDelivery[] = [];
     const groupsSeen = new Set<string>();
-    for (let i = 0; i < this.#ready.length && out.length < max; ) {
-      const s = this.#ready[i]!;
+    for (let i = this.#head; i < this.#ready.length && out.length < max; i++) {
+      const s = this.#ready[i];
+      if (!s) continue;
       const group = s.message.groupKey;
       if (group !== undefined) {
-        if (this.#groupsInFlight.has(group) || groupsSeen.has(group)) {
-          i++;
-          continue;
-        }
+        if (this.#groupsInFlight.has(group) || groupsSeen.has(group)) continue;
         groupsSeen.add(group); // only the oldest of a group may go, and only when visible
       }
-      if (s.availableAt > now) {
-        i++;
-        continue;
-      }
-      this.#ready.splice(i, 1);
+      if (s.availableAt > now) continue;
+      this.#ready[i] = undefined;
+      this.#size--;
       if (this.deadLetterQueue && s.receiveCount >= this.maxReceiveCount) {
         this.deadLetterQueue.send(
           s.message,
@@ -178,7 +181,7 @@ export class MemoryQueue {
         enqueuedAt: s.enqueuedAt,
       });
     }
-    this.#scheduleWake();
+    this.#compact();
     return out;
   }
 
@@ -196,6 +199,7 @@ export class MemoryQueue {
     if (!s) return false;
     s.availableAt = Date.now() + delayMs;
     this.#insertBySeq(s);
+    this.#noteDue(s.availableAt);
     this.#changed();
     return true;
   }
@@ -229,7 +233,7 @@ export class MemoryQueue {
 
   /** Everything waiting, oldest first, with its dead-letter reason if any (does not lock). */
   peekAll(): { message: OutgoingMessage; receiveCount: number; reason?: DeadLetterReason }[] {
-    return this.#ready.map((s) => ({
+    return this.#waiting().map((s) => ({
       message: s.message,
       receiveCount: s.receiveCount,
       reason: s.deadLetter,
@@ -240,7 +244,10 @@ export class MemoryQueue {
   purge(): void {
     for (const s of this.#inflight.values()) clearTimeout(s.timer);
     this.#inflight.clear();
-    this.#ready.length = 0;
+    this.#ready = [];
+    this.#head = 0;
+    this.#size = 0;
+    this.#nextDue = Number.POSITIVE_INFINITY;
     this.#groupsInFlight.clear();
     clearTimeout(this.#wake);
     this.#wake = undefined;
@@ -266,35 +273,58 @@ export class MemoryQueue {
   }
 
   #insertBySeq(s: Stored): void {
-    let i = this.#ready.length;
-    while (i > 0 && this.#ready[i - 1]!.seq > s.seq) i--;
-    this.#ready.splice(i, 0, s);
+    // Retried messages are old, so their place is near the head: scan from there.
+    let j = this.#head;
+    while (j < this.#ready.length && (this.#ready[j] === undefined || this.#ready[j]!.seq < s.seq))
+      j++;
+    if (j > 0 && this.#ready[j - 1] === undefined) {
+      this.#ready[j - 1] = s;
+      if (j - 1 < this.#head) this.#head = j - 1;
+    } else {
+      this.#ready.splice(j, 0, s);
+    }
+    this.#size++;
+  }
+
+  #waiting(): Stored[] {
+    return this.#ready.slice(this.#head).filter((s): s is Stored => s !== undefined);
+  }
+
+  /** Moves the head past holes; drops them once they are most of the array. */
+  #compact(): void {
+    while (this.#head < this.#ready.length && this.#ready[this.#head] === undefined) this.#head++;
+    if (this.#head > 1024 && this.#head * 2 > this.#ready.length) {
+      this.#ready = this.#ready.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  #noteDue(at: number): void {
+    if (at > Date.now() && at < this.#nextDue) this.#nextDue = at;
   }
 
   #changed(): void {
     for (const l of this.#listeners) l();
-    this.#scheduleWake();
+    this.#armWake();
   }
 
-  /** Arms one timer for the earliest delayed message so listeners hear when it is due. */
-  #scheduleWake(): void {
-    const now = Date.now();
-    let next = Number.POSITIVE_INFINITY;
-    for (const s of this.#ready)
-      if (s.availableAt > now && s.availableAt < next) next = s.availableAt;
-    if (next === this.#wakeAt) return;
+  /** Keeps one timer for the earliest delayed message, so listeners hear when it is due. */
+  #armWake(): void {
+    if (this.#nextDue === Number.POSITIVE_INFINITY || this.#listeners.size === 0) return;
+    if (this.#wake && this.#wakeAt <= this.#nextDue) return;
     clearTimeout(this.#wake);
-    this.#wakeAt = next;
-    if (next === Number.POSITIVE_INFINITY || this.#listeners.size === 0) {
-      this.#wake = undefined;
-      this.#wakeAt = Number.POSITIVE_INFINITY;
-      return;
-    }
-    this.#wake = setTimeout(() => {
-      this.#wake = undefined;
-      this.#wakeAt = Number.POSITIVE_INFINITY;
-      this.#changed();
-    }, next - now);
+    this.#wakeAt = this.#nextDue;
+    this.#wake = setTimeout(
+      () => {
+        this.#wake = undefined;
+        this.#wakeAt = Number.POSITIVE_INFINITY;
+        const now = Date.now();
+        this.#nextDue = Number.POSITIVE_INFINITY;
+        for (const w of this.#waiting()) this.#noteDue(w.availableAt > now ? w.availableAt : 0);
+        this.#changed();
+      },
+      Math.max(0, this.#nextDue - Date.now()),
+    );
   }
 }
 
