@@ -1,0 +1,92 @@
+/**
+ * Entity configuration of the Service Bus test peer: which queues, topics and subscriptions
+ * exist when it starts, and how entities it creates on demand are set up.
+ */
+
+/** Per-entity settings (a queue or a subscription). Defaults are Azure's. */
+export interface EntityOptions {
+  /** Peek-lock duration. Default 60 000 ms (Azure's default, 1 minute). */
+  readonly lockDurationMs?: number;
+  /** Deliveries before a message is dead-lettered with `MaxDeliveryCountExceeded`. Default 10. */
+  readonly maxDeliveryCount?: number;
+}
+
+/**
+ * Equality filter on system and application properties, as Service Bus's
+ * `CorrelationRuleFilter`: every field that is set must match.
+ */
+export interface CorrelationFilter {
+  readonly correlationId?: string;
+  readonly messageId?: string;
+  readonly to?: string;
+  readonly replyTo?: string;
+  /** The message's `subject` (AMQP `subject`, Service Bus `Label`). */
+  readonly subject?: string;
+  readonly sessionId?: string;
+  readonly replyToSessionId?: string;
+  readonly contentType?: string;
+  readonly applicationProperties?: Readonly<Record<string, string | number | boolean>>;
+}
+
+/** A subscription's filter: `true` (all messages), `false` (none) or a correlation filter. */
+export type RuleFilterConfig = boolean | CorrelationFilter;
+
+export interface SubscriptionConfig extends EntityOptions {
+  /** Rules by name; a message is copied when any rule matches. Default `{ $Default: true }`. */
+  readonly rules?: Readonly<Record<string, RuleFilterConfig>>;
+}
+
+export interface TopicConfig {
+  readonly subscriptions?: Readonly<Record<string, SubscriptionConfig>>;
+}
+
+/** Settings for entities created on demand whose path starts with `prefix`. */
+export interface AutoCreateRule extends EntityOptions {
+  readonly prefix: string;
+}
+
+export interface PeerConfig {
+  readonly queues?: Readonly<Record<string, EntityOptions>>;
+  readonly topics?: Readonly<Record<string, TopicConfig>>;
+  /**
+   * Create unknown entities when a client first names them (a difference from Azure, which
+   * answers `amqp:not-found`): a queue for a plain path, a topic and subscription for
+   * `topic/Subscriptions/name`. Default true.
+   */
+  readonly autoCreate?: boolean;
+  /** Settings of auto-created entities by path prefix (first match wins). */
+  readonly autoCreateRules?: readonly AutoCreateRule[];
+}
+
+/**
+ * The example topology (`examples/app.ts`, as `infra/azure` deploys it): one topic with a
+ * subscription per handler target filtered on `subject`, an inbox queue and a reply queue;
+ * plus prefixes the tests use for short locks and few deliveries.
+ *
+ * @example
+ * ```ts
+ * const peer = await startServiceBusPeer({ config: EXAMPLE_CONFIG });
+ * ```
+ */
+export const EXAMPLE_CONFIG: PeerConfig = {
+  queues: {
+    'cloudmom-inbox': {},
+    'cloudmom-replies': {},
+  },
+  topics: {
+    cloudmom: {
+      subscriptions: Object.fromEntries(
+        ['hello', 'sum', 'audit', 'flaky'].map((target) => [
+          target,
+          { maxDeliveryCount: 5, rules: { target: { subject: target } } },
+        ]),
+      ),
+    },
+  },
+  autoCreate: true,
+  autoCreateRules: [
+    { prefix: 'lock2s-', lockDurationMs: 2_000 },
+    { prefix: 'max3-', maxDeliveryCount: 3 },
+    { prefix: 'lock2s-max3-', lockDurationMs: 2_000, maxDeliveryCount: 3 },
+  ],
+};
