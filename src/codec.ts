@@ -26,13 +26,29 @@ export interface Codec {
   decode(bytes: Uint8Array): unknown;
 }
 
+/**
+ * The content types of the built-in codecs.
+ * @example
+ * ```ts
+ * await broker.publish('{"raw":true}', 't', { contentType: JSON_TYPE }); // sent as JSON text
+ * ```
+ */
 export const JSON_TYPE = 'application/json';
+/** @see JSON_TYPE */
 export const TEXT_TYPE = 'text/plain; charset=utf-8';
+/** @see JSON_TYPE */
 export const BYTES_TYPE = 'application/octet-stream';
 
 const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
+/**
+ * JSON values ⇄ UTF-8 JSON text. Strict on decode: invalid JSON or UTF-8 is a DecodeError.
+ * @example
+ * ```ts
+ * jsonCodec.decode(jsonCodec.encode({ a: 1 })); // { a: 1 }
+ * ```
+ */
 export const jsonCodec: Codec = {
   contentType: JSON_TYPE,
   encode(body) {
@@ -54,6 +70,13 @@ export const jsonCodec: Codec = {
   },
 };
 
+/**
+ * Strings ⇄ UTF-8 bytes. Invalid UTF-8 on decode is a DecodeError.
+ * @example
+ * ```ts
+ * textCodec.decode(textCodec.encode('Hi there too')); // 'Hi there too'
+ * ```
+ */
 export const textCodec: Codec = {
   contentType: TEXT_TYPE,
   encode(body) {
@@ -69,6 +92,13 @@ export const textCodec: Codec = {
   },
 };
 
+/**
+ * `Uint8Array` ⇄ the same bytes, unchanged.
+ * @example
+ * ```ts
+ * await broker.publish(new Uint8Array([0xff, 0x00]), 'blobs');
+ * ```
+ */
 export const bytesCodec: Codec = {
   contentType: BYTES_TYPE,
   encode(body) {
