@@ -1,0 +1,533 @@
+import { randomUUID } from 'node:crypto';
+import {
+  isServiceBusError,
+  type ServiceBusClient,
+  ServiceBusClient as ServiceBusClientClass,
+  type ServiceBusMessage,
+  type ServiceBusMessageBatch,
+  type ServiceBusReceivedMessage,
+  type ServiceBusReceiver,
+  type ServiceBusSender,
+} from '@azure/service-bus';
+import { BROKER_OPTION_KEYS, Broker, type BrokerOptions } from '../../src/broker.ts';
+import {
+  InvalidArgumentError,
+  InvalidMessageError,
+  MessageTooLargeError,
+  SendError,
+} from '../../src/errors.ts';
+import { describeError, jsonLogger, type Logger, silentLogger } from '../../src/log.ts';
+import type {
+  Capabilities,
+  DeadLetterReason,
+  Deliver,
+  IncomingMessage,
+  OutgoingMessage,
+  SendOutcome,
+  Transport,
+  Verdict,
+} from '../../src/transport.ts';
+import { checkOptionKeys, Idle, pick } from '../../src/util.ts';
+import {
+  bodyBytes,
+  headersFromProperties,
+  measureServiceBus,
+  PROPERTIES_LIMIT_BYTES,
+  propertiesSize,
+  STANDARD_MAX_MESSAGE_BYTES,
+  toServiceBusMessage,
+} from './wire.ts';
+
+/**
+ * Options of {@link ServiceBusBroker}: those of every broker (`concurrency`, `maxDeliveries`,
+ * `replyAllowList`, ...) plus where it connects, what it consumes and where it publishes.
+ *
+ * @example
+ * ```ts
+ * const options: ServiceBusBrokerOptions = {
+ *   connectionString: process.env.SERVICEBUS_CONNECTION!,
+ *   topic: 'events',
+ *   subscription: 'orders',
+ *   concurrency: 20,
+ * };
+ * ```
+ */
+export interface ServiceBusBrokerOptions extends BrokerOptions {
+  /**
+   * Service Bus connection string (a SAS key with Send/Listen rights is enough). Ignored when
+   * `client` is given. Default: the environment variable `SERVICEBUS_CONNECTION_STRING`.
+   */
+  connectionString?: string;
+  /**
+   * A `ServiceBusClient` you built (managed identity, custom retry, websockets...). The broker
+   * uses it and does not close it on `stop()`. Default: one built from `connectionString`.
+   */
+  client?: ServiceBusClient;
+  /** Queue `start()` consumes from; also where `publish` sends unless `topic`/`publishTo` say otherwise. Default: none. */
+  queue?: string;
+  /** Topic `publish` sends to; with `subscription`, `start()` consumes that topic subscription. Default: none. */
+  topic?: string;
+  /** Subscription of `topic` that `start()` consumes. Default: none. */
+  subscription?: string;
+  /** Queue or topic `publish` sends to. Default: `topic`, else `queue`. */
+  publishTo?: string;
+  /**
+   * Queue this instance's `request()` replies arrive on. Default: a per-instance queue
+   * `cloudmom-reply-<uuid>`, which must exist or be creatable (see docs/azure.md: on Azure,
+   * provision it or pass a queue that exists).
+   */
+  replyQueue?: string;
+  /** Longest the SDK renews a message lock while a handler runs (ms). Default 300 000 (5 min). */
+  maxAutoLockRenewalDurationMs?: number;
+  /** Largest message accepted by `publish` (body + properties, bytes). Default 262 144 (256 KB, Standard tier); Premium takes up to 100 MB. */
+  maxMessageBytes?: number;
+  /**
+   * Service Bus cannot delay an abandon: a failed message keeps its lock (renewed) for its
+   * retry delay, capped at this many ms, before it is abandoned. Default 5 000.
+   */
+  maxRetryHoldMs?: number;
+}
+
+const SB_KEYS = [
+  'connectionString',
+  'client',
+  'queue',
+  'topic',
+  'subscription',
+  'publishTo',
+  'replyQueue',
+  'maxAutoLockRenewalDurationMs',
+  'maxMessageBytes',
+  'maxRetryHoldMs',
+] as const;
+
+/** Prefix of the per-instance reply queues; allowed as reply addresses by default. */
+export const REPLY_QUEUE_PREFIX = 'cloudmom-reply-';
+
+/**
+ * The cloudmom broker on Azure Service Bus (`@azure/service-bus` v7): queues and topics.
+ * The target travels as the message `subject`, the correlation id, reply address, content
+ * type and message id as the native properties, user headers as application properties, the
+ * group key as the session id. Publishes are sent in `createMessageBatch` batches sized by the
+ * link. `start()` consumes in peek-lock with `concurrency` concurrent calls, renews locks while a
+ * handler runs, completes after the handlers and replies, abandons on failure (the service
+ * counts deliveries) and dead-letters with a reason and description.
+ *
+ * @example
+ * ```ts
+ * import { ServiceBusBroker } from 'cloudmom/azure';
+ * const broker = new ServiceBusBroker({ connectionString: process.env.SERVICEBUS_CONNECTION!, queue: 'hello' });
+ * broker.add('hello', (properties, body) => 'Hi there too');
+ * await broker.start();
+ * const reply = await broker.request('Hello World!', 'hello');
+ * await broker.stop();
+ * ```
+ */
+export class ServiceBusBroker extends Broker {
+  readonly #transport: ServiceBusTransport;
+
+  constructor(options: ServiceBusBrokerOptions = {}) {
+    checkOptionKeys(options, [...BROKER_OPTION_KEYS, ...SB_KEYS], 'ServiceBusBroker');
+    const [own, core] = pick(options, SB_KEYS);
+    const logger = core.logger === false ? silentLogger : (core.logger ?? jsonLogger());
+    const transport = new ServiceBusTransport(own, logger);
+    super(transport, core);
+    this.#transport = transport;
+  }
+
+  /** The native `ServiceBusClient` (injected or built from the connection string). */
+  override get client(): ServiceBusClient {
+    return this.#transport.client;
+  }
+
+  /** The queue or topic `publish` sends to (undefined when none was configured). */
+  get publishTo(): string | undefined {
+    return this.#transport.publishTo;
+  }
+}
+
+/** How one received message is settled; registered by whoever received it. */
+export interface Settler {
+  /** Moves the message to the dead-letter sub-queue (or its stand-in) with the reason. */
+  deadLetter(reason: DeadLetterReason): Promise<void>;
+  /** True once the message was settled (dead-lettered) through this settler. */
+  settled: boolean;
+}
+
+/** @internal the Service Bus transport; entrypoints reach it through `broker[INTERNALS]`. */
+export class ServiceBusTransport implements Transport {
+  readonly client: ServiceBusClient;
+  readonly capabilities: Capabilities;
+  readonly publishTo: string | undefined;
+  readonly logger: Logger;
+  readonly #ownsClient: boolean;
+  readonly #queue: string | undefined;
+  readonly #topic: string | undefined;
+  readonly #subscription: string | undefined;
+  readonly #replyQueue: string | undefined;
+  readonly #lockRenewalMs: number;
+  readonly #retryHoldMs: number;
+  readonly #senders = new Map<string, ServiceBusSender>();
+  readonly #receivers: ServiceBusReceiver[] = [];
+  readonly #subscriptions: { close(): Promise<void> }[] = [];
+  readonly #settling = new Idle();
+  readonly #settlers = new WeakMap<IncomingMessage, Settler>();
+  readonly #holds = new Set<{ timer: NodeJS.Timeout; release(): void }>();
+  #closed = false;
+
+  constructor(options: Pick<ServiceBusBrokerOptions, (typeof SB_KEYS)[number]>, logger: Logger) {
+    this.logger = logger;
+    for (const key of ['queue', 'topic', 'subscription', 'publishTo', 'replyQueue'] as const) {
+      const v = options[key];
+      if (v !== undefined && (typeof v !== 'string' || v === ''))
+        throw new InvalidArgumentError(`ServiceBusBroker: ${key} must be a non-empty string`);
+    }
+    if (options.subscription !== undefined && options.topic === undefined)
+      throw new InvalidArgumentError('ServiceBusBroker: subscription needs topic');
+    if (options.client !== undefined) {
+      if (typeof (options.client as { createSender?: unknown }).createSender !== 'function')
+        throw new InvalidArgumentError('ServiceBusBroker: client must be a ServiceBusClient');
+      this.client = options.client;
+      this.#ownsClient = false;
+    } else {
+      const cs = options.connectionString ?? process.env.SERVICEBUS_CONNECTION_STRING;
+      if (typeof cs !== 'string' || cs === '')
+        throw new InvalidArgumentError(
+          'ServiceBusBroker: give connectionString, client, or set SERVICEBUS_CONNECTION_STRING',
+        );
+      this.client = new ServiceBusClientClass(cs);
+      this.#ownsClient = true;
+    }
+    this.#queue = options.queue;
+    this.#topic = options.topic;
+    this.#subscription = options.subscription;
+    this.publishTo = options.publishTo ?? options.topic ?? options.queue;
+    this.#replyQueue = options.replyQueue;
+    this.#lockRenewalMs = nonNegative(
+      options.maxAutoLockRenewalDurationMs ?? 300_000,
+      'maxAutoLockRenewalDurationMs',
+    );
+    this.#retryHoldMs = nonNegative(options.maxRetryHoldMs ?? 5_000, 'maxRetryHoldMs');
+    const maxMessageBytes = options.maxMessageBytes ?? STANDARD_MAX_MESSAGE_BYTES;
+    if (!Number.isInteger(maxMessageBytes) || maxMessageBytes < 1024)
+      throw new InvalidArgumentError('ServiceBusBroker: maxMessageBytes must be an integer ≥ 1024');
+    this.capabilities = {
+      name: 'servicebus',
+      maxMessageBytes,
+      measure: measureServiceBus,
+      maxBatchMessages: 100,
+      maxBatchBytes: maxMessageBytes,
+      batchLingerMs: 0,
+      ordering: false,
+      maxDelaySeconds: 14 * 24 * 3600,
+      defaultReplyAllowList: [
+        `${REPLY_QUEUE_PREFIX}*`,
+        ...(options.replyQueue ? [options.replyQueue] : []),
+      ],
+    };
+  }
+
+  validate(message: OutgoingMessage): void {
+    if (propertiesSize(message) > PROPERTIES_LIMIT_BYTES)
+      throw new InvalidMessageError(
+        `the message properties exceed the ${PROPERTIES_LIMIT_BYTES}-byte limit of Service Bus`,
+      );
+    if (message.messageId.length > 128 || (message.deduplicationId?.length ?? 0) > 128)
+      throw new InvalidMessageError('Service Bus message ids are at most 128 characters');
+    if ((message.groupKey?.length ?? 0) > 128)
+      throw new InvalidMessageError(
+        'Service Bus session ids (groupKey) are at most 128 characters',
+      );
+  }
+
+  #sender(entity: string): ServiceBusSender {
+    let s = this.#senders.get(entity);
+    if (!s) {
+      s = this.client.createSender(entity);
+      this.#senders.set(entity, s);
+    }
+    return s;
+  }
+
+  async send(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
+    const outcomes: SendOutcome[] = new Array(batch.length);
+    // The batcher keys by destination, but do not rely on it: group here.
+    const groups = new Map<string, number[]>();
+    batch.forEach((m, i) => {
+      const entity = m.destination ?? this.publishTo;
+      if (entity === undefined) {
+        outcomes[i] = {
+          ok: false,
+          error: new InvalidArgumentError(
+            'ServiceBusBroker: nowhere to publish; set the option publishTo, topic or queue',
+          ),
+        };
+        return;
+      }
+      if (this.#closed && m.destination === undefined) {
+        outcomes[i] = { ok: false, error: new SendError('the Service Bus transport is closed') };
+        return;
+      }
+      const list = groups.get(entity);
+      if (list) list.push(i);
+      else groups.set(entity, [i]);
+    });
+    await Promise.all(
+      [...groups].map(([entity, indexes]) => this.#sendTo(entity, batch, indexes, outcomes)),
+    );
+    return outcomes;
+  }
+
+  async #sendTo(
+    entity: string,
+    all: readonly OutgoingMessage[],
+    indexes: number[],
+    outcomes: SendOutcome[],
+  ): Promise<void> {
+    const sender = this.#sender(entity);
+    let current: { batch: ServiceBusMessageBatch; members: number[] } | undefined;
+    const sends: Promise<void>[] = [];
+    const flush = () => {
+      if (!current || current.members.length === 0) return;
+      const { batch, members } = current;
+      current = undefined;
+      sends.push(
+        sender.sendMessages(batch).then(
+          () => {
+            for (const i of members) outcomes[i] = { ok: true, messageId: idOf(all[i]!) };
+          },
+          (err: unknown) => {
+            const error = sendError(entity, err);
+            for (const i of members) outcomes[i] = { ok: false, error };
+          },
+        ),
+      );
+    };
+    try {
+      for (const i of indexes) {
+        const m = all[i]!;
+        const native = toServiceBusMessage(m);
+        current ??= { batch: await sender.createMessageBatch(), members: [] };
+        if (current.batch.tryAddMessage(native)) {
+          current.members.push(i);
+          continue;
+        }
+        if (current.members.length > 0) {
+          flush();
+          current = { batch: await sender.createMessageBatch(), members: [] };
+          if (current.batch.tryAddMessage(native)) {
+            current.members.push(i);
+            continue;
+          }
+        }
+        outcomes[i] = {
+          ok: false,
+          error: new MessageTooLargeError(
+            measureServiceBus(m),
+            current.batch.maxSizeInBytes,
+            `the Service Bus link to ${entity}`,
+          ),
+        };
+      }
+      flush();
+    } catch (err) {
+      // createMessageBatch failed (entity missing, connection): every unsent message fails.
+      const error = sendError(entity, err);
+      for (const i of indexes) outcomes[i] ??= { ok: false, error };
+    }
+    await Promise.all(sends);
+  }
+
+  /** Registers how `message` is dead-lettered (entrypoints and receivers call this). */
+  register(message: IncomingMessage, settler: Settler): void {
+    this.#settlers.set(message, settler);
+  }
+
+  /** The settler registered for `message`, if any. */
+  settlerOf(message: IncomingMessage): Settler | undefined {
+    return this.#settlers.get(message);
+  }
+
+  async deadLetter(message: IncomingMessage, reason: DeadLetterReason): Promise<void> {
+    const settler = this.#settlers.get(message);
+    if (!settler)
+      throw new InvalidArgumentError(
+        'this message was not received through this broker; it cannot be dead-lettered here',
+      );
+    await settler.deadLetter(reason);
+    settler.settled = true;
+  }
+
+  async consume(deliver: Deliver, options: { concurrency: number }): Promise<void> {
+    if (this.#queue === undefined && this.#subscription === undefined) {
+      this.logger.warn(
+        'ServiceBusBroker started without queue or subscription: nothing to consume',
+      );
+      return;
+    }
+    const receiverOptions = {
+      receiveMode: 'peekLock' as const,
+      skipParsingBodyAsJson: true,
+      maxAutoLockRenewalDurationInMs: this.#lockRenewalMs,
+    };
+    const receiver =
+      this.#subscription !== undefined
+        ? this.client.createReceiver(this.#topic!, this.#subscription, receiverOptions)
+        : this.client.createReceiver(this.#queue!, receiverOptions);
+    this.#listen(receiver, deliver, options.concurrency);
+  }
+
+  #listen(receiver: ServiceBusReceiver, deliver: Deliver, concurrency: number): void {
+    this.#receivers.push(receiver);
+    const sub = receiver.subscribe(
+      {
+        processMessage: async (native) => {
+          this.#settling.enter();
+          try {
+            const incoming = fromReceived(native);
+            this.register(incoming, {
+              settled: false,
+              deadLetter: (reason) =>
+                receiver.deadLetterMessage(native, {
+                  deadLetterReason: reason.code,
+                  deadLetterErrorDescription: reason.description,
+                }),
+            });
+            const verdict = await deliver(incoming);
+            await this.#settle(receiver, native, incoming, verdict);
+          } finally {
+            this.#settling.leave();
+          }
+        },
+        processError: async (args) => {
+          if (this.#closed) return;
+          this.logger.warn('Service Bus receiver error', {
+            entityPath: args.entityPath,
+            source: args.errorSource,
+            error: describeError(args.error),
+          });
+        },
+      },
+      { autoCompleteMessages: false, maxConcurrentCalls: concurrency },
+    );
+    this.#subscriptions.push(sub);
+  }
+
+  async #settle(
+    receiver: ServiceBusReceiver,
+    native: ServiceBusReceivedMessage,
+    incoming: IncomingMessage,
+    verdict: Verdict,
+  ): Promise<void> {
+    try {
+      if (verdict.kind === 'ack') {
+        await receiver.completeMessage(native);
+      } else if (verdict.kind === 'retry') {
+        await this.#hold(Math.min(verdict.delayMs, this.#retryHoldMs));
+        await receiver.abandonMessage(native);
+      } else {
+        await this.deadLetter(incoming, verdict.reason);
+      }
+    } catch (err) {
+      // The lock was lost or the link closed: the service redelivers it (at-least-once).
+      this.logger.warn('settling a Service Bus message failed; it will be redelivered', {
+        messageId: native.messageId,
+        verdict: verdict.kind,
+        error: describeError(err),
+      });
+    }
+  }
+
+  /** Waits `ms`, cut short by `stopConsuming()` so stop() does not wait for backoffs. */
+  #hold(ms: number): Promise<void> {
+    if (ms <= 0 || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const hold = {
+        timer: setTimeout(() => hold.release(), ms),
+        release: () => {
+          clearTimeout(hold.timer);
+          this.#holds.delete(hold);
+          resolve();
+        },
+      };
+      this.#holds.add(hold);
+    });
+  }
+
+  async openReplyAddress(deliver: Deliver): Promise<string> {
+    const name = this.#replyQueue ?? `${REPLY_QUEUE_PREFIX}${randomUUID()}`;
+    const receiver = this.client.createReceiver(name, {
+      receiveMode: 'peekLock',
+      skipParsingBodyAsJson: true,
+      maxAutoLockRenewalDurationInMs: this.#lockRenewalMs,
+    });
+    this.#listen(receiver, deliver, 100);
+    return name;
+  }
+
+  async stopConsuming(): Promise<void> {
+    const subs = this.#subscriptions.splice(0);
+    await Promise.allSettled(subs.map((s) => s.close()));
+    for (const h of [...this.#holds]) h.release();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.stopConsuming();
+    await this.#settling.wait();
+    const closing: Promise<unknown>[] = [
+      ...this.#receivers.splice(0).map((r) => r.close()),
+      ...[...this.#senders.values()].map((s) => s.close()),
+    ];
+    this.#senders.clear();
+    await Promise.allSettled(closing);
+    if (this.#ownsClient) await this.client.close().catch(() => {});
+  }
+}
+
+/** Turns a message received by `@azure/service-bus` into the core's form. */
+export function fromReceived(native: ServiceBusReceivedMessage): IncomingMessage {
+  const subject = native.subject;
+  return {
+    body: bodyBytes(native),
+    target: typeof subject === 'string' && subject !== '' ? subject : undefined,
+    messageId: String(native.messageId ?? native.lockToken ?? randomUUID()),
+    contentType: native.contentType,
+    headers: headersFromProperties(native.applicationProperties),
+    correlationId: stringOrUndefined(native.correlationId),
+    replyTo: native.replyTo || undefined,
+    // The AMQP header counts earlier attempts (0 first); the JS SDK exposes it raw.
+    deliveryCount: (typeof native.deliveryCount === 'number' ? native.deliveryCount : 0) + 1,
+    publishedAt: native.enqueuedTimeUtc,
+    groupKey: native.sessionId || undefined,
+    raw: native,
+  };
+}
+
+function stringOrUndefined(v: unknown): string | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  return typeof v === 'string' ? v : Buffer.isBuffer(v) ? v.toString('hex') : String(v);
+}
+
+function idOf(m: OutgoingMessage): string {
+  return m.deduplicationId ?? m.messageId;
+}
+
+function sendError(entity: string, err: unknown): Error {
+  if (err instanceof SendError) return err;
+  const retryable = isServiceBusError(err)
+    ? err.retryable || err.code === 'ServiceBusy' || err.code === 'ServiceTimeout'
+    : true;
+  return new SendError(`sending to Service Bus entity "${entity}" failed: ${describeError(err)}`, {
+    cause: err,
+    retryable,
+  });
+}
+
+function nonNegative(v: unknown, name: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
+    throw new InvalidArgumentError(`ServiceBusBroker: ${name} must be a number ≥ 0`);
+  return v;
+}
+
+export type { ServiceBusMessage };
