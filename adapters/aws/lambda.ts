@@ -1,0 +1,265 @@
+import middy, { type MiddyfiedHandler } from '@middy/core';
+import { type Broker, INTERNALS } from '../../src/broker.ts';
+import { CloudmomError, InvalidArgumentError } from '../../src/errors.ts';
+import type { IncomingMessage } from '../../src/transport.ts';
+import { checkOptionKeys } from '../../src/util.ts';
+import {
+  fromEnvelope,
+  parseSnsEnvelope,
+  type ReceivedAttributes,
+  snsAttributes,
+  toIncoming,
+  type WireIn,
+} from './wire.ts';
+
+/** One message attribute of an SQS record as Lambda delivers it. */
+export interface SqsRecordAttribute {
+  stringValue?: string;
+  /** Base64. */
+  binaryValue?: string;
+  stringListValues?: string[];
+  binaryListValues?: string[];
+  dataType: string;
+}
+
+/**
+ * An SQS record of a Lambda event (event source mapping on an SQS queue).
+ *
+ * @example
+ * ```ts
+ * const record: SqsRecord = { messageId: 'm1', body: '"hi"', attributes: { ApproximateReceiveCount: '1' },
+ *   messageAttributes: { target: { stringValue: 'hello', dataType: 'String' } },
+ *   eventSource: 'aws:sqs', eventSourceARN: 'arn:aws:sqs:us-east-1:123456789012:orders', awsRegion: 'us-east-1' };
+ * ```
+ */
+export interface SqsRecord {
+  messageId: string;
+  receiptHandle?: string;
+  body: string;
+  /** System attributes: `ApproximateReceiveCount`, `SentTimestamp`, `MessageGroupId` (FIFO)... */
+  attributes: Record<string, string | undefined>;
+  messageAttributes: Record<string, SqsRecordAttribute>;
+  md5OfBody?: string;
+  md5OfMessageAttributes?: string;
+  eventSource: 'aws:sqs';
+  eventSourceARN: string;
+  awsRegion: string;
+}
+
+/**
+ * An SNS record of a Lambda event (the function subscribed to a topic).
+ *
+ * @example
+ * ```ts
+ * const record: SnsRecord = { EventSource: 'aws:sns', EventVersion: '1.0', EventSubscriptionArn: 'arn:...',
+ *   Sns: { Type: 'Notification', MessageId: 'm1', TopicArn: 'arn:...', Message: '"hi"', Timestamp: new Date().toISOString(),
+ *     MessageAttributes: { target: { Type: 'String', Value: 'hello' } } } };
+ * ```
+ */
+export interface SnsRecord {
+  EventSource: 'aws:sns';
+  EventVersion: string;
+  EventSubscriptionArn: string;
+  Sns: {
+    Type: string;
+    MessageId: string;
+    TopicArn: string;
+    Subject?: string | null;
+    Message: string;
+    Timestamp: string;
+    SignatureVersion?: string;
+    Signature?: string;
+    SigningCertUrl?: string;
+    UnsubscribeUrl?: string;
+    MessageAttributes?: Record<string, { Type: string; Value: string }>;
+  };
+}
+
+/**
+ * A Lambda event from SQS. @example
+ * ```ts
+ * const event: SqsEvent = { Records: [record] };
+ * ```
+ */
+export interface SqsEvent {
+  Records: SqsRecord[];
+}
+
+/**
+ * A Lambda event from SNS. @example
+ * ```ts
+ * const event: SnsEvent = { Records: [snsRecord] };
+ * ```
+ */
+export interface SnsEvent {
+  Records: SnsRecord[];
+}
+
+/**
+ * The partial batch response (the event source mapping needs `ReportBatchItemFailures`).
+ * @example
+ * ```ts
+ * const response: SqsBatchResponse = { batchItemFailures: [{ itemIdentifier: 'm1' }] };
+ * ```
+ */
+export interface SqsBatchResponse {
+  batchItemFailures: { itemIdentifier: string }[];
+}
+
+/**
+ * Options of {@link lambdaHandler}.
+ *
+ * @example
+ * ```ts
+ * export const handler = lambdaHandler(broker, { ordered: 'auto' });
+ * ```
+ */
+export interface LambdaHandlerOptions {
+  /**
+   * Process records of one message group one after the other, a failure failing the rest of
+   * its group: `'auto'` (default) does so for FIFO sources (`.fifo` ARN or a `MessageGroupId`);
+   * `true` always; `false` never (all records concurrently, up to the broker's `concurrency`).
+   */
+  ordered?: boolean | 'auto';
+}
+
+/**
+ * The Lambda entrypoint: a middy handler for SQS events, SNS events and SNS envelopes carried
+ * in SQS bodies. Each record is dispatched by its `target` through the broker's handlers;
+ * replies are sent before a record counts as done; the answer is a partial batch response
+ * naming only the failed records. A record that can never succeed (undecodable, no target,
+ * schema failure, reply address not allowed) goes to the dead-letter queue with its reason
+ * (the broker's `deadLetterQueue`, else the source queue's RedrivePolicy) and counts as done.
+ * An event of an unexpected shape throws, so Lambda retries it rather than dropping it.
+ * SNS events (one record) throw when the record must be retried.
+ *
+ * @example
+ * ```ts
+ * import { SqsBroker, lambdaHandler } from 'cloudmom/aws';
+ * const broker = new SqsBroker({ queue: process.env.QUEUE_URL! });
+ * broker.add('hello', () => 'Hi there too');
+ * export const handler = lambdaHandler(broker); // middy: handler.use(otherMiddleware) works
+ * ```
+ */
+export function lambdaHandler(
+  broker: Broker,
+  options: LambdaHandlerOptions = {},
+): MiddyfiedHandler<SqsEvent | SnsEvent, SqsBatchResponse | undefined> {
+  checkOptionKeys(options, ['ordered'], 'lambdaHandler');
+  const ordered = options.ordered ?? 'auto';
+  if (ordered !== 'auto' && typeof ordered !== 'boolean')
+    throw new InvalidArgumentError("lambdaHandler: ordered must be true, false or 'auto'");
+  const internals = broker[INTERNALS];
+  const handle = async (event: SqsEvent | SnsEvent): Promise<SqsBatchResponse | undefined> => {
+    const records = recordsOf(event);
+    if (records.kind === 'sns') {
+      const results = await internals.processBatch(records.records.map(fromSnsRecord));
+      const failed = results.filter((r) => r !== 'ack');
+      if (failed.length > 0) {
+        const first = failed[0] as { retry: unknown };
+        throw new CloudmomError(
+          'transport-failed',
+          `${failed.length} of ${results.length} SNS records failed; SNS will retry the event`,
+          { cause: first.retry, retryable: true },
+        );
+      }
+      return undefined;
+    }
+    const list = records.records;
+    const fifo =
+      ordered === 'auto'
+        ? list.some((r) => r.eventSourceARN?.endsWith('.fifo') || r.attributes?.MessageGroupId)
+        : ordered;
+    const results = await internals.processBatch(list.map(fromSqsRecord), { ordered: fifo });
+    const batchItemFailures: { itemIdentifier: string }[] = [];
+    results.forEach((r, i) => {
+      if (r !== 'ack') batchItemFailures.push({ itemIdentifier: list[i]!.messageId });
+    });
+    return { batchItemFailures };
+  };
+  return middy(handle) as unknown as MiddyfiedHandler<
+    SqsEvent | SnsEvent,
+    SqsBatchResponse | undefined
+  >;
+}
+
+/** Checks the event's shape; throws InvalidArgumentError for anything else (Lambda retries it). */
+function recordsOf(
+  event: unknown,
+): { kind: 'sqs'; records: SqsRecord[] } | { kind: 'sns'; records: SnsRecord[] } {
+  const records = (event as { Records?: unknown } | null | undefined)?.Records;
+  if (!Array.isArray(records) || records.length === 0)
+    throw new InvalidArgumentError('lambdaHandler: the event has no Records (not SQS or SNS)');
+  const first = records[0] as Record<string, unknown> | null;
+  if (first?.eventSource === 'aws:sqs') {
+    for (const r of records as Record<string, unknown>[]) {
+      if (
+        r?.eventSource !== 'aws:sqs' ||
+        typeof r.messageId !== 'string' ||
+        r.messageId === '' ||
+        typeof r.body !== 'string'
+      )
+        throw new InvalidArgumentError(
+          'lambdaHandler: an SQS event record has no messageId or body, or another source',
+        );
+    }
+    return { kind: 'sqs', records: records as SqsRecord[] };
+  }
+  if (first?.EventSource === 'aws:sns') {
+    for (const r of records as Record<string, unknown>[]) {
+      const sns = r?.Sns as Record<string, unknown> | undefined;
+      if (
+        r?.EventSource !== 'aws:sns' ||
+        !sns ||
+        typeof sns.Message !== 'string' ||
+        typeof sns.MessageId !== 'string'
+      )
+        throw new InvalidArgumentError('lambdaHandler: an SNS event record has no Sns.Message');
+    }
+    return { kind: 'sns', records: records as SnsRecord[] };
+  }
+  throw new InvalidArgumentError('lambdaHandler: unsupported event (expected SQS or SNS records)');
+}
+
+function recordAttributes(attrs: unknown): ReceivedAttributes {
+  const out: ReceivedAttributes = new Map();
+  if (!attrs || typeof attrs !== 'object') return out;
+  for (const [k, v] of Object.entries(attrs as Record<string, SqsRecordAttribute | undefined>)) {
+    if (!v || typeof v !== 'object') continue;
+    if (typeof v.stringValue === 'string') out.set(k, v.stringValue);
+    else if (typeof v.binaryValue === 'string') out.set(k, v.binaryValue);
+  }
+  return out;
+}
+
+/** An SQS record → the core's message; an SNS envelope in the body is unwrapped. */
+export function fromSqsRecord(record: SqsRecord): IncomingMessage {
+  const a = record.attributes && typeof record.attributes === 'object' ? record.attributes : {};
+  const sent = Number(a.SentTimestamp);
+  const base: Omit<WireIn, 'text' | 'attributes' | 'messageId'> = {
+    deliveryCount: Math.max(1, Number(a.ApproximateReceiveCount) || 1),
+    publishedAt: Number.isFinite(sent) && sent > 0 ? new Date(sent) : undefined,
+    groupKey: typeof a.MessageGroupId === 'string' ? a.MessageGroupId : undefined,
+    raw: record,
+  };
+  const attributes = recordAttributes(record.messageAttributes);
+  if (!attributes.has('target')) {
+    const env = parseSnsEnvelope(record.body);
+    if (env) return fromEnvelope(env, base);
+  }
+  return toIncoming({ ...base, text: record.body, attributes, messageId: record.messageId });
+}
+
+/** An SNS record (SNS → Lambda) → the core's message. */
+export function fromSnsRecord(record: SnsRecord): IncomingMessage {
+  const s = record.Sns;
+  const ts = new Date(s.Timestamp);
+  return toIncoming({
+    text: s.Message,
+    attributes: snsAttributes(s.MessageAttributes),
+    messageId: s.MessageId,
+    deliveryCount: 1,
+    publishedAt: Number.isNaN(ts.getTime()) ? undefined : ts,
+    raw: record,
+  });
+}

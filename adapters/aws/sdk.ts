@@ -1,0 +1,67 @@
+/**
+ * The AWS SDK v3 clients, loaded on first use (synchronously, through `require`), so that a
+ * Lambda which never sends (no replies, no dead letters) does not pay for loading them at
+ * cold start. Both are optional peer dependencies of cloudmom.
+ */
+import { createRequire } from 'node:module';
+import { InvalidArgumentError, SendError } from '../../src/errors.ts';
+
+type SqsModule = typeof import('@aws-sdk/client-sqs');
+type SnsModule = typeof import('@aws-sdk/client-sns');
+
+const load = createRequire(import.meta.url);
+let sqs: SqsModule | undefined;
+let sns: SnsModule | undefined;
+
+/** `@aws-sdk/client-sqs`, loaded once. */
+export function sqsSdk(): SqsModule {
+  if (!sqs) sqs = loadPeer<SqsModule>('@aws-sdk/client-sqs');
+  return sqs;
+}
+
+/** `@aws-sdk/client-sns`, loaded once. */
+export function snsSdk(): SnsModule {
+  if (!sns) sns = loadPeer<SnsModule>('@aws-sdk/client-sns');
+  return sns;
+}
+
+function loadPeer<T>(name: string): T {
+  try {
+    return load(name) as T;
+  } catch (cause) {
+    throw new InvalidArgumentError(
+      `cloudmom/aws needs the optional peer dependency ${name}: npm install ${name}`,
+      { cause },
+    );
+  }
+}
+
+/** The AWS error name (`QueueDoesNotExist`, `InvalidParameterValue`...) of an SDK error. */
+export function awsErrorName(err: unknown): string {
+  if (err && typeof err === 'object') {
+    const e = err as { name?: unknown; Code?: unknown };
+    if (typeof e.Code === 'string') return e.Code;
+    if (typeof e.name === 'string') return e.name;
+  }
+  return 'Error';
+}
+
+/** True when the service says the fault is the caller's: retrying the same call will not help. */
+export function isClientFault(err: unknown): boolean {
+  if (!err || typeof err !== 'object') return false;
+  const e = err as { $fault?: unknown; $metadata?: { httpStatusCode?: number } };
+  if (awsErrorName(err).includes('Throttl')) return false;
+  if (e.$fault === 'client') return true;
+  const status = e.$metadata?.httpStatusCode;
+  return status !== undefined && status >= 400 && status < 500 && status !== 429;
+}
+
+/** Wraps an SDK error once as a SendError, retryable unless the service blamed the request. */
+export function toSendError(err: unknown, what: string): SendError {
+  if (err instanceof SendError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new SendError(`${what}: ${awsErrorName(err)}: ${message}`, {
+    cause: err,
+    retryable: !isClientFault(err),
+  });
+}

@@ -1,0 +1,318 @@
+/**
+ * The SQS/SNS wire mapping (ARCHITECTURE §3), shared by the brokers and the Lambda entrypoint.
+ *
+ * - Attributes (all `String`): `target`, `content_type`, `correlation_id`, `reply_to`, the user
+ *   headers (`traceparent` among them), and on SNS `message_id`. At most 10 per message.
+ * - Bodies travel as text. SQS and SNS take only non-empty, XML-safe Unicode text, so a body
+ *   that is not (invalid UTF-8, control characters, empty) is marked with the attribute
+ *   `body_encoding`: `base64` (the body is the base64 of the bytes) or `empty` (an empty body;
+ *   a placeholder travels). Plain text and JSON travel as they are.
+ * - Empty header values (which SQS and SNS refuse) travel as the attribute `empty_headers`,
+ *   the comma-separated names of the headers whose value is `""`.
+ * - Dead-lettered copies add `dead_letter_reason` and `dead_letter_description`; when that
+ *   would pass 10 attributes, the user headers are packed as JSON into `dead_letter_headers`.
+ * - A body that is an SNS notification envelope (subscription without raw delivery) is
+ *   unwrapped: payload from `Message`, attributes from `MessageAttributes`.
+ */
+import { InvalidMessageError } from '../../src/errors.ts';
+import type { IncomingMessage, OutgoingMessage } from '../../src/transport.ts';
+import { WIRE } from '../../src/transport.ts';
+
+/** Most message attributes SQS (and SNS → SQS) carries. */
+export const MAX_ATTRIBUTES = 10;
+/** Attribute marking a body that is not plain text: `base64` or `empty`. */
+export const BODY_ENCODING = 'body_encoding';
+/** Attribute listing headers whose value is the empty string. */
+export const EMPTY_HEADERS = 'empty_headers';
+/** Attribute packing user headers of a dead-lettered copy that did not fit. */
+export const DEAD_LETTER_HEADERS = 'dead_letter_headers';
+/** Placeholder body of an empty message (SQS and SNS refuse empty bodies). */
+const EMPTY_PLACEHOLDER = '-';
+
+/** Names the adapter uses on the wire besides the core's reserved ones. */
+export const AWS_RESERVED: ReadonlySet<string> = new Set([
+  ...Object.values(WIRE),
+  BODY_ENCODING,
+  EMPTY_HEADERS,
+  DEAD_LETTER_HEADERS,
+]);
+
+const utf8 = new TextEncoder();
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const looseUtf8 = new TextDecoder('utf-8', { ignoreBOM: true });
+
+/** Characters allowed in SQS/SNS bodies and string attributes (the XML 1.0 Char production). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to find them
+const NOT_XML_SAFE = /[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]/u;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to replace them
+const NOT_XML_SAFE_G = /[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]/gu;
+
+/** True when `s` can travel as an SQS/SNS string (body or attribute value). */
+export function xmlSafe(s: string): boolean {
+  return !NOT_XML_SAFE.test(s);
+}
+
+/** Replaces what SQS/SNS cannot carry with U+FFFD (for texts we write: reasons). */
+export function sanitize(s: string, max = 4096): string {
+  const t = s.replace(NOT_XML_SAFE_G, '\ufffd');
+  return t.length > max ? `${t.slice(0, max)}…` : t;
+}
+
+/** A body as it travels: the text and its `body_encoding`, if any. */
+export interface WireBody {
+  readonly text: string;
+  readonly encoding?: 'base64' | 'empty';
+}
+
+/** Bytes → wire text: as is when it is non-empty XML-safe UTF-8, else base64 or the empty marker. */
+export function encodeBody(bytes: Uint8Array): WireBody {
+  if (bytes.byteLength === 0) return { text: EMPTY_PLACEHOLDER, encoding: 'empty' };
+  let text: string | undefined;
+  try {
+    text = strictUtf8.decode(bytes);
+  } catch {
+    text = undefined;
+  }
+  if (text !== undefined && xmlSafe(text)) return { text };
+  return { text: Buffer.from(bytes).toString('base64'), encoding: 'base64' };
+}
+
+/** Wire text → bytes, by its `body_encoding`. */
+export function decodeBody(text: string, encoding: string | undefined): Uint8Array {
+  if (encoding === 'empty') return new Uint8Array(0);
+  if (encoding === 'base64') return new Uint8Array(Buffer.from(text, 'base64'));
+  return utf8.encode(text);
+}
+
+const bodyCache = new WeakMap<OutgoingMessage, WireBody>();
+
+/** {@link encodeBody}, computed once per outgoing message. */
+export function wireBody(m: OutgoingMessage): WireBody {
+  let b = bodyCache.get(m);
+  if (!b) {
+    b = encodeBody(m.body);
+    bodyCache.set(m, b);
+  }
+  return b;
+}
+
+/** The string attributes of an outgoing message, in wire order. */
+export function wireAttributes(
+  m: OutgoingMessage,
+  options: { messageId?: boolean } = {},
+): [string, string][] {
+  const attrs: [string, string][] = [
+    [WIRE.target, m.target],
+    [WIRE.contentType, m.contentType],
+  ];
+  if (m.correlationId !== undefined) attrs.push([WIRE.correlationId, m.correlationId]);
+  if (m.replyTo !== undefined) attrs.push([WIRE.replyTo, m.replyTo]);
+  if (options.messageId) attrs.push([WIRE.messageId, m.messageId]);
+  const encoding = wireBody(m).encoding;
+  if (encoding) attrs.push([BODY_ENCODING, encoding]);
+  pushHeaders(attrs, m.headers);
+  return attrs;
+}
+
+function pushHeaders(attrs: [string, string][], headers: Readonly<Record<string, string>>): void {
+  const empty: string[] = [];
+  for (const [k, v] of Object.entries(headers)) {
+    if (v === '') empty.push(k);
+    else attrs.push([k, v]);
+  }
+  if (empty.length > 0) attrs.push([EMPTY_HEADERS, empty.join(',')]);
+}
+
+const NAME = /^[A-Za-z0-9_.-]{1,256}$/;
+
+/** Why `name` is not a valid SQS/SNS attribute name, or undefined when it is. */
+export function attributeNameProblem(name: string): string | undefined {
+  if (!NAME.test(name))
+    return 'names may use only A-Z, a-z, 0-9, "_", "-", "." (1 to 256 characters)';
+  if (name.startsWith('.') || name.endsWith('.') || name.includes('..'))
+    return 'names may not start or end with "." or contain ".."';
+  if (/^(aws\.|amazon\.)/i.test(name))
+    return 'names starting with "AWS." or "Amazon." are reserved';
+  return undefined;
+}
+
+/**
+ * Checks that SQS/SNS can carry the message: header names, values, the attribute count.
+ * Throws InvalidMessageError naming the problem.
+ */
+export function validateWire(
+  m: OutgoingMessage,
+  where: string,
+  options: { messageId?: boolean } = {},
+): void {
+  for (const [k, v] of Object.entries(m.headers)) {
+    if (k === WIRE.traceparent) continue;
+    if (AWS_RESERVED.has(k))
+      throw new InvalidMessageError(`header "${k}" is reserved by cloudmom on ${where}`);
+    const problem = attributeNameProblem(k);
+    if (problem)
+      throw new InvalidMessageError(`header "${k}" cannot travel on ${where}: ${problem}`);
+    if (!xmlSafe(v))
+      throw new InvalidMessageError(
+        `header "${k}" has characters ${where} cannot carry (control characters, lone surrogates)`,
+      );
+  }
+  for (const [name, v] of [
+    ['target', m.target],
+    ['correlationId', m.correlationId],
+    ['replyTo', m.replyTo],
+    ['contentType', m.contentType],
+  ] as const) {
+    if (v !== undefined && !xmlSafe(v))
+      throw new InvalidMessageError(`${name} has characters ${where} cannot carry`);
+  }
+  const count = wireAttributes(m, options).length;
+  if (count > MAX_ATTRIBUTES) {
+    throw new InvalidMessageError(
+      `the message needs ${count} attributes (target, content_type, correlation_id, reply_to, ` +
+        `headers...) but ${where} carries at most ${MAX_ATTRIBUTES}`,
+    );
+  }
+}
+
+/** Wire size as SQS/SNS count it: body text plus each attribute's name, type and value. */
+export function measureWire(m: OutgoingMessage, options: { messageId?: boolean } = {}): number {
+  let n = Buffer.byteLength(wireBody(m).text);
+  for (const [k, v] of wireAttributes(m, options))
+    n += Buffer.byteLength(k) + Buffer.byteLength(v) + 6; // 6 = "String"
+  return n;
+}
+
+/** Attributes as received, reduced to strings (Binary as base64, Number as text). */
+export type ReceivedAttributes = Map<string, string>;
+
+/** The pieces of a received message the adapters read off the wire. */
+export interface WireIn {
+  readonly text: string;
+  readonly attributes: ReceivedAttributes;
+  readonly messageId: string;
+  readonly deliveryCount: number;
+  readonly publishedAt?: Date;
+  readonly groupKey?: string;
+  readonly raw: unknown;
+}
+
+/** Builds the core's IncomingMessage from what came off the wire (envelopes already unwrapped). */
+export function toIncoming(w: WireIn): IncomingMessage {
+  const a = w.attributes;
+  const headers: Record<string, string> = {};
+  for (const [k, v] of a) if (!AWS_RESERVED.has(k) || k === WIRE.traceparent) headers[k] = v;
+  const empty = a.get(EMPTY_HEADERS);
+  if (empty) for (const k of empty.split(',')) if (k) headers[k] = '';
+  const packed = a.get(DEAD_LETTER_HEADERS);
+  if (packed) {
+    try {
+      const extra = JSON.parse(packed) as Record<string, unknown>;
+      for (const [k, v] of Object.entries(extra)) if (typeof v === 'string') headers[k] = v;
+    } catch {
+      // not ours: leave the attribute out
+    }
+  }
+  return {
+    body: decodeBody(w.text, a.get(BODY_ENCODING)),
+    target: a.get(WIRE.target),
+    messageId: a.get(WIRE.messageId) ?? w.messageId,
+    contentType: a.get(WIRE.contentType),
+    headers,
+    correlationId: a.get(WIRE.correlationId),
+    replyTo: a.get(WIRE.replyTo),
+    deliveryCount: w.deliveryCount,
+    publishedAt: w.publishedAt,
+    groupKey: w.groupKey,
+    raw: w.raw,
+  };
+}
+
+/** An SNS notification as found in an SQS body (subscription without raw delivery). */
+export interface SnsEnvelope {
+  readonly Type: string;
+  readonly MessageId: string;
+  readonly TopicArn: string;
+  readonly Message: string;
+  readonly Timestamp?: string;
+  readonly MessageAttributes?: Record<string, { Type?: string; Value?: string }>;
+}
+
+/** Parses `text` as an SNS notification envelope; undefined when it is not one. */
+export function parseSnsEnvelope(text: string): SnsEnvelope | undefined {
+  if (text.charCodeAt(0) !== 123 /* { */ || !text.includes('"TopicArn"')) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (!v || typeof v !== 'object') return undefined;
+  const e = v as Record<string, unknown>;
+  if (
+    e.Type !== 'Notification' ||
+    typeof e.Message !== 'string' ||
+    typeof e.TopicArn !== 'string' ||
+    typeof e.MessageId !== 'string'
+  )
+    return undefined;
+  return e as unknown as SnsEnvelope;
+}
+
+/** SNS-style attributes (`{Type, Value}`) reduced to strings. */
+export function snsAttributes(
+  attrs: Record<string, { Type?: string; Value?: string }> | undefined,
+): ReceivedAttributes {
+  const out: ReceivedAttributes = new Map();
+  if (!attrs || typeof attrs !== 'object') return out;
+  for (const [k, v] of Object.entries(attrs))
+    if (v && typeof v === 'object' && typeof v.Value === 'string') out.set(k, v.Value);
+  return out;
+}
+
+/** Unwraps an SNS envelope found in an SQS body into the message it carries. */
+export function fromEnvelope(
+  env: SnsEnvelope,
+  base: Omit<WireIn, 'text' | 'attributes' | 'messageId'>,
+): IncomingMessage {
+  const ts = env.Timestamp ? new Date(env.Timestamp) : undefined;
+  return toIncoming({
+    ...base,
+    text: env.Message,
+    attributes: snsAttributes(env.MessageAttributes),
+    messageId: env.MessageId,
+    publishedAt: ts && !Number.isNaN(ts.getTime()) ? ts : base.publishedAt,
+  });
+}
+
+/** Attributes of a dead-lettered copy: the message's own plus the reason (≤ 10 in all). */
+export function deadLetterAttributes(
+  m: IncomingMessage,
+  encoding: WireBody['encoding'],
+  reason: { code: string; description: string },
+): [string, string][] {
+  const base: [string, string][] = [];
+  if (m.target) base.push([WIRE.target, m.target]);
+  if (m.contentType) base.push([WIRE.contentType, m.contentType]);
+  if (m.correlationId) base.push([WIRE.correlationId, m.correlationId]);
+  if (m.replyTo) base.push([WIRE.replyTo, m.replyTo]);
+  base.push([WIRE.messageId, m.messageId]);
+  if (encoding) base.push([BODY_ENCODING, encoding]);
+  base.push([WIRE.deadLetterReason, reason.code]);
+  base.push([WIRE.deadLetterDescription, sanitize(reason.description) || '-']);
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(m.headers))
+    if (attributeNameProblem(k) === undefined && !AWS_RESERVED.has(k)) headers[k] = sanitize(v);
+    else if (k === WIRE.traceparent) headers[k] = sanitize(v);
+  const withHeaders = [...base];
+  pushHeaders(withHeaders, headers);
+  if (withHeaders.length <= MAX_ATTRIBUTES) return withHeaders;
+  if (Object.keys(headers).length > 0)
+    base.push([DEAD_LETTER_HEADERS, sanitize(JSON.stringify(headers), 200_000)]);
+  return base;
+}
+
+/** UTF-8 text of bytes, lossy (for logs of foreign bodies; never of bodies by default). */
+export function lossyText(bytes: Uint8Array): string {
+  return looseUtf8.decode(bytes);
+}
