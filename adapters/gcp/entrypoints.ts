@@ -1,0 +1,428 @@
+/**
+ * Function entrypoints: Cloud Functions (2nd gen) CloudEvents from an Eventarc Pub/Sub
+ * trigger, and raw Pub/Sub push requests (Cloud Run, any HTTP server). Both turn the
+ * platform's envelope into one message for the core and the core's verdict into the
+ * platform's answer. The event types are our own (no `@google-cloud/functions-framework`
+ * import at run time).
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage as HttpRequest, ServerResponse } from 'node:http';
+import { type Broker, INTERNALS } from '../../src/broker.ts';
+import { InvalidArgumentError, SendError } from '../../src/errors.ts';
+import { describeError } from '../../src/log.ts';
+import type { DeadLetterReason, IncomingMessage } from '../../src/transport.ts';
+import { checkOptionKeys } from '../../src/util.ts';
+import { fromWire, LIMITS } from './wire.ts';
+
+/** The CloudEvent type of a message published to a Pub/Sub topic. */
+export const MESSAGE_PUBLISHED = 'google.cloud.pubsub.topic.v1.messagePublished';
+
+/**
+ * A Pub/Sub message as push deliveries and CloudEvents carry it (JSON: base64 `data`). Push
+ * requests repeat the ids in snake_case (`message_id`, `publish_time`); both are read.
+ *
+ * @example
+ * ```ts
+ * const message: PubSubPushMessage = { data: 'IkhlbGxvIg==', attributes: { target: 'hello' }, messageId: '1', publishTime: '2026-01-01T00:00:00Z' };
+ * ```
+ */
+export interface PubSubPushMessage {
+  data?: string;
+  attributes?: Record<string, string>;
+  messageId?: string;
+  message_id?: string;
+  publishTime?: string;
+  publish_time?: string;
+  orderingKey?: string;
+}
+
+/**
+ * The body of a Pub/Sub push request (wrapped payload), and the `data` of a
+ * `messagePublished` CloudEvent.
+ *
+ * @example
+ * ```ts
+ * const envelope: PubSubPushEnvelope = {
+ *   message: { data: 'IkhlbGxvIg==', attributes: { target: 'hello' }, messageId: '1' },
+ *   subscription: 'projects/p/subscriptions/s',
+ *   deliveryAttempt: 1,
+ * };
+ * ```
+ */
+export interface PubSubPushEnvelope {
+  message: PubSubPushMessage;
+  subscription?: string;
+  /** Set by Pub/Sub only when the subscription has a dead-letter policy. */
+  deliveryAttempt?: number;
+}
+
+/**
+ * The CloudEvent a Cloud Functions (2nd gen) Pub/Sub trigger receives, as the
+ * functions-framework hands it to a `cloudEvent` function.
+ *
+ * @example
+ * ```ts
+ * functions.cloudEvent('handle', (event: PubSubCloudEvent) => console.log(event.data?.message.messageId));
+ * ```
+ */
+export interface PubSubCloudEvent {
+  id?: string;
+  source?: string;
+  type?: string;
+  specversion?: string;
+  time?: string;
+  data?: PubSubPushEnvelope | string | Uint8Array;
+  [extension: string]: unknown;
+}
+
+/**
+ * Options of {@link cloudEventHandler}.
+ *
+ * @example
+ * ```ts
+ * functions.cloudEvent('cloudmom', cloudEventHandler(broker, { maxDataBytes: 1_000_000 }));
+ * ```
+ */
+export interface CloudEventHandlerOptions {
+  /**
+   * Largest decoded message data accepted, in bytes; larger data is dead-lettered with the
+   * reason `undecodable`. Default: Pub/Sub's 10 MB.
+   */
+  maxDataBytes?: number;
+}
+
+/**
+ * Options of {@link pushHandler}.
+ *
+ * @example
+ * ```ts
+ * http.createServer(pushHandler(broker, { maxRequestBytes: 16 * 1024 * 1024 })).listen(8080);
+ * ```
+ */
+export interface PushHandlerOptions {
+  /** Largest decoded message data accepted; larger is dead-lettered. Default: Pub/Sub's 10 MB. */
+  maxDataBytes?: number;
+  /**
+   * Largest request body read, in bytes; a larger request is answered 413 (Pub/Sub then
+   * redelivers it until the subscription's dead-letter policy takes it). Default 16 MiB
+   * (a 10 MB message is about 13.4 MB in base64).
+   */
+  maxRequestBytes?: number;
+}
+
+/** What one delivery came to. */
+type EntrypointOutcome =
+  | { readonly kind: 'ack' }
+  | { readonly kind: 'retry'; readonly error: unknown }
+  | { readonly kind: 'dead-lettered'; readonly reason: DeadLetterReason };
+
+type Parsed =
+  | { readonly ok: true; readonly message: IncomingMessage }
+  | { readonly ok: false; readonly message: IncomingMessage; readonly reason: DeadLetterReason };
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const utf8 = new TextEncoder();
+
+/** Strict base64 (padding required, as Pub/Sub writes it); undefined when it is not. */
+function decodeBase64(s: string): Uint8Array | undefined {
+  const compact = s.replace(/[\r\n]/g, '');
+  if (!BASE64.test(compact)) return undefined;
+  const b = Buffer.from(compact, 'base64');
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+}
+
+/** A message standing for an envelope that is not a usable Pub/Sub message, to dead-letter it. */
+function standIn(body: Uint8Array, id: string | undefined, raw: unknown): IncomingMessage {
+  return {
+    body,
+    target: undefined,
+    messageId: id ?? `invalid-${randomUUID()}`,
+    headers: {},
+    deliveryCount: 1,
+    raw,
+  };
+}
+
+/**
+ * Turns a push envelope (or a CloudEvent's data) into a message for the core, or into the
+ * reason it must be dead-lettered. Never throws.
+ */
+export function parseEnvelope(
+  envelope: unknown,
+  raw: unknown,
+  maxDataBytes: number = LIMITS.messageBytes,
+): Parsed {
+  const bad = (description: string, body: Uint8Array, id?: string): Parsed => ({
+    ok: false,
+    message: standIn(body, id, raw),
+    reason: { code: 'undecodable', description },
+  });
+  const asJson = (v: unknown) => {
+    try {
+      return utf8.encode(JSON.stringify(v) ?? String(v));
+    } catch {
+      return utf8.encode(String(v));
+    }
+  };
+  if (!isRecord(envelope) || !isRecord(envelope.message))
+    return bad('not a Pub/Sub push envelope: no `message` object', asJson(envelope));
+  const m = envelope.message;
+  const rawId = m.messageId ?? m.message_id;
+  const id = typeof rawId === 'string' && rawId !== '' ? rawId : undefined;
+  const data = m.data ?? '';
+  if (typeof data !== 'string')
+    return bad('`message.data` is not a base64 string', asJson(envelope), id);
+  if (id === undefined) return bad('the message has no `messageId`', asJson(envelope));
+  const attributes: Record<string, string> = {};
+  if (m.attributes !== undefined && m.attributes !== null) {
+    if (!isRecord(m.attributes))
+      return bad('`message.attributes` is not an object', utf8.encode(data), id);
+    for (const [k, v] of Object.entries(m.attributes)) {
+      if (typeof v !== 'string')
+        return bad(`attribute "${k.slice(0, 64)}" is not a string`, utf8.encode(data), id);
+      attributes[k] = v;
+    }
+  }
+  // Base64 grows 4/3: refuse before decoding what cannot fit.
+  if (Math.floor((data.length * 3) / 4) - 2 > maxDataBytes)
+    return {
+      ok: false,
+      message: standIn(new Uint8Array(0), id, raw),
+      reason: {
+        code: 'undecodable',
+        description: `message data of about ${Math.floor((data.length * 3) / 4)} bytes exceeds the ${maxDataBytes}-byte limit`,
+      },
+    };
+  const body = decodeBase64(data);
+  const rawAttempt = envelope.deliveryAttempt;
+  const attempt =
+    typeof rawAttempt === 'number' && Number.isInteger(rawAttempt) && rawAttempt >= 1
+      ? rawAttempt
+      : typeof rawAttempt === 'string' && /^[1-9]\d{0,8}$/.test(rawAttempt)
+        ? Number(rawAttempt)
+        : 1;
+  const rawTime = m.publishTime ?? m.publish_time;
+  const time = typeof rawTime === 'string' ? new Date(rawTime) : undefined;
+  const orderingKey = typeof m.orderingKey === 'string' ? m.orderingKey : undefined;
+  const message = fromWire(
+    {
+      id,
+      data: body ?? utf8.encode(data),
+      attributes,
+      publishTime: time && !Number.isNaN(time.getTime()) ? time : undefined,
+      orderingKey,
+      deliveryAttempt: attempt,
+    },
+    raw,
+  );
+  if (!body)
+    return {
+      ok: false,
+      message,
+      reason: { code: 'undecodable', description: '`message.data` is not valid base64' },
+    };
+  if (body.byteLength > maxDataBytes)
+    return {
+      ok: false,
+      message: { ...message, body: new Uint8Array(0) },
+      reason: {
+        code: 'undecodable',
+        description: `message data of ${body.byteLength} bytes exceeds the ${maxDataBytes}-byte limit`,
+      },
+    };
+  return { ok: true, message };
+}
+
+/** Runs one parsed delivery through the broker. Never throws. */
+async function dispatch(broker: Broker, parsed: Parsed): Promise<EntrypointOutcome> {
+  const internals = broker[INTERNALS];
+  if (!parsed.ok) {
+    internals.logger.warn('Pub/Sub delivery cannot be decoded; dead-lettering it', {
+      messageId: parsed.message.messageId,
+      reason: parsed.reason.code,
+      description: parsed.reason.description,
+    });
+    try {
+      await internals.transport.deadLetter(parsed.message, parsed.reason);
+      return { kind: 'dead-lettered', reason: parsed.reason };
+    } catch (error) {
+      internals.logger.error('dead-lettering failed; asking Pub/Sub to redeliver', {
+        messageId: parsed.message.messageId,
+        error: describeError(error),
+      });
+      return { kind: 'retry', error };
+    }
+  }
+  try {
+    const verdict = await internals.process(parsed.message);
+    return verdict === 'ack' ? { kind: 'ack' } : { kind: 'retry', error: verdict.retry };
+  } catch (error) {
+    return { kind: 'retry', error };
+  }
+}
+
+function checkMaxBytes(v: unknown, name: string, fallback: number): number {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
+    throw new InvalidArgumentError(`${name} must be a positive integer`);
+  return v;
+}
+
+/**
+ * A Cloud Functions (2nd gen) CloudEvent function for a Pub/Sub trigger
+ * (`google.cloud.pubsub.topic.v1.messagePublished`): decodes `data.message` (base64 data,
+ * attributes, messageId, publishTime, orderingKey), dispatches it by its `target` attribute,
+ * and resolves once the handlers ran and their replies were published. It rejects when the
+ * message must be retried (a handler failed): the framework answers 500 and Pub/Sub
+ * redelivers — **only if retries are enabled on the trigger** (`--retry`, or
+ * `retry_policy = "RETRY_POLICY_RETRY"` in Terraform); otherwise the event is dropped.
+ * A message that can never succeed (undecodable, no target, reply not allowed...) is
+ * published to the broker's dead-letter topic with its reason, and the function resolves.
+ * `deliveryCount` is the event's `deliveryAttempt` where present, else 1.
+ *
+ * @example
+ * ```ts
+ * import * as functions from '@google-cloud/functions-framework';
+ * import { PubSubBroker, cloudEventHandler } from 'cloudmom/gcp';
+ * const broker = new PubSubBroker({ topic: 'cloudmom', deadLetterTopic: 'cloudmom-dead-letter', replyTopic: 'cloudmom-replies' });
+ * broker.add('hello', () => 'Hi there too');
+ * functions.cloudEvent('cloudmom', cloudEventHandler(broker));
+ * ```
+ */
+export function cloudEventHandler(
+  broker: Broker,
+  options: CloudEventHandlerOptions = {},
+): (event: PubSubCloudEvent) => Promise<void> {
+  checkOptionKeys(options, ['maxDataBytes'], 'cloudEventHandler');
+  const maxDataBytes = checkMaxBytes(options.maxDataBytes, 'maxDataBytes', LIMITS.messageBytes);
+  return async (event: PubSubCloudEvent) => {
+    let data: unknown = isRecord(event) ? event.data : undefined;
+    if (typeof data === 'string' || data instanceof Uint8Array) {
+      try {
+        data = JSON.parse(typeof data === 'string' ? data : Buffer.from(data).toString('utf8'));
+      } catch {
+        // left as is: parseEnvelope dead-letters it
+      }
+    }
+    if (isRecord(event) && event.type !== undefined && event.type !== MESSAGE_PUBLISHED) {
+      broker[INTERNALS].logger.warn('CloudEvent of an unexpected type; reading it as Pub/Sub', {
+        type: String(event.type).slice(0, 200),
+        id: typeof event.id === 'string' ? event.id.slice(0, 200) : undefined,
+      });
+    }
+    const outcome = await dispatch(broker, parseEnvelope(data, event, maxDataBytes));
+    if (outcome.kind === 'retry') {
+      // The handler's own error: the framework logs it and answers 500.
+      throw outcome.error instanceof Error
+        ? outcome.error
+        : new SendError(`message left for redelivery: ${describeError(outcome.error)}`, {
+            cause: outcome.error,
+            retryable: true,
+          });
+    }
+  };
+}
+
+/**
+ * An HTTP handler for Pub/Sub push subscriptions (wrapped payload): Cloud Run, the
+ * functions-framework's `http` functions, Express or plain `node:http`. It answers 204 when
+ * the message is done (handled and replied, discarded, or dead-lettered with its reason) and
+ * 500 when a handler failed, so Pub/Sub redelivers with the subscription's backoff and, with
+ * a dead-letter policy, the push request's `deliveryAttempt` becomes `deliveryCount`. A body
+ * that is not a push envelope is dead-lettered whole (204); 405 for a method other than
+ * POST, 413 over `maxRequestBytes`. Uses `req.rawBody` or an already parsed `req.body` when a
+ * framework read the body first.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'node:http';
+ * import { PubSubBroker, pushHandler } from 'cloudmom/gcp';
+ * const broker = new PubSubBroker({ topic: 'cloudmom', deadLetterTopic: 'cloudmom-dead-letter' });
+ * broker.add('audit', (p, body) => console.log(body));
+ * createServer(pushHandler(broker)).listen(Number(process.env.PORT ?? 8080));
+ * ```
+ */
+export function pushHandler(
+  broker: Broker,
+  options: PushHandlerOptions = {},
+): (req: HttpRequest, res: ServerResponse) => Promise<void> {
+  checkOptionKeys(options, ['maxDataBytes', 'maxRequestBytes'], 'pushHandler');
+  const maxDataBytes = checkMaxBytes(options.maxDataBytes, 'maxDataBytes', LIMITS.messageBytes);
+  const maxRequestBytes = checkMaxBytes(
+    options.maxRequestBytes,
+    'maxRequestBytes',
+    16 * 1024 * 1024,
+  );
+  return async (req, res) => {
+    const answer = (status: number, text = '') => {
+      if (res.headersSent) return;
+      res.statusCode = status;
+      if (text) res.setHeader('content-type', 'text/plain; charset=utf-8');
+      res.end(text);
+    };
+    try {
+      if (req.method !== 'POST') {
+        res.setHeader('allow', 'POST');
+        return answer(405, 'POST a Pub/Sub push request');
+      }
+      const body = await readBody(req, maxRequestBytes);
+      if (body === 'too-large') return answer(413, 'request too large');
+      let envelope: unknown = body;
+      if (body instanceof Uint8Array) {
+        try {
+          envelope = JSON.parse(Buffer.from(body).toString('utf8'));
+        } catch {
+          envelope = undefined;
+        }
+      }
+      const parsed =
+        envelope === undefined && body instanceof Uint8Array
+          ? ({
+              ok: false,
+              message: standIn(body, undefined, undefined),
+              reason: { code: 'undecodable', description: 'the push request body is not JSON' },
+            } satisfies Parsed)
+          : parseEnvelope(envelope, envelope, maxDataBytes);
+      const outcome = await dispatch(broker, parsed);
+      if (outcome.kind === 'retry') return answer(500, 'handler failed; redeliver');
+      return answer(204);
+    } catch (err) {
+      broker[INTERNALS].logger.error('push request failed', { error: describeError(err) });
+      return answer(500, 'internal error; redeliver');
+    }
+  };
+}
+
+/** The request body as bytes, or a parsed object a framework left in `req.body`. */
+async function readBody(
+  req: HttpRequest & { rawBody?: unknown; body?: unknown },
+  max: number,
+): Promise<Uint8Array | Record<string, unknown> | 'too-large'> {
+  if (req.rawBody instanceof Uint8Array)
+    return req.rawBody.byteLength > max ? 'too-large' : req.rawBody;
+  if (isRecord(req.body)) return req.body;
+  if (typeof req.body === 'string') return utf8.encode(req.body);
+  if (req.body instanceof Uint8Array) return req.body;
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > max) {
+    req.resume();
+    return 'too-large';
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const b = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+    size += b.byteLength;
+    if (size > max) {
+      req.resume();
+      return 'too-large';
+    }
+    chunks.push(b);
+  }
+  const all = Buffer.concat(chunks);
+  return new Uint8Array(all.buffer, all.byteOffset, all.byteLength);
+}

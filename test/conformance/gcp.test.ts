@@ -1,0 +1,55 @@
+import { jsonCodec } from 'cloudmom';
+import { emulatorClient, PROJECT, type Topology, topology } from '../gcp/fixture.ts';
+import { runConformance } from './suite.ts';
+
+const client = emulatorClient();
+
+runConformance(
+  'PubSubBroker (pstest)',
+  async () => {
+    const t: Topology = await topology(client);
+    return {
+      broker: (options = {}) => t.broker(options),
+      async deadLetters() {
+        return t.deadLetters.map((d) => {
+          const a = d.attributes;
+          let body: unknown = d.data;
+          try {
+            body = a.content_type?.startsWith('application/json')
+              ? jsonCodec.decode(d.data)
+              : a.content_type?.startsWith('text/')
+                ? d.data.toString('utf8')
+                : d.data;
+          } catch {
+            body = d.data;
+          }
+          return {
+            target: a.target,
+            body,
+            reason: {
+              code: a.dead_letter_reason ?? 'max-deliveries',
+              description: a.dead_letter_description ?? 'dead-lettered by the subscription policy',
+            },
+          };
+        });
+      },
+      async injectRaw(m) {
+        await client.topic(t.topic).publishMessage({
+          data: Buffer.from(m.body),
+          attributes: {
+            ...(m.contentType ? { content_type: m.contentType } : {}),
+            ...(m.target ? { target: m.target } : {}),
+          },
+        });
+      },
+      cleanup: () => t.cleanup(),
+    };
+  },
+  {
+    maxMessageBytes: 10_000_000,
+    ordering: true,
+    delay: 'Pub/Sub has no per-message delivery delay (maxDelaySeconds 0)',
+    injectRaw: true,
+    foreignAddress: `projects/${PROJECT}/topics/attacker#x`,
+  },
+);
