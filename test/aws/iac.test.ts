@@ -1,0 +1,340 @@
+/**
+ * serverless.yml, validated offline: `osls package` without credentials or network, then
+ * cfn-lint and checkov (PyPI, in locked venvs under .cache) on the generated CloudFormation,
+ * then the properties that matter, asserted on the template itself (some of them — SNS
+ * subscriptions, queue policies — moto's CloudFormation does not create, so this is where
+ * they are checked).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TARGETS } from '../../examples/app.ts';
+import { cacheDir, pyTool, ROOT } from '../emulators/harness.ts';
+
+const CFN_LINT = 'cfn-lint==1.*';
+const CHECKOV = 'checkov==3.2.*';
+const STAGE = 'iac';
+
+type Json = any;
+interface Resource {
+  Type: string;
+  Properties?: Json;
+  DependsOn?: string | string[];
+}
+
+let dir: string;
+let template: { Resources: Record<string, Resource>; Outputs?: Json };
+let zipEntries: string[];
+
+/** Runs osls with no AWS credentials, profile or endpoint at all: packaging must not need them. */
+function osls(args: string[]): string {
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: join(dir, 'home'),
+    SLS_TELEMETRY_DISABLED: '1',
+    SLS_NOTIFICATIONS_MODE: 'off',
+  };
+  const r = spawnSync(
+    process.execPath,
+    [join(ROOT, 'node_modules/osls/bin/serverless.js'), ...args],
+    {
+      cwd: ROOT,
+      env,
+      encoding: 'utf8',
+      timeout: 120_000,
+    },
+  );
+  if (r.status !== 0) {
+    throw new Error(`osls ${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+  }
+  return r.stdout + r.stderr;
+}
+
+function ofType(type: string): [string, Resource][] {
+  return Object.entries(template.Resources).filter(([, r]) => r.Type === type);
+}
+
+function resource(id: string): Resource {
+  const r = template.Resources[id];
+  if (!r) throw new Error(`no resource ${id} in the template`);
+  return r;
+}
+
+/** `{Ref: X}`, `{Fn::GetAtt: [X, ...]}` or `{Fn::Sub: '${X.Arn}'}` → X. */
+function refId(value: Json): string | undefined {
+  if (value && typeof value === 'object') {
+    if (typeof value.Ref === 'string') return value.Ref;
+    if (Array.isArray(value['Fn::GetAtt'])) return value['Fn::GetAtt'][0];
+    if (typeof value['Fn::Sub'] === 'string')
+      return /^\$\{(\w+)\.Arn\}$/.exec(value['Fn::Sub'])?.[1];
+  }
+  return undefined;
+}
+
+const list = <T>(v: T | T[] | undefined): T[] =>
+  v === undefined ? [] : Array.isArray(v) ? v : [v];
+
+/** Every IAM statement in the template: role policies, managed policies, resource policies. */
+function statements(): { where: string; statement: Json }[] {
+  const out: { where: string; statement: Json }[] = [];
+  for (const [id, r] of Object.entries(template.Resources)) {
+    const docs: Json[] = [];
+    if (r.Type === 'AWS::IAM::Role') {
+      docs.push(r.Properties.AssumeRolePolicyDocument);
+      for (const p of list(r.Properties.Policies)) docs.push((p as Json).PolicyDocument);
+    }
+    if (r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy')
+      docs.push(r.Properties.PolicyDocument);
+    if (/::(QueuePolicy|BucketPolicy|TopicPolicy)$/.test(r.Type))
+      docs.push(r.Properties.PolicyDocument);
+    for (const doc of docs)
+      for (const s of list(doc?.Statement)) out.push({ where: id, statement: s });
+  }
+  return out;
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(cacheDir('aws-iac'), 'run-'));
+  osls(['package', '--stage', STAGE, '--package', join(dir, 'package')]);
+  template = JSON.parse(
+    readFileSync(join(dir, 'package/cloudformation-template-update-stack.json'), 'utf8'),
+  );
+  const unzip = spawnSync('unzip', ['-Z1', join(dir, 'package/cloudmom-examples.zip')], {
+    encoding: 'utf8',
+  });
+  zipEntries = unzip.stdout.split('\n').filter(Boolean);
+}, 180_000);
+
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('serverless.yml: offline package and scanners', () => {
+  it('packages offline into a template and a zip holding only the bundled handler', () => {
+    expect(Object.keys(template.Resources).length).toBeGreaterThan(10);
+    expect(zipEntries).toEqual(['examples/aws/dist/handler.mjs']);
+    for (const [, fn] of ofType('AWS::Lambda::Function')) {
+      expect(fn.Properties.Handler).toBe('examples/aws/dist/handler.handler');
+    }
+  });
+
+  it('passes cfn-lint with no finding (errors, warnings or informational)', () => {
+    const bin = pyTool('cfn-lint', [CFN_LINT]);
+    for (const file of ['update', 'create']) {
+      const r = spawnSync(
+        `${bin}/cfn-lint`,
+        [
+          '--config-file',
+          join(ROOT, 'infra/aws/cfn-lint.yaml'),
+          '--',
+          join(dir, `package/cloudformation-template-${file}-stack.json`),
+        ],
+        { encoding: 'utf8', timeout: 120_000 },
+      );
+      expect(`${r.stdout}${r.stderr}`.trim()).toBe('');
+      expect(r.status).toBe(0);
+    }
+  }, 240_000);
+
+  it('passes checkov with no finding beyond the documented skips', () => {
+    const bin = pyTool('checkov', [CHECKOV]);
+    const r = spawnSync(
+      `${bin}/checkov`,
+      [
+        '--config-file',
+        join(ROOT, 'infra/aws/checkov.yaml'),
+        '-f',
+        join(dir, 'package/cloudformation-template-update-stack.json'),
+        '-o',
+        'json',
+      ],
+      { encoding: 'utf8', timeout: 240_000, maxBuffer: 64 * 1024 * 1024 },
+    );
+    const report = JSON.parse(r.stdout);
+    const failed = report.results.failed_checks.map(
+      (c: Json) => `${c.check_id} ${c.resource}: ${c.check_name}`,
+    );
+    expect(failed).toEqual([]);
+    expect(report.summary.passed).toBeGreaterThan(20);
+    expect(report.summary.parsing_errors).toBe(0);
+    expect(report.summary.resource_count).toBe(Object.keys(template.Resources).length);
+    expect(r.status).toBe(0);
+  }, 300_000);
+
+  it('every checkov skip in infra/aws/checkov.yaml carries its reason', () => {
+    const lines = readFileSync(join(ROOT, 'infra/aws/checkov.yaml'), 'utf8').split('\n');
+    const skips = lines.flatMap((line, i) => {
+      const m = /^\s+-\s+(CKV2?_\w+)\s*$/.exec(line);
+      return m ? [{ id: m[1]!, i }] : [];
+    });
+    expect(skips.length).toBeGreaterThan(0);
+    for (const { id, i } of skips) {
+      const reason = lines[i - 1] ?? '';
+      // The comment block right above the entry: starts by naming the check, then why.
+      let j = i - 1;
+      while (j > 0 && /^\s*#/.test(lines[j - 1] ?? '')) j--;
+      expect(lines[j], `skip ${id} must be explained right above it`).toMatch(
+        new RegExp(`#\\s+${id}\\b`),
+      );
+      expect(reason).toMatch(/^\s*#\s+\S/);
+      expect(i - j, `skip ${id}: the reason needs at least two lines`).toBeGreaterThanOrEqual(2);
+    }
+  });
+});
+
+describe('serverless.yml: the properties that matter', () => {
+  it('encrypts every queue (SSE-SQS or KMS) and the topic (KMS)', () => {
+    const queues = ofType('AWS::SQS::Queue');
+    expect(queues.length).toBe(5);
+    for (const [id, q] of queues) {
+      const sse = q.Properties.SqsManagedSseEnabled === true || q.Properties.KmsMasterKeyId;
+      expect(sse, `${id} must be encrypted at rest`).toBeTruthy();
+    }
+    for (const [, t] of ofType('AWS::SNS::Topic')) expect(t.Properties.KmsMasterKeyId).toBeTruthy();
+  });
+
+  it('gives each inbound queue a dead-letter queue (redrive, maxReceiveCount) kept 14 days', () => {
+    for (const id of ['GreeterQueue', 'WorkerQueue']) {
+      const redrive = resource(id).Properties.RedrivePolicy;
+      expect(redrive.maxReceiveCount).toBe(5);
+      const dlq = resource(refId(redrive.deadLetterTargetArn)!);
+      expect(dlq.Type).toBe('AWS::SQS::Queue');
+      expect(dlq.Properties.MessageRetentionPeriod).toBe(1_209_600);
+      expect(dlq.Properties.RedrivePolicy).toBeUndefined();
+    }
+  });
+
+  it('maps each queue to its function with ReportBatchItemFailures and bounded concurrency', () => {
+    const mappings = ofType('AWS::Lambda::EventSourceMapping');
+    expect(mappings.length).toBe(2);
+    const seen = new Set<string>();
+    for (const [, m] of mappings) {
+      const p = m.Properties;
+      expect(p.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
+      expect(p.Enabled).toBe(true);
+      expect(p.BatchSize).toBeLessThanOrEqual(10);
+      expect(p.ScalingConfig.MaximumConcurrency).toBeGreaterThanOrEqual(2);
+      seen.add(`${refId(p.EventSourceArn)}→${refId(p.FunctionName)}`);
+    }
+    expect([...seen].sort()).toEqual([
+      'GreeterQueue→GreeterLambdaFunction',
+      'WorkerQueue→WorkerLambdaFunction',
+    ]);
+  });
+
+  it('keeps visibility timeout ≥ 6 × function timeout + batching window', () => {
+    for (const [, m] of ofType('AWS::Lambda::EventSourceMapping')) {
+      const p = m.Properties;
+      const fn = resource(refId(p.FunctionName)!);
+      const queue = resource(refId(p.EventSourceArn)!);
+      const needed = 6 * fn.Properties.Timeout + (p.MaximumBatchingWindowInSeconds ?? 0);
+      expect(queue.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(needed);
+    }
+  });
+
+  it('runs Node 22 and configures the entrypoint through its environment', () => {
+    const fns = ofType('AWS::Lambda::Function');
+    expect(fns.length).toBe(2);
+    for (const [id, fn] of fns) {
+      const p = fn.Properties;
+      expect(p.Runtime).toBe('nodejs22.x');
+      const env = p.Environment.Variables;
+      const base = id.replace(/LambdaFunction$/, '');
+      expect(refId(env.CLOUDMOM_QUEUE_URL)).toBe(`${base}Queue`);
+      expect(refId(env.CLOUDMOM_DLQ_URL)).toBe(`${base}DeadLetterQueue`);
+      expect(env.CLOUDMOM_MAX_DELIVERIES).toBe('5');
+      expect(env.CLOUDMOM_UNKNOWN_TARGET).toBe('dead-letter');
+      // Replies only to the reply queue, by name or URL.
+      const allow = env.CLOUDMOM_REPLY_ALLOW_LIST['Fn::Join'];
+      expect(allow[0]).toBe(',');
+      expect(allow[1].map(refId)).toEqual(['RepliesQueue', 'RepliesQueue']);
+      expect(refId(p.Role)).toBe(`${base}Role`);
+    }
+  });
+
+  it('subscribes queues to the topic with raw delivery and a filter policy on target', () => {
+    const subs = ofType('AWS::SNS::Subscription');
+    expect(subs.length).toBe(2);
+    const routed: string[] = [];
+    for (const [, s] of subs) {
+      const p = s.Properties;
+      expect(p.Protocol).toBe('sqs');
+      expect(p.RawMessageDelivery).toBe(true);
+      expect(p.FilterPolicyScope).toBe('MessageAttributes');
+      expect(Object.keys(p.FilterPolicy)).toEqual(['target']);
+      expect(resource(refId(p.TopicArn)!).Type).toBe('AWS::SNS::Topic');
+      expect(resource(refId(p.Endpoint)!).Type).toBe('AWS::SQS::Queue');
+      routed.push(...p.FilterPolicy.target);
+    }
+    // Every example target reaches exactly one queue.
+    expect(routed.sort()).toEqual(Object.values(TARGETS).sort());
+  });
+
+  it('lets only the topic deliver to each subscribed queue (QueuePolicy with aws:SourceArn)', () => {
+    for (const [, s] of ofType('AWS::SNS::Subscription')) {
+      const queueId = refId(s.Properties.Endpoint)!;
+      const topicId = refId(s.Properties.TopicArn)!;
+      const policies = ofType('AWS::SQS::QueuePolicy').filter(([, p]) =>
+        p.Properties.Queues.some((q: Json) => refId(q) === queueId),
+      );
+      expect(policies.length, `${queueId} needs a queue policy`).toBe(1);
+      const stmts = list(policies[0]![1].Properties.PolicyDocument.Statement) as Json[];
+      const allow = stmts.filter((st) => st.Effect === 'Allow');
+      expect(allow.length).toBe(1);
+      expect(allow[0].Principal).toEqual({ Service: 'sns.amazonaws.com' });
+      expect(allow[0].Action).toBe('sqs:SendMessage');
+      expect(refId(allow[0].Resource)).toBe(queueId);
+      expect(refId(allow[0].Condition.ArnEquals['aws:SourceArn'])).toBe(topicId);
+    }
+  });
+
+  it('grants no wildcard action or resource, and no public principal', () => {
+    const all = statements();
+    expect(all.length).toBeGreaterThan(5);
+    for (const { where, statement: s } of all) {
+      if (s.Effect !== 'Allow') continue; // deny statements (osls's TLS-only bucket policy) only restrict
+      for (const action of list(s.Action)) {
+        expect(action, `${where}: wildcard action`).not.toMatch(/\*/);
+      }
+      for (const r of list(s.Resource)) {
+        expect(typeof r, `${where}: literal resource ${JSON.stringify(r)}`).toBe('object');
+        expect(JSON.stringify(r), `${where}: wildcard resource`).not.toMatch(/\*/);
+      }
+      expect(s.NotAction, `${where}: NotAction`).toBeUndefined();
+      expect(s.NotResource, `${where}: NotResource`).toBeUndefined();
+      expect(JSON.stringify(s.Principal ?? {}), `${where}: public principal`).not.toMatch(/\*/);
+    }
+  });
+
+  it('scopes each function role to its own queue, DLQ, the reply queue and its log group', () => {
+    for (const base of ['Greeter', 'Worker']) {
+      const role = resource(`${base}Role`);
+      expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+      const granted = new Map<string, Set<string>>();
+      for (const p of role.Properties.Policies as Json[]) {
+        for (const s of list(p.PolicyDocument.Statement) as Json[]) {
+          for (const r of list(s.Resource)) {
+            const id = refId(r)!;
+            const set = granted.get(id) ?? new Set<string>();
+            for (const a of list(s.Action) as string[]) set.add(a);
+            granted.set(id, set);
+          }
+        }
+      }
+      expect(Object.fromEntries([...granted].map(([k, v]) => [k, [...v].sort()]))).toEqual({
+        [`${base}Queue`]: [
+          'sqs:ChangeMessageVisibility',
+          'sqs:DeleteMessage',
+          'sqs:GetQueueAttributes',
+          'sqs:ReceiveMessage',
+        ],
+        [`${base}DeadLetterQueue`]: ['sqs:GetQueueUrl', 'sqs:SendMessage'],
+        RepliesQueue: ['sqs:GetQueueUrl', 'sqs:SendMessage'],
+        [`${base}LogGroup`]: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      });
+    }
+    // osls's default role (with its broad logs permissions) is not generated.
+    expect(template.Resources.IamRoleLambdaExecution).toBeUndefined();
+  });
+});
