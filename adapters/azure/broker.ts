@@ -379,6 +379,7 @@ export class ServiceBusTransport implements Transport {
 
   #listen(receiver: ServiceBusReceiver, deliver: Deliver, concurrency: number): void {
     this.#receivers.push(receiver);
+    const gate = new SettleGate();
     const sub = receiver.subscribe(
       {
         processMessage: async (native) => {
@@ -388,13 +389,15 @@ export class ServiceBusTransport implements Transport {
             this.register(incoming, {
               settled: false,
               deadLetter: (reason) =>
-                receiver.deadLetterMessage(native, {
-                  deadLetterReason: reason.code,
-                  deadLetterErrorDescription: reason.description,
-                }),
+                gate.solo(() =>
+                  receiver.deadLetterMessage(native, {
+                    deadLetterReason: reason.code,
+                    deadLetterErrorDescription: reason.description,
+                  }),
+                ),
             });
             const verdict = await deliver(incoming);
-            await this.#settle(receiver, native, incoming, verdict);
+            await this.#settle(receiver, gate, native, incoming, verdict);
           } finally {
             this.#settling.leave();
           }
@@ -415,16 +418,17 @@ export class ServiceBusTransport implements Transport {
 
   async #settle(
     receiver: ServiceBusReceiver,
+    gate: SettleGate,
     native: ServiceBusReceivedMessage,
     incoming: IncomingMessage,
     verdict: Verdict,
   ): Promise<void> {
     try {
       if (verdict.kind === 'ack') {
-        await receiver.completeMessage(native);
+        await gate.shared(() => receiver.completeMessage(native));
       } else if (verdict.kind === 'retry') {
         await this.#hold(Math.min(verdict.delayMs, this.#retryHoldMs));
-        await receiver.abandonMessage(native);
+        await gate.solo(() => receiver.abandonMessage(native));
       } else {
         await this.deadLetter(incoming, verdict.reason);
       }
@@ -482,6 +486,53 @@ export class ServiceBusTransport implements Transport {
     this.#senders.clear();
     await Promise.allSettled(closing);
     if (this.#ownsClient) await this.client.close().catch(() => {});
+  }
+}
+
+/**
+ * Orders settlements on one receiver link. rhea 3.0.5 (under `@azure/service-bus` 7.9) writes
+ * the dispositions of consecutive deliveries settled in the same tick as one frame carrying the
+ * first one's outcome, and compares outcomes only once a run has two members: a complete
+ * followed by an abandon or dead-letter in the same tick completes both (the message is lost),
+ * and a dead-letter followed by a complete dead-letters both. Completes may share a frame
+ * (same outcome); every other settlement runs alone, after the completes in flight resolved
+ * (their frames were written) and before new ones start.
+ */
+export class SettleGate {
+  #shared = 0;
+  #idle: (() => void)[] = [];
+  #soloTail: Promise<void> = Promise.resolve();
+  #soloRunning: Promise<void> | undefined;
+
+  /** Runs a settlement that may share a disposition frame with others of its kind. */
+  async shared<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.#soloRunning) await this.#soloRunning;
+    this.#shared++;
+    try {
+      return await fn();
+    } finally {
+      this.#shared--;
+      if (this.#shared === 0) for (const w of this.#idle.splice(0)) w();
+    }
+  }
+
+  /** Runs a settlement alone: no other settlement of this link is written in the same tick. */
+  async solo<T>(fn: () => Promise<T>): Promise<T> {
+    const previous = this.#soloTail;
+    let release!: () => void;
+    const mine = new Promise<void>((r) => {
+      release = r;
+    });
+    this.#soloTail = previous.then(() => mine);
+    await previous;
+    this.#soloRunning = mine;
+    try {
+      while (this.#shared > 0) await new Promise<void>((r) => this.#idle.push(r));
+      return await fn();
+    } finally {
+      this.#soloRunning = undefined;
+      release();
+    }
   }
 }
 

@@ -314,9 +314,11 @@ export function fromTrigger(
 }
 
 function decodeOne(body: unknown, get: (key: string) => unknown): DecodedTriggerMessage {
+  // The worker JSON-parses string metadata that parses: an id "42" arrives as the number 42.
   const str = (key: string) => {
     const v = get(key);
-    return typeof v === 'string' && v !== '' ? v : undefined;
+    if (typeof v === 'string') return v === '' ? undefined : v;
+    return typeof v === 'number' || typeof v === 'boolean' ? String(v) : undefined;
   };
   const contentType = str('contentType');
   let bytes: Uint8Array;
