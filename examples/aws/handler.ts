@@ -25,6 +25,7 @@
  *     events: [{ sqs: { arn: { Fn::GetAtt: [GreeterQueue, Arn] }, functionResponseType: ReportBatchItemFailures } }]
  * ```
  */
+import { createRequire } from 'node:module';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { lambdaHandler, SqsBroker } from 'cloudmom/aws';
 import { registerExample } from '../app.ts';
@@ -70,14 +71,17 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ExampleLamb
  * which the SDK would otherwise prefer over `AWS_ENDPOINT_URL`. Without one, the broker's
  * default client (created on first use, so a batch with no reply loads no SDK).
  */
-async function sqsClient(endpoint: string | undefined): Promise<SQSClient | undefined> {
+function sqsClient(endpoint: string | undefined): SQSClient | undefined {
   if (!endpoint) return undefined;
-  const { SQSClient } = await import('@aws-sdk/client-sqs');
-  return new SQSClient({ endpoint });
+  // `require`, as cloudmom/aws loads the SDK: one copy of it (the runtime's, on Lambda).
+  const sdk = createRequire(import.meta.url)(
+    '@aws-sdk/client-sqs',
+  ) as typeof import('@aws-sdk/client-sqs');
+  return new sdk.SQSClient({ endpoint });
 }
 
 const config = configFromEnv();
-const client = await sqsClient(config.endpoint);
+const client = sqsClient(config.endpoint);
 
 /** The function's broker, with the example handlers (cold start: built once per instance). */
 export const broker = registerExample(

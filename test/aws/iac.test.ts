@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TARGETS } from '../../examples/app.ts';
+import { packageExamples } from '../../infra/aws/stack.ts';
 import { cacheDir, pyTool, ROOT } from '../emulators/harness.ts';
 
 const CFN_LINT = 'cfn-lint==1.*';
@@ -26,30 +27,6 @@ interface Resource {
 let dir: string;
 let template: { Resources: Record<string, Resource>; Outputs?: Json };
 let zipEntries: string[];
-
-/** Runs osls with no AWS credentials, profile or endpoint at all: packaging must not need them. */
-function osls(args: string[]): string {
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: join(dir, 'home'),
-    SLS_TELEMETRY_DISABLED: '1',
-    SLS_NOTIFICATIONS_MODE: 'off',
-  };
-  const r = spawnSync(
-    process.execPath,
-    [join(ROOT, 'node_modules/osls/bin/serverless.js'), ...args],
-    {
-      cwd: ROOT,
-      env,
-      encoding: 'utf8',
-      timeout: 120_000,
-    },
-  );
-  if (r.status !== 0) {
-    throw new Error(`osls ${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
-  }
-  return r.stdout + r.stderr;
-}
 
 function ofType(type: string): [string, Resource][] {
   return Object.entries(template.Resources).filter(([, r]) => r.Type === type);
@@ -94,15 +71,12 @@ function statements(): { where: string; statement: Json }[] {
   return out;
 }
 
-beforeAll(() => {
+beforeAll(async () => {
   dir = mkdtempSync(join(cacheDir('aws-iac'), 'run-'));
-  osls(['package', '--stage', STAGE, '--package', join(dir, 'package')]);
-  template = JSON.parse(
-    readFileSync(join(dir, 'package/cloudformation-template-update-stack.json'), 'utf8'),
-  );
-  const unzip = spawnSync('unzip', ['-Z1', join(dir, 'package/cloudmom-examples.zip')], {
-    encoding: 'utf8',
-  });
+  // No AWS credentials, profile, endpoint or network: packaging must not need them.
+  const packaged = await packageExamples(STAGE, join(dir, 'package'));
+  template = packaged.template as typeof template;
+  const unzip = spawnSync('unzip', ['-Z1', packaged.zip], { encoding: 'utf8' });
   zipEntries = unzip.stdout.split('\n').filter(Boolean);
 }, 180_000);
 

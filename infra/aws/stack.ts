@@ -1,0 +1,166 @@
+/**
+ * Runs osls on serverless.yml for the AWS tests: package offline (no credentials, no
+ * endpoint, no network) and deploy a packaged stage into an endpoint (moto, LocalStack) with
+ * `AWS_ENDPOINT_URL`. Each caller uses its own stage and package folder, so test files can
+ * run in parallel without sharing `.serverless/`.
+ *
+ * @example
+ * ```ts
+ * const stage = uniqueStage('e2e');
+ * const dir = join(cacheDir('aws-e2e'), stage);
+ * await packageExamples(stage, dir);
+ * await deployExamples(stage, dir, 'http://127.0.0.1:5000');
+ * ```
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const OSLS = join(ROOT, 'node_modules/osls/bin/serverless.js');
+
+/** The service name in serverless.yml. */
+export const SERVICE = 'cloudmom-examples';
+/** The region the tests package and deploy to. */
+export const REGION = 'us-east-1';
+
+/** Names serverless.yml gives a stage's resources. */
+export interface StackNames {
+  readonly stack: string;
+  readonly topic: string;
+  readonly greeter: string;
+  readonly greeterDlq: string;
+  readonly worker: string;
+  readonly workerDlq: string;
+  readonly replies: string;
+  readonly greeterFunction: string;
+  readonly workerFunction: string;
+}
+
+/**
+ * The resource names of a stage.
+ * @example
+ * ```ts
+ * stackNames('dev').greeter; // "cloudmom-examples-dev-greeter"
+ * ```
+ */
+export function stackNames(stage: string): StackNames {
+  const p = `${SERVICE}-${stage}`;
+  return {
+    stack: p,
+    topic: `${p}-events`,
+    greeter: `${p}-greeter`,
+    greeterDlq: `${p}-greeter-dlq`,
+    worker: `${p}-worker`,
+    workerDlq: `${p}-worker-dlq`,
+    replies: `${p}-replies`,
+    greeterFunction: `${p}-greeter`,
+    workerFunction: `${p}-worker`,
+  };
+}
+
+/**
+ * A stage name of its own per run (letters and digits), so reruns against a long-lived
+ * endpoint (`CLOUDMOM_AWS_ENDPOINT`) do not collide.
+ * @example
+ * ```ts
+ * uniqueStage('e2e'); // "e2e4k2f9x1a"
+ * ```
+ */
+export function uniqueStage(prefix: string): string {
+  return `${prefix}${randomBytes(4).toString('hex')}`;
+}
+
+/** The CloudFormation template and zip `osls package` wrote. */
+export interface Packaged {
+  readonly dir: string;
+  readonly template: { Resources: Record<string, any>; Outputs?: Record<string, any> };
+  readonly zip: string;
+}
+
+/**
+ * Runs osls from the repository root with exactly `env` (plus PATH and an isolated HOME,
+ * so no ~/.aws profile or osls state leaks in). Rejects with osls's output on failure.
+ */
+export function osls(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  home: string,
+  timeoutMs = 180_000,
+): Promise<string> {
+  mkdirSync(home, { recursive: true });
+  return new Promise((resolvePromise, reject) => {
+    execFile(
+      process.execPath,
+      [OSLS, ...args],
+      {
+        cwd: ROOT,
+        env: {
+          PATH: process.env.PATH,
+          HOME: home,
+          SLS_TELEMETRY_DISABLED: '1',
+          SLS_NOTIFICATIONS_MODE: 'off',
+          ...env,
+        },
+        timeout: timeoutMs,
+        maxBuffer: 16 * 1024 * 1024,
+      },
+      (err, stdout, stderr) => {
+        if (err)
+          reject(new Error(`osls ${args.join(' ')} failed: ${err.message}\n${stdout}\n${stderr}`));
+        else resolvePromise(`${stdout}${stderr}`);
+      },
+    );
+  });
+}
+
+/**
+ * `osls package` for `stage` into `dir`: offline, with no AWS credentials or endpoint at all.
+ * @example
+ * ```ts
+ * const { template } = await packageExamples('iac', '/tmp/pkg');
+ * ```
+ */
+export async function packageExamples(stage: string, dir: string): Promise<Packaged> {
+  await osls(
+    ['package', '--stage', stage, '--region', REGION, '--package', dir],
+    {},
+    `${dir}.home`,
+  );
+  return {
+    dir,
+    template: JSON.parse(
+      readFileSync(join(dir, 'cloudformation-template-update-stack.json'), 'utf8'),
+    ),
+    zip: join(dir, `${SERVICE}.zip`),
+  };
+}
+
+/**
+ * `osls deploy` of the package in `dir` into `endpoint` (`AWS_ENDPOINT_URL`), with dummy
+ * credentials. Resolves once the stack is deployed.
+ * @example
+ * ```ts
+ * await deployExamples('e2e1', '/tmp/pkg', 'http://127.0.0.1:5000');
+ * ```
+ */
+export async function deployExamples(
+  stage: string,
+  dir: string,
+  endpoint: string,
+): Promise<string> {
+  return osls(
+    ['deploy', '--stage', stage, '--region', REGION, '--package', dir],
+    {
+      AWS_ENDPOINT_URL: endpoint,
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+      AWS_REGION: REGION,
+      AWS_DEFAULT_REGION: REGION,
+    },
+    `${dir}.home`,
+    240_000,
+  );
+}
