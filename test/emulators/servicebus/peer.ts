@@ -223,7 +223,33 @@ export async function startServiceBusPeer(
         },
       });
     }
-    delivery.update(true, reply.described());
+    answerSettlement(ctx.connection, delivery, reply);
+  }
+
+  /**
+   * rhea 3.0.5 writes the dispositions of one tick as ranges and merges consecutive deliveries
+   * even when their outcomes differ (`write_dispositions` compares outcomes only once a range
+   * has two members). So answers of different kinds go out in separate ticks.
+   */
+  const settleQueues = new WeakMap<object, { delivery: any; outcome: any; kind: string }[]>();
+  function answerSettlement(connection: object, delivery: any, outcome: any): void {
+    const kind = `${outcome.constructor?.composite_type ?? ''}:${outcome.error?.condition ?? ''}`;
+    let queue = settleQueues.get(connection);
+    if (!queue) {
+      queue = [];
+      settleQueues.set(connection, queue);
+    }
+    queue.push({ delivery, outcome, kind });
+    if (queue.length === 1) setImmediate(flush);
+    function flush() {
+      const head = queue![0];
+      if (!head) return;
+      while (queue![0]?.kind === head.kind) {
+        const item = queue!.shift()!;
+        item.delivery.update(true, item.outcome.described());
+      }
+      if (queue!.length > 0) setImmediate(flush);
+    }
   }
 
   // The client attaches a sender: it sends to an entity, `$cbs` or `$management`.
@@ -251,7 +277,7 @@ export async function startServiceBusPeer(
     try {
       if (target === '$cbs') {
         answer(ctx, ctx.message, 202, 'Accepted', {});
-        delivery.update(true, outcomes.accepted().described());
+        answerSettlement(ctx.connection, delivery, outcomes.accepted());
         return;
       }
       if (target.endsWith('/$management')) {
@@ -273,7 +299,7 @@ export async function startServiceBusPeer(
           log(`management ${ctx.message.application_properties?.operation}: ${description}`);
         }
         answer(ctx, ctx.message, status, description, body, condition);
-        delivery.update(true, outcomes.accepted().described());
+        answerSettlement(ctx.connection, delivery, outcomes.accepted());
         return;
       }
       const raw: Buffer | undefined = ctx.format === BATCH_FORMAT ? ctx.message : undefined;
@@ -290,15 +316,14 @@ export async function startServiceBusPeer(
           m.message_id = randomUUID().replace(/-/g, '');
         namespace.send(target, m);
       }
-      delivery.update(true, outcomes.accepted().described());
+      answerSettlement(ctx.connection, delivery, outcomes.accepted());
     } catch (e) {
       const err = e instanceof PeerError ? e : new PeerError('amqp:internal-error', String(e));
       log(`send to ${target} refused: ${err.message}`);
-      delivery.update(
-        true,
-        outcomes
-          .rejected({ error: { condition: err.condition, description: err.message } })
-          .described(),
+      answerSettlement(
+        ctx.connection,
+        delivery,
+        outcomes.rejected({ error: { condition: err.condition, description: err.message } }),
       );
     }
   });
@@ -436,9 +461,11 @@ export async function startServiceBusPeer(
       case 'com.microsoft:enumerate-rules': {
         if (resolved.kind !== 'subscription')
           throw new PeerError('amqp:not-allowed', 'rules need a subscription');
-        const rules = [...resolved.store.rules].map(([name, rule]) => ({
-          'rule-description': describeRule(name, rule),
-        }));
+        const skip = Number(body.skip ?? 0);
+        const top = Number(body.top ?? 2 ** 31 - 1);
+        const rules = [...resolved.store.rules]
+          .slice(skip, skip + top)
+          .map(([name, rule]) => ({ 'rule-description': describeRule(name, rule) }));
         if (rules.length === 0) return { status: 204, body: {} };
         return { status: 200, body: { rules } };
       }
