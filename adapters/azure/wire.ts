@@ -61,7 +61,9 @@ export function propertiesSize(m: OutgoingMessage): number {
 
 /**
  * Size of a message as Service Bus counts it (body + properties), with the AMQP encoding
- * overhead: a few bytes per field and per application property, and a fixed header.
+ * overhead, measured against `createMessageBatch` (a fixed part, per application property and
+ * per optional system property). Slightly conservative: a message measured at the limit fits
+ * the link.
  *
  * @example
  * ```ts
@@ -69,8 +71,13 @@ export function propertiesSize(m: OutgoingMessage): number {
  * ```
  */
 export function measureServiceBus(m: OutgoingMessage): number {
-  const fields = Object.keys(m.headers).length;
-  return m.body.byteLength + propertiesSize(m) + 8 * fields + 96;
+  // Application properties count about twice their bytes in the SDK's batch accounting.
+  let headers = Object.keys(m.headers).length > 0 ? 24 : 0;
+  for (const [k, v] of Object.entries(m.headers)) headers += 12 + byteLength(k) + byteLength(v);
+  let optional = 0;
+  for (const v of [m.correlationId, m.replyTo, m.groupKey]) if (v !== undefined) optional++;
+  if (m.delaySeconds) optional++;
+  return m.body.byteLength + propertiesSize(m) + 192 + headers + 48 * optional;
 }
 
 /** The raw body bytes of a received message, whatever shape the SDK or extension gave it. */

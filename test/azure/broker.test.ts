@@ -1,0 +1,259 @@
+/**
+ * ServiceBusBroker against the peer, beyond the conformance suite: the wire mapping as another
+ * SDK client sees it, batching at the link's size, topics with subscription rules, lock renewal
+ * while a handler runs, mixed settlements under concurrency, a configured reply queue, an
+ * injected client.
+ */
+import { randomUUID } from 'node:crypto';
+import { ServiceBusClient, type ServiceBusReceivedMessage } from '@azure/service-bus';
+import { type Codec, MessageTooLargeError } from 'cloudmom';
+import { ServiceBusBroker } from 'cloudmom/azure';
+import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
+import { bodyBytes, measureServiceBus } from '../../adapters/azure/wire.ts';
+
+const connectionString = inject('serviceBusConnectionString');
+const client = new ServiceBusClient(connectionString);
+afterAll(() => client.close());
+
+const brokers: ServiceBusBroker[] = [];
+afterEach(async () => {
+  await Promise.allSettled(brokers.splice(0).map((b) => b.stop()));
+});
+function broker(options: ConstructorParameters<typeof ServiceBusBroker>[0]): ServiceBusBroker {
+  const b = new ServiceBusBroker({ connectionString, logger: false, ...options });
+  brokers.push(b);
+  return b;
+}
+const fresh = (prefix = 'broker-') => `${prefix}${randomUUID().slice(0, 8)}`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function until<T>(what: string, probe: () => T | undefined | false, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+async function receiveAll(entity: string, n: number, sub?: 'deadLetter', waitMs = 10_000) {
+  const r = client.createReceiver(entity, {
+    receiveMode: 'receiveAndDelete',
+    skipParsingBodyAsJson: true,
+    ...(sub ? { subQueueType: sub } : {}),
+  });
+  const got: ServiceBusReceivedMessage[] = [];
+  const deadline = Date.now() + waitMs;
+  while (got.length < n && Date.now() < deadline)
+    got.push(...(await r.receiveMessages(n - got.length, { maxWaitTimeInMs: 300 })));
+  await r.close();
+  return got;
+}
+
+describe('ServiceBusBroker: the wire, as another client sees it', () => {
+  it('maps target, ids, reply address, content type, headers, group key and delay to Service Bus fields', async () => {
+    const queue = fresh();
+    const b = broker({ queue });
+    const id = await b.publish({ hello: 'world' }, 'greet', {
+      correlationId: 'corr-7',
+      replyTo: 'cloudmom-reply-x',
+      headers: { tenant: 'acme', 'Mixed-Case': 'kept' },
+      groupKey: 'customer-1',
+      traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+    });
+    const started = Date.now();
+    await b.publish('later', 'greet', { delaySeconds: 1 });
+    const [m, later] = await receiveAll(queue, 2);
+    expect(m).toBeDefined();
+    expect(m!.messageId).toBe(id);
+    expect(m!.subject).toBe('greet');
+    expect(m!.correlationId).toBe('corr-7');
+    expect(m!.replyTo).toBe('cloudmom-reply-x');
+    expect(m!.contentType).toBe('application/json');
+    expect(m!.sessionId).toBe('customer-1');
+    expect(m!.applicationProperties).toEqual({
+      tenant: 'acme',
+      'Mixed-Case': 'kept',
+      traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+    });
+    // Sent as a Buffer: one data section with the JSON bytes, not re-encoded by the SDK.
+    expect(Buffer.from(bodyBytes(m!)).toString()).toBe('{"hello":"world"}');
+    expect(later?.subject).toBe('greet');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+  });
+
+  it('sends concurrent publishes in link-sized batches: 300 × 2 KB (more than one 256 KB batch) all arrive', async () => {
+    const queue = fresh();
+    const b = broker({ queue });
+    const body = 'x'.repeat(2048);
+    const ids = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => b.publish(`${i}:${body}`, 'bulk')),
+    );
+    expect(new Set(ids).size).toBe(300);
+    const got = await receiveAll(queue, 300);
+    expect(new Set(got.map((m) => m.messageId))).toEqual(new Set(ids));
+  });
+
+  it('a message measured at exactly the limit fits the link; one byte more is refused before sending', async () => {
+    const queue = fresh();
+    const b = broker({ queue });
+    const probe = {
+      body: new Uint8Array(0),
+      target: 'edge',
+      messageId: randomUUID(),
+      contentType: 'application/octet-stream',
+      headers: {},
+    };
+    const room = 256 * 1024 - measureServiceBus(probe);
+    await b.publish(new Uint8Array(room), 'edge');
+    await expect(b.publish(new Uint8Array(room + 1), 'edge')).rejects.toBeInstanceOf(
+      MessageTooLargeError,
+    );
+    const [m] = await receiveAll(queue, 1);
+    expect(bodyBytes(m!).byteLength).toBe(room);
+  });
+
+  it('uses an injected client and leaves it open on stop()', async () => {
+    const own = new ServiceBusClient(connectionString);
+    const queue = fresh();
+    const b = new ServiceBusBroker({ client: own, queue, logger: false });
+    expect(b.client).toBe(own);
+    await b.publish('x', 't');
+    await b.stop();
+    const sender = own.createSender(queue); // still usable
+    await sender.sendMessages({ body: Buffer.from('y'), subject: 't' });
+    await sender.close();
+    expect(await receiveAll(queue, 2)).toHaveLength(2);
+    await own.close();
+  });
+});
+
+describe('ServiceBusBroker: consuming', () => {
+  it('consumes a topic subscription filtered on the subject (correlation rule)', async () => {
+    const topic = fresh('topic-');
+    // The peer creates the topic and subscription on first use; the rule manager sets the filter.
+    const rules = client.createRuleManager(topic, 'greetings');
+    await rules.createRule('target', { subject: 'greet' });
+    await rules.deleteRule('$Default');
+    const sub = broker({ topic, subscription: 'greetings' });
+    const seen: string[] = [];
+    sub.add('greet', (_p, body: string) => {
+      seen.push(body);
+    });
+    sub.add('other', (_p, body: string) => {
+      seen.push(`wrong: ${body}`);
+    });
+    await sub.start();
+    const pub = broker({ topic });
+    await pub.publish('one', 'other');
+    await pub.publish('two', 'greet');
+    await until('the greeting', () => seen.length >= 1);
+    await sleep(300);
+    expect(seen).toEqual(['two']);
+  });
+
+  it('renews the lock while a slow handler runs (2 s lock, 5 s handler): handled once, completed', async () => {
+    const queue = fresh('lock2s-');
+    const b = broker({ queue, concurrency: 2 });
+    let calls = 0;
+    let done = false;
+    b.add('slow', async () => {
+      calls++;
+      await sleep(5000);
+      done = true;
+    });
+    await b.start();
+    await b.publish('x', 'slow');
+    await until('the slow handler', () => done, 15_000);
+    await until('the ack', () => b.stats.acked >= 1);
+    await sleep(2500); // a lost lock would have redelivered by now
+    expect(calls).toBe(1);
+    expect(await receiveAll(queue, 1, undefined, 500).then((m) => m.length)).toBe(0);
+  }, 30_000);
+
+  it('settles mixed outcomes under concurrency without losing or mixing any (SettleGate)', async () => {
+    const queue = fresh();
+    const liar: Codec = {
+      contentType: 'application/json',
+      encode: (s) => new TextEncoder().encode(String(s)),
+      decode: (b) => b,
+    };
+    const poisoner = broker({ queue, codecs: [liar] });
+    const b = broker({
+      queue,
+      concurrency: 30,
+      maxDeliveries: 5,
+      retry: { baseDelayMs: 0, maxDelayMs: 0 },
+    });
+    const counts = new Map<string, number>();
+    // Handlers finish together (a barrier), so completes and abandons are issued in one tick.
+    const waiting: (() => void)[] = [];
+    const barrier = () =>
+      new Promise<void>((resolve) => {
+        waiting.push(resolve);
+        const release = () => {
+          for (const w of waiting.splice(0)) w();
+        };
+        if (waiting.length >= 10) release();
+        else setTimeout(release, 100);
+      });
+    b.add('work', async (_p, body: { id: string; failFirst: boolean }) => {
+      const n = (counts.get(body.id) ?? 0) + 1;
+      counts.set(body.id, n);
+      await barrier();
+      if (body.failFirst && n === 1) throw new Error('first attempt fails');
+    });
+    const publishes: Promise<string>[] = [];
+    for (let i = 0; i < 30; i++) {
+      publishes.push(b.publish({ id: `ok-${i}`, failFirst: false }, 'work'));
+      publishes.push(b.publish({ id: `retry-${i}`, failFirst: true }, 'work'));
+      publishes.push(poisoner.publish(`{poison-${i}`, 'work', { contentType: 'application/json' }));
+    }
+    await Promise.all(publishes);
+    await b.start();
+    await until('every message settled', () => b.stats.acked + b.stats.deadLettered >= 90, 20_000);
+    await sleep(500);
+    for (let i = 0; i < 30; i++) {
+      expect(counts.get(`ok-${i}`)).toBe(1);
+      expect(counts.get(`retry-${i}`)).toBe(2);
+    }
+    const dead = await receiveAll(queue, 30, 'deadLetter');
+    expect(dead).toHaveLength(30);
+    expect(dead.every((d) => d.deadLetterReason === 'undecodable')).toBe(true);
+    expect(new Set(dead.map((d) => Buffer.from(bodyBytes(d)).toString())).size).toBe(30);
+  }, 40_000);
+
+  it('why SettleGate exists: with rhea 3.0.5 a complete and a dead-letter issued in one tick both complete', async () => {
+    // A canary: if this starts failing, rhea fixed write_dispositions and SettleGate can go.
+    const queue = fresh();
+    const sender = client.createSender(queue);
+    await sender.sendMessages([
+      { body: Buffer.from('a'), messageId: 'a' },
+      { body: Buffer.from('b'), messageId: 'b' },
+    ]);
+    await sender.close();
+    const r = client.createReceiver(queue, { receiveMode: 'peekLock' });
+    const got = await r.receiveMessages(2, { maxWaitTimeInMs: 2000 });
+    expect(got).toHaveLength(2);
+    await Promise.all([
+      r.completeMessage(got[0]!),
+      r.deadLetterMessage(got[1]!, { deadLetterReason: 'r', deadLetterErrorDescription: 'd' }),
+    ]);
+    await r.close();
+    expect(await receiveAll(queue, 1, 'deadLetter', 500)).toHaveLength(0); // the dead-letter was lost
+    expect(await receiveAll(queue, 1, undefined, 500)).toHaveLength(0);
+  });
+});
+
+describe('ServiceBusBroker: request()', () => {
+  it('with a configured replyQueue, replies come back there (the responder allows it)', async () => {
+    const queue = fresh();
+    const replyQueue = fresh('replies-');
+    const responder = broker({ queue, replyAllowList: ['replies-*'] });
+    responder.add('echo', (_p, body: string) => `echo: ${body}`);
+    await responder.start();
+    const requester = broker({ queue, replyQueue });
+    const reply = await requester.request('hi', 'echo', { timeoutMs: 5000 });
+    expect(reply.body).toBe('echo: hi');
+    expect(reply.properties.raw).toMatchObject({ subject: 'reply' });
+  });
+});
