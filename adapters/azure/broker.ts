@@ -538,19 +538,22 @@ export class SettleGate {
 
 /** Turns a message received by `@azure/service-bus` into the core's form. */
 export function fromReceived(native: ServiceBusReceivedMessage): IncomingMessage {
-  const subject = native.subject;
+  const text = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+  const count = native.deliveryCount;
+  const enqueued = native.enqueuedTimeUtc as unknown;
   return {
     body: bodyBytes(native),
-    target: typeof subject === 'string' && subject !== '' ? subject : undefined,
-    messageId: String(native.messageId ?? native.lockToken ?? randomUUID()),
-    contentType: native.contentType,
+    target: text(native.subject),
+    messageId: stringOrUndefined(native.messageId) ?? text(native.lockToken) ?? randomUUID(),
+    contentType: text(native.contentType),
     headers: headersFromProperties(native.applicationProperties),
     correlationId: stringOrUndefined(native.correlationId),
-    replyTo: native.replyTo || undefined,
+    replyTo: text(native.replyTo),
     // The AMQP header counts earlier attempts (0 first); the JS SDK exposes it raw.
-    deliveryCount: (typeof native.deliveryCount === 'number' ? native.deliveryCount : 0) + 1,
-    publishedAt: native.enqueuedTimeUtc,
-    groupKey: native.sessionId || undefined,
+    deliveryCount: (Number.isInteger(count) && count! >= 0 ? count! : 0) + 1,
+    publishedAt:
+      enqueued instanceof Date && !Number.isNaN(enqueued.getTime()) ? enqueued : undefined,
+    groupKey: text(native.sessionId),
     raw: native,
   };
 }

@@ -202,42 +202,56 @@ async function handleSdkBinding(
   internals: ServiceBusBroker[typeof INTERNALS],
   options: AzureFunctionHandlerOptions,
 ): Promise<void> {
-  const natives = (Array.isArray(input.messages) ? input.messages : [input.messages]).filter(
-    (m): m is Record<string, any> => typeof m === 'object' && m !== null,
-  );
+  const all = Array.isArray(input.messages) ? input.messages : [input.messages];
   const { actions } = input;
-  const messages = natives.map((native) => {
-    const m = fromReceived(native as any);
+  const logger = internals.logger;
+  const natives: Record<string, any>[] = [];
+  const messages: IncomingMessage[] = [];
+  const settle = async (what: string, messageId: unknown, fn: () => Promise<void>) => {
+    try {
+      await fn();
+    } catch (err) {
+      logger.warn(
+        'settling a Service Bus message failed; its lock will expire and it will be redelivered',
+        { messageId: String(messageId), settlement: what, error: describeError(err) },
+      );
+    }
+  };
+  for (const native of all) {
+    if (typeof native !== 'object' || native === null) {
+      logger.error('the SDK binding handed a message that is not an object; it cannot be settled', {
+        kind: typeof native,
+      });
+      continue;
+    }
+    let m: IncomingMessage;
+    try {
+      m = fromReceived(native as any);
+    } catch (err) {
+      // A body that cannot be turned back into bytes: poison, dead-lettered with the reason.
+      await settle('deadletter', native.messageId, () =>
+        actions.deadletter(native, undefined, 'undecodable', describeError(err)),
+      );
+      continue;
+    }
     transport.register(m, {
       settled: false,
       deadLetter: (reason) =>
         actions.deadletter(native, undefined, reason.code, reason.description),
     });
-    return m;
-  });
+    natives.push(native);
+    messages.push(m);
+  }
   const results = await internals.processBatch(messages, {
     ordered: options.ordered ?? messages.some((m) => m.groupKey !== undefined),
   });
   await Promise.all(
-    results.map(async (r, i) => {
+    results.map((r, i) => {
       const native = natives[i]!;
       const m = messages[i]!;
-      try {
-        if (r === 'ack') {
-          if (!transport.settlerOf(m)?.settled) await actions.complete(native);
-        } else {
-          await actions.abandon(native);
-        }
-      } catch (err) {
-        internals.logger.warn(
-          'settling a Service Bus message failed; its lock will expire and it will be redelivered',
-          {
-            messageId: m.messageId,
-            verdict: r === 'ack' ? 'complete' : 'abandon',
-            error: describeError(err),
-          },
-        );
-      }
+      if (r !== 'ack') return settle('abandon', m.messageId, () => actions.abandon(native));
+      if (transport.settlerOf(m)?.settled) return undefined; // dead-lettered by the core
+      return settle('complete', m.messageId, () => actions.complete(native));
     }),
   );
 }
