@@ -8,7 +8,7 @@
  * `bench/gcp.bench.ts`.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { cacheDir, have, portOpen, ROOT, type RunningPeer, run, startPeer } from '../harness.ts';
@@ -31,28 +31,42 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
-/** Builds the pstest binary if the cached one is missing or stale; returns its path. */
-export function buildPstest(): string {
+/**
+ * Builds the Go main in `source` (a folder with main.go, go.mod, go.sum) into
+ * `.cache/<name>/<name>-<hash of the sources>` unless that binary exists; returns its path.
+ * Modules come from the Go module proxy into the default module cache (~/go/pkg/mod), shared
+ * across clones; `-mod=mod` and the committed go.sum make it work from an empty cache.
+ */
+export function goBuild(source: string, name: string): string {
   const hash = createHash('sha256');
-  for (const f of ['main.go', 'go.mod', 'go.sum']) hash.update(readFileSync(join(SOURCE, f)));
-  const dir = cacheDir('pstest');
-  const binary = join(dir, `pstest-${hash.digest('hex').slice(0, 16)}`);
+  for (const f of readdirSync(source).sort())
+    if (/\.go$|^go\.(mod|sum)$/.test(f)) hash.update(f).update(readFileSync(join(source, f)));
+  const dir = cacheDir(name);
+  const binary = join(dir, `${name}-${hash.digest('hex').slice(0, 16)}`);
   if (existsSync(binary)) return binary;
   if (!have('go'))
     throw new Error(
-      'pstest needs Go (https://go.dev/dl/) to build; or set PUBSUB_EMULATOR_HOST to a running Pub/Sub emulator',
+      `${name} needs Go (https://go.dev/dl/) to build${name === 'pstest' ? '; or set PUBSUB_EMULATOR_HOST to a running Pub/Sub emulator' : ''}`,
     );
   const tmp = `${binary}.tmp-${process.pid}`;
-  // flock: the test project and the bench may build at once. Modules come from the Go module
-  // proxy into the default module cache (~/go/pkg/mod), shared across clones.
+  // flock: the test project and the bench may build at once.
   run(
     'flock',
-    [join(dir, 'build.lock'), 'sh', '-c', `test -f '${binary}' || go build -o '${tmp}' .`],
-    'pstest is built with `go build` from the Go module proxy; or set PUBSUB_EMULATOR_HOST',
-    { cwd: SOURCE, env: { GOFLAGS: '-mod=mod', CGO_ENABLED: '0' } },
+    [
+      join(dir, 'build.lock'),
+      'sh',
+      '-c',
+      `test -f '${binary}' || { go build -o '${tmp}' . && mv '${tmp}' '${binary}'; }`,
+    ],
+    `${name} is built with \`go build\` from the Go module proxy`,
+    { cwd: source, env: { GOFLAGS: '-mod=mod', CGO_ENABLED: '0' } },
   );
-  if (existsSync(tmp)) renameSync(tmp, binary);
   return binary;
+}
+
+/** Builds the pstest binary if the cached one is missing or stale; returns its path. */
+export function buildPstest(): string {
+  return goBuild(SOURCE, 'pstest');
 }
 
 /**

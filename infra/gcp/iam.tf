@@ -1,0 +1,95 @@
+# Least privilege: one identity per role, rights granted on single topics and services, no
+# project-wide Pub/Sub role.
+
+# Runtime identity of both functions: publishes replies (reply topic), dead letters and
+# add()'s reply targets (app topic). It reads nothing: messages are pushed to it.
+resource "google_service_account" "functions" {
+  account_id   = "${var.name}-functions"
+  display_name = "cloudmom functions runtime"
+}
+
+resource "google_pubsub_topic_iam_member" "functions_publish" {
+  for_each = {
+    app         = google_pubsub_topic.app.id
+    dead_letter = google_pubsub_topic.dead_letter.id
+    replies     = google_pubsub_topic.replies.id
+  }
+  topic  = each.value
+  role   = "roles/pubsub.publisher"
+  member = "serviceAccount:${google_service_account.functions.email}"
+}
+
+# Identity of the Eventarc trigger: receives events and invokes the rpc function only.
+resource "google_service_account" "trigger" {
+  account_id   = "${var.name}-trigger"
+  display_name = "cloudmom Eventarc trigger"
+}
+
+resource "google_project_iam_member" "trigger_receives_events" {
+  project = var.project_id
+  role    = "roles/eventarc.eventReceiver"
+  member  = "serviceAccount:${google_service_account.trigger.email}"
+}
+
+resource "google_cloud_run_v2_service_iam_member" "trigger_invokes_rpc" {
+  name     = google_cloudfunctions2_function.rpc.service_config[0].service
+  location = var.region
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.trigger.email}"
+}
+
+# Identity in the push subscription's OIDC token: invokes the push function only.
+resource "google_service_account" "push_invoker" {
+  account_id   = "${var.name}-push"
+  display_name = "cloudmom push subscription invoker"
+}
+
+resource "google_cloud_run_v2_service_iam_member" "push_invokes_push" {
+  name     = google_cloudfunctions2_function.push.service_config[0].service
+  location = var.region
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.push_invoker.email}"
+}
+
+# The Pub/Sub service agent mints the OIDC tokens for that identity (and only that one).
+resource "google_service_account_iam_member" "agent_mints_push_tokens" {
+  service_account_id = google_service_account.push_invoker.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = local.pubsub_agent
+}
+
+# Requesters (callers of request()): publish to the app topic, attach their own reply
+# subscriptions to the reply topic, and create/consume/delete subscriptions (a custom role
+# with exactly those permissions; subscriptions have no parent narrower than the project).
+resource "google_project_iam_custom_role" "reply_subscriptions" {
+  role_id     = "${replace(var.name, "-", "_")}_reply_subscriptions"
+  title       = "cloudmom reply subscriptions"
+  description = "Create, consume and delete the per-instance reply subscriptions of request()."
+  permissions = [
+    "pubsub.subscriptions.create",
+    "pubsub.subscriptions.consume",
+    "pubsub.subscriptions.delete",
+    "pubsub.subscriptions.get",
+  ]
+}
+
+resource "google_project_iam_member" "requesters_reply_subscriptions" {
+  for_each = toset(var.requester_members)
+  project  = var.project_id
+  role     = google_project_iam_custom_role.reply_subscriptions.id
+  member   = each.value
+}
+
+resource "google_pubsub_topic_iam_member" "requesters_attach_replies" {
+  for_each = toset(var.requester_members)
+  topic    = google_pubsub_topic.replies.id
+  role     = "roles/pubsub.subscriber"
+  member   = each.value
+}
+
+resource "google_pubsub_topic_iam_member" "requesters_publish" {
+  for_each = toset(var.requester_members)
+  topic    = google_pubsub_topic.app.id
+  role     = "roles/pubsub.publisher"
+  member   = each.value
+}
