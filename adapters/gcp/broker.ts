@@ -199,7 +199,8 @@ class PubSubTransport implements Transport {
   readonly #batching: BatchPublishOptions | undefined;
   readonly #subscriberOptions: SubscriberOptions;
   readonly #concurrency: number;
-  readonly #topics = new Map<string, Topic>();
+  /** Topic objects by full name: unordered and ordered publishing each have their own. */
+  readonly #topics = { plain: new Map<string, Topic>(), ordered: new Map<string, Topic>() };
   readonly #listeners: { sub: Subscription; onMessage: (m: Message) => void }[] = [];
   readonly #inflight = new Idle();
   /** Per ordering key, the tail of the chain of its in-flight messages. */
@@ -286,14 +287,14 @@ class PubSubTransport implements Transport {
 
   /** The client's Topic for a full name; ordered publishing gets its own Topic object. */
   #topic(name: string, ordered: boolean): Topic {
-    const key = `${ordered ? 'o' : 'u'}${name}`;
-    let t = this.#topics.get(key);
+    const map = ordered ? this.#topics.ordered : this.#topics.plain;
+    let t = map.get(name);
     if (!t) {
       t = this.client.topic(name, {
         ...(this.#batching ? { batching: this.#batching } : {}),
         ...(ordered ? { messageOrdering: true } : {}),
       });
-      this.#topics.set(key, t);
+      map.set(name, t);
     }
     return t;
   }
@@ -522,7 +523,8 @@ class PubSubTransport implements Transport {
         }),
       );
     }
-    await Promise.all([...this.#topics.values()].map((t) => t.flush().catch(() => undefined)));
+    const topics = [...this.#topics.plain.values(), ...this.#topics.ordered.values()];
+    await Promise.all(topics.map((t) => t.flush().catch(() => undefined)));
     if (this.#ownsClient) await this.client.close().catch(() => undefined);
   }
 }
