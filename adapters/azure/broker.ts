@@ -215,8 +215,10 @@ export class ServiceBusTransport implements Transport {
       name: 'servicebus',
       maxMessageBytes,
       measure: measureServiceBus,
-      maxBatchMessages: 100,
-      maxBatchBytes: maxMessageBytes,
+      // One send() call may fill several link-sized `createMessageBatch` batches (packed by the
+      // SDK's own size accounting, sent concurrently): hand it a few links' worth at once.
+      maxBatchMessages: 4000,
+      maxBatchBytes: 4 * maxMessageBytes,
       batchLingerMs: 0,
       ordering: false,
       maxDelaySeconds: 14 * 24 * 3600,

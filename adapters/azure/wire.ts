@@ -21,7 +21,7 @@ export const STANDARD_MAX_MESSAGE_BYTES = 256 * 1024;
 export const PROPERTIES_LIMIT_BYTES = 64 * 1024;
 
 const utf8 = new TextEncoder();
-const byteLength = (s: string | undefined) => (s === undefined ? 0 : utf8.encode(s).byteLength);
+const byteLength = (s: string | undefined) => (s === undefined ? 0 : Buffer.byteLength(s, 'utf8'));
 
 /**
  * Builds the `ServiceBusMessage` for an encoded message. The body is a Buffer so the SDK
