@@ -9,6 +9,8 @@ export interface EntityOptions {
   readonly lockDurationMs?: number;
   /** Deliveries before a message is dead-lettered with `MaxDeliveryCountExceeded`. Default 10. */
   readonly maxDeliveryCount?: number;
+  /** Messages are received through sessions only (by `sessionId`, in order). Default false. */
+  readonly requiresSession?: boolean;
 }
 
 /**
@@ -88,5 +90,7 @@ export const EXAMPLE_CONFIG: PeerConfig = {
     { prefix: 'lock2s-', lockDurationMs: 2_000 },
     { prefix: 'max3-', maxDeliveryCount: 3 },
     { prefix: 'lock2s-max3-', lockDurationMs: 2_000, maxDeliveryCount: 3 },
+    { prefix: 'session-', requiresSession: true },
+    { prefix: 'session-lock2s-', requiresSession: true, lockDurationMs: 2_000 },
   ],
 };

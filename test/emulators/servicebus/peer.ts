@@ -20,10 +20,14 @@
  * - Scheduled messages (`scheduledEnqueueTimeUtc` on send, and `scheduleMessages` /
  *   `cancelScheduledMessages`); topic subscriptions with correlation filters (config, or
  *   the client's rule manager: add / remove / list rules).
+ * - Sessions on entities configured with `requiresSession`: `acceptSession(id)`,
+ *   `acceptNextSession()` (waits for a session with messages), in-order delivery per
+ *   session, session locks with expiry and renewal, session state.
  * - `$management`: renew-lock, peek, schedule, cancel-scheduled, update-disposition,
- *   receive-by-sequence-number (deferred messages), add-rule, remove-rule, enumerate-rules.
+ *   receive-by-sequence-number (deferred messages), add-rule, remove-rule, enumerate-rules,
+ *   renew-session-lock, get/set-session-state.
  *
- * What it does not do (see docs/azure-peer.md): sessions, transactions, duplicate
+ * What it does not do (see docs/azure-peer.md): transactions, duplicate
  * detection, SQL filters and rule actions beyond `1=1` / `1=0`, auto-forwarding, message
  * expiry to the dead-letter queue (expired messages are dropped), partitioning, quotas and
  * throttling, authorization (any token is accepted), TLS, the ATOM management API
@@ -50,6 +54,9 @@ import {
   uuidBytes,
   uuidString,
 } from './store.ts';
+
+/** Source filter key of a session receiver (its value: the session id, or null for any). */
+const SESSION_FILTER = 'com.microsoft:session-filter';
 
 /** Largest message the peer accepts, as Service Bus Standard (256 KB). */
 export const MAX_MESSAGE_SIZE = 262_144;
@@ -108,6 +115,7 @@ export async function startServiceBusPeer(
   options: PeerOptions = {},
 ): Promise<RunningServiceBusPeer> {
   const host = options.host ?? '127.0.0.2';
+  if (!/^127\./.test(host)) throw new Error(`the test peer listens on loopback only, not ${host}`);
   const log = options.log ?? (() => {});
   const namespace = new Namespace(options.config ?? EXAMPLE_CONFIG);
   const container = (rhea as any).create_container({
@@ -148,10 +156,8 @@ export async function startServiceBusPeer(
       if (target) replies.set(target, link);
       return;
     }
-    const filter = link.remote.attach.source?.filter;
-    if (filter && Object.keys(filter).some((k) => k.includes('session-filter'))) {
-      return refuse(link, 'amqp:not-implemented', 'the test peer does not emulate sessions');
-    }
+    const filter = link.remote.attach.source?.filter as Record<string, unknown> | undefined;
+    const sessionful = filter !== undefined && filter !== null && SESSION_FILTER in filter;
     try {
       const resolved = namespace.resolve(source);
       if (resolved.kind === 'topic') {
@@ -160,16 +166,94 @@ export async function startServiceBusPeer(
           `receive from a subscription, not topic '${source}'`,
         );
       }
-      const consumer = new LinkConsumer(link, resolved.store);
+      const store = resolved.store;
+      if (store.options.requiresSession !== sessionful) {
+        throw new PeerError(
+          'amqp:not-allowed',
+          store.options.requiresSession
+            ? `'${store.path}' requires sessions: use a session receiver`
+            : `'${store.path}' does not require sessions: use a plain receiver`,
+        );
+      }
+      if (sessionful) {
+        try {
+          acceptSession(link, store, filter[SESSION_FILTER]);
+        } catch (e) {
+          // As Service Bus: an attach without a source (so no session id), then the error.
+          link.local.attach.source = undefined;
+          throw e;
+        }
+        return;
+      }
+      const consumer = new LinkConsumer(link, store);
       outgoing.set(link, consumer);
-      resolved.store.addConsumer(consumer);
+      store.addConsumer(consumer);
       log(
-        `receiver attached to ${resolved.store.path}${consumer.receiveAndDelete ? ' (receive-and-delete)' : ''}`,
+        `receiver attached to ${store.path}${consumer.receiveAndDelete ? ' (receive-and-delete)' : ''}`,
       );
     } catch (e) {
       refuseWith(link, e);
     }
   });
+
+  /**
+   * A session receiver: lock the session it names, or the next unlocked one with messages —
+   * waiting (with the attach unanswered) up to the link's `com.microsoft:timeout`.
+   */
+  function acceptSession(link: any, store: Store, requested: unknown): void {
+    const consumer = new LinkConsumer(link, store);
+    const grant = (sessionId: string, until: number) => {
+      consumer.sessionId = sessionId;
+      link.set_source({
+        ...link.remote.attach.source,
+        filter: { [SESSION_FILTER]: sessionId },
+      });
+      link.local.attach.properties = {
+        ...link.local.attach.properties,
+        'com.microsoft:locked-until-utc': types.wrap_long(dotnetTicks(until)),
+      };
+      outgoing.set(link, consumer);
+      store.addConsumer(consumer);
+      log(`session receiver on ${store.path} holds session '${sessionId}'`);
+    };
+    const got = store.acquireSession(
+      requested === undefined || requested === null ? undefined : String(requested),
+      consumer,
+    );
+    if (got) {
+      grant(got.sessionId, got.until);
+      return;
+    }
+    // Nothing to lock yet: hold the attach answer back (rhea opened the link already).
+    link.state.local_open = false;
+    link.state.open_requests = 0;
+    const timeoutMs = Math.min(
+      Number(link.remote.attach.properties?.['com.microsoft:timeout'] ?? 60_000),
+      60_000,
+    );
+    const timer = setTimeout(() => {
+      stop();
+      link.open();
+      link.close({
+        condition: 'com.microsoft:timeout',
+        description: `no unlocked session with messages in ${store.path} within ${timeoutMs} ms`,
+      });
+    }, timeoutMs);
+    timer.unref();
+    const stop = store.waitForSession((sessionId) => {
+      if (!link.is_remote_open()) {
+        clearTimeout(timer);
+        return false;
+      }
+      const g = store.acquireSession(sessionId, consumer);
+      if (!g) return false;
+      clearTimeout(timer);
+      grant(g.sessionId, g.until);
+      link.open();
+      return true;
+    });
+  }
+
   container.on('sendable', (ctx: any) => outgoing.get(ctx.sender)?.store.pump());
   container.on('sender_draining', (ctx: any) => {
     const consumer = outgoing.get(ctx.sender);
@@ -381,6 +465,30 @@ export async function startServiceBusPeer(
         });
         return { status: 200, body: { expirations } };
       }
+      case 'com.microsoft:renew-session-lock': {
+        const id = String(body['session-id']);
+        const until = needStore().renewSession(id);
+        if (until === undefined) {
+          throw new PeerError(
+            'com.microsoft:session-lock-lost',
+            `session '${id}' is not locked`,
+            410,
+          );
+        }
+        return { status: 200, body: { expiration: new Date(until) } };
+      }
+      case 'com.microsoft:get-session-state': {
+        const state = needStore().getSessionState(String(body['session-id']));
+        return { status: 200, body: { 'session-state': state ?? null } };
+      }
+      case 'com.microsoft:set-session-state': {
+        const state = body['session-state'];
+        needStore().setSessionState(
+          String(body['session-id']),
+          state === undefined || state === null ? undefined : Buffer.from(state),
+        );
+        return { status: 200, body: {} };
+      }
       case 'com.microsoft:peek-message': {
         const from = longValue(body['from-sequence-number']);
         const count = Number(body['message-count'] ?? 1);
@@ -514,6 +622,7 @@ class LinkConsumer implements Consumer {
   readonly link: any;
   readonly store: Store;
   readonly receiveAndDelete: boolean;
+  sessionId?: string;
   /** Sends queued since rhea last transmitted (its credit counts down only when it does). */
   private queued = 0;
   private detached = false;
@@ -547,7 +656,26 @@ class LinkConsumer implements Consumer {
     if (this.detached) return;
     this.detached = true;
     this.store.removeConsumer(this);
+    // Closing a session receiver gives up its session; its unsettled messages come back.
+    if (this.sessionId !== undefined) this.store.releaseSession(this.sessionId);
   }
+
+  sessionLost(): void {
+    if (this.detached) return;
+    this.detached = true;
+    this.store.removeConsumer(this);
+    this.link.close({
+      condition: 'com.microsoft:session-lock-lost',
+      description: `The session lock has expired on the session with id ${this.sessionId}.`,
+    });
+  }
+}
+
+/** A time as .NET ticks (100 ns since 0001-01-01), big-endian, as Service Bus sends them. */
+function dotnetTicks(ms: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigInt64BE(BigInt(ms) * 10_000n + 621_355_968_000_000_000n);
+  return b;
 }
 
 /** The message as the receiver gets it: header delivery count and broker annotations. */

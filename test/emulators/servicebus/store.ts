@@ -27,7 +27,11 @@ export class PeerError extends Error {
 }
 
 const MINUTE = 60_000;
-const DEFAULTS: Required<EntityOptions> = { lockDurationMs: MINUTE, maxDeliveryCount: 10 };
+const DEFAULTS: Required<EntityOptions> = {
+  lockDurationMs: MINUTE,
+  maxDeliveryCount: 10,
+  requiresSession: false,
+};
 
 /** A message in a store, with broker-side state. */
 export interface Stored {
@@ -46,6 +50,10 @@ export interface Stored {
 /** Something that takes messages from a store: one receiver link, as `peer.ts` implements it. */
 export interface Consumer {
   readonly receiveAndDelete: boolean;
+  /** The session this consumer holds (session receivers only). */
+  readonly sessionId?: string;
+  /** Called when the session lock expired: the consumer must stop (its link is closed). */
+  sessionLost?(): void;
   /** How many more messages it can take now. */
   credit(): number;
   deliver(stored: Stored, lockToken: string): void;
@@ -69,6 +77,10 @@ export class Store {
   private readonly deferred = new Map<number, Stored>();
   private readonly consumers: Consumer[] = [];
   private next = 0;
+  /** Session locks and states by session id (session-enabled entities). */
+  private readonly sessions = new Map<string, SessionEntry>();
+  /** Session receivers waiting for any session with messages. */
+  private readonly waiting: ((sessionId: string) => boolean)[] = [];
 
   constructor(path: string, options: EntityOptions, isDeadLetter = false) {
     this.path = path;
@@ -77,7 +89,7 @@ export class Store {
       ? undefined
       : new Store(
           `${path}/$deadletterqueue`,
-          { lockDurationMs: this.options.lockDurationMs },
+          { lockDurationMs: this.options.lockDurationMs, requiresSession: false },
           true,
         );
   }
@@ -88,6 +100,7 @@ export class Store {
 
   add(stored: Stored): void {
     insertBySeq(this.available, stored);
+    if (this.options.requiresSession) this.offerSessions();
     this.pump();
   }
 
@@ -101,20 +114,28 @@ export class Store {
     if (i >= 0) this.consumers.splice(i, 1);
   }
 
-  /** Hands available messages to consumers with credit, round robin. */
+  /**
+   * Hands available messages to consumers with credit, round robin; a session receiver gets
+   * only its session's messages, in sequence order.
+   */
   pump(): void {
     while (this.available.length > 0 && this.consumers.length > 0) {
       let consumer: Consumer | undefined;
+      let index = -1;
       for (let k = 0; k < this.consumers.length; k++) {
         const c = this.consumers[(this.next + k) % this.consumers.length]!;
-        if (c.credit() > 0) {
-          consumer = c;
-          this.next = (this.next + k + 1) % this.consumers.length;
-          break;
-        }
+        if (c.credit() <= 0) continue;
+        index =
+          c.sessionId === undefined
+            ? 0
+            : this.available.findIndex((m) => sessionOf(m) === c.sessionId);
+        if (index < 0) continue;
+        consumer = c;
+        this.next = (this.next + k + 1) % this.consumers.length;
+        break;
       }
       if (!consumer) return;
-      const stored = this.available.shift()!;
+      const stored = this.available.splice(index, 1)[0]!;
       if (expired(stored)) continue;
       stored.deliveries++;
       const token = newLockToken();
@@ -125,9 +146,118 @@ export class Store {
 
   private lock(stored: Stored, token: string): void {
     stored.lockToken = token;
-    stored.lockedUntil = Date.now() + this.options.lockDurationMs;
     this.locked.set(token, stored);
+    const session = this.sessions.get(sessionOf(stored) ?? '')?.lock;
+    if (this.options.requiresSession && session) {
+      // A session's messages are locked as long as the session is.
+      stored.lockedUntil = session.until;
+      return;
+    }
+    stored.lockedUntil = Date.now() + this.options.lockDurationMs;
     this.armLockTimer(stored);
+  }
+
+  /**
+   * Locks a session for a receiver: the one named, or the first (by sequence number) unlocked
+   * session with messages. Returns its id and lock expiry, or undefined when none is free.
+   */
+  acquireSession(
+    requested: string | undefined,
+    owner: Consumer,
+  ): { sessionId: string; until: number } | undefined {
+    let id = requested;
+    if (id === undefined) {
+      id = this.available.map(sessionOf).find((s) => s !== undefined && !this.sessionLocked(s));
+      if (id === undefined) return undefined;
+    } else if (this.sessionLocked(id)) {
+      throw new PeerError(
+        'com.microsoft:session-cannot-be-locked',
+        `The requested session '${id}' cannot be accepted. It may be locked by another receiver.`,
+        410,
+      );
+    }
+    const entry = this.session(id);
+    const until = Date.now() + this.options.lockDurationMs;
+    entry.lock = { owner, until, timer: this.sessionTimer(id, until) };
+    return { sessionId: id, until };
+  }
+
+  /** Waits for an unlocked session with messages; `take` returns false to stop waiting. */
+  waitForSession(take: (sessionId: string) => boolean): () => void {
+    this.waiting.push(take);
+    this.offerSessions();
+    return () => {
+      const i = this.waiting.indexOf(take);
+      if (i >= 0) this.waiting.splice(i, 1);
+    };
+  }
+
+  private offerSessions(): void {
+    while (this.waiting.length > 0) {
+      const id = this.available
+        .map(sessionOf)
+        .find((s) => s !== undefined && !this.sessionLocked(s));
+      if (id === undefined) return;
+      const take = this.waiting.shift()!;
+      take(id);
+    }
+  }
+
+  private sessionLocked(id: string): boolean {
+    const lock = this.sessions.get(id)?.lock;
+    return lock !== undefined && lock.until > Date.now();
+  }
+
+  private session(id: string): SessionEntry {
+    let entry = this.sessions.get(id);
+    if (!entry) {
+      entry = {};
+      this.sessions.set(id, entry);
+    }
+    return entry;
+  }
+
+  private sessionTimer(id: string, until: number): NodeJS.Timeout {
+    const timer = setTimeout(() => {
+      const owner = this.sessions.get(id)?.lock?.owner;
+      this.releaseSession(id);
+      owner?.sessionLost?.();
+    }, until - Date.now());
+    timer.unref();
+    return timer;
+  }
+
+  /** Renews a session lock held by `owner`; returns the new expiry, or undefined if lost. */
+  renewSession(id: string): number | undefined {
+    const lock = this.sessions.get(id)?.lock;
+    if (!lock) return undefined;
+    clearTimeout(lock.timer);
+    lock.until = Date.now() + this.options.lockDurationMs;
+    lock.timer = this.sessionTimer(id, lock.until);
+    for (const stored of this.locked.values()) {
+      if (sessionOf(stored) === id) stored.lockedUntil = lock.until;
+    }
+    return lock.until;
+  }
+
+  /** Ends a session lock: its locked messages go back (as after an abandon). */
+  releaseSession(id: string): void {
+    const entry = this.sessions.get(id);
+    if (!entry?.lock) return;
+    clearTimeout(entry.lock.timer);
+    entry.lock = undefined;
+    for (const [token, stored] of [...this.locked]) {
+      if (sessionOf(stored) === id) this.release(token, undefined);
+    }
+    this.offerSessions();
+  }
+
+  getSessionState(id: string): Buffer | undefined {
+    return this.sessions.get(id)?.state;
+  }
+
+  setSessionState(id: string, state: Buffer | undefined): void {
+    this.session(id).state = state;
   }
 
   private armLockTimer(stored: Stored): void {
@@ -222,6 +352,7 @@ export class Store {
   renew(token: string): number | undefined {
     const stored = this.locked.get(token);
     if (!stored) return undefined;
+    if (this.options.requiresSession) return stored.lockedUntil; // the session's lock
     stored.lockedUntil = Date.now() + this.options.lockDurationMs;
     this.armLockTimer(stored);
     return stored.lockedUntil;
@@ -254,8 +385,20 @@ export class Store {
   /** Drops timers (at shutdown). */
   close(): void {
     for (const stored of this.locked.values()) clearTimeout(stored.lockTimer);
+    for (const entry of this.sessions.values()) clearTimeout(entry.lock?.timer);
     this.deadLetter?.close();
   }
+}
+
+interface SessionEntry {
+  lock?: { owner: Consumer; until: number; timer: NodeJS.Timeout };
+  state?: Buffer;
+}
+
+/** A message's session id (AMQP `group_id`). */
+export function sessionOf(stored: Stored): string | undefined {
+  const id = stored.message.group_id;
+  return id === undefined || id === null ? undefined : String(id);
 }
 
 export interface Topic {
@@ -393,6 +536,16 @@ export class Namespace {
     if (target.kind !== 'queue' && target.kind !== 'topic') {
       throw new PeerError('amqp:not-allowed', `cannot send to '${entityPath(address)}'`, 403);
     }
+    if (
+      target.kind === 'queue' &&
+      target.store.options.requiresSession &&
+      (message.group_id ?? null) === null
+    ) {
+      throw new PeerError(
+        'amqp:not-allowed',
+        `'${target.store.path}' requires sessions: a message sent to it needs a sessionId`,
+      );
+    }
     const seq = this.nextSeq();
     const at = scheduledTime(message);
     if (at !== undefined && at > Date.now()) {
@@ -436,6 +589,7 @@ export class Namespace {
       target.store.add(stored(message));
     } else if (target.kind === 'topic') {
       for (const sub of target.topic.subscriptions.values()) {
+        if (sub.options.requiresSession && (message.group_id ?? null) === null) continue;
         if ([...sub.rules.values()].some((r) => matches(r, message))) {
           sub.add(
             stored({ ...message, application_properties: { ...message.application_properties } }),
