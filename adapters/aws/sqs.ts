@@ -113,6 +113,7 @@ export class SqsTransport implements Transport {
   readonly #urls = new Map<string, Promise<string>>();
   readonly #dlqs = new Map<string, Promise<string>>();
   readonly #receipts = new WeakMap<IncomingMessage, Receipt>();
+  readonly #fifoChains = new Map<string, Promise<void>>();
   readonly #pollers: Poller[] = [];
   readonly #waitTimeSeconds: number;
   readonly #visibility: number;
@@ -212,8 +213,26 @@ export class SqsTransport implements Transport {
     return this.sendToQueue(dest, batch);
   }
 
-  /** Sends encoded messages to one queue (one SendMessage, or one SendMessageBatch). */
-  async sendToQueue(queue: string, batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
+  /**
+   * Sends encoded messages to one queue (one SendMessage, or one SendMessageBatch). Sends to a
+   * FIFO queue go one call after the other, so batches cannot overtake each other.
+   */
+  sendToQueue(queue: string, batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
+    if (!isFifo(queue)) return this.#sendToQueue(queue, batch);
+    const previous = this.#fifoChains.get(queue) ?? Promise.resolve();
+    const next = previous.then(() => this.#sendToQueue(queue, batch));
+    const tail = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#fifoChains.set(queue, tail);
+    void tail.then(() => {
+      if (this.#fifoChains.get(queue) === tail) this.#fifoChains.delete(queue);
+    });
+    return next;
+  }
+
+  async #sendToQueue(queue: string, batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
     let url: string;
     try {
       url = await this.queueUrl(queue);

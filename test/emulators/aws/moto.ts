@@ -14,7 +14,12 @@
  * ```
  */
 import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type PeerSpec, pyTool, type RunningPeer, startPeer } from '../harness.ts';
+
+/** moto_server with a faster clock (see the file): moto's SQS is quadratic in queue depth. */
+const LAUNCHER = join(dirname(fileURLToPath(import.meta.url)), 'moto_server.py');
 
 /** Environment variable naming an existing endpoint to use instead of starting moto. */
 export const AWS_ENDPOINT_ENV = 'CLOUDMOM_AWS_ENDPOINT';
@@ -51,8 +56,8 @@ export function motoPeer(port: number): PeerSpec {
       bin = pyTool('moto', [MOTO_REQUIREMENT]);
     },
     command: () => ({
-      cmd: `${bin}/moto_server`,
-      args: ['-H', '127.0.0.1', '-p', String(port)],
+      cmd: `${bin}/python`,
+      args: [LAUNCHER, '-H', '127.0.0.1', '-p', String(port)],
       env: { MOTO_ALLOW_NONEXISTENT_REGION: 'true' },
     }),
     async ready(url) {
