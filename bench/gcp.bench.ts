@@ -2,9 +2,10 @@
  * Google Cloud benchmark, on pstest (started here; `PUBSUB_EMULATOR_HOST` replaces it):
  * - P4 publish throughput: `PubSubBroker.publish` vs the raw client's `topic.publishMessage`
  *   with the same batching (the client's defaults: 100 messages, 1 MiB, 10 ms) and the same
- *   attributes, N messages of a ~256-byte JSON body with at most 1,000 outstanding. Runs
- *   alternate between the two, 5 each after a warm-up; the row gives the best of each (the
- *   least disturbed by other load on a 2-core machine) and the median of the paired ratios.
+ *   attributes, N messages of a ~256-byte JSON body with at most 1,000 outstanding. After a
+ *   warm-up, 7 rounds alternate the two (ABBA order, GC before each run); the row gives the
+ *   best of each (the least disturbed by other load on a 2-core machine) and the median of
+ *   the paired ratios.
  */
 import { PubSub } from '@google-cloud/pubsub';
 import { PubSubBroker } from 'cloudmom/gcp';
@@ -16,7 +17,10 @@ const WINDOW = 1000;
 const PROJECT = 'cloudmom-bench';
 const body = { id: 0, text: 'x'.repeat(200), tags: ['a', 'b', 'c'] };
 
+const gc = (globalThis as { gc?: () => void }).gc;
+
 async function timed(publish: (i: number) => Promise<string>): Promise<number> {
+  gc?.();
   const t0 = performance.now();
   for (let i = 0; i < N; i += WINDOW) {
     const batch: Promise<string>[] = [];
@@ -65,9 +69,14 @@ export const suite: BenchSuite = {
       await cloudmom(peer.endpoint, topic);
       const ours: number[] = [];
       const theirs: number[] = [];
-      for (let round = 0; round < 5; round++) {
-        theirs.push(await raw(peer.endpoint, topic));
-        ours.push(await cloudmom(peer.endpoint, topic));
+      for (let round = 0; round < 7; round++) {
+        if (round % 2) {
+          ours.push(await cloudmom(peer.endpoint, topic));
+          theirs.push(await raw(peer.endpoint, topic));
+        } else {
+          theirs.push(await raw(peer.endpoint, topic));
+          ours.push(await cloudmom(peer.endpoint, topic));
+        }
       }
       await admin.topic(topic).delete();
       await admin.close();
@@ -79,7 +88,7 @@ export const suite: BenchSuite = {
       return [
         {
           id: 'P4',
-          case: `Pub/Sub publish via pstest, ${N.toLocaleString('en-US')} × ~256 B JSON, client batching 100 msg / 10 ms (best of 5; median paired ratio ${median})`,
+          case: `Pub/Sub publish via pstest, ${N.toLocaleString('en-US')} × ~256 B JSON, client batching 100 msg / 10 ms (best of 7; median paired ratio ${median})`,
           value,
           unit: 'msgs/s',
           anchor: '@google-cloud/pubsub topic.publishMessage',

@@ -30,6 +30,15 @@ export const LIMITS = {
  */
 export const REPLY_KEY = 'reply_key';
 
+/** Own attribute names a header could also use (traceparent travels as a header). */
+const RESERVED: Readonly<Record<string, true>> = {
+  [WIRE.target]: true,
+  [WIRE.contentType]: true,
+  [WIRE.correlationId]: true,
+  [WIRE.replyTo]: true,
+  [REPLY_KEY]: true,
+};
+
 /** Attributes cloudmom reads as its own; every other attribute is a user header. */
 const OWN: ReadonlySet<string> = new Set([
   WIRE.target,
@@ -72,30 +81,41 @@ export function parseAddress(address: string): { topic: string; key?: string } {
   return { topic: address.slice(0, i), key: address.slice(i + 1) };
 }
 
-/** Attributes already computed per message (measure, validate and send each need them). */
-const attributeCache = new WeakMap<OutgoingMessage, Record<string, string>>();
+/** The reply key of a message's destination (`<topic>#<key>`), if any. */
+function replyKey(m: OutgoingMessage): string | undefined {
+  return m.destination === undefined ? undefined : parseAddress(m.destination).key;
+}
 
-/** The attributes a message carries on Pub/Sub (do not mutate the result). */
+/** The attributes a message carries on Pub/Sub. */
 export function toAttributes(m: OutgoingMessage): Record<string, string> {
-  const cached = attributeCache.get(m);
-  if (cached) return cached;
   const a: Record<string, string> = { ...m.headers };
   a[WIRE.target] = m.target;
   a[WIRE.contentType] = m.contentType;
   if (m.correlationId !== undefined) a[WIRE.correlationId] = m.correlationId;
   if (m.replyTo !== undefined) a[WIRE.replyTo] = m.replyTo;
-  if (m.destination !== undefined) {
-    const { key } = parseAddress(m.destination);
-    if (key !== undefined) a[REPLY_KEY] = key;
-  }
-  attributeCache.set(m, a);
+  const key = replyKey(m);
+  if (key !== undefined) a[REPLY_KEY] = key;
   return a;
+}
+
+/** cloudmom's own attributes of a message (names and values), without building an object. */
+function ownAttributes(m: OutgoingMessage): [string, string][] {
+  const own: [string, string][] = [
+    [WIRE.target, m.target],
+    [WIRE.contentType, m.contentType],
+  ];
+  if (m.correlationId !== undefined) own.push([WIRE.correlationId, m.correlationId]);
+  if (m.replyTo !== undefined) own.push([WIRE.replyTo, m.replyTo]);
+  const key = replyKey(m);
+  if (key !== undefined) own.push([REPLY_KEY, key]);
+  return own;
 }
 
 /** Size of a message as Pub/Sub counts it: data, attribute names and values, ordering key. */
 export function measure(m: OutgoingMessage): number {
   let n = m.body.byteLength;
-  for (const [k, v] of Object.entries(toAttributes(m))) n += bytes(k) + bytes(v);
+  for (const k in m.headers) n += bytes(k) + bytes(m.headers[k]!);
+  for (const [k, v] of ownAttributes(m)) n += bytes(k) + bytes(v);
   if (m.groupKey !== undefined) n += bytes(m.groupKey);
   return n;
 }
@@ -106,13 +126,15 @@ export function validate(m: OutgoingMessage): void {
     if (k === REPLY_KEY)
       throw new InvalidMessageError(`header "${k}" is reserved by cloudmom's Pub/Sub mapping`);
   }
-  const attributes = toAttributes(m);
-  const entries = Object.entries(attributes);
-  if (entries.length > LIMITS.attributes) {
+  const own = ownAttributes(m);
+  let count = own.length;
+  for (const k in m.headers) if (!(k in RESERVED)) count++;
+  if (count > LIMITS.attributes) {
     throw new InvalidMessageError(
-      `a Pub/Sub message carries at most ${LIMITS.attributes} attributes; this one needs ${entries.length} (headers plus cloudmom's own)`,
+      `a Pub/Sub message carries at most ${LIMITS.attributes} attributes; this one needs ${count} (headers plus cloudmom's own)`,
     );
   }
+  const entries: [string, string][] = [...Object.entries(m.headers), ...own];
   for (const [k, v] of entries) {
     if (k.length >= 4 && k.slice(0, 4).toLowerCase() === 'goog')
       throw new InvalidMessageError(`Pub/Sub attribute names must not start with "goog": "${k}"`);
