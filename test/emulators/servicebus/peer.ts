@@ -176,13 +176,7 @@ export async function startServiceBusPeer(
         );
       }
       if (sessionful) {
-        try {
-          acceptSession(link, store, filter[SESSION_FILTER]);
-        } catch (e) {
-          // As Service Bus: an attach without a source (so no session id), then the error.
-          link.local.attach.source = undefined;
-          throw e;
-        }
+        acceptSession(link, store, filter[SESSION_FILTER]);
         return;
       }
       const consumer = new LinkConsumer(link, store);
@@ -192,6 +186,8 @@ export async function startServiceBusPeer(
         `receiver attached to ${store.path}${consumer.receiveAndDelete ? ' (receive-and-delete)' : ''}`,
       );
     } catch (e) {
+      // As Service Bus: a refused session receiver sees no source (so no session id).
+      if (sessionful) link.local.attach.source = undefined;
       refuseWith(link, e);
     }
   });
