@@ -61,9 +61,11 @@ export interface PeerConfig {
 }
 
 /**
- * The example topology (`examples/app.ts`, as `infra/azure` deploys it): one topic with a
- * subscription per handler target filtered on `subject`, an inbox queue and a reply queue;
- * plus prefixes the tests use for short locks and few deliveries.
+ * The example topology (`examples/app.ts`, as `infra/azure/main.bicep` deploys it): topic
+ * `cloudmom` with a subscription per handler target filtered on `subject`, queues
+ * `cloudmom-inbox` and `cloudmom-replies`, Azure's defaults (lock 1 minute, max delivery count
+ * 10); plus path prefixes for entities created on demand with short locks, few deliveries or
+ * sessions.
  *
  * @example
  * ```ts
@@ -80,7 +82,8 @@ export const EXAMPLE_CONFIG: PeerConfig = {
       subscriptions: Object.fromEntries(
         ['hello', 'sum', 'audit', 'flaky'].map((target) => [
           target,
-          { maxDeliveryCount: 5, rules: { target: { subject: target } } },
+          // As infra/azure/main.bicep: the `$Default` rule replaced by a filter on subject.
+          { rules: { $Default: { subject: target } } },
         ]),
       ),
     },
