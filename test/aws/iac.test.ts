@@ -6,7 +6,8 @@
  * they are checked).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TARGETS } from '../../examples/app.ts';
@@ -29,6 +30,7 @@ interface Resource {
 let dir: string;
 let template: { Resources: Record<string, Resource>; Outputs?: Json };
 let zipEntries: string[];
+let zipPath: string;
 
 function ofType(type: string): [string, Resource][] {
   return Object.entries(template.Resources).filter(([, r]) => r.Type === type);
@@ -78,6 +80,7 @@ beforeAll(async () => {
   // No AWS credentials, profile, endpoint or network: packaging must not need them.
   const packaged = await packageExamples(STAGE, join(dir, 'package'));
   template = packaged.template as typeof template;
+  zipPath = packaged.zip;
   const unzip = spawnSync('unzip', ['-Z1', packaged.zip], { encoding: 'utf8' });
   zipEntries = unzip.stdout.split('\n').filter(Boolean);
 }, 180_000);
@@ -92,6 +95,74 @@ describe('serverless.yml: offline package and scanners', () => {
     expect(zipEntries).toEqual(['examples/aws/dist/handler.mjs']);
     for (const [, fn] of ofType('AWS::Lambda::Function')) {
       expect(fn.Properties.Handler).toBe('examples/aws/dist/handler.handler');
+    }
+  });
+
+  it('runs the zipped bundle in a bare Node 22 with the AWS SDK only on NODE_PATH, as Lambda does', () => {
+    // Outside the repository, so nothing resolves from its node_modules: only NODE_PATH, which
+    // on Lambda holds the runtime's AWS SDK.
+    const task = mkdtempSync(join(tmpdir(), 'cloudmom-task-'));
+    try {
+      const unzip = spawnSync('unzip', ['-q', zipPath, '-d', task], { encoding: 'utf8' });
+      expect(unzip.status, unzip.stderr).toBe(0);
+      const bundle = join(task, 'examples/aws/dist/handler.mjs');
+      // Our code + middy; the SDK (megabytes) is not in it.
+      expect(statSync(bundle).size).toBeLessThan(100_000);
+      const source = readFileSync(bundle, 'utf8');
+      expect(source).not.toMatch(/@azure\/|@google-cloud\//);
+      const record = (id: string, target: string) => ({
+        messageId: id,
+        receiptHandle: `rh-${id}`,
+        body: '{"n":1}',
+        attributes: { ApproximateReceiveCount: '1', SentTimestamp: String(Date.now()) },
+        messageAttributes: {
+          target: {
+            stringValue: target,
+            stringListValues: [],
+            binaryListValues: [],
+            dataType: 'String',
+          },
+          content_type: {
+            stringValue: 'application/json',
+            stringListValues: [],
+            binaryListValues: [],
+            dataType: 'String',
+          },
+        },
+        md5OfBody: '-',
+        eventSource: 'aws:sqs',
+        eventSourceARN: 'arn:aws:sqs:us-east-1:123456789012:cloudmom-examples-iac-worker',
+        awsRegion: 'us-east-1',
+      });
+      // audit succeeds and flaky fails (delivery 1 of 5): neither needs a network call.
+      const event = { Records: [record('m-audit', 'audit'), record('m-flaky', 'flaky')] };
+      const runner = join(task, 'invoke.mjs');
+      writeFileSync(
+        runner,
+        `const { handler } = await import(${JSON.stringify(bundle)});\n` +
+          `const out = await handler(${JSON.stringify(event)}, { awsRequestId: 'r1', getRemainingTimeInMillis: () => 10000 });\n` +
+          'process.stdout.write(JSON.stringify(out));\n',
+      );
+      const r = spawnSync(process.execPath, [runner], {
+        cwd: task,
+        encoding: 'utf8',
+        timeout: 30_000,
+        env: {
+          PATH: process.env.PATH,
+          NODE_PATH: join(ROOT, 'node_modules'),
+          AWS_REGION: 'us-east-1',
+          // With an emulator endpoint the entrypoint loads the SDK at init (through NODE_PATH
+          // here); nothing is sent to it.
+          AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
+          CLOUDMOM_QUEUE_URL:
+            'https://sqs.us-east-1.amazonaws.com/123456789012/cloudmom-examples-iac-worker',
+          CLOUDMOM_LOG_LEVEL: 'error',
+        },
+      });
+      expect(r.stderr).toBe('');
+      expect(JSON.parse(r.stdout)).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-flaky' }] });
+    } finally {
+      rmSync(task, { recursive: true, force: true });
     }
   });
 
