@@ -44,7 +44,6 @@ import {
   type Consumer,
   dotnetGuidOrder,
   entityPath,
-  matches,
   Namespace,
   PeerError,
   type RuleFilter,
@@ -229,6 +228,7 @@ export async function startServiceBusPeer(
     );
     const timer = setTimeout(() => {
       stop();
+      if (!link.is_remote_open()) return; // the client gave up first
       link.open();
       link.close({
         condition: 'com.microsoft:timeout',
@@ -782,6 +782,3 @@ function describeRule(name: string, rule: RuleFilter): unknown {
   // [filter, action (empty rule action), name]
   return described(1335734829060, [filter, described(1335734829061, []), types.wrap_string(name)]);
 }
-
-/** Exposed for the peer's own unit checks. */
-export const internals = { matches, unbatch, toWire };
