@@ -182,6 +182,10 @@ export class PubSubBroker extends Broker {
   }
 }
 
+/** Backoff of reopening a subscription stream the client closed. */
+const REOPEN_MIN_MS = 1000;
+const REOPEN_MAX_MS = 60_000;
+
 const RETRYABLE_GRPC = new Set([1, 2, 4, 8, 10, 13, 14]); // cancelled, unknown, deadline, exhausted, aborted, internal, unavailable
 
 class PubSubTransport implements Transport {
@@ -207,6 +211,7 @@ class PubSubTransport implements Transport {
   readonly #chains = new Map<string, Promise<void>>();
   /** Deliveries seen per message id, where Pub/Sub gives no `deliveryAttempt`. */
   readonly #seen = new Map<string, number>();
+  readonly #reopenTimers = new Set<NodeJS.Timeout>();
   #replySubscription: Subscription | undefined;
   #stopping = false;
   #closed = false;
@@ -346,13 +351,32 @@ class PubSubTransport implements Transport {
 
   #listen(sub: Subscription, deliver: Deliver): void {
     sub.setOptions(this.#subscriberSettings());
-    const onMessage = (m: Message) => this.#onMessage(sub, m, deliver);
+    let backoff = REOPEN_MIN_MS;
+    const onMessage = (m: Message) => {
+      backoff = REOPEN_MIN_MS;
+      this.#onMessage(sub, m, deliver);
+    };
     sub.on('message', onMessage);
     sub.on('error', (err: unknown) => {
       this.logger.error('Pub/Sub subscription stream failed', {
         subscription: sub.name,
         error: describeError(err),
       });
+    });
+    // The client gives up on a non-retryable stream error (subscription missing, permission
+    // denied...) and closes: reopen with backoff, so a consumer outlives a late subscription.
+    sub.on('close', () => {
+      if (this.#stopping || this.#closed) return;
+      this.logger.warn('Pub/Sub subscription stream closed; reopening', {
+        subscription: sub.name,
+        inMs: backoff,
+      });
+      const timer = setTimeout(() => {
+        this.#reopenTimers.delete(timer);
+        if (!this.#stopping && !this.#closed && !sub.isOpen) sub.open();
+      }, backoff);
+      this.#reopenTimers.add(timer);
+      backoff = Math.min(backoff * 2, REOPEN_MAX_MS);
     });
     this.#listeners.push({ sub, onMessage });
   }
@@ -451,6 +475,8 @@ class PubSubTransport implements Transport {
 
   async stopConsuming(): Promise<void> {
     this.#stopping = true;
+    for (const t of this.#reopenTimers) clearTimeout(t);
+    this.#reopenTimers.clear();
     await this.#inflight.wait();
     await Promise.all(
       this.#listeners
@@ -507,6 +533,8 @@ class PubSubTransport implements Transport {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#stopping = true;
+    for (const t of this.#reopenTimers) clearTimeout(t);
+    this.#reopenTimers.clear();
     await this.#inflight.wait();
     this.#closed = true;
     const reply = this.#replySubscription;

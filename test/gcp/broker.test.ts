@@ -212,6 +212,23 @@ describe('PubSubBroker', () => {
     expect(d.attributes.dead_letter_reason).toBe('handler-failed');
   });
 
+  it('reopens a subscription stream that failed: a consumer started before its subscription exists', async () => {
+    const t = await topology(client);
+    cleanups.push(() => t.cleanup());
+    const late = `${t.topic}-late`;
+    const b = t.broker({ subscription: late, logger: false });
+    cleanups.push(() => b.stop());
+    const seen: string[] = [];
+    b.add('late', (_p, body: string) => void seen.push(body));
+    await b.start(); // NOT_FOUND: the client closes the stream; the broker reopens it
+    await new Promise((r) => setTimeout(r, 300));
+    await client.createSubscription(t.topic, late);
+    cleanups.push(() => client.subscription(late).delete());
+    await b.publish('finally', 'late');
+    await until('the message on the late subscription', () => seen[0], 15_000);
+    expect(seen).toEqual(['finally']);
+  });
+
   it('exposes and accepts the native client; checks its options', async () => {
     const { broker } = await world();
     const b = broker();
