@@ -1,0 +1,120 @@
+/** The SQS/SNS wire mapping, as pure functions (no peer). */
+import { InvalidMessageError } from 'cloudmom';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  attributeNameProblem,
+  deadLetterAttributes,
+  decodeBody,
+  encodeBody,
+  measureWire,
+  parseSnsEnvelope,
+  toIncoming,
+  validateWire,
+  wireAttributes,
+  xmlSafe,
+} from '../../adapters/aws/wire.ts';
+import type { OutgoingMessage } from '../../src/transport.ts';
+
+const out = (o: Partial<OutgoingMessage> = {}): OutgoingMessage => ({
+  body: new TextEncoder().encode('"x"'),
+  target: 't',
+  messageId: 'm',
+  contentType: 'application/json',
+  headers: {},
+  ...o,
+});
+
+describe('aws wire', () => {
+  it('any bytes round-trip through the body encoding, and the wire text is always carriable', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
+        const w = encodeBody(bytes);
+        expect(w.text.length).toBeGreaterThan(0);
+        expect(xmlSafe(w.text)).toBe(true);
+        expect(Array.from(decodeBody(w.text, w.encoding))).toEqual(Array.from(bytes));
+      }),
+      { numRuns: 500 },
+    );
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', minLength: 1 }), (s) => {
+        const w = encodeBody(new TextEncoder().encode(s));
+        if (xmlSafe(s)) expect(w).toEqual({ text: s });
+      }),
+    );
+  });
+
+  it('empty header values travel in empty_headers and come back', () => {
+    const m = out({ headers: { a: '', b: 'x', c: '' } });
+    const attrs = new Map(wireAttributes(m));
+    expect(attrs.get('empty_headers')).toBe('a,c');
+    expect(attrs.has('a')).toBe(false);
+    const back = toIncoming({
+      text: '"x"',
+      attributes: attrs,
+      messageId: 'id',
+      deliveryCount: 1,
+      raw: null,
+    });
+    expect(back.headers).toEqual({ a: '', b: 'x', c: '' });
+  });
+
+  it('validates attribute names, values and count', () => {
+    expect(attributeNameProblem('ok-name_1.x')).toBeUndefined();
+    for (const bad of ['', 'a b', '.a', 'a.', 'a..b', 'aws.x', 'Amazon.y', 'ü', 'x'.repeat(257)])
+      expect(attributeNameProblem(bad), bad).toBeDefined();
+    const headers = Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`h${i}`, 'v']));
+    expect(() => validateWire(out({ headers }), 'SQS')).not.toThrow();
+    expect(() => validateWire(out({ headers, correlationId: 'c' }), 'SQS')).toThrow(
+      InvalidMessageError,
+    );
+    // SNS also carries message_id
+    expect(() => validateWire(out({ headers }), 'SNS', { messageId: true })).toThrow(/at most 10/);
+    expect(() => validateWire(out({ target: 'a\u0000b' }), 'SQS')).toThrow(/target/);
+  });
+
+  it('measures body and attributes as SQS counts them', () => {
+    const m = out({ body: new Uint8Array(300), headers: { k: 'vv' } });
+    const base64 = Math.ceil(300 / 3) * 4;
+    const attrs = wireAttributes(m);
+    const expected =
+      base64 + attrs.reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v) + 6, 0);
+    expect(measureWire(m)).toBe(expected);
+  });
+
+  it('dead-letter attributes stay within 10 by packing headers', () => {
+    const headers = Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`h${i}`, `v${i}`]));
+    const attrs = deadLetterAttributes(
+      {
+        body: new Uint8Array(),
+        target: 't',
+        messageId: 'm',
+        contentType: 'application/json',
+        headers,
+        deliveryCount: 1,
+        raw: null,
+      },
+      undefined,
+      { code: 'handler-failed', description: 'Error: \u0000 bad' },
+    );
+    expect(attrs.length).toBeLessThanOrEqual(10);
+    const map = new Map(attrs);
+    expect(JSON.parse(map.get('dead_letter_headers')!)).toEqual(headers);
+    expect(xmlSafe(map.get('dead_letter_description')!)).toBe(true);
+  });
+
+  it('recognises SNS envelopes only', () => {
+    const env = {
+      Type: 'Notification',
+      MessageId: 'id',
+      TopicArn: 'arn:aws:sns:us-east-1:1:t',
+      Message: 'hi',
+    };
+    expect(parseSnsEnvelope(JSON.stringify(env))?.Message).toBe('hi');
+    expect(parseSnsEnvelope(JSON.stringify({ ...env, Type: 'SubscriptionConfirmation' }))).toBe(
+      undefined,
+    );
+    expect(parseSnsEnvelope('{"TopicArn": broken')).toBeUndefined();
+    expect(parseSnsEnvelope('"TopicArn"')).toBeUndefined();
+  });
+});
