@@ -209,6 +209,8 @@ class PubSubTransport implements Transport {
   readonly #inflight = new Idle();
   /** Per ordering key, the tail of the chain of its in-flight messages. */
   readonly #chains = new Map<string, Promise<void>>();
+  /** Ordering keys whose message (id) was nacked and not yet redelivered. */
+  readonly #failedKeys = new Map<string, string>();
   /** Deliveries seen per message id, where Pub/Sub gives no `deliveryAttempt`. */
   readonly #seen = new Map<string, number>();
   readonly #reopenTimers = new Set<NodeJS.Timeout>();
@@ -387,25 +389,39 @@ class PubSubTransport implements Transport {
       return;
     }
     this.#inflight.enter();
-    const incoming = this.#incoming(m);
+    const key = m.orderingKey || undefined;
     const run = async () => {
+      if (key !== undefined) {
+        const failed = this.#failedKeys.get(key);
+        if (failed === m.id) this.#failedKeys.delete(key);
+        else if (failed !== undefined) {
+          // An earlier message of this key was nacked: Pub/Sub redelivers it and the ones
+          // after it, in order. Handling this one now would overtake it.
+          m.nack();
+          return;
+        }
+      }
+      const incoming = this.#incoming(m);
       let verdict: Verdict;
       try {
         verdict = await deliver(incoming);
       } catch (error) {
         verdict = { kind: 'retry', delayMs: 0, error };
       }
+      if (key !== undefined && verdict.kind === 'retry') this.#failedKeys.set(key, m.id);
       await this.#settle(sub, m, incoming, verdict);
     };
-    const key = m.orderingKey;
     let done: Promise<void>;
-    if (key) {
+    if (key !== undefined) {
       // Same ordering key: one at a time, in the order received.
       const previous = this.#chains.get(key) ?? Promise.resolve();
       done = previous.then(run);
       this.#chains.set(key, done);
       void done.finally(() => {
-        if (this.#chains.get(key) === done) this.#chains.delete(key);
+        if (this.#chains.get(key) !== done) return;
+        // Everything received before the redelivery has been nacked: let the key flow again.
+        this.#chains.delete(key);
+        this.#failedKeys.delete(key);
       });
     } else {
       done = run();
