@@ -4,7 +4,7 @@
  * reference resolves; the topology has what the issue asks; checkov (PyPI) finds nothing.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { targetFilter } from 'cloudmom/gcp';
@@ -129,10 +129,21 @@ describe('infra/gcp (Terraform)', () => {
   });
 
   it('checkov finds nothing unexplained', { timeout: 600_000 }, () => {
-    const bin = pyTool('checkov', ['checkov']);
+    // The checkov venv is shared with the other platforms' IaC tests: use it as it is when it
+    // exists (pyTool reinstalls when its requirement string differs), and run under a shared
+    // lock so an install (exclusive lock in pyTool) cannot remove it mid-run.
+    const venv = join(ROOT, '.cache', 'py-checkov');
+    const bin = existsSync(join(venv, 'bin', 'checkov'))
+      ? join(venv, 'bin')
+      : pyTool('checkov', ['checkov']);
     const r = spawnSync(
-      `${bin}/checkov`,
-      ['-d', INFRA, '--framework', 'terraform', '--skip-download', '--compact', '-o', 'json'],
+      'flock',
+      [
+        '-s',
+        `${venv}.lock`,
+        `${bin}/checkov`,
+        ...['-d', INFRA, '--framework', 'terraform', '--skip-download', '--compact', '-o', 'json'],
+      ],
       {
         encoding: 'utf8',
         timeout: 300_000,
