@@ -12,7 +12,7 @@
  * await deployExamples(stage, dir, 'http://127.0.0.1:5000');
  * ```
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -163,4 +163,36 @@ export async function deployExamples(
     `${dir}.home`,
     240_000,
   );
+}
+
+const PYTHON = process.env.PYTHON ?? 'python3';
+
+/**
+ * The file names in a zip (Python's zipfile: python3 is needed by the test peers anyway,
+ * `unzip` may be missing).
+ * @example
+ * ```ts
+ * zipEntries('.serverless/cloudmom-examples.zip'); // ["examples/aws/dist/handler.mjs"]
+ * ```
+ */
+export function zipEntries(zip: string): string[] {
+  const r = spawnSync(
+    PYTHON,
+    ['-c', 'import sys, zipfile; print("\\n".join(zipfile.ZipFile(sys.argv[1]).namelist()))', zip],
+    { encoding: 'utf8' },
+  );
+  if (r.status !== 0) throw new Error(`cannot list ${zip}: ${r.stderr}`);
+  return r.stdout.split('\n').filter(Boolean);
+}
+
+/**
+ * Extracts a zip into `dest` (as Lambda unpacks a function's code into /var/task).
+ * @example
+ * ```ts
+ * extractZip('.serverless/cloudmom-examples.zip', '/tmp/task');
+ * ```
+ */
+export function extractZip(zip: string, dest: string): void {
+  const r = spawnSync(PYTHON, ['-m', 'zipfile', '-e', zip, dest], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`cannot extract ${zip}: ${r.stderr}`);
 }

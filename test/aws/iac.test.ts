@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TARGETS } from '../../examples/app.ts';
-import { packageExamples } from '../../infra/aws/stack.ts';
+import { extractZip, packageExamples, zipEntries } from '../../infra/aws/stack.ts';
 import { cacheDir, pyTool, ROOT } from '../emulators/harness.ts';
 
 const CFN_LINT = 'cfn-lint==1.*';
@@ -29,7 +29,7 @@ interface Resource {
 
 let dir: string;
 let template: { Resources: Record<string, Resource>; Outputs?: Json };
-let zipEntries: string[];
+let entries: string[];
 let zipPath: string;
 
 function ofType(type: string): [string, Resource][] {
@@ -81,8 +81,7 @@ beforeAll(async () => {
   const packaged = await packageExamples(STAGE, join(dir, 'package'));
   template = packaged.template as typeof template;
   zipPath = packaged.zip;
-  const unzip = spawnSync('unzip', ['-Z1', packaged.zip], { encoding: 'utf8' });
-  zipEntries = unzip.stdout.split('\n').filter(Boolean);
+  entries = zipEntries(packaged.zip);
 }, 180_000);
 
 afterAll(() => {
@@ -92,7 +91,7 @@ afterAll(() => {
 describe('serverless.yml: offline package and scanners', () => {
   it('packages offline into a template and a zip holding only the bundled handler', () => {
     expect(Object.keys(template.Resources).length).toBeGreaterThan(10);
-    expect(zipEntries).toEqual(['examples/aws/dist/handler.mjs']);
+    expect(entries).toEqual(['examples/aws/dist/handler.mjs']);
     for (const [, fn] of ofType('AWS::Lambda::Function')) {
       expect(fn.Properties.Handler).toBe('examples/aws/dist/handler.handler');
     }
@@ -103,8 +102,7 @@ describe('serverless.yml: offline package and scanners', () => {
     // on Lambda holds the runtime's AWS SDK.
     const task = mkdtempSync(join(tmpdir(), 'cloudmom-task-'));
     try {
-      const unzip = spawnSync('unzip', ['-q', zipPath, '-d', task], { encoding: 'utf8' });
-      expect(unzip.status, unzip.stderr).toBe(0);
+      extractZip(zipPath, task);
       const bundle = join(task, 'examples/aws/dist/handler.mjs');
       // Our code + middy; the SDK (megabytes) is not in it.
       expect(statSync(bundle).size).toBeLessThan(100_000);
