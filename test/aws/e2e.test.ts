@@ -110,7 +110,7 @@ async function poll(url: string, count: number, timeoutMs = 8000): Promise<Messa
 }
 
 /** Nothing (more) arrives on `url` within `ms`. */
-async function expectEmpty(url: string, ms = 1500): Promise<void> {
+async function expectEmpty(url: string, ms = 1000): Promise<void> {
   const extra = await poll(url, 1, ms);
   expect(extra.map((m) => m.Body)).toEqual([]);
 }
@@ -313,7 +313,7 @@ describe('end to end on the deployed stack (moto)', () => {
     await publisher.publish({ event: 'login' }, 'audit');
 
     // The filter policy routed each message to its queue only, raw (attributes, no envelope).
-    const [hello, ...moreHello] = await poll(fns.greeter.queueUrl, 2, 3000);
+    const [hello, ...moreHello] = await poll(fns.greeter.queueUrl, 2, 2000);
     expect(moreHello).toEqual([]);
     expect(attr(hello!, 'target')).toBe('hello');
     expect(attr(hello!, 'correlation_id')).toBe(correlationId);
