@@ -214,6 +214,24 @@ describe('cloudEventHandler on the functions-framework server', () => {
   });
 });
 
+it('a message near 10 MB goes through both entrypoints', async () => {
+  const { responder } = await world();
+  const sizes: number[] = [];
+  responder.add('big', (_p, body: Uint8Array) => void sizes.push(body.byteLength));
+  const fn = await serveCloudEvent(responder);
+  const push = await listen(createServer(pushHandler(responder)));
+  cleanups.push(() => push.close());
+  const data = b64(new Uint8Array(9_900_000).map((_, i) => i % 251));
+  const message = () => ({
+    data,
+    attributes: { target: 'big', content_type: 'application/octet-stream' },
+    messageId: nextId(),
+  });
+  expect((await post(fn.url, 'binary', message())).status).toBeLessThan(300);
+  expect((await post(push.url, 'push', message())).status).toBe(204);
+  expect(sizes).toEqual([9_900_000, 9_900_000]);
+}, 60_000);
+
 describe('pushHandler on node:http', () => {
   let served: Served;
   let t: Topology;
