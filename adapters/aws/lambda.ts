@@ -6,6 +6,7 @@ import { checkOptionKeys } from '../../src/util.ts';
 import {
   fromEnvelope,
   parseSnsEnvelope,
+  put,
   type ReceivedAttributes,
   snsAttributes,
   toIncoming,
@@ -222,12 +223,14 @@ function recordsOf(
 }
 
 function recordAttributes(attrs: unknown): ReceivedAttributes {
-  const out: ReceivedAttributes = new Map();
+  const out: ReceivedAttributes = {};
   if (!attrs || typeof attrs !== 'object') return out;
-  for (const [k, v] of Object.entries(attrs as Record<string, SqsRecordAttribute | undefined>)) {
+  const record = attrs as Record<string, SqsRecordAttribute | undefined>;
+  for (const k in record) {
+    const v = record[k];
     if (!v || typeof v !== 'object') continue;
-    if (typeof v.stringValue === 'string') out.set(k, v.stringValue);
-    else if (typeof v.binaryValue === 'string') out.set(k, v.binaryValue);
+    if (typeof v.stringValue === 'string') put(out, k, v.stringValue);
+    else if (typeof v.binaryValue === 'string') put(out, k, v.binaryValue);
   }
   return out;
 }
@@ -243,7 +246,7 @@ export function fromSqsRecord(record: SqsRecord): IncomingMessage {
     raw: record,
   };
   const attributes = recordAttributes(record.messageAttributes);
-  if (!attributes.has('target')) {
+  if (attributes.target === undefined) {
     const env = parseSnsEnvelope(record.body);
     if (env) return fromEnvelope(env, base);
   }

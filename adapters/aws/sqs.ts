@@ -25,6 +25,7 @@ import {
   fromEnvelope,
   measureWire,
   parseSnsEnvelope,
+  put,
   type ReceivedAttributes,
   toIncoming,
   validateWire,
@@ -619,11 +620,12 @@ function toEntry(m: OutgoingMessage, id: string, fifo: boolean): SendMessageBatc
 function sdkAttributes(
   attrs: Record<string, MessageAttributeValue> | undefined,
 ): ReceivedAttributes {
-  const out: ReceivedAttributes = new Map();
+  const out: ReceivedAttributes = {};
   if (!attrs) return out;
   for (const [k, v] of Object.entries(attrs)) {
-    if (v.StringValue !== undefined) out.set(k, v.StringValue);
-    else if (v.BinaryValue !== undefined) out.set(k, Buffer.from(v.BinaryValue).toString('base64'));
+    if (v.StringValue !== undefined) put(out, k, v.StringValue);
+    else if (v.BinaryValue !== undefined)
+      put(out, k, Buffer.from(v.BinaryValue).toString('base64'));
   }
   return out;
 }
@@ -640,7 +642,7 @@ export function fromSqsMessage(m: Message): IncomingMessage {
   };
   const attributes = sdkAttributes(m.MessageAttributes);
   const text = m.Body ?? '';
-  if (!attributes.has('target')) {
+  if (attributes.target === undefined) {
     const env = parseSnsEnvelope(text);
     if (env) return fromEnvelope(env, base);
   }

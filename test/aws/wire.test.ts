@@ -46,9 +46,9 @@ describe('aws wire', () => {
 
   it('empty header values travel in empty_headers and come back', () => {
     const m = out({ headers: { a: '', b: 'x', c: '' } });
-    const attrs = new Map(wireAttributes(m));
-    expect(attrs.get('empty_headers')).toBe('a,c');
-    expect(attrs.has('a')).toBe(false);
+    const attrs = Object.fromEntries(wireAttributes(m));
+    expect(attrs.empty_headers).toBe('a,c');
+    expect('a' in attrs).toBe(false);
     const back = toIncoming({
       text: '"x"',
       attributes: attrs,
@@ -101,6 +101,18 @@ describe('aws wire', () => {
     const map = new Map(attrs);
     expect(JSON.parse(map.get('dead_letter_headers')!)).toEqual(headers);
     expect(xmlSafe(map.get('dead_letter_description')!)).toBe(true);
+  });
+
+  it('a header named __proto__ round-trips as a plain header', () => {
+    const back = toIncoming({
+      text: '1',
+      attributes: JSON.parse('{"__proto__":"x","y":"z"}'),
+      messageId: 'id',
+      deliveryCount: 1,
+      raw: null,
+    });
+    expect(Object.keys(back.headers).sort()).toEqual(['__proto__', 'y']);
+    expect(Object.getOwnPropertyDescriptor(back.headers, '__proto__')?.value).toBe('x');
   });
 
   it('recognises SNS envelopes only', () => {

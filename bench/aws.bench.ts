@@ -1,0 +1,380 @@
+/**
+ * AWS benchmarks (issue 3):
+ * - P1: Lambda SQS dispatch, 10-record batches, JSON bodies, trivial handler, no network:
+ *   `lambdaHandler` vs a hand-written loop over `event.Records`, and vs Powertools
+ *   `BatchProcessor` + `processPartialResponse` under middy.
+ * - P2: cold start of the esbuild-bundled entrypoint (AWS SDK external, as on Lambda): a fresh
+ *   Node process importing it and invoking it once, vs the same for a bare handler; and the
+ *   bundle bytes of cloudmom's own code.
+ * - P3: SQS publish throughput against moto: auto-batching vs one SendMessage per message, and
+ *   vs sqs-producer.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { CreateQueueCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import middy from '@middy/core';
+import { build } from 'esbuild';
+import { Producer } from 'sqs-producer';
+import { lambdaHandler, SqsBroker, type SqsEvent, type SqsRecord } from '../adapters/aws/index.ts';
+import { awsClientConfig, startMoto } from '../test/emulators/aws/moto.ts';
+import { cacheDir, ROOT } from '../test/emulators/harness.ts';
+import type { BenchRow, BenchSuite } from './types.ts';
+
+const QUEUE_ARN = 'arn:aws:sqs:us-east-1:123456789012:bench';
+
+/** A record in the shape the SQS event source mapping delivers (as test/aws captures from moto). */
+function record(i: number): SqsRecord {
+  const now = String(Date.now());
+  return {
+    messageId: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+    receiptHandle: `AQEB${i}`,
+    body: JSON.stringify({ id: i, name: `item ${i}`, tags: ['a', 'b'], price: i * 1.5 }),
+    attributes: {
+      ApproximateReceiveCount: '1',
+      SentTimestamp: now,
+      SenderId: 'AIDAIT2UOQQY3AUEKVGXU',
+      ApproximateFirstReceiveTimestamp: now,
+    },
+    messageAttributes: {
+      target: {
+        stringValue: 'orders',
+        stringListValues: [],
+        binaryListValues: [],
+        dataType: 'String',
+      },
+      content_type: {
+        stringValue: 'application/json',
+        stringListValues: [],
+        binaryListValues: [],
+        dataType: 'String',
+      },
+    },
+    md5OfBody: '0',
+    eventSource: 'aws:sqs',
+    eventSourceARN: QUEUE_ARN,
+    awsRegion: 'us-east-1',
+  };
+}
+
+const context: any = {
+  functionName: 'bench',
+  awsRequestId: 'bench',
+  getRemainingTimeInMillis: () => 30_000,
+};
+
+let sink = 0;
+const trivial = (body: { id: number }) => {
+  sink += body.id;
+};
+
+/** Records per second of `invoke` over `events`, best of `rounds` (interleaved by the caller). */
+async function rate(
+  invoke: (e: SqsEvent) => Promise<unknown>,
+  events: SqsEvent[],
+): Promise<number> {
+  const t0 = performance.now();
+  for (const e of events) await invoke(e);
+  const s = (performance.now() - t0) / 1000;
+  return (events.length * 10) / s;
+}
+
+async function p1(): Promise<BenchRow[]> {
+  const events: SqsEvent[] = Array.from({ length: 2_000 }, (_, e) => ({
+    Records: Array.from({ length: 10 }, (_, i) => record(e * 10 + i)),
+  }));
+
+  const broker = new SqsBroker({ queue: QUEUE_ARN, logger: false });
+  broker.add('orders', (_p, body) => trivial(body));
+  const ours = lambdaHandler(broker);
+
+  const handlers: Record<string, (body: any) => void> = { orders: trivial };
+  const hand = async (event: SqsEvent) => {
+    const batchItemFailures: { itemIdentifier: string }[] = [];
+    for (const r of event.Records) {
+      try {
+        const h = handlers[r.messageAttributes.target?.stringValue ?? ''];
+        if (h) await h(JSON.parse(r.body));
+      } catch {
+        batchItemFailures.push({ itemIdentifier: r.messageId });
+      }
+    }
+    return { batchItemFailures };
+  };
+
+  const processor = new BatchProcessor(EventType.SQS);
+  const powertools = middy(async (event: SqsEvent, ctx: any) =>
+    processPartialResponse(
+      event as any,
+      async (r: any) => {
+        const h = handlers[r.messageAttributes.target?.stringValue ?? ''];
+        if (h) await h(JSON.parse(r.body));
+      },
+      processor,
+      { context: ctx },
+    ),
+  );
+
+  const runs = {
+    ours: (e: SqsEvent) => ours(e, context),
+    hand: (e: SqsEvent) => hand(e),
+    powertools: (e: SqsEvent) => powertools(e, context),
+  };
+  const best = { ours: 0, hand: 0, powertools: 0 };
+  for (const k of Object.keys(runs) as (keyof typeof runs)[])
+    await rate(runs[k], events.slice(0, 300)); // warm-up
+  for (let round = 0; round < 5; round++)
+    for (const k of Object.keys(runs) as (keyof typeof runs)[])
+      best[k] = Math.max(best[k], await rate(runs[k], events));
+  if (sink === 0) throw new Error('handlers did not run');
+  const r = (n: number) => Math.round(n);
+  return [
+    {
+      id: 'P1',
+      case: 'Lambda SQS dispatch, 10-record batches, JSON, trivial handler',
+      value: r(best.ours),
+      unit: 'records/s',
+      anchor: 'hand-written loop over event.Records',
+      anchorValue: r(best.hand),
+      ratio: best.ours / best.hand,
+      goal: '≥ 0.9',
+      met: best.ours / best.hand >= 0.9,
+    },
+    {
+      id: 'P1',
+      case: 'Lambda SQS dispatch, 10-record batches, JSON, trivial handler',
+      value: r(best.ours),
+      unit: 'records/s',
+      anchor: 'Powertools BatchProcessor + processPartialResponse (middy)',
+      anchorValue: r(best.powertools),
+      ratio: best.ours / best.powertools,
+      goal: '≥ 2',
+      met: best.ours / best.powertools >= 2,
+    },
+  ];
+}
+
+async function p2(): Promise<BenchRow[]> {
+  const dir = cacheDir('bench-aws');
+  const src = join(dir, 'src');
+  mkdirSync(src, { recursive: true });
+  writeFileSync(
+    join(src, 'cloudmom.ts'),
+    `import { SqsBroker, lambdaHandler } from ${JSON.stringify(join(ROOT, 'adapters/aws/index.ts'))};
+const broker = new SqsBroker({ queue: process.env.QUEUE ?? ${JSON.stringify(QUEUE_ARN)}, logger: false });
+let sink = 0;
+broker.add('orders', (_p, body) => { sink += body.id; });
+export const handler = lambdaHandler(broker);
+`,
+  );
+  writeFileSync(
+    join(src, 'bare.ts'),
+    `let sink = 0;
+const handlers: Record<string, (b: any) => void> = { orders: (b) => { sink += b.id; } };
+export const handler = async (event: any) => {
+  const batchItemFailures: { itemIdentifier: string }[] = [];
+  for (const r of event.Records) {
+    try {
+      const h = handlers[r.messageAttributes.target?.stringValue ?? ''];
+      if (h) await h(JSON.parse(r.body));
+    } catch { batchItemFailures.push({ itemIdentifier: r.messageId }); }
+  }
+  return { batchItemFailures };
+};
+`,
+  );
+  const sizes: Record<string, { total: number; ours: number }> = {};
+  for (const name of ['cloudmom', 'bare']) {
+    const result = await build({
+      entryPoints: [join(src, `${name}.ts`)],
+      outfile: join(dir, `${name}.mjs`),
+      bundle: true,
+      minify: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node22',
+      conditions: ['source'],
+      external: ['@aws-sdk/*'], // provided by the Lambda runtime
+      metafile: true,
+      logLevel: 'silent',
+    });
+    const out = Object.values(result.metafile.outputs)[0]!;
+    let ours = 0;
+    for (const [file, info] of Object.entries(out.inputs))
+      if (/(^|\/)(src|adapters)\//.test(file) && !file.includes('node_modules'))
+        ours += info.bytesInOutput;
+    sizes[name] = { total: out.bytes, ours };
+  }
+  const event = { Records: Array.from({ length: 10 }, (_, i) => record(i)) };
+  writeFileSync(join(dir, 'event.json'), JSON.stringify(event));
+  const probe = (name: string) => `
+const t0 = performance.now();
+const { handler } = await import(${JSON.stringify(join(dir, `${name}.mjs`))});
+const event = JSON.parse(await (await import('node:fs/promises')).readFile(${JSON.stringify(join(dir, 'event.json'))}, 'utf8'));
+const r = await handler(event, { getRemainingTimeInMillis: () => 3000, awsRequestId: 'x' });
+if (!r || r.batchItemFailures.length !== 0) throw new Error('bad answer ' + JSON.stringify(r));
+process.stdout.write(String(performance.now() - t0));
+`;
+  const node = process.execPath;
+  const once = (name: string) => {
+    const t0 = performance.now();
+    const r = spawnSync(node, ['--input-type=module', '-e', probe(name)], { encoding: 'utf8' });
+    const wall = performance.now() - t0;
+    if (r.status !== 0) throw new Error(`cold start probe ${name} failed: ${r.stderr}`);
+    return { wall, inProcess: Number(r.stdout) };
+  };
+  const samples: Record<string, { wall: number[]; inProcess: number[] }> = {
+    cloudmom: { wall: [], inProcess: [] },
+    bare: { wall: [], inProcess: [] },
+  };
+  once('cloudmom');
+  once('bare');
+  for (let i = 0; i < 15; i++)
+    for (const name of ['cloudmom', 'bare']) {
+      const s = once(name);
+      samples[name]!.wall.push(s.wall);
+      samples[name]!.inProcess.push(s.inProcess);
+    }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const ours = median(samples.cloudmom!.wall);
+  const bare = median(samples.bare!.wall);
+  const oursIn = median(samples.cloudmom!.inProcess);
+  const bareIn = median(samples.bare!.inProcess);
+  const round1 = (n: number) => Math.round(n * 10) / 10;
+  return [
+    {
+      id: 'P2',
+      case: 'cold start: new Node process, import bundle + first invoke (10 records)',
+      value: round1(ours),
+      unit: 'ms',
+      anchor: 'bare handler, same bundling',
+      anchorValue: round1(bare),
+      ratio: ours / bare,
+      goal: '≤ 1.2',
+      met: ours / bare <= 1.2,
+    },
+    {
+      id: 'P2',
+      case: 'cold start, in-process part only: import + first invoke',
+      value: round1(oursIn),
+      unit: 'ms',
+      anchor: 'bare handler',
+      anchorValue: round1(bareIn),
+      ratio: oursIn / bareIn,
+    },
+    {
+      id: 'P2',
+      case: `bundle size of cloudmom's own code (minified; whole bundle with middy ${sizes.cloudmom!.total.toLocaleString('en-US')} B)`,
+      value: sizes.cloudmom!.ours,
+      unit: 'B',
+      goal: '≤ 30 KB',
+      met: sizes.cloudmom!.ours <= 30 * 1024,
+    },
+  ];
+}
+
+async function p3(): Promise<BenchRow[]> {
+  const moto = await startMoto();
+  try {
+    const sqs = new SQSClient(awsClientConfig(moto.endpoint));
+    const N = 1_000;
+    const body = (i: number) => ({ id: i, name: `item ${i}`, tags: ['a', 'b'] });
+    const fresh = async (name: string) =>
+      (await sqs.send(new CreateQueueCommand({ QueueName: `bench-${name}-${Date.now()}` })))
+        .QueueUrl!;
+    const time = async (f: () => Promise<unknown>) => {
+      const t0 = performance.now();
+      await f();
+      return N / ((performance.now() - t0) / 1000);
+    };
+    const best = { ours: 0, single: 0, producer: 0 };
+    for (let round = 0; round < 2; round++) {
+      {
+        const url = await fresh('ours');
+        const broker = new SqsBroker({ queue: url, client: sqs, logger: false });
+        best.ours = Math.max(
+          best.ours,
+          await time(() =>
+            Promise.all(Array.from({ length: N }, (_, i) => broker.publish(body(i), 'orders'))),
+          ),
+        );
+        await broker.stop();
+      }
+      {
+        const url = await fresh('single');
+        best.single = Math.max(
+          best.single,
+          await time(() =>
+            Promise.all(
+              Array.from({ length: N }, (_, i) =>
+                sqs.send(
+                  new SendMessageCommand({
+                    QueueUrl: url,
+                    MessageBody: JSON.stringify(body(i)),
+                    MessageAttributes: {
+                      target: { DataType: 'String', StringValue: 'orders' },
+                      content_type: { DataType: 'String', StringValue: 'application/json' },
+                    },
+                  }),
+                ),
+              ),
+            ),
+          ),
+        );
+      }
+      {
+        const url = await fresh('producer');
+        const producer = Producer.create({ queueUrl: url, sqs, batchSize: 10 });
+        best.producer = Math.max(
+          best.producer,
+          await time(() =>
+            producer.send(
+              Array.from({ length: N }, (_, i) => ({
+                id: String(i),
+                body: JSON.stringify(body(i)),
+                messageAttributes: {
+                  target: { DataType: 'String', StringValue: 'orders' },
+                  content_type: { DataType: 'String', StringValue: 'application/json' },
+                },
+              })),
+            ),
+          ),
+        );
+      }
+    }
+    const r = (n: number) => Math.round(n);
+    const caseName = `SQS publish against moto, ${N} concurrent publishes (JSON)`;
+    return [
+      {
+        id: 'P3',
+        case: caseName,
+        value: r(best.ours),
+        unit: 'msg/s',
+        anchor: 'one SendMessage per message (same concurrency)',
+        anchorValue: r(best.single),
+        ratio: best.ours / best.single,
+        goal: '≥ 5',
+        met: best.ours / best.single >= 5,
+      },
+      {
+        id: 'P3',
+        case: caseName,
+        value: r(best.ours),
+        unit: 'msg/s',
+        anchor: 'sqs-producer send(array), batchSize 10',
+        anchorValue: r(best.producer),
+        ratio: best.ours / best.producer,
+      },
+    ];
+  } finally {
+    await moto.stop();
+  }
+}
+
+export const suite: BenchSuite = {
+  name: 'aws',
+  async run() {
+    return [...(await p1()), ...(await p2()), ...(await p3())];
+  },
+};
