@@ -14,7 +14,14 @@ import type { DeadLetterReason, IncomingMessage } from '../../src/transport.ts';
 import { checkOptionKeys } from '../../src/util.ts';
 import { fromWire, LIMITS } from './wire.ts';
 
-/** The CloudEvent type of a message published to a Pub/Sub topic. */
+/**
+ * The CloudEvent type of a message published to a Pub/Sub topic.
+ *
+ * @example
+ * ```ts
+ * if (event.type === MESSAGE_PUBLISHED) await handle(event);
+ * ```
+ */
 export const MESSAGE_PUBLISHED = 'google.cloud.pubsub.topic.v1.messagePublished';
 
 /**

@@ -27,6 +27,12 @@ export const LIMITS = {
  * Attribute carrying the instance part of a reply address (`<topic>#<key>`): each requester's
  * reply subscription filters on it, so replies on a shared reply topic reach only their
  * requester. Reserved by the gcp adapter, as the names of {@link WIRE} are by the core.
+ *
+ * @example
+ * ```ts
+ * // the filter of an instance's reply subscription
+ * const filter = `attributes.${REPLY_KEY} = "${instanceId}"`;
+ * ```
  */
 export const REPLY_KEY = 'reply_key';
 
