@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Batcher } from './batcher.ts';
 import { type Body, type Codec, CodecRegistry } from './codec.ts';
 import {
@@ -21,6 +20,9 @@ import {
   type Verdict,
 } from './transport.ts';
 import { checkOptionKeys, Idle, positiveInt, Semaphore } from './util.ts';
+
+/** Web Crypto's UUID: no `node:crypto` import, so loading the core stays cheap (cold starts, edge runtimes). */
+const randomUUID = (): string => globalThis.crypto.randomUUID();
 
 /**
  * What a handler sees of a message, besides its body.

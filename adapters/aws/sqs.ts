@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type {
   Message,
   MessageAttributeValue,
@@ -348,7 +347,7 @@ export class SqsTransport implements Transport {
   }
 
   async openReplyAddress(deliver: Deliver): Promise<string> {
-    const name = `${this.#replyPrefix}${randomUUID()}`;
+    const name = `${this.#replyPrefix}${globalThis.crypto.randomUUID()}`;
     const created = this.client
       .send(
         new (sqsSdk().CreateQueueCommand)({
