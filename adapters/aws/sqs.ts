@@ -516,22 +516,46 @@ class Poller {
   }
 
   async #handleGroup(list: Message[]): Promise<void> {
-    let failed = false;
-    for (const m of list) {
-      if (failed) {
-        // an earlier message of the group failed: give the rest back, in order, untouched
-        const incoming = this.#t.incoming(this.#url, m);
-        await this.#t
-          .changeVisibility(this.#t.receiptOf(incoming)!, 0)
-          .catch((err: unknown) =>
-            this.#t.log.warn('could not release a message', { error: describeError(err) }),
+    const t = this.#t;
+    // the messages waiting behind the running one keep their lock too
+    const waiting = new Set(list.slice(1));
+    const vis = t.visibilityTimeoutSeconds;
+    const heartbeat =
+      waiting.size === 0
+        ? undefined
+        : setInterval(
+            () => {
+              for (const m of waiting)
+                t.changeVisibility(
+                  { queueUrl: this.#url, receiptHandle: m.ReceiptHandle ?? '' },
+                  vis,
+                ).catch((err: unknown) =>
+                  t.log.warn('visibility heartbeat failed', { error: describeError(err) }),
+                );
+            },
+            Math.max(500, (vis * 1000) / 2),
           );
+    heartbeat?.unref?.();
+    let failed = false;
+    try {
+      for (const m of list) {
+        waiting.delete(m);
+        if (failed) {
+          // an earlier message of the group failed: give the rest back, in order, untouched
+          await t
+            .changeVisibility({ queueUrl: this.#url, receiptHandle: m.ReceiptHandle ?? '' }, 0)
+            .catch((err: unknown) =>
+              t.log.warn('could not release a message', { error: describeError(err) }),
+            );
+          this.#done();
+          continue;
+        }
+        const ok = await this.#handle(m);
         this.#done();
-        continue;
+        if (!ok) failed = true;
       }
-      const ok = await this.#handle(m);
-      this.#done();
-      if (!ok) failed = true;
+    } finally {
+      clearInterval(heartbeat);
     }
   }
 

@@ -228,6 +228,33 @@ describe('SqsBroker consumer', () => {
     expect(left.Messages ?? []).toEqual([]);
   }, 30_000);
 
+  it('FIFO: a failure holds back the rest of its group until it succeeds; other groups go on', async () => {
+    const { queue } = await topology(true);
+    const b = make({
+      client: sqs,
+      queue: queue.url,
+      concurrency: 10,
+      retry: { baseDelayMs: 100, maxDelayMs: 100 },
+    });
+    const order: string[] = [];
+    let failedOnce = false;
+    b.add('g', async (_p, body: string) => {
+      await sleep(10);
+      if (body === 'a1' && !failedOnce) {
+        failedOnce = true;
+        order.push('a1!');
+        throw new Error('first try fails');
+      }
+      order.push(body);
+    });
+    for (const x of ['a1', 'b1', 'a2', 'b2', 'a3', 'b3'])
+      await b.publish(x, 'g', { groupKey: x[0]! });
+    await b.start();
+    await until('all six', () => order.filter((o) => !o.endsWith('!')).length >= 6, 20_000);
+    expect(order.filter((o) => o.startsWith('a'))).toEqual(['a1!', 'a1', 'a2', 'a3']);
+    expect(order.filter((o) => o.startsWith('b'))).toEqual(['b1', 'b2', 'b3']);
+  }, 30_000);
+
   it('retries after the backoff delay, by visibility change', async () => {
     const { queue } = await topology();
     const b = make({
