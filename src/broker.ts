@@ -470,7 +470,7 @@ export class Broker {
     target: string,
     options: PublishOptions,
     destination: string | undefined,
-  ): OutgoingMessage {
+  ): Encoded {
     if (typeof target !== 'string' || target === '')
       throw new InvalidMessageError('publish: target must be a non-empty string');
     checkOptionKeys(
@@ -525,15 +525,15 @@ export class Broker {
       deduplicationId: options.deduplicationId,
       destination,
     };
-    const size = measure(message, caps.measure);
+    const size = caps.measure ? caps.measure(message) : defaultMeasure(message);
     if (size > caps.maxMessageBytes)
       throw new MessageTooLargeError(size, caps.maxMessageBytes, caps.name);
     this.#transport.validate?.(message);
-    return message;
+    return { message, size };
   }
 
-  #enqueue(message: OutgoingMessage): Promise<string> {
-    const id = this.#batcher.add(message, measure(message, this.#transport.capabilities.measure));
+  #enqueue({ message, size }: Encoded): Promise<string> {
+    const id = this.#batcher.add(message, size);
     this.stats.published++;
     return id;
   }
@@ -786,19 +786,34 @@ function toProperties(m: IncomingMessage, target: string): Properties {
   };
 }
 
-const encoder = new TextEncoder();
+/** An encoded message and its wire size. */
+interface Encoded {
+  readonly message: OutgoingMessage;
+  readonly size: number;
+}
 
 /** Default wire size: body plus attribute names and values, as SQS counts. */
 export function defaultMeasure(m: OutgoingMessage): number {
-  let n = m.body.byteLength + encoder.encode(m.target).byteLength + m.contentType.length + 30;
-  for (const [k, v] of Object.entries(m.headers))
-    n += encoder.encode(k).byteLength + encoder.encode(v).byteLength;
-  for (const v of [m.correlationId, m.replyTo]) if (v) n += encoder.encode(v).byteLength + 14;
+  let n = m.body.byteLength + utf8Length(m.target) + m.contentType.length + 30;
+  for (const k in m.headers) n += utf8Length(k) + utf8Length(m.headers[k]!);
+  if (m.correlationId) n += utf8Length(m.correlationId) + 14;
+  if (m.replyTo) n += utf8Length(m.replyTo) + 14;
   return n;
 }
 
-function measure(m: OutgoingMessage, custom: ((m: OutgoingMessage) => number) | undefined): number {
-  return custom ? custom(m) : defaultMeasure(m);
+/** Bytes of a string in UTF-8, without encoding it (lone surrogates count as U+FFFD). */
+export function utf8Length(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) n += 1;
+    else if (c >= 0xd800 && c <= 0xdbff && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 2; // a pair: 2 UTF-16 units, 4 bytes
+      i++;
+    } else n += 2;
+  }
+  return n;
 }
 
 /** Builds the reply allow-list predicate. */

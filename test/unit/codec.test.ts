@@ -45,3 +45,21 @@ describe('codecs', () => {
     expect(new CodecRegistry([custom]).decode(new Uint8Array(), 'application/json')).toBe('custom');
   });
 });
+
+describe('utf8Length', () => {
+  it('agrees with TextEncoder, surrogate pairs and lone surrogates included', async () => {
+    const { utf8Length } = await import('../../src/broker.ts');
+    for (const s of [
+      '',
+      'ascii',
+      'ünï',
+      '日本語',
+      '😀 emoji',
+      '\ud800 lone',
+      'end \udc00',
+      'x\ud83d',
+    ]) {
+      expect(utf8Length(s), s).toBe(new TextEncoder().encode(s).byteLength);
+    }
+  });
+});
