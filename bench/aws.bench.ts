@@ -343,6 +343,37 @@ async function p3(): Promise<BenchRow[]> {
         );
       }
     }
+    // request(): the per-instance reply queue costs one CreateQueue on the first request
+    const rpc = await (async () => {
+      const url = await fresh('rpc');
+      const responder = new SqsBroker({
+        queue: url,
+        client: sqs,
+        logger: false,
+        waitTimeSeconds: 20,
+      });
+      responder.add('echo', (_p, b) => b);
+      await responder.start();
+      const requester = new SqsBroker({
+        queue: url,
+        client: sqs,
+        logger: false,
+        waitTimeSeconds: 20,
+      });
+      const t0 = performance.now();
+      await requester.request({ n: 0 }, 'echo');
+      const first = performance.now() - t0;
+      const later: number[] = [];
+      for (let i = 1; i <= 30; i++) {
+        const t = performance.now();
+        await requester.request({ n: i }, 'echo');
+        later.push(performance.now() - t);
+      }
+      await requester.stop();
+      await responder.stop();
+      later.sort((a, b) => a - b);
+      return { first, median: later[Math.floor(later.length / 2)]! };
+    })();
     const r = (n: number) => Math.round(n);
     const caseName = `SQS publish against moto, ${N} concurrent publishes (JSON)`;
     return [
@@ -365,6 +396,14 @@ async function p3(): Promise<BenchRow[]> {
         anchor: 'sqs-producer send(array), batchSize 10',
         anchorValue: r(best.producer),
         ratio: best.ours / best.producer,
+      },
+      {
+        id: 'RPC',
+        case: 'request() round trip over SQS on moto, median of 30 (per-instance reply queue)',
+        value: Math.round(rpc.median * 10) / 10,
+        unit: 'ms',
+        anchor: 'first request (creates the reply queue)',
+        anchorValue: Math.round(rpc.first * 10) / 10,
       },
     ];
   } finally {

@@ -3,13 +3,12 @@
  * Lambda which never sends (no replies, no dead letters) does not pay for loading them at
  * cold start. Both are optional peer dependencies of cloudmom.
  */
-import { createRequire } from 'node:module';
 import { InvalidArgumentError, SendError } from '../../src/errors.ts';
 
 type SqsModule = typeof import('@aws-sdk/client-sqs');
 type SnsModule = typeof import('@aws-sdk/client-sns');
 
-const load = createRequire(import.meta.url);
+let load: NodeJS.Require | undefined;
 let sqs: SqsModule | undefined;
 let sns: SnsModule | undefined;
 
@@ -27,6 +26,8 @@ export function snsSdk(): SnsModule {
 
 function loadPeer<T>(name: string): T {
   try {
+    // no static `node:module` import: nothing to load at cold start until an SDK is needed
+    load ??= process.getBuiltinModule('node:module').createRequire(import.meta.url);
     return load(name) as T;
   } catch (cause) {
     throw new InvalidArgumentError(
