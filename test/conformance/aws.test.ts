@@ -2,142 +2,23 @@
  * The conformance suite on SqsBroker (standard and FIFO queues) and SnsBroker (topic → raw
  * subscription → queue), against moto. Each test gets fresh queues (and topic).
  */
-
-import { CreateTopicCommand, DeleteTopicCommand, SubscribeCommand } from '@aws-sdk/client-sns';
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import type { BrokerOptions } from 'cloudmom';
-import { SnsBroker, SqsBroker } from 'cloudmom/aws';
 import { inject } from 'vitest';
 import {
-  clients,
-  createQueueWithDlq,
-  deleteQueues,
-  drain,
-  type ReadDeadLetter,
-  readDeadLetter,
-  uid,
-} from '../aws/fixtures.ts';
-import { type Fixture, runConformance } from './suite.ts';
+  SNS_CAPS,
+  SQS_FIFO_CAPS,
+  SQS_STANDARD_CAPS,
+  snsFixture,
+  sqsFixture,
+} from '../aws/conformance-fixtures.ts';
+import { clients } from '../aws/fixtures.ts';
+import { runConformance } from './suite.ts';
 
-const endpoint = inject('awsEndpoint');
-const { sqs, sns } = clients(endpoint);
+const { sqs, sns } = clients(inject('awsEndpoint'));
 
-/** Header names SQS and SNS can carry (A-Z a-z 0-9 _ - .), awkward ones included. */
-const HEADER_KEYS = [
-  'x-tenant',
-  'a.b.c',
-  'UPPER_lower-09',
-  'under_score',
-  'dash-and.dot',
-  '0digits',
-];
-
-const CONSUMER = { waitTimeSeconds: 1, visibilityTimeoutSeconds: 5 } as const;
-
-function sqsFixture(fifo: boolean) {
-  return async (): Promise<Fixture> => {
-    const { queue, dlq } = await createQueueWithDlq(sqs, `cm-${uid()}`, { fifo });
-    const dead: ReadDeadLetter[] = [];
-    return {
-      broker: (options: BrokerOptions = {}) =>
-        new SqsBroker({ ...options, ...CONSUMER, client: sqs, queue: queue.url }),
-      async deadLetters() {
-        dead.push(...(await drain(sqs, dlq.url)).map(readDeadLetter));
-        return dead;
-      },
-      async injectRaw(m) {
-        await sqs.send(
-          new SendMessageCommand({
-            QueueUrl: queue.url,
-            MessageBody: new TextDecoder().decode(m.body),
-            MessageAttributes: {
-              ...(m.contentType
-                ? { content_type: { DataType: 'String', StringValue: m.contentType } }
-                : {}),
-              ...(m.target ? { target: { DataType: 'String', StringValue: m.target } } : {}),
-            },
-            ...(fifo ? { MessageGroupId: 'raw', MessageDeduplicationId: uid() } : {}),
-          }),
-        );
-      },
-      async cleanup() {
-        await deleteQueues(sqs, queue.url, dlq.url);
-      },
-    };
-  };
-}
-
-runConformance('SqsBroker (standard queue, moto)', sqsFixture(false), {
-  maxMessageBytes: 1024 * 1024,
-  ordering: 'a standard queue does not order (the FIFO run covers ordering)',
-  delay: true,
-  headerKeys: HEADER_KEYS,
-  injectRaw: true,
-  timeScale: 2,
-});
-
-runConformance('SqsBroker (FIFO queue, moto)', sqsFixture(true), {
-  maxMessageBytes: 1024 * 1024,
-  ordering: true,
-  delay: 'SQS FIFO queues have no per-message delay (only a queue-wide one)',
-  headerKeys: HEADER_KEYS,
-  injectRaw: true,
-  timeScale: 2,
-});
-
+runConformance('SqsBroker (standard queue, moto)', sqsFixture(sqs, false), SQS_STANDARD_CAPS);
+runConformance('SqsBroker (FIFO queue, moto)', sqsFixture(sqs, true), SQS_FIFO_CAPS);
 runConformance(
   'SnsBroker (topic → raw subscription → queue, moto)',
-  async () => {
-    const id = uid();
-    const topic = await sns.send(new CreateTopicCommand({ Name: `cm-${id}` }));
-    const { queue, dlq } = await createQueueWithDlq(sqs, `cm-${id}-sub`);
-    await sns.send(
-      new SubscribeCommand({
-        TopicArn: topic.TopicArn,
-        Protocol: 'sqs',
-        Endpoint: queue.arn,
-        Attributes: { RawMessageDelivery: 'true' },
-      }),
-    );
-    const dead: ReadDeadLetter[] = [];
-    return {
-      broker: (options: BrokerOptions = {}) =>
-        new SnsBroker({
-          ...options,
-          ...CONSUMER,
-          client: sns,
-          sqsClient: sqs,
-          topic: topic.TopicArn!,
-          queue: queue.url,
-        }),
-      async deadLetters() {
-        dead.push(...(await drain(sqs, dlq.url)).map(readDeadLetter));
-        return dead;
-      },
-      async injectRaw(m) {
-        await sqs.send(
-          new SendMessageCommand({
-            QueueUrl: queue.url,
-            MessageBody: new TextDecoder().decode(m.body),
-            MessageAttributes: m.contentType
-              ? { content_type: { DataType: 'String', StringValue: m.contentType } }
-              : {},
-          }),
-        );
-      },
-      async cleanup() {
-        await deleteQueues(sqs, queue.url, dlq.url);
-        await sns.send(new DeleteTopicCommand({ TopicArn: topic.TopicArn })).catch(() => {});
-      },
-    };
-  },
-  {
-    maxMessageBytes: 256 * 1024,
-    ordering:
-      'a standard topic does not order (FIFO topics deliver to FIFO queues, as the SQS FIFO run)',
-    delay: 'SNS has no per-message delay',
-    headerKeys: HEADER_KEYS.slice(0, 5),
-    injectRaw: true,
-    timeScale: 2,
-  },
+  snsFixture(sqs, sns),
+  SNS_CAPS,
 );
