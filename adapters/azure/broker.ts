@@ -8,6 +8,7 @@ import {
   type ServiceBusReceivedMessage,
   type ServiceBusReceiver,
   type ServiceBusSender,
+  type ServiceBusSessionReceiver,
 } from '@azure/service-bus';
 import { BROKER_OPTION_KEYS, Broker, type BrokerOptions } from '../../src/broker.ts';
 import {
@@ -86,6 +87,17 @@ export interface ServiceBusBrokerOptions extends BrokerOptions {
    * retry delay, capped at this many ms, before it is abandoned. Default 5 000.
    */
   maxRetryHoldMs?: number;
+  /**
+   * The entities are session-enabled (`requiresSession`): `start()` accepts sessions and handles
+   * each session's messages one at a time, in order (the group key is the session id); a
+   * publish without `groupKey` gets its message id as session id, so it can be sent at all.
+   * Default false.
+   */
+  sessions?: boolean;
+  /** With `sessions`: sessions handled at once. Default: `concurrency`. */
+  maxConcurrentSessions?: number;
+  /** With `sessions`: a session with no message for this long is released for another. Default 1 000 ms. */
+  sessionIdleMs?: number;
 }
 
 const SB_KEYS = [
@@ -99,6 +111,9 @@ const SB_KEYS = [
   'maxAutoLockRenewalDurationMs',
   'maxMessageBytes',
   'maxRetryHoldMs',
+  'sessions',
+  'maxConcurrentSessions',
+  'sessionIdleMs',
 ] as const;
 
 /** Prefix of the per-instance reply queues; allowed as reply addresses by default. */
@@ -167,6 +182,11 @@ export class ServiceBusTransport implements Transport {
   readonly #replyQueue: string | undefined;
   readonly #lockRenewalMs: number;
   readonly #retryHoldMs: number;
+  readonly #sessions: boolean;
+  readonly #maxSessions: number | undefined;
+  readonly #sessionIdleMs: number;
+  readonly #stopping = new AbortController();
+  readonly #pumps: Promise<void>[] = [];
   readonly #senders = new Map<string, ServiceBusSender>();
   readonly #receivers: ServiceBusReceiver[] = [];
   readonly #subscriptions: { close(): Promise<void> }[] = [];
@@ -208,6 +228,18 @@ export class ServiceBusTransport implements Transport {
       'maxAutoLockRenewalDurationMs',
     );
     this.#retryHoldMs = nonNegative(options.maxRetryHoldMs ?? 5_000, 'maxRetryHoldMs');
+    this.#sessions = options.sessions ?? false;
+    if (typeof this.#sessions !== 'boolean')
+      throw new InvalidArgumentError('ServiceBusBroker: sessions must be a boolean');
+    this.#maxSessions = options.maxConcurrentSessions;
+    if (
+      this.#maxSessions !== undefined &&
+      (!Number.isInteger(this.#maxSessions) || this.#maxSessions < 1)
+    )
+      throw new InvalidArgumentError(
+        'ServiceBusBroker: maxConcurrentSessions must be an integer ≥ 1',
+      );
+    this.#sessionIdleMs = nonNegative(options.sessionIdleMs ?? 1_000, 'sessionIdleMs');
     const maxMessageBytes = options.maxMessageBytes ?? STANDARD_MAX_MESSAGE_BYTES;
     if (!Number.isInteger(maxMessageBytes) || maxMessageBytes < 1024)
       throw new InvalidArgumentError('ServiceBusBroker: maxMessageBytes must be an integer ≥ 1024');
@@ -220,7 +252,7 @@ export class ServiceBusTransport implements Transport {
       maxBatchMessages: 4000,
       maxBatchBytes: 4 * maxMessageBytes,
       batchLingerMs: 0,
-      ordering: false,
+      ordering: this.#sessions,
       maxDelaySeconds: 14 * 24 * 3600,
       defaultReplyAllowList: [
         `${REPLY_QUEUE_PREFIX}*`,
@@ -309,6 +341,8 @@ export class ServiceBusTransport implements Transport {
       for (const i of indexes) {
         const m = all[i]!;
         const native = toServiceBusMessage(m);
+        if (this.#sessions && native.sessionId === undefined)
+          native.sessionId = String(native.messageId);
         current ??= { batch: await sender.createMessageBatch(), members: [] };
         if (current.batch.tryAddMessage(native)) {
           current.members.push(i);
@@ -372,6 +406,11 @@ export class ServiceBusTransport implements Transport {
       skipParsingBodyAsJson: true,
       maxAutoLockRenewalDurationInMs: this.#lockRenewalMs,
     };
+    if (this.#sessions) {
+      const pumps = this.#maxSessions ?? options.concurrency;
+      for (let i = 0; i < pumps; i++) this.#pumps.push(this.#sessionPump(deliver));
+      return;
+    }
     const receiver =
       this.#subscription !== undefined
         ? this.client.createReceiver(this.#topic!, this.#subscription, receiverOptions)
@@ -416,6 +455,101 @@ export class ServiceBusTransport implements Transport {
       { autoCompleteMessages: false, maxConcurrentCalls: concurrency },
     );
     this.#subscriptions.push(sub);
+  }
+
+  /**
+   * Accepts the next session with messages, handles its messages one after the other (in
+   * order: after a failure the rest of the batch is abandoned so the failed one comes back
+   * first), releases it after `sessionIdleMs` without messages, and starts over.
+   */
+  async #sessionPump(deliver: Deliver): Promise<void> {
+    const signal = this.#stopping.signal;
+    const options = {
+      receiveMode: 'peekLock' as const,
+      skipParsingBodyAsJson: true,
+      maxAutoLockRenewalDurationInMs: this.#lockRenewalMs,
+      abortSignal: signal,
+    };
+    while (!signal.aborted) {
+      let receiver: ServiceBusSessionReceiver;
+      try {
+        receiver =
+          this.#subscription !== undefined
+            ? await this.client.acceptNextSession(this.#topic!, this.#subscription, options)
+            : await this.client.acceptNextSession(this.#queue!, options);
+      } catch (err) {
+        if (signal.aborted) return;
+        // No session available within the service's timeout: ask again.
+        if (
+          isServiceBusError(err) &&
+          (err.code === 'ServiceTimeout' || err.code === 'SessionCannotBeLocked')
+        )
+          continue;
+        this.logger.warn('accepting a Service Bus session failed; retrying in 1 s', {
+          error: describeError(err),
+        });
+        await this.#hold(1000);
+        continue;
+      }
+      if (signal.aborted) {
+        await receiver.close().catch(() => {});
+        return;
+      }
+      const gate = new SettleGate();
+      try {
+        // Received, still locked by the session, not yet handled (kept across a retry).
+        let held: ServiceBusReceivedMessage[] = [];
+        while (!signal.aborted) {
+          const received = await receiver.receiveMessages(10, {
+            maxWaitTimeInMs: this.#sessionIdleMs,
+            abortSignal: signal,
+          });
+          if (received.length === 0 && held.length === 0) break;
+          // An abandoned message comes back with its old sequence number: merge by it, so it is
+          // handled again before the messages that followed it.
+          const batch = [...held, ...received].sort(bySequence);
+          held = [];
+          for (let i = 0; i < batch.length; i++) {
+            const native = batch[i]!;
+            if (signal.aborted) {
+              // Stopping: what was received but not started goes back, in order.
+              await gate.solo(() => receiver.abandonMessage(native)).catch(() => {});
+              continue;
+            }
+            this.#settling.enter();
+            try {
+              const incoming = fromReceived(native);
+              this.register(incoming, {
+                settled: false,
+                deadLetter: (reason) =>
+                  gate.solo(() =>
+                    receiver.deadLetterMessage(native, {
+                      deadLetterReason: reason.code,
+                      deadLetterErrorDescription: reason.description,
+                    }),
+                  ),
+              });
+              const verdict = await deliver(incoming);
+              await this.#settle(receiver, gate, native, incoming, verdict);
+              if (verdict.kind === 'retry') {
+                held = batch.slice(i + 1); // wait for the failed one to come back first
+                break;
+              }
+            } finally {
+              this.#settling.leave();
+            }
+          }
+        }
+      } catch (err) {
+        if (!signal.aborted)
+          this.logger.warn('a Service Bus session receiver failed; its messages come back', {
+            sessionId: receiver.sessionId,
+            error: describeError(err),
+          });
+      } finally {
+        await receiver.close().catch(() => {});
+      }
+    }
   }
 
   async #settle(
@@ -472,9 +606,13 @@ export class ServiceBusTransport implements Transport {
   }
 
   async stopConsuming(): Promise<void> {
+    this.#stopping.abort();
     const subs = this.#subscriptions.splice(0);
     await Promise.allSettled(subs.map((s) => s.close()));
     for (const h of [...this.#holds]) h.release();
+    // Session pumps waiting in acceptNextSession are not awaited (the service may hold the
+    // attach up to its timeout); messages in flight are, through #settling in close().
+    this.#pumps.splice(0);
   }
 
   async close(): Promise<void> {
@@ -558,6 +696,13 @@ export function fromReceived(native: ServiceBusReceivedMessage): IncomingMessage
     groupKey: text(native.sessionId),
     raw: native,
   };
+}
+
+function bySequence(a: ServiceBusReceivedMessage, b: ServiceBusReceivedMessage): number {
+  const x = a.sequenceNumber;
+  const y = b.sequenceNumber;
+  if (!x || !y) return 0;
+  return x.compare(y);
 }
 
 function stringOrUndefined(v: unknown): string | undefined {

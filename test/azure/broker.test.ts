@@ -244,6 +244,44 @@ describe('ServiceBusBroker: consuming', () => {
   });
 });
 
+describe('ServiceBusBroker: sessions', () => {
+  it('keeps the order of a session through a retry: the failed message is handled again before the next', async () => {
+    const queue = fresh('session-');
+    const b = broker({
+      queue,
+      sessions: true,
+      sessionIdleMs: 200,
+      retry: { baseDelayMs: 0, maxDelayMs: 0 },
+    });
+    const seen: string[] = [];
+    b.add('step', (p, body: { g: string; i: number }) => {
+      seen.push(`${body.g}${body.i}#${p.deliveryCount}`);
+      if (body.g === 'a' && body.i === 1 && p.deliveryCount === 1) throw new Error('once');
+    });
+    for (let i = 0; i < 4; i++)
+      for (const g of ['a', 'b']) await b.publish({ g, i }, 'step', { groupKey: `grp-${g}` });
+    await b.start();
+    await until('all steps', () => seen.length >= 9);
+    await sleep(300);
+    const of = (g: string) => seen.filter((x) => x.startsWith(g));
+    expect(of('a')).toEqual(['a0#1', 'a1#1', 'a1#2', 'a2#1', 'a3#1']);
+    expect(of('b')).toEqual(['b0#1', 'b1#1', 'b2#1', 'b3#1']);
+  });
+
+  it('a message without group key is its own session on a session entity', async () => {
+    const queue = fresh('session-');
+    const b = broker({ queue, sessions: true });
+    await b.publish('solo', 'x');
+    const [m] = await (async () => {
+      const r = await client.acceptNextSession(queue, { receiveMode: 'receiveAndDelete' });
+      const got = await r.receiveMessages(1, { maxWaitTimeInMs: 2000 });
+      await r.close();
+      return got;
+    })();
+    expect(m?.sessionId).toBe(m?.messageId);
+  });
+});
+
 describe('ServiceBusBroker: request()', () => {
   it('with a configured replyQueue, replies come back there (the responder allows it)', async () => {
     const queue = fresh();
