@@ -63,6 +63,7 @@ class SnsTransport extends SqsTransport {
   readonly #snsOption: SNSClient | undefined;
   #sns: SNSClient | undefined;
   #topicArn: Promise<string> | undefined;
+  #fifoChain: Promise<void> = Promise.resolve();
 
   constructor(
     options: Omit<Pick<SnsBrokerOptions, (typeof SNS_KEYS)[number]>, 'sqsClient'> & {
@@ -114,9 +115,20 @@ class SnsTransport extends SqsTransport {
     return this.#topicArn;
   }
 
-  override async send(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
+  override send(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
     const dest = batch[0]?.destination;
     if (dest !== undefined) return this.sendToQueue(dest, batch);
+    if (!this.#topic.endsWith('.fifo')) return this.#publish(batch);
+    // a FIFO topic: one PublishBatch after the other, so batches keep their order
+    const next = this.#fifoChain.then(() => this.#publish(batch));
+    this.#fifoChain = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    return next;
+  }
+
+  async #publish(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
     let arn: string;
     try {
       arn = await this.topicArn();

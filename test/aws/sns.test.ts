@@ -111,6 +111,43 @@ describe('SnsBroker', () => {
     expect(got.map((m) => m.Body!.length)).toEqual([200 * 1024]);
   });
 
+  it('FIFO topic → FIFO queue: groupKey becomes MessageGroupId, order kept per group', async () => {
+    const topic = (
+      await sns.send(
+        new CreateTopicCommand({
+          Name: `sn-${uid()}.fifo`,
+          Attributes: { FifoTopic: 'true', ContentBasedDeduplication: 'false' },
+        }),
+      )
+    ).TopicArn!;
+    const t = await createQueueWithDlq(sqs, `sn-${uid()}`, { fifo: true });
+    created.push(t.queue.url, t.dlq.url);
+    await sns.send(
+      new SubscribeCommand({
+        TopicArn: topic,
+        Protocol: 'sqs',
+        Endpoint: t.queue.arn,
+        Attributes: { RawMessageDelivery: 'true' },
+      }),
+    );
+    const b = make({ topic, queue: t.queue.url });
+    await expect(b.publish('x', 'seq')).rejects.toThrow(/groupKey/);
+    const seen: string[] = [];
+    b.add('seq', (_p, body: string) => {
+      seen.push(body);
+    });
+    await b.start();
+    const sends: Promise<string>[] = [];
+    for (let i = 0; i < 10; i++)
+      for (const g of ['a', 'b']) sends.push(b.publish(`${g}${i}`, 'seq', { groupKey: g }));
+    await Promise.all(sends);
+    for (let i = 0; i < 400 && seen.length < 20; i++) await sleep(25);
+    for (const g of ['a', 'b'])
+      expect(seen.filter((s) => s.startsWith(g))).toEqual(
+        Array.from({ length: 10 }, (_, i) => `${g}${i}`),
+      );
+  });
+
   it('start() without a queue is refused; clients are reachable', async () => {
     const b = make({ topic: 'arn:aws:sns:us-east-1:123456789012:none' });
     expect(b.client).toBe(sns);
