@@ -56,7 +56,11 @@ for _name in [
     "change_message_visibility_batch",
     "purge_queue",
 ]:
-    setattr(models.SQSBackend, _name, _locked(getattr(models.SQSBackend, _name)))
+    _fn = getattr(models.SQSBackend, _name, None)
+    if _fn is None:  # a moto release renamed it: run unpatched rather than not at all
+        print(f"moto_server.py: SQSBackend.{_name} not found, not locked", file=sys.stderr)
+        continue
+    setattr(models.SQSBackend, _name, _locked(_fn))
 
 _wait = models.Queue.wait_for_messages
 
