@@ -511,8 +511,13 @@ class Poller {
       }
     }
     this.#inflight += messages.length;
-    for (const m of singles) void this.#handle(m).finally(() => this.#done());
-    for (const list of groups.values()) void this.#handleGroup(list);
+    const crashed = (err: unknown) =>
+      this.#t.log.error('handling a received message failed', { error: describeError(err) });
+    for (const m of singles)
+      void this.#handle(m)
+        .catch(crashed)
+        .finally(() => this.#done());
+    for (const list of groups.values()) void this.#handleGroup(list).catch(crashed);
   }
 
   async #handleGroup(list: Message[]): Promise<void> {
