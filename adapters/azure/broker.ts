@@ -78,6 +78,13 @@ export interface ServiceBusBrokerOptions extends BrokerOptions {
    * provision it or pass a queue that exists).
    */
   replyQueue?: string;
+  /**
+   * `replyQueue` is session-enabled and shared: this instance accepts a session of its own on
+   * it (a random id) and sends requests with `replyToSessionId` set to it; responders send the
+   * reply into that session, so instances sharing the queue never take each other's replies.
+   * Needs only Listen/Send rights. Default false.
+   */
+  replySessions?: boolean;
   /** Longest the SDK renews a message lock while a handler runs (ms). Default 300 000 (5 min). */
   maxAutoLockRenewalDurationMs?: number;
   /** Largest message accepted by `publish` (body + properties, bytes). Default 262 144 (256 KB, Standard tier); Premium takes up to 100 MB. */
@@ -108,6 +115,7 @@ const SB_KEYS = [
   'subscription',
   'publishTo',
   'replyQueue',
+  'replySessions',
   'maxAutoLockRenewalDurationMs',
   'maxMessageBytes',
   'maxRetryHoldMs',
@@ -180,6 +188,10 @@ export class ServiceBusTransport implements Transport {
   readonly #topic: string | undefined;
   readonly #subscription: string | undefined;
   readonly #replyQueue: string | undefined;
+  readonly #replySessions: boolean;
+  #replySessionId: string | undefined;
+  /** Reply session ids asked for by received messages, by reply address and correlation id. */
+  readonly #replySessionFor = new Map<string, string>();
   readonly #lockRenewalMs: number;
   readonly #retryHoldMs: number;
   readonly #sessions: boolean;
@@ -223,6 +235,11 @@ export class ServiceBusTransport implements Transport {
     this.#subscription = options.subscription;
     this.publishTo = options.publishTo ?? options.topic ?? options.queue;
     this.#replyQueue = options.replyQueue;
+    this.#replySessions = options.replySessions ?? false;
+    if (typeof this.#replySessions !== 'boolean')
+      throw new InvalidArgumentError('ServiceBusBroker: replySessions must be a boolean');
+    if (this.#replySessions && options.replyQueue === undefined)
+      throw new InvalidArgumentError('ServiceBusBroker: replySessions needs replyQueue');
     this.#lockRenewalMs = nonNegative(
       options.maxAutoLockRenewalDurationMs ?? 300_000,
       'maxAutoLockRenewalDurationMs',
@@ -341,6 +358,13 @@ export class ServiceBusTransport implements Transport {
       for (const i of indexes) {
         const m = all[i]!;
         const native = toServiceBusMessage(m);
+        if (this.#replySessionId !== undefined && m.replyTo === this.#replyQueue)
+          native.replyToSessionId = this.#replySessionId;
+        if (m.destination !== undefined && m.correlationId !== undefined) {
+          // A reply: into the session the request asked for, if it asked for one.
+          const session = this.#replySessionFor.get(replyKey(m.destination, m.correlationId));
+          if (session !== undefined) native.sessionId = session;
+        }
         if (this.#sessions && native.sessionId === undefined)
           native.sessionId = String(native.messageId);
         current ??= { batch: await sender.createMessageBatch(), members: [] };
@@ -377,6 +401,16 @@ export class ServiceBusTransport implements Transport {
   /** Registers how `message` is dead-lettered (entrypoints and receivers call this). */
   register(message: IncomingMessage, settler: Settler): void {
     this.#settlers.set(message, settler);
+    const session = replyToSessionIdOf(message.raw);
+    if (session !== undefined && message.replyTo !== undefined) {
+      this.#replySessionFor.set(
+        replyKey(message.replyTo, message.correlationId ?? message.messageId),
+        session,
+      );
+      // Bounded: entries are needed only until the reply is sent.
+      if (this.#replySessionFor.size > 10_000)
+        this.#replySessionFor.delete(this.#replySessionFor.keys().next().value!);
+    }
   }
 
   /** The settler registered for `message`, if any. */
@@ -596,12 +630,23 @@ export class ServiceBusTransport implements Transport {
 
   async openReplyAddress(deliver: Deliver): Promise<string> {
     const name = this.#replyQueue ?? `${REPLY_QUEUE_PREFIX}${randomUUID()}`;
-    const receiver = this.client.createReceiver(name, {
-      receiveMode: 'peekLock',
+    const options = {
+      receiveMode: 'peekLock' as const,
       skipParsingBodyAsJson: true,
       maxAutoLockRenewalDurationInMs: this.#lockRenewalMs,
-    });
-    this.#listen(receiver, deliver, 100);
+    };
+    if (this.#replySessions) {
+      const sessionId = `cloudmom-${randomUUID()}`;
+      // The session lock is this instance's claim on its replies: keep renewing it (7 days).
+      const receiver = await this.client.acceptSession(name, sessionId, {
+        ...options,
+        maxAutoLockRenewalDurationInMs: 7 * 24 * 3600 * 1000,
+      });
+      this.#replySessionId = sessionId;
+      this.#listen(receiver, deliver, 100);
+      return name;
+    }
+    this.#listen(this.client.createReceiver(name, options), deliver, 100);
     return name;
   }
 
@@ -696,6 +741,18 @@ export function fromReceived(native: ServiceBusReceivedMessage): IncomingMessage
     groupKey: text(native.sessionId),
     raw: native,
   };
+}
+
+function replyKey(address: string, correlationId: string): string {
+  return `${address}\n${correlationId}`;
+}
+
+/** The `replyToSessionId` of a received message (SDK message, or plain-binding metadata). */
+function replyToSessionIdOf(raw: unknown): string | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const r = raw as { replyToSessionId?: unknown; metadata?: { replyToSessionId?: unknown } };
+  const v = r.replyToSessionId ?? r.metadata?.replyToSessionId;
+  return typeof v === 'string' && v !== '' ? v : undefined;
 }
 
 function bySequence(a: ServiceBusReceivedMessage, b: ServiceBusReceivedMessage): number {

@@ -376,6 +376,7 @@ const RAW_KEYS = [
   'subject',
   'correlationId',
   'replyTo',
+  'replyToSessionId',
   'contentType',
   'sessionId',
   'lockToken',

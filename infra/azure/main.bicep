@@ -2,7 +2,8 @@
 //
 //   publishers ──► topic `cloudmom` ──► one subscription per handler group, filtered on the
 //                                        message subject (= cloudmom target): hello, sum, audit, flaky
-//   replies    ──► queue `cloudmom-replies` (request() callers read their replies here)
+//   replies    ──► queue `cloudmom-replies`, session-enabled: each request() caller reads its own
+//                  session (replySessions), so callers share the queue without stealing replies
 //   inbox      ──► queue `cloudmom-inbox` (point-to-point publishing, same handlers)
 //
 // The Function App reads with its system-assigned managed identity: "Azure Service Bus Data
@@ -105,6 +106,9 @@ resource replyQueue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' 
   parent: namespace
   name: replyQueueName
   properties: {
+    // Shared by every requester: each reads its own session (ServiceBusBroker replySessions),
+    // replies carry the request's replyToSessionId as their session id.
+    requiresSession: true
     lockDuration: lockDuration
     maxDeliveryCount: maxDeliveryCount
     deadLetteringOnMessageExpiration: true

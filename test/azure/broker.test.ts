@@ -294,4 +294,41 @@ describe('ServiceBusBroker: request()', () => {
     expect(reply.body).toBe('echo: hi');
     expect(reply.properties.raw).toMatchObject({ subject: 'reply' });
   });
+
+  it('replySessions: requesters sharing one session-enabled reply queue each get their own replies', async () => {
+    const queue = fresh();
+    const replyQueue = fresh('session-replies-');
+    const responder = broker({ queue, concurrency: 20, replyAllowList: ['session-replies-*'] });
+    responder.add('square', async (_p, n: number) => {
+      await sleep(Math.random() * 10);
+      return n * n;
+    });
+    await responder.start();
+    const requesters = [0, 1, 2].map(() => broker({ queue, replyQueue, replySessions: true }));
+    const results = await Promise.all(
+      requesters.flatMap((r, k) =>
+        Array.from({ length: 10 }, (_, i) =>
+          r
+            .request(k * 100 + i, 'square', { timeoutMs: 10_000 })
+            .then((reply) => ({ k, i, reply })),
+        ),
+      ),
+    );
+    for (const { k, i, reply } of results) {
+      expect(reply.body).toBe((k * 100 + i) ** 2);
+      const raw = reply.properties.raw as ServiceBusReceivedMessage;
+      expect(raw.sessionId).toMatch(/^cloudmom-/);
+    }
+    // Each requester's replies came in one session, a different one per requester.
+    const sessions = requesters.map(
+      (_, k) =>
+        new Set(
+          results
+            .filter((x) => x.k === k)
+            .map((x) => (x.reply.properties.raw as ServiceBusReceivedMessage).sessionId),
+        ),
+    );
+    expect(sessions.every((s) => s.size === 1)).toBe(true);
+    expect(new Set(sessions.map((s) => [...s][0])).size).toBe(3);
+  });
 });

@@ -91,6 +91,7 @@ describe('examples/azure', () => {
       subject: 'hello',
       correlationId,
       replyTo: REPLY_QUEUE,
+      replyToSessionId: `requester-${correlationId}`,
     });
     await sender.close();
 
@@ -112,7 +113,11 @@ describe('examples/azure', () => {
     expect(log).toEqual([`complete ${mine!.messageId}`]);
     await receiver.close();
 
-    const replies = client.createReceiver(REPLY_QUEUE, { skipParsingBodyAsJson: true });
+    // The requester's session when the reply queue is session-enabled (as the Bicep makes it);
+    // a plain receiver when the peer's example config has it as a plain queue.
+    const replies = await client
+      .acceptSession(REPLY_QUEUE, `requester-${correlationId}`, { skipParsingBodyAsJson: true })
+      .catch(() => client.createReceiver(REPLY_QUEUE, { skipParsingBodyAsJson: true }));
     let reply: ServiceBusReceivedMessage | undefined;
     const until = Date.now() + 5000;
     while (!reply && Date.now() < until) {
@@ -127,5 +132,7 @@ describe('examples/azure', () => {
     expect(reply).toBeDefined();
     expect(Buffer.from(bodyBytes(reply!)).toString()).toBe('Hi there too');
     expect(reply!.subject).toBe('reply');
+    // Into the requester's session of the (on Azure, session-enabled) reply queue.
+    expect(reply!.sessionId).toBe(`requester-${correlationId}`);
   });
 });

@@ -113,6 +113,32 @@ describe('azureFunctionHandler, plain binding', () => {
     await rr.close();
   });
 
+  it('a request with replyToSessionId gets its reply in that session (shared session reply queue)', async () => {
+    const queue = fresh('fn-in-');
+    const replies = fresh('fn-replies-');
+    const handler = azureFunctionHandler(functionBroker());
+    const sender = client.createSender(queue);
+    await sender.sendMessages({
+      body: Buffer.from('"Hello"'),
+      contentType: 'application/json',
+      subject: 'hello',
+      correlationId: 'corr-s',
+      replyTo: replies,
+      replyToSessionId: 'requester-7',
+    });
+    await sender.close();
+    const r = receiver(queue);
+    const msgs = await receive(r, 1);
+    await handler(hostInput(msgs, 'one'), invocation(msgs, 'one'));
+    await r.completeMessage(msgs[0]!);
+    await r.close();
+    const rr = receiver(replies);
+    const [reply] = await receive(rr, 1);
+    expect(reply?.correlationId).toBe('corr-s');
+    expect(reply?.sessionId).toBe('requester-7');
+    await rr.close();
+  });
+
   it('cardinality many, dataType binary: every message is handled and replied to', async () => {
     const queue = fresh('fn-in-');
     const replies = fresh('fn-replies-');

@@ -77,7 +77,7 @@ describe('infra/azure (Bicep)', () => {
       expect(b).toMatch(/maxDeliveryCount: maxDeliveryCount/);
       expect(b).toMatch(/deadLetteringOnMessageExpiration: true/);
     }
-    expect(source).toMatch(/name: replyQueueName/);
+    expect(source).toMatch(/name: replyQueueName\s*properties: \{[^}]*requiresSession: true/);
   });
 
   it('grants the Function App identity data-plane Sender/Receiver roles only, and no keys exist', () => {

@@ -39,7 +39,10 @@ function fixture(sessions: boolean) {
           ...options,
           connectionString,
           queue,
-          ...(sessions ? { sessions, sessionIdleMs: 100 } : {}),
+          // Sessions variant: request() replies also go through sessions, on a shared queue.
+          ...(sessions
+            ? { sessions, sessionIdleMs: 100, replyQueue: `${queue}-replies`, replySessions: true }
+            : {}),
         });
       },
       async deadLetters() {
@@ -90,6 +93,7 @@ runConformance('ServiceBusBroker', fixture(false), {
 
 // The same suite on a session-enabled queue (`sessions: true`): the group key is the session
 // id and each session is handled in order; ungrouped messages are sessions of their own.
+// request() uses a shared session-enabled reply queue (`replySessions`), one session per broker.
 runConformance('ServiceBusBroker, sessions', fixture(true), {
   maxMessageBytes: 256 * 1024,
   ordering: true,
