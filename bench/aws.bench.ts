@@ -230,7 +230,7 @@ process.stdout.write(String(performance.now() - t0));
   };
   once('cloudmom');
   once('bare');
-  for (let i = 0; i < 15; i++)
+  for (let i = 0; i < 25; i++)
     for (const name of ['cloudmom', 'bare']) {
       const s = once(name);
       samples[name]!.wall.push(s.wall);

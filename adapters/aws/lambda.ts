@@ -13,7 +13,13 @@ import {
   type WireIn,
 } from './wire.ts';
 
-/** One message attribute of an SQS record as Lambda delivers it. */
+/**
+ * One message attribute of an SQS record as Lambda delivers it.
+ * @example
+ * ```ts
+ * const target: SqsRecordAttribute = { stringValue: 'hello', stringListValues: [], binaryListValues: [], dataType: 'String' };
+ * ```
+ */
 export interface SqsRecordAttribute {
   stringValue?: string;
   /** Base64. */
@@ -77,7 +83,8 @@ export interface SnsRecord {
 }
 
 /**
- * A Lambda event from SQS. @example
+ * A Lambda event from SQS.
+ * @example
  * ```ts
  * const event: SqsEvent = { Records: [record] };
  * ```
@@ -87,7 +94,8 @@ export interface SqsEvent {
 }
 
 /**
- * A Lambda event from SNS. @example
+ * A Lambda event from SNS.
+ * @example
  * ```ts
  * const event: SnsEvent = { Records: [snsRecord] };
  * ```

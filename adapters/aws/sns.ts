@@ -9,7 +9,13 @@ import { awsErrorName, snsSdk, toSendError } from './sdk.ts';
 import { SqsTransport } from './sqs.ts';
 import { measureWire, validateWire, wireAttributes, wireBody } from './wire.ts';
 
-/** SNS limit on a message and on one `PublishBatch` call (bytes). */
+/**
+ * SNS limit on a message and on one `PublishBatch` call (bytes): 256 KiB.
+ * @example
+ * ```ts
+ * const fits = new TextEncoder().encode(JSON.stringify(body)).byteLength <= SNS_MAX_BYTES;
+ * ```
+ */
 export const SNS_MAX_BYTES = 256 * 1024;
 
 /**

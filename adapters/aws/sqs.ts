@@ -33,7 +33,13 @@ import {
   wireBody,
 } from './wire.ts';
 
-/** SQS limit on a message and on one `SendMessageBatch` call (bytes). */
+/**
+ * SQS limit on a message and on one `SendMessageBatch` call (bytes): 1 MiB.
+ * @example
+ * ```ts
+ * if (new TextEncoder().encode(JSON.stringify(body)).byteLength > SQS_MAX_BYTES) storeInS3(body);
+ * ```
+ */
 export const SQS_MAX_BYTES = 1024 * 1024;
 
 /**
