@@ -124,7 +124,14 @@ const SB_KEYS = [
   'sessionIdleMs',
 ] as const;
 
-/** Prefix of the per-instance reply queues; allowed as reply addresses by default. */
+/**
+ * Prefix of the per-instance reply queues; allowed as reply addresses by default.
+ *
+ * @example
+ * ```ts
+ * new ServiceBusBroker({ connectionString, replyAllowList: [`${REPLY_QUEUE_PREFIX}*`, 'cloudmom-replies'] });
+ * ```
+ */
 export const REPLY_QUEUE_PREFIX = 'cloudmom-reply-';
 
 /**

@@ -78,7 +78,15 @@ export interface AzureFunctionHandlerOptions {
   ordered?: boolean;
 }
 
-/** The function the v4 programming model calls: `(input, context) => Promise<void>`. */
+/**
+ * The function the v4 programming model calls: `(input, context) => Promise<void>`.
+ *
+ * @example
+ * ```ts
+ * const handler: AzureServiceBusFunction = azureFunctionHandler(broker);
+ * app.serviceBusQueue('jobs', { connection: 'ServiceBusConnection', queueName: 'jobs', handler });
+ * ```
+ */
 export type AzureServiceBusFunction = (
   input: unknown,
   context: FunctionContextLike,
@@ -288,7 +296,14 @@ async function poisonOrThrow(
   if (!outcome?.ok) throw outcome?.error ?? new SendError('no outcome for the poison message');
 }
 
-/** One message decoded from a plain (non-SDK) trigger invocation. */
+/**
+ * One message decoded from a plain (non-SDK) trigger invocation.
+ *
+ * @example
+ * ```ts
+ * const [{ message, error }]: DecodedTriggerMessage[] = fromTrigger(body, context.triggerMetadata);
+ * ```
+ */
 export interface DecodedTriggerMessage {
   readonly message: IncomingMessage;
   /** Set when the body could not be re-encoded as bytes (the message gets an empty body). */

@@ -15,7 +15,14 @@
 import type { ServiceBusMessage } from '@azure/service-bus';
 import type { OutgoingMessage } from '../../src/transport.ts';
 
-/** Largest message on the Standard tier: 256 KB, properties included. */
+/**
+ * Largest message on the Standard tier: 256 KB, properties included.
+ *
+ * @example
+ * ```ts
+ * new ServiceBusBroker({ connectionString, maxMessageBytes: 4 * STANDARD_MAX_MESSAGE_BYTES }); // Premium
+ * ```
+ */
 export const STANDARD_MAX_MESSAGE_BYTES = 256 * 1024;
 /** Largest size of all properties of one message (Standard and Premium). */
 export const PROPERTIES_LIMIT_BYTES = 64 * 1024;
