@@ -435,6 +435,13 @@ async function publishBench(
 export const suite: BenchSuite = {
   name: 'aws',
   async run() {
-    return [...(await p1()), ...(await p2()), ...(await p3())];
+    // BENCH_ONLY=P1 (or "P1,P3"...) runs only those parts; unset runs all.
+    const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim().toUpperCase());
+    const want = (id: string) => !only || only.includes(id);
+    const rows: BenchRow[] = [];
+    if (want('P1')) rows.push(...(await p1()));
+    if (want('P2')) rows.push(...(await p2()));
+    if (want('P3')) rows.push(...(await p3()));
+    return rows;
   },
 };

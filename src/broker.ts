@@ -210,7 +210,18 @@ export interface BrokerInternals {
     messages: readonly IncomingMessage[],
     options?: { ordered?: boolean },
   ): Promise<('ack' | { retry: unknown; delayMs: number })[]>;
+  /**
+   * {@link processBatch}, answering the results themselves (no promise) when every message was
+   * done synchronously; may throw where `processBatch` would reject.
+   */
+  processBatchNow(
+    messages: readonly IncomingMessage[],
+    options?: { ordered?: boolean },
+  ): Outcome[] | Promise<Outcome[]>;
 }
+
+/** What the core answers an entrypoint for one message: done, or leave it for redelivery. */
+export type Outcome = 'ack' | { retry: unknown; delayMs: number };
 
 /**
  * The broker: publish bodies to targets, add handlers per target, reply by returning a value.
@@ -458,8 +469,21 @@ export class Broker {
     return {
       transport: this.#transport,
       logger: this.#logger,
-      process: (m) => this.#process(m),
-      processBatch: (ms, o) => this.#processBatch(ms, o?.ordered ?? false),
+      process: (m) => {
+        try {
+          return Promise.resolve(this.#processNow(m));
+        } catch (err) {
+          return Promise.reject(err);
+        }
+      },
+      processBatch: (ms, o) => {
+        try {
+          return Promise.resolve(this.#processBatchNow(ms, o?.ordered ?? false));
+        } catch (err) {
+          return Promise.reject(err);
+        }
+      },
+      processBatchNow: (ms, o) => this.#processBatchNow(ms, o?.ordered ?? false),
     };
   }
 
@@ -539,11 +563,59 @@ export class Broker {
   }
 
   // ---- receiving ----
+  //
+  // Each step answers a value when it finished synchronously and a promise only when it had
+  // to wait (a busy slot, an async handler, a schema, replies, dead-lettering): a batch of
+  // synchronous handlers runs without a promise, a timer or a closure per message.
 
   /** Pull path: the transport settles by the verdict. Never rejects. */
-  async #deliver(message: IncomingMessage): Promise<Verdict> {
+  #deliver(message: IncomingMessage): Promise<Verdict> {
+    try {
+      const v = this.#deliverNow(message);
+      return v instanceof Promise ? v : Promise.resolve(v);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Takes a slot (waiting if none is free) and decides; synchronous when it can be. */
+  #deliverNow(message: IncomingMessage): Verdict | Promise<Verdict> {
     this.#inflight.enter();
-    await this.#slots.acquire();
+    if (!this.#slots.tryAcquire()) return this.#deliverQueued(message);
+    let v: Verdict | Promise<Verdict>;
+    try {
+      v = this.#decide(message, false);
+    } catch (err) {
+      this.#slots.release();
+      this.#inflight.leave();
+      throw err;
+    }
+    if (v instanceof Promise) return v.then(this.#settled, this.#settleFailed);
+    this.#slots.release();
+    this.#inflight.leave();
+    return v;
+  }
+
+  /** Releases the slot and the in-flight count of a message decided asynchronously. */
+  readonly #settled = (v: Verdict): Verdict => {
+    this.#slots.release();
+    this.#inflight.leave();
+    return v;
+  };
+  readonly #settleFailed = (err: unknown): never => {
+    this.#slots.release();
+    this.#inflight.leave();
+    throw err;
+  };
+
+  async #deliverQueued(message: IncomingMessage): Promise<Verdict> {
+    // the in-flight count was entered by #deliverNow
+    try {
+      await this.#slots.acquire();
+    } catch (err) {
+      this.#inflight.leave();
+      throw err;
+    }
     try {
       return await this.#decide(message, false);
     } finally {
@@ -560,13 +632,13 @@ export class Broker {
         message.correlationId === undefined ? undefined : this.#pending.get(message.correlationId);
       if (pending) {
         try {
-          const body = this.#codecs.decode(message.body, message.contentType);
+          const body = this.#codecs.decodeMessage(message);
           pending.resolve({ properties: toProperties(message, 'reply'), body });
         } catch (err) {
           pending.reject(err instanceof Error ? err : new Error(String(err)));
         }
         this.stats.acked++;
-        return { kind: 'ack' };
+        return ACK;
       }
       await this.#slots.acquire();
       try {
@@ -580,29 +652,64 @@ export class Broker {
   }
 
   /** Entrypoint path: dead-letters through the transport itself. */
-  async #process(message: IncomingMessage): Promise<'ack' | { retry: unknown; delayMs: number }> {
-    const verdict = await this.#deliver(message);
+  #processNow(message: IncomingMessage): Outcome | Promise<Outcome> {
+    const v = this.#deliverNow(message);
+    return v instanceof Promise
+      ? v.then((verdict) => this.#outcome(message, verdict))
+      : this.#outcome(message, v);
+  }
+
+  #outcome(message: IncomingMessage, verdict: Verdict): Outcome | Promise<Outcome> {
     if (verdict.kind === 'ack') return 'ack';
     if (verdict.kind === 'retry') return { retry: verdict.error, delayMs: verdict.delayMs };
+    return this.#deadLetterNow(message, verdict.reason);
+  }
+
+  async #deadLetterNow(message: IncomingMessage, reason: DeadLetterReason): Promise<Outcome> {
     try {
-      await this.#transport.deadLetter(message, verdict.reason);
+      await this.#transport.deadLetter(message, reason);
       return 'ack';
     } catch (err) {
       this.#logger.error('dead-lettering failed; leaving the message for redelivery', {
         messageId: message.messageId,
-        reason: verdict.reason.code,
+        reason: reason.code,
         error: describeError(err),
       });
       return { retry: err, delayMs: 0 };
     }
   }
 
-  async #processBatch(messages: readonly IncomingMessage[], ordered: boolean) {
-    const results: ('ack' | { retry: unknown; delayMs: number })[] = new Array(messages.length);
-    if (!ordered) {
-      await Promise.all(messages.map(async (m, i) => (results[i] = await this.#process(m))));
-      return results;
+  /**
+   * Runs a batch. Unordered: every message is started at once and the slots bound how many
+   * run (the rest wait for one, in order); a message whose handler is synchronous is done
+   * before the next starts. Ordered: one after the other within a group key.
+   */
+  #processBatchNow(
+    messages: readonly IncomingMessage[],
+    ordered: boolean,
+  ): Outcome[] | Promise<Outcome[]> {
+    const results: Outcome[] = new Array(messages.length);
+    if (ordered) return this.#processOrdered(messages, results);
+    let pending: Promise<void>[] | undefined;
+    for (let i = 0; i < messages.length; i++) {
+      const r = this.#processNow(messages[i]!);
+      if (!(r instanceof Promise)) {
+        results[i] = r;
+        continue;
+      }
+      const done = r.then((x) => {
+        results[i] = x;
+      });
+      if (pending === undefined) pending = [done];
+      else pending.push(done);
     }
+    return pending ? Promise.all(pending).then(() => results) : results;
+  }
+
+  async #processOrdered(
+    messages: readonly IncomingMessage[],
+    results: Outcome[],
+  ): Promise<Outcome[]> {
     const groups = new Map<string, number[]>();
     messages.forEach((m, i) => {
       const key = m.groupKey ?? `\u0000${i}`;
@@ -618,7 +725,7 @@ export class Broker {
             results[i] = { retry: new Error('an earlier message of its group failed'), delayMs: 0 };
             continue;
           }
-          const r = await this.#process(messages[i]!);
+          const r = await this.#processNow(messages[i]!);
           results[i] = r;
           if (r !== 'ack') failed = r.retry ?? 'failed';
         }
@@ -627,9 +734,16 @@ export class Broker {
     return results;
   }
 
-  async #decide(message: IncomingMessage, onReplyAddress: boolean): Promise<Verdict> {
+  #decide(message: IncomingMessage, onReplyAddress: boolean): Verdict | Promise<Verdict> {
     this.stats.delivered++;
-    const verdict = await this.#decideInner(message, onReplyAddress);
+    const v = this.#decideInner(message, onReplyAddress);
+    return v instanceof Promise
+      ? v.then((verdict) => this.#count(message, verdict))
+      : this.#count(message, v);
+  }
+
+  /** Stats and the dead-letter log line of a decided message. */
+  #count(message: IncomingMessage, verdict: Verdict): Verdict {
     if (verdict.kind === 'ack') this.stats.acked++;
     else if (verdict.kind === 'retry') this.stats.retried++;
     else {
@@ -645,7 +759,7 @@ export class Broker {
     return verdict;
   }
 
-  async #decideInner(message: IncomingMessage, onReplyAddress: boolean): Promise<Verdict> {
+  #decideInner(message: IncomingMessage, onReplyAddress: boolean): Verdict | Promise<Verdict> {
     const target = onReplyAddress ? 'reply' : message.target;
     if (target === undefined || target === '')
       return deadLetter('missing-target', 'the message carries no target');
@@ -661,7 +775,7 @@ export class Broker {
           messageId: message.messageId,
         });
       }
-      return { kind: 'ack' };
+      return ACK;
     }
     if (message.replyTo !== undefined && !this.#allow(message.replyTo)) {
       return deadLetter(
@@ -671,27 +785,83 @@ export class Broker {
     }
     let body: unknown;
     try {
-      body = this.#codecs.decode(message.body, message.contentType, route.codec);
+      body = this.#codecs.decodeMessage(message, route.codec);
     } catch (err) {
       return deadLetter('undecodable', describeError(err));
     }
-    if (route.schema) {
-      try {
-        body = await validateBody(route.schema, body);
-      } catch (err) {
-        return deadLetter('schema-invalid', describeError(err));
-      }
-    }
-    const properties = toProperties(message, target);
-    const replies: { value: unknown; replyTo: string | undefined }[] = [];
+    if (route.schema) return this.#validated(message, target, route, route.schema, body);
+    return this.#run(message, target, route, body);
+  }
+
+  async #validated(
+    message: IncomingMessage,
+    target: string,
+    route: Route,
+    schema: StandardSchema,
+    decoded: unknown,
+  ): Promise<Verdict> {
+    let body: unknown;
     try {
-      for (const { handler, replyTo } of route.handlers) {
-        const value = await handler(properties, body);
-        if (value !== undefined) replies.push({ value, replyTo });
+      body = await validateBody(schema, decoded);
+    } catch (err) {
+      return deadLetter('schema-invalid', describeError(err));
+    }
+    return this.#run(message, target, route, body);
+  }
+
+  /** Runs the route's handlers in order; synchronous until a handler answers a promise. */
+  #run(
+    message: IncomingMessage,
+    target: string,
+    route: Route,
+    body: unknown,
+  ): Verdict | Promise<Verdict> {
+    const properties = toProperties(message, target);
+    const handlers = route.handlers;
+    let replies: PendingReply[] | undefined;
+    for (let i = 0; i < handlers.length; i++) {
+      const { handler, replyTo } = handlers[i]!;
+      let value: unknown;
+      try {
+        value = handler(properties, body);
+      } catch (err) {
+        return this.#failed(message, 'handler-failed', err);
+      }
+      if (isThenable(value))
+        return this.#runAsync(message, properties, body, route, i, value, replies ?? []);
+      if (value === undefined) continue;
+      if (replies === undefined) replies = [{ value, replyTo }];
+      else replies.push({ value, replyTo });
+    }
+    return replies === undefined ? ACK : this.#replied(message, replies);
+  }
+
+  /** {@link #run} from handler `i`, whose answer `first` is a promise, on. */
+  async #runAsync(
+    message: IncomingMessage,
+    properties: Properties,
+    body: unknown,
+    route: Route,
+    i: number,
+    first: PromiseLike<unknown>,
+    replies: PendingReply[],
+  ): Promise<Verdict> {
+    const handlers = route.handlers;
+    try {
+      let value = await first;
+      for (;;) {
+        if (value !== undefined) replies.push({ value, replyTo: handlers[i]!.replyTo });
+        if (++i >= handlers.length) break;
+        value = await handlers[i]!.handler(properties, body);
       }
     } catch (err) {
       return this.#failed(message, 'handler-failed', err);
     }
+    return replies.length === 0 ? ACK : this.#replied(message, replies);
+  }
+
+  /** Sends the replies; the message counts as done once they are accepted. */
+  async #replied(message: IncomingMessage, replies: readonly PendingReply[]): Promise<Verdict> {
     try {
       await this.#sendReplies(message, replies);
     } catch (err) {
@@ -700,7 +870,7 @@ export class Broker {
       }
       return this.#failed(message, 'reply-failed', err);
     }
-    return { kind: 'ack' };
+    return ACK;
   }
 
   #failed(
@@ -765,6 +935,22 @@ export class Broker {
     }
     return this.#replyAddress;
   }
+}
+
+/** The one ack verdict (verdicts are read-only). */
+const ACK: Verdict = Object.freeze({ kind: 'ack' });
+
+interface PendingReply {
+  readonly value: unknown;
+  readonly replyTo: string | undefined;
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return (
+    v !== null &&
+    (typeof v === 'object' || typeof v === 'function') &&
+    typeof (v as { then?: unknown }).then === 'function'
+  );
 }
 
 function deadLetter(code: DeadLetterReason['code'], description: string): Verdict {

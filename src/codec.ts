@@ -1,4 +1,5 @@
 import { DecodeError } from './errors.ts';
+import type { IncomingMessage } from './transport.ts';
 
 /** A JSON value, a string, or bytes: what `publish` takes and a handler gets back. */
 export type Body = unknown;
@@ -24,6 +25,12 @@ export interface Codec {
   readonly contentType: string;
   encode(body: unknown): Uint8Array;
   decode(bytes: Uint8Array): unknown;
+  /**
+   * Optional: decodes a body the transport received as text (SQS, SNS, Lambda events), the
+   * same as `decode` of its UTF-8 bytes would, without encoding it to bytes first. Without it,
+   * the core hands `decode` the bytes.
+   */
+  decodeText?(text: string): unknown;
 }
 
 /**
@@ -41,6 +48,18 @@ export const BYTES_TYPE = 'application/octet-stream';
 
 const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Not in the es2023 lib typings; Node ≥ 20 has them. */
+type WellFormed = string & { isWellFormed(): boolean; toWellFormed(): string };
+
+/**
+ * A received text as `strictUtf8.decode(utf8.encode(text))` would give it: a leading BOM
+ * dropped, lone surrogates (which UTF-8 cannot carry) as U+FFFD.
+ */
+function asDecoded(text: string): string {
+  const t = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  return (t as WellFormed).isWellFormed() ? t : (t as WellFormed).toWellFormed();
+}
 
 /**
  * JSON values ⇄ UTF-8 JSON text. Strict on decode: invalid JSON or UTF-8 is a DecodeError.
@@ -68,6 +87,13 @@ export const jsonCodec: Codec = {
       throw new DecodeError('body is not valid JSON', { cause });
     }
   },
+  decodeText(text) {
+    try {
+      return JSON.parse(asDecoded(text));
+    } catch (cause) {
+      throw new DecodeError('body is not valid JSON', { cause });
+    }
+  },
 };
 
 /**
@@ -89,6 +115,9 @@ export const textCodec: Codec = {
     } catch (cause) {
       throw new DecodeError('text body is not valid UTF-8', { cause });
     }
+  },
+  decodeText(text) {
+    return asDecoded(text);
   },
 };
 
@@ -124,9 +153,21 @@ export class CodecRegistry {
       this.#byType.set(mediaType(c.contentType), c);
   }
 
+  /** Content types as received → their codec (null: none), so `mediaType` runs once per string. */
+  readonly #seen = new Map<string, Codec | null>();
+
   /** The codec for a content type, or undefined. */
   get(contentType: string): Codec | undefined {
-    return this.#byType.get(mediaType(contentType));
+    // A media type as registered ("application/json") is its own key.
+    const exact = this.#byType.get(contentType);
+    if (exact) return exact;
+    const seen = this.#seen.get(contentType);
+    if (seen !== undefined) return seen ?? undefined;
+    const codec = this.#byType.get(mediaType(contentType));
+    // Content types come off the wire: bound what they can make us remember.
+    if (this.#seen.size >= 256) this.#seen.clear();
+    this.#seen.set(contentType, codec ?? null);
+    return codec;
   }
 
   /** Picks the codec for a body: bytes → octet-stream, string → text, anything else → JSON. */
@@ -146,5 +187,16 @@ export class CodecRegistry {
     const c = codec ?? this.get(contentType ?? JSON_TYPE);
     if (!c) throw new DecodeError(`no codec for content type "${contentType}"`);
     return c.decode(bytes);
+  }
+
+  /**
+   * Decodes a received message's body: from its `text` when the transport gave one and the
+   * codec reads text, else from its bytes.
+   */
+  decodeMessage(message: IncomingMessage, codec?: Codec): unknown {
+    const c = codec ?? this.get(message.contentType ?? JSON_TYPE);
+    if (!c) throw new DecodeError(`no codec for content type "${message.contentType}"`);
+    const text = message.text;
+    return text !== undefined && c.decodeText ? c.decodeText(text) : c.decode(message.body);
   }
 }

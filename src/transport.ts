@@ -82,7 +82,14 @@ export interface OutgoingMessage {
 
 /** A received message, as the transport decoded it from the wire (body still encoded). */
 export interface IncomingMessage {
+  /** The encoded body. May be a getter computing it on demand from {@link text}. */
   readonly body: Uint8Array;
+  /**
+   * The body as the platform delivered it, when that is text (SQS, SNS, Lambda events): then
+   * `body` is its UTF-8 bytes, and codecs with `decodeText` (JSON, text) decode the text
+   * directly, without a bytes round trip. Undefined when the body came as bytes.
+   */
+  readonly text?: string;
   /** Undefined when the message carried none (it will be dead-lettered). */
   readonly target: string | undefined;
   readonly messageId: string;

@@ -39,6 +39,14 @@ export class Semaphore {
   constructor(size: number) {
     this.#free = size;
   }
+  /** Takes a free slot at once, if there is one (never ahead of waiters: a free slot means none). */
+  tryAcquire(): boolean {
+    if (this.#free > 0) {
+      this.#free--;
+      return true;
+    }
+    return false;
+  }
   async acquire(): Promise<void> {
     if (this.#free > 0) {
       this.#free--;

@@ -1,5 +1,5 @@
 import middy, { type MiddyfiedHandler } from '@middy/core';
-import { type Broker, INTERNALS } from '../../src/broker.ts';
+import { type Broker, INTERNALS, type Outcome } from '../../src/broker.ts';
 import { CloudmomError, InvalidArgumentError } from '../../src/errors.ts';
 import type { IncomingMessage } from '../../src/transport.ts';
 import { checkOptionKeys } from '../../src/util.ts';
@@ -10,7 +10,6 @@ import {
   type ReceivedAttributes,
   snsAttributes,
   toIncoming,
-  type WireIn,
 } from './wire.ts';
 
 /**
@@ -159,32 +158,51 @@ export function lambdaHandler(
   if (ordered !== 'auto' && typeof ordered !== 'boolean')
     throw new InvalidArgumentError("lambdaHandler: ordered must be true, false or 'auto'");
   const internals = broker[INTERNALS];
-  const handle = async (event: SqsEvent | SnsEvent): Promise<SqsBatchResponse | undefined> => {
+  const snsResponse = (results: Outcome[]): undefined => {
+    let failed = 0;
+    let first: Exclude<Outcome, 'ack'> | undefined;
+    for (const r of results) {
+      if (r === 'ack') continue;
+      failed++;
+      first ??= r;
+    }
+    if (first !== undefined) {
+      throw new CloudmomError(
+        'transport-failed',
+        `${failed} of ${results.length} SNS records failed; SNS will retry the event`,
+        { cause: first.retry, retryable: true },
+      );
+    }
+    return undefined;
+  };
+  // Synchronous when every record was (synchronous handlers, no replies): middy then arms no
+  // early-timeout timer for the invocation.
+  const handle = (
+    event: SqsEvent | SnsEvent,
+  ): SqsBatchResponse | undefined | Promise<SqsBatchResponse | undefined> => {
     const records = recordsOf(event);
     if (records.kind === 'sns') {
-      const results = await internals.processBatch(records.records.map(fromSnsRecord));
-      const failed = results.filter((r) => r !== 'ack');
-      if (failed.length > 0) {
-        const first = failed[0] as { retry: unknown };
-        throw new CloudmomError(
-          'transport-failed',
-          `${failed.length} of ${results.length} SNS records failed; SNS will retry the event`,
-          { cause: first.retry, retryable: true },
-        );
-      }
-      return undefined;
+      const results = internals.processBatchNow(records.records.map(fromSnsRecord));
+      return results instanceof Promise ? results.then(snsResponse) : snsResponse(results);
     }
     const list = records.records;
-    const fifo =
-      ordered === 'auto'
-        ? list.some((r) => r.eventSourceARN?.endsWith('.fifo') || r.attributes?.MessageGroupId)
-        : ordered;
-    const results = await internals.processBatch(list.map(fromSqsRecord), { ordered: fifo });
-    const batchItemFailures: { itemIdentifier: string }[] = [];
-    results.forEach((r, i) => {
-      if (r !== 'ack') batchItemFailures.push({ itemIdentifier: list[i]!.messageId });
-    });
-    return { batchItemFailures };
+    let fifo = ordered === true;
+    if (ordered === 'auto')
+      for (const r of list)
+        if (r.eventSourceARN?.endsWith('.fifo') || r.attributes?.MessageGroupId) {
+          fifo = true;
+          break;
+        }
+    const messages: IncomingMessage[] = new Array(list.length);
+    for (let i = 0; i < list.length; i++) messages[i] = fromSqsRecord(list[i]!);
+    const results = internals.processBatchNow(messages, { ordered: fifo });
+    const response = (rs: Outcome[]): SqsBatchResponse => {
+      const batchItemFailures: { itemIdentifier: string }[] = [];
+      for (let i = 0; i < rs.length; i++)
+        if (rs[i] !== 'ack') batchItemFailures.push({ itemIdentifier: list[i]!.messageId });
+      return { batchItemFailures };
+    };
+    return results instanceof Promise ? results.then(response) : response(results);
   };
   return middy(handle) as unknown as MiddyfiedHandler<
     SqsEvent | SnsEvent,
@@ -247,18 +265,23 @@ function recordAttributes(attrs: unknown): ReceivedAttributes {
 export function fromSqsRecord(record: SqsRecord): IncomingMessage {
   const a = record.attributes && typeof record.attributes === 'object' ? record.attributes : {};
   const sent = Number(a.SentTimestamp);
-  const base: Omit<WireIn, 'text' | 'attributes' | 'messageId'> = {
-    deliveryCount: Math.max(1, Number(a.ApproximateReceiveCount) || 1),
-    publishedAt: Number.isFinite(sent) && sent > 0 ? new Date(sent) : undefined,
-    groupKey: typeof a.MessageGroupId === 'string' ? a.MessageGroupId : undefined,
-    raw: record,
-  };
+  const deliveryCount = Math.max(1, Number(a.ApproximateReceiveCount) || 1);
+  const publishedAt = Number.isFinite(sent) && sent > 0 ? new Date(sent) : undefined;
+  const groupKey = typeof a.MessageGroupId === 'string' ? a.MessageGroupId : undefined;
   const attributes = recordAttributes(record.messageAttributes);
   if (attributes.target === undefined) {
     const env = parseSnsEnvelope(record.body);
-    if (env) return fromEnvelope(env, base);
+    if (env) return fromEnvelope(env, { deliveryCount, publishedAt, groupKey, raw: record });
   }
-  return toIncoming({ ...base, text: record.body, attributes, messageId: record.messageId });
+  return toIncoming({
+    text: record.body,
+    attributes,
+    messageId: record.messageId,
+    deliveryCount,
+    publishedAt,
+    groupKey,
+    raw: record,
+  });
 }
 
 /** An SNS record (SNS → Lambda) → the core's message. */
