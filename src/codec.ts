@@ -15,6 +15,8 @@ export type Body = unknown;
  *   contentType: 'text/csv',
  *   encode: (rows) => new TextEncoder().encode((rows as string[][]).map((r) => r.join(',')).join('\n')),
  *   decode: (bytes) => new TextDecoder().decode(bytes).split('\n').map((l) => l.split(',')),
+ *   // optional: SQS/SNS/Lambda deliver text; this spares the bytes round trip
+ *   decodeText: (text) => text.split('\n').map((l) => l.split(',')),
  * };
  * const broker = new MemoryBroker({ codecs: [csv] });
  * await broker.publish([['a', '1']], 'rows', { contentType: 'text/csv' });

@@ -4,10 +4,9 @@ import { CloudmomError, InvalidArgumentError } from '../../src/errors.ts';
 import type { IncomingMessage } from '../../src/transport.ts';
 import { checkOptionKeys } from '../../src/util.ts';
 import {
+  AttributeReader,
   fromEnvelope,
   parseSnsEnvelope,
-  put,
-  type ReceivedAttributes,
   snsAttributes,
   toIncoming,
 } from './wire.ts';
@@ -248,40 +247,48 @@ function recordsOf(
   throw new InvalidArgumentError('lambdaHandler: unsupported event (expected SQS or SNS records)');
 }
 
-function recordAttributes(attrs: unknown): ReceivedAttributes {
-  const out: ReceivedAttributes = {};
-  if (!attrs || typeof attrs !== 'object') return out;
-  const record = attrs as Record<string, SqsRecordAttribute | undefined>;
-  for (const k in record) {
-    const v = record[k];
-    if (!v || typeof v !== 'object') continue;
-    if (typeof v.stringValue === 'string') put(out, k, v.stringValue);
-    else if (typeof v.binaryValue === 'string') put(out, k, v.binaryValue);
+/** `Number(s)` of a numeric system attribute, without its cost for the usual short digit strings. */
+function count(s: string | undefined): number {
+  if (s === '1') return 1;
+  if (typeof s !== 'string' || s.length === 0 || s.length > 15) return Number(s);
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const d = s.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return Number(s);
+    n = n * 10 + d;
   }
-  return out;
+  return n;
 }
 
 /** An SQS record → the core's message; an SNS envelope in the body is unwrapped. */
 export function fromSqsRecord(record: SqsRecord): IncomingMessage {
   const a = record.attributes && typeof record.attributes === 'object' ? record.attributes : {};
-  const sent = Number(a.SentTimestamp);
-  const deliveryCount = Math.max(1, Number(a.ApproximateReceiveCount) || 1);
+  const sent = count(a.SentTimestamp);
+  const deliveryCount = Math.max(1, count(a.ApproximateReceiveCount) || 1);
   const publishedAt = Number.isFinite(sent) && sent > 0 ? new Date(sent) : undefined;
   const groupKey = typeof a.MessageGroupId === 'string' ? a.MessageGroupId : undefined;
-  const attributes = recordAttributes(record.messageAttributes);
-  if (attributes.target === undefined) {
+  const reader = new AttributeReader();
+  const attrs = record.messageAttributes as Record<string, SqsRecordAttribute | undefined>;
+  if (attrs && typeof attrs === 'object') {
+    for (const k in attrs) {
+      const v = attrs[k];
+      if (!v || typeof v !== 'object') continue;
+      if (typeof v.stringValue === 'string') reader.add(k, v.stringValue);
+      else if (typeof v.binaryValue === 'string') reader.add(k, v.binaryValue);
+    }
+  }
+  if (reader.target === undefined) {
     const env = parseSnsEnvelope(record.body);
     if (env) return fromEnvelope(env, { deliveryCount, publishedAt, groupKey, raw: record });
   }
-  return toIncoming({
-    text: record.body,
-    attributes,
-    messageId: record.messageId,
+  return reader.toMessage(
+    record.body,
+    record.messageId,
     deliveryCount,
     publishedAt,
     groupKey,
-    raw: record,
-  });
+    record,
+  );
 }
 
 /** An SNS record (SNS → Lambda) → the core's message. */

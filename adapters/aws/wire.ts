@@ -200,64 +200,85 @@ export interface WireIn {
 
 /** Builds the core's IncomingMessage from what came off the wire (envelopes already unwrapped). */
 export function toIncoming(w: WireIn): IncomingMessage {
+  const reader = new AttributeReader();
   const a = w.attributes;
-  let target: string | undefined;
-  let contentType: string | undefined;
-  let correlationId: string | undefined;
-  let replyTo: string | undefined;
-  let messageId = w.messageId;
-  let encoding: string | undefined;
-  let headers: Record<string, string> = EMPTY;
-  for (const k in a) {
-    const v = a[k]!;
+  for (const k in a) reader.add(k, a[k]!);
+  return reader.toMessage(w.text, w.messageId, w.deliveryCount, w.publishedAt, w.groupKey, w.raw);
+}
+
+/**
+ * Reads received attributes one by one into the core's fields (what {@link toIncoming} does
+ * with an attributes object, for callers that walk their native attributes themselves).
+ */
+export class AttributeReader {
+  target: string | undefined = undefined;
+  contentType: string | undefined = undefined;
+  correlationId: string | undefined = undefined;
+  replyTo: string | undefined = undefined;
+  messageId: string | undefined = undefined;
+  encoding: string | undefined = undefined;
+  headers: Record<string, string> = EMPTY;
+
+  add(k: string, v: string): void {
     switch (k) {
       case WIRE.target:
-        target = v;
+        this.target = v;
         break;
       case WIRE.contentType:
-        contentType = v;
+        this.contentType = v;
         break;
       case WIRE.correlationId:
-        correlationId = v;
+        this.correlationId = v;
         break;
       case WIRE.replyTo:
-        replyTo = v;
+        this.replyTo = v;
         break;
       case WIRE.messageId:
-        messageId = v;
+        this.messageId = v;
         break;
       case BODY_ENCODING:
-        encoding = v;
+        this.encoding = v;
         break;
       case EMPTY_HEADERS:
-        if (headers === EMPTY) headers = {};
-        for (const name of v.split(',')) if (name) put(headers, name, '');
+        if (this.headers === EMPTY) this.headers = {};
+        for (const name of v.split(',')) if (name) put(this.headers, name, '');
         break;
       case DEAD_LETTER_HEADERS:
-        if (headers === EMPTY) headers = {};
-        unpackHeaders(v, headers);
+        if (this.headers === EMPTY) this.headers = {};
+        unpackHeaders(v, this.headers);
         break;
       case WIRE.deadLetterReason:
       case WIRE.deadLetterDescription:
         break;
       default:
-        if (headers === EMPTY) headers = {};
-        put(headers, k, v);
+        if (this.headers === EMPTY) this.headers = {};
+        put(this.headers, k, v);
     }
   }
-  // Plain text (no body_encoding) stays text: the core's JSON and text codecs decode it
-  // directly; the bytes are made only if something asks for them (custom codecs, dead letters).
-  return new ReceivedMessage(
-    encoding === undefined ? w.text : undefined,
-    encoding === undefined ? undefined : decodeBody(w.text, encoding),
-    target,
-    messageId,
-    contentType,
-    headers,
-    correlationId,
-    replyTo,
-    w,
-  );
+
+  /** The message, with the body `text` as it travelled; `messageId` unless an attribute said otherwise. */
+  toMessage(
+    text: string,
+    messageId: string,
+    deliveryCount: number,
+    publishedAt: Date | undefined,
+    groupKey: string | undefined,
+    raw: unknown,
+  ): IncomingMessage {
+    const encoding = this.encoding;
+    // Plain text (no body_encoding) stays text: the core's JSON and text codecs decode it
+    // directly; the bytes are made only if something asks for them (custom codecs, dead letters).
+    return new ReceivedMessage(
+      encoding === undefined ? text : undefined,
+      encoding === undefined ? undefined : decodeBody(text, encoding),
+      this,
+      this.messageId ?? messageId,
+      deliveryCount,
+      publishedAt,
+      groupKey,
+      raw,
+    );
+  }
 }
 
 /** A received SQS/SNS message; `body` is the UTF-8 of `text`, encoded on first use. */
@@ -278,26 +299,25 @@ class ReceivedMessage implements IncomingMessage {
   constructor(
     text: string | undefined,
     bytes: Uint8Array | undefined,
-    target: string | undefined,
+    a: AttributeReader,
     messageId: string,
-    contentType: string | undefined,
-    headers: Readonly<Record<string, string>>,
-    correlationId: string | undefined,
-    replyTo: string | undefined,
-    w: WireIn,
+    deliveryCount: number,
+    publishedAt: Date | undefined,
+    groupKey: string | undefined,
+    raw: unknown,
   ) {
     this.text = text;
     this.#body = bytes;
-    this.target = target;
+    this.target = a.target;
     this.messageId = messageId;
-    this.contentType = contentType;
-    this.headers = headers;
-    this.correlationId = correlationId;
-    this.replyTo = replyTo;
-    this.deliveryCount = w.deliveryCount;
-    this.publishedAt = w.publishedAt;
-    this.groupKey = w.groupKey;
-    this.raw = w.raw;
+    this.contentType = a.contentType;
+    this.headers = a.headers;
+    this.correlationId = a.correlationId;
+    this.replyTo = a.replyTo;
+    this.deliveryCount = deliveryCount;
+    this.publishedAt = publishedAt;
+    this.groupKey = groupKey;
+    this.raw = raw;
   }
 
   get body(): Uint8Array {
