@@ -448,8 +448,7 @@ export class ServiceBusTransport implements Transport {
       maxAutoLockRenewalDurationInMs: this.#lockRenewalMs,
     };
     if (this.#sessions) {
-      const pumps = this.#maxSessions ?? options.concurrency;
-      for (let i = 0; i < pumps; i++) this.#pumps.push(this.#sessionPump(deliver));
+      this.#pumps.push(this.#acceptSessions(deliver, this.#maxSessions ?? options.concurrency));
       return;
     }
     const receiver =
@@ -467,7 +466,19 @@ export class ServiceBusTransport implements Transport {
         processMessage: async (native) => {
           this.#settling.enter();
           try {
-            const incoming = fromReceived(native);
+            let incoming: IncomingMessage;
+            try {
+              incoming = fromReceived(native);
+            } catch (err) {
+              // A body that cannot be read as bytes (an AMQP value JSON cannot encode): poison.
+              await gate.solo(() =>
+                receiver.deadLetterMessage(native, {
+                  deadLetterReason: 'undecodable',
+                  deadLetterErrorDescription: describeError(err),
+                }),
+              );
+              return;
+            }
             this.register(incoming, {
               settled: false,
               deadLetter: (reason) =>
@@ -499,11 +510,10 @@ export class ServiceBusTransport implements Transport {
   }
 
   /**
-   * Accepts the next session with messages, handles its messages one after the other (in
-   * order: after a failure the rest of the batch is abandoned so the failed one comes back
-   * first), releases it after `sessionIdleMs` without messages, and starts over.
+   * Accepts sessions one at a time (a single pending accept, as few attaches as possible) and
+   * handles up to `max` of them at once; see #drainSession.
    */
-  async #sessionPump(deliver: Deliver): Promise<void> {
+  async #acceptSessions(deliver: Deliver, max: number): Promise<void> {
     const signal = this.#stopping.signal;
     const options = {
       receiveMode: 'peekLock' as const,
@@ -511,7 +521,12 @@ export class ServiceBusTransport implements Transport {
       maxAutoLockRenewalDurationInMs: this.#lockRenewalMs,
       abortSignal: signal,
     };
+    const active = new Set<Promise<void>>();
     while (!signal.aborted) {
+      if (active.size >= max) {
+        await Promise.race(active);
+        continue;
+      }
       let receiver: ServiceBusSessionReceiver;
       try {
         receiver =
@@ -536,60 +551,87 @@ export class ServiceBusTransport implements Transport {
         await receiver.close().catch(() => {});
         return;
       }
-      const gate = new SettleGate();
-      try {
-        // Received, still locked by the session, not yet handled (kept across a retry).
-        let held: ServiceBusReceivedMessage[] = [];
-        while (!signal.aborted) {
-          const received = await receiver.receiveMessages(10, {
-            maxWaitTimeInMs: this.#sessionIdleMs,
-            abortSignal: signal,
-          });
-          if (received.length === 0 && held.length === 0) break;
-          // An abandoned message comes back with its old sequence number: merge by it, so it is
-          // handled again before the messages that followed it.
-          const batch = [...held, ...received].sort(bySequence);
-          held = [];
-          for (let i = 0; i < batch.length; i++) {
-            const native = batch[i]!;
-            if (signal.aborted) {
-              // Stopping: what was received but not started goes back, in order.
-              await gate.solo(() => receiver.abandonMessage(native)).catch(() => {});
+      const run: Promise<void> = this.#drainSession(receiver, deliver, signal).finally(() =>
+        active.delete(run),
+      );
+      active.add(run);
+    }
+  }
+
+  /**
+   * Handles one session's messages one after the other (in order: after a failure the
+   * following messages wait, still locked, until the failed one was handled again), and
+   * releases the session after `sessionIdleMs` without messages.
+   */
+  async #drainSession(
+    receiver: ServiceBusSessionReceiver,
+    deliver: Deliver,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const gate = new SettleGate();
+    try {
+      // Received, still locked by the session, not yet handled (kept across a retry).
+      let held: ServiceBusReceivedMessage[] = [];
+      while (!signal.aborted) {
+        const received = await receiver.receiveMessages(10, {
+          maxWaitTimeInMs: this.#sessionIdleMs,
+          abortSignal: signal,
+        });
+        if (received.length === 0 && held.length === 0) break;
+        // An abandoned message comes back with its old sequence number: merge by it, so it is
+        // handled again before the messages that followed it.
+        const batch = [...held, ...received].sort(bySequence);
+        held = [];
+        for (let i = 0; i < batch.length; i++) {
+          const native = batch[i]!;
+          if (signal.aborted) {
+            // Stopping: what was received but not started goes back, in order.
+            await gate.solo(() => receiver.abandonMessage(native)).catch(() => {});
+            continue;
+          }
+          this.#settling.enter();
+          try {
+            let incoming: IncomingMessage;
+            try {
+              incoming = fromReceived(native);
+            } catch (err) {
+              await gate.solo(() =>
+                receiver.deadLetterMessage(native, {
+                  deadLetterReason: 'undecodable',
+                  deadLetterErrorDescription: describeError(err),
+                }),
+              );
               continue;
             }
-            this.#settling.enter();
-            try {
-              const incoming = fromReceived(native);
-              this.register(incoming, {
-                settled: false,
-                deadLetter: (reason) =>
-                  gate.solo(() =>
-                    receiver.deadLetterMessage(native, {
-                      deadLetterReason: reason.code,
-                      deadLetterErrorDescription: reason.description,
-                    }),
-                  ),
-              });
-              const verdict = await deliver(incoming);
-              await this.#settle(receiver, gate, native, incoming, verdict);
-              if (verdict.kind === 'retry') {
-                held = batch.slice(i + 1); // wait for the failed one to come back first
-                break;
-              }
-            } finally {
-              this.#settling.leave();
+            this.register(incoming, {
+              settled: false,
+              deadLetter: (reason) =>
+                gate.solo(() =>
+                  receiver.deadLetterMessage(native, {
+                    deadLetterReason: reason.code,
+                    deadLetterErrorDescription: reason.description,
+                  }),
+                ),
+            });
+            const verdict = await deliver(incoming);
+            await this.#settle(receiver, gate, native, incoming, verdict);
+            if (verdict.kind === 'retry') {
+              held = batch.slice(i + 1); // wait for the failed one to come back first
+              break;
             }
+          } finally {
+            this.#settling.leave();
           }
         }
-      } catch (err) {
-        if (!signal.aborted)
-          this.logger.warn('a Service Bus session receiver failed; its messages come back', {
-            sessionId: receiver.sessionId,
-            error: describeError(err),
-          });
-      } finally {
-        await receiver.close().catch(() => {});
       }
+    } catch (err) {
+      if (!signal.aborted)
+        this.logger.warn('a Service Bus session receiver failed; its messages come back', {
+          sessionId: receiver.sessionId,
+          error: describeError(err),
+        });
+    } finally {
+      await receiver.close().catch(() => {});
     }
   }
 
