@@ -706,32 +706,51 @@ export class Broker {
     return pending ? Promise.all(pending).then(() => results) : results;
   }
 
-  async #processOrdered(
+  /**
+   * Ordered: a message waits for the earlier ones of its group key (and fails for retry, unrun,
+   * once one of them failed); groups, and messages without a key, run side by side. Synchronous
+   * while no message of a group had to wait.
+   */
+  #processOrdered(
     messages: readonly IncomingMessage[],
     results: Outcome[],
-  ): Promise<Outcome[]> {
-    const groups = new Map<string, number[]>();
-    messages.forEach((m, i) => {
-      const key = m.groupKey ?? `\u0000${i}`;
-      const list = groups.get(key);
-      if (list) list.push(i);
-      else groups.set(key, [i]);
-    });
-    await Promise.all(
-      [...groups.values()].map(async (indexes) => {
-        let failed: unknown;
-        for (const i of indexes) {
-          if (failed !== undefined) {
-            results[i] = { retry: new Error('an earlier message of its group failed'), delayMs: 0 };
-            continue;
-          }
-          const r = await this.#processNow(messages[i]!);
-          results[i] = r;
-          if (r !== 'ack') failed = r.retry ?? 'failed';
-        }
-      }),
-    );
-    return results;
+  ): Outcome[] | Promise<Outcome[]> {
+    /** Groups whose latest message is still running: the promise of its end. */
+    const tails = new Map<string, Promise<void>>();
+    const failed = new Set<string>();
+    const pending: Promise<void>[] = [];
+    const settle = (i: number, key: string, r: Outcome) => {
+      results[i] = r;
+      if (r !== 'ack') failed.add(key);
+    };
+    const step = (i: number, key: string): void | Promise<void> => {
+      if (failed.has(key)) {
+        results[i] = { retry: new Error('an earlier message of its group failed'), delayMs: 0 };
+        return;
+      }
+      const r = this.#processNow(messages[i]!);
+      if (!(r instanceof Promise)) return settle(i, key, r);
+      return r.then((x) => settle(i, key, x));
+    };
+    for (let i = 0; i < messages.length; i++) {
+      const key = messages[i]!.groupKey;
+      if (key === undefined) {
+        const r = this.#processNow(messages[i]!);
+        if (!(r instanceof Promise)) results[i] = r;
+        else
+          pending.push(
+            r.then((x) => {
+              results[i] = x;
+            }),
+          );
+        continue;
+      }
+      const tail = tails.get(key);
+      const next = tail ? tail.then(() => step(i, key)) : step(i, key);
+      if (next instanceof Promise) tails.set(key, next);
+    }
+    if (tails.size === 0 && pending.length === 0) return results;
+    return Promise.all([...tails.values(), ...pending]).then(() => results);
   }
 
   #decide(message: IncomingMessage, onReplyAddress: boolean): Verdict | Promise<Verdict> {

@@ -195,18 +195,22 @@ export function lambdaHandler(
     const messages: IncomingMessage[] = new Array(list.length);
     for (let i = 0; i < list.length; i++) messages[i] = fromSqsRecord(list[i]!);
     const results = internals.processBatchNow(messages, { ordered: fifo });
-    const response = (rs: Outcome[]): SqsBatchResponse => {
-      const batchItemFailures: { itemIdentifier: string }[] = [];
-      for (let i = 0; i < rs.length; i++)
-        if (rs[i] !== 'ack') batchItemFailures.push({ itemIdentifier: list[i]!.messageId });
-      return { batchItemFailures };
-    };
-    return results instanceof Promise ? results.then(response) : response(results);
+    return results instanceof Promise
+      ? results.then((rs) => batchResponse(list, rs))
+      : batchResponse(list, results);
   };
   return middy(handle) as unknown as MiddyfiedHandler<
     SqsEvent | SnsEvent,
     SqsBatchResponse | undefined
   >;
+}
+
+/** The partial batch response: the records that did not come out `'ack'`. */
+function batchResponse(list: readonly SqsRecord[], results: readonly Outcome[]): SqsBatchResponse {
+  const batchItemFailures: { itemIdentifier: string }[] = [];
+  for (let i = 0; i < results.length; i++)
+    if (results[i] !== 'ack') batchItemFailures.push({ itemIdentifier: list[i]!.messageId });
+  return { batchItemFailures };
 }
 
 /** Checks the event's shape; throws InvalidArgumentError for anything else (Lambda retries it). */

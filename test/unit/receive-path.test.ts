@@ -172,4 +172,67 @@ describe('processBatchNow', () => {
     expect(settled).toEqual(['ack', 'ack']);
     expect(b.stats).toMatchObject({ discarded: 1, deadLettered: 1 });
   });
+
+  it('ordered: in order within a group, a failure fails the rest of its group, groups side by side', async () => {
+    const b = broker(10);
+    const log: string[] = [];
+    b.add('t', async (_p, body) => {
+      log.push(`start ${body.n}`);
+      await new Promise((r) => setTimeout(r, body.slow ? 15 : 1));
+      log.push(`end ${body.n}`);
+      if (body.fail) throw new Error('boom');
+    });
+    const m = (n: number, groupKey: string | undefined, extra: object = {}) => {
+      const text = JSON.stringify({ n, ...extra });
+      return incoming(n, { groupKey, text, body: utf8.encode(text) });
+    };
+    const r = await b[INTERNALS].processBatchNow(
+      [
+        m(1, 'a', { slow: true }),
+        m(2, 'b', { fail: true }),
+        m(3, 'a'),
+        m(4, 'b'),
+        m(5, undefined),
+        m(6, 'a'),
+      ],
+      { ordered: true },
+    );
+    expect(r.map((x) => (x === 'ack' ? 'ack' : 'retry'))).toEqual([
+      'ack',
+      'retry',
+      'ack',
+      'retry',
+      'ack',
+      'ack',
+    ]);
+    // 4 never ran: an earlier message of its group failed
+    expect(log).not.toContain('start 4');
+    // group a in order, each after the previous ended; b and 5 did not wait for a
+    const at = (e: string) => log.indexOf(e);
+    expect(at('end 1')).toBeLessThan(at('start 3'));
+    expect(at('end 3')).toBeLessThan(at('start 6'));
+    expect(at('start 2')).toBeLessThan(at('end 1'));
+    expect(at('start 5')).toBeLessThan(at('end 1'));
+  });
+
+  it('ordered with synchronous handlers answers synchronously, still failing the rest of a group', () => {
+    const b = broker(10);
+    const ran: number[] = [];
+    b.add('t', (_p, body) => {
+      ran.push(body.n);
+      if (body.n === 1) throw new Error('boom');
+    });
+    const r = b[INTERNALS].processBatchNow(
+      [1, 2, 3, 4].map((n) => incoming(n, { groupKey: n % 2 ? 'odd' : 'even' })),
+      { ordered: true },
+    );
+    expect(Array.isArray(r)).toBe(true);
+    expect((r as unknown[]).map((x) => (x === 'ack' ? 'ack' : 'retry'))).toEqual([
+      'retry',
+      'ack',
+      'retry',
+      'ack',
+    ]);
+    expect(ran).toEqual([1, 2, 4]);
+  });
 });
