@@ -1,8 +1,7 @@
 import type { PublishBatchRequestEntry, SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { BROKER_OPTION_KEYS, Broker, type BrokerOptions } from '../../src/broker.ts';
+import { BROKER_OPTION_KEYS, Broker, type BrokerOptions, INTERNALS } from '../../src/broker.ts';
 import { InvalidArgumentError, InvalidMessageError } from '../../src/errors.ts';
-import { jsonLogger, silentLogger } from '../../src/log.ts';
 import type { OutgoingMessage, SendOutcome } from '../../src/transport.ts';
 import { checkOptionKeys, pick } from '../../src/util.ts';
 import { awsErrorName, snsSdk, toSendError } from './sdk.ts';
@@ -216,7 +215,7 @@ export class SnsBroker extends Broker {
       throw new InvalidArgumentError('SnsBroker: `topic` (an ARN or a name) is required');
     const transport = new SnsTransport(own);
     super(transport, core);
-    transport.logger = core.logger === false ? silentLogger : (core.logger ?? jsonLogger());
+    transport.logger = this[INTERNALS].logger;
     this.#transport = transport;
   }
 

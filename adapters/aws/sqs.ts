@@ -4,9 +4,9 @@ import type {
   SendMessageBatchRequestEntry,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import { BROKER_OPTION_KEYS, Broker, type BrokerOptions } from '../../src/broker.ts';
+import { BROKER_OPTION_KEYS, Broker, type BrokerOptions, INTERNALS } from '../../src/broker.ts';
 import { InvalidArgumentError, InvalidMessageError } from '../../src/errors.ts';
-import { describeError, jsonLogger, type Logger, silentLogger } from '../../src/log.ts';
+import { describeError, type Logger, silentLogger } from '../../src/log.ts';
 import type {
   Capabilities,
   DeadLetterReason,
@@ -718,7 +718,7 @@ export class SqsBroker extends Broker {
       throw new InvalidArgumentError('SqsBroker: `queue` (a name, URL or ARN) is required');
     const transport = new SqsTransport(own);
     super(transport, core);
-    transport.logger = core.logger === false ? silentLogger : (core.logger ?? jsonLogger());
+    transport.logger = this[INTERNALS].logger;
     this.#transport = transport;
   }
 

@@ -10,14 +10,14 @@ import {
   type ServiceBusSender,
   type ServiceBusSessionReceiver,
 } from '@azure/service-bus';
-import { BROKER_OPTION_KEYS, Broker, type BrokerOptions } from '../../src/broker.ts';
+import { BROKER_OPTION_KEYS, Broker, type BrokerOptions, INTERNALS } from '../../src/broker.ts';
 import {
   InvalidArgumentError,
   InvalidMessageError,
   MessageTooLargeError,
   SendError,
 } from '../../src/errors.ts';
-import { describeError, jsonLogger, type Logger, silentLogger } from '../../src/log.ts';
+import { describeError, type Logger, silentLogger } from '../../src/log.ts';
 import type {
   Capabilities,
   DeadLetterReason,
@@ -159,9 +159,9 @@ export class ServiceBusBroker extends Broker {
   constructor(options: ServiceBusBrokerOptions = {}) {
     checkOptionKeys(options, [...BROKER_OPTION_KEYS, ...SB_KEYS], 'ServiceBusBroker');
     const [own, core] = pick(options, SB_KEYS);
-    const logger = core.logger === false ? silentLogger : (core.logger ?? jsonLogger());
-    const transport = new ServiceBusTransport(own, logger);
+    const transport = new ServiceBusTransport(own);
     super(transport, core);
+    transport.logger = this[INTERNALS].logger;
     this.#transport = transport;
   }
 
@@ -189,7 +189,8 @@ export class ServiceBusTransport implements Transport {
   readonly client: ServiceBusClient;
   readonly capabilities: Capabilities;
   readonly publishTo: string | undefined;
-  readonly logger: Logger;
+  /** The broker's logger, set once the core made it. */
+  logger: Logger = silentLogger;
   readonly #ownsClient: boolean;
   readonly #queue: string | undefined;
   readonly #topic: string | undefined;
@@ -214,8 +215,7 @@ export class ServiceBusTransport implements Transport {
   readonly #holds = new Set<{ timer: NodeJS.Timeout; release(): void }>();
   #closed = false;
 
-  constructor(options: Pick<ServiceBusBrokerOptions, (typeof SB_KEYS)[number]>, logger: Logger) {
-    this.logger = logger;
+  constructor(options: Pick<ServiceBusBrokerOptions, (typeof SB_KEYS)[number]>) {
     for (const key of ['queue', 'topic', 'subscription', 'publishTo', 'replyQueue'] as const) {
       const v = options[key];
       if (v !== undefined && (typeof v !== 'string' || v === ''))
