@@ -464,36 +464,7 @@ export class ServiceBusTransport implements Transport {
     const sub = receiver.subscribe(
       {
         processMessage: async (native) => {
-          this.#settling.enter();
-          try {
-            let incoming: IncomingMessage;
-            try {
-              incoming = fromReceived(native);
-            } catch (err) {
-              // A body that cannot be read as bytes (an AMQP value JSON cannot encode): poison.
-              await gate.solo(() =>
-                receiver.deadLetterMessage(native, {
-                  deadLetterReason: 'undecodable',
-                  deadLetterErrorDescription: describeError(err),
-                }),
-              );
-              return;
-            }
-            this.register(incoming, {
-              settled: false,
-              deadLetter: (reason) =>
-                gate.solo(() =>
-                  receiver.deadLetterMessage(native, {
-                    deadLetterReason: reason.code,
-                    deadLetterErrorDescription: reason.description,
-                  }),
-                ),
-            });
-            const verdict = await deliver(incoming);
-            await this.#settle(receiver, gate, native, incoming, verdict);
-          } finally {
-            this.#settling.leave();
-          }
+          await this.#handle(receiver, gate, native, deliver);
         },
         processError: async (args) => {
           if (this.#closed) return;
@@ -589,38 +560,10 @@ export class ServiceBusTransport implements Transport {
             await gate.solo(() => receiver.abandonMessage(native)).catch(() => {});
             continue;
           }
-          this.#settling.enter();
-          try {
-            let incoming: IncomingMessage;
-            try {
-              incoming = fromReceived(native);
-            } catch (err) {
-              await gate.solo(() =>
-                receiver.deadLetterMessage(native, {
-                  deadLetterReason: 'undecodable',
-                  deadLetterErrorDescription: describeError(err),
-                }),
-              );
-              continue;
-            }
-            this.register(incoming, {
-              settled: false,
-              deadLetter: (reason) =>
-                gate.solo(() =>
-                  receiver.deadLetterMessage(native, {
-                    deadLetterReason: reason.code,
-                    deadLetterErrorDescription: reason.description,
-                  }),
-                ),
-            });
-            const verdict = await deliver(incoming);
-            await this.#settle(receiver, gate, native, incoming, verdict);
-            if (verdict.kind === 'retry') {
-              held = batch.slice(i + 1); // wait for the failed one to come back first
-              break;
-            }
-          } finally {
-            this.#settling.leave();
+          const verdict = await this.#handle(receiver, gate, native, deliver);
+          if (verdict?.kind === 'retry') {
+            held = batch.slice(i + 1); // wait for the failed one to come back first
+            break;
           }
         }
       }
@@ -632,6 +575,49 @@ export class ServiceBusTransport implements Transport {
         });
     } finally {
       await receiver.close().catch(() => {});
+    }
+  }
+
+  /**
+   * Decodes one received message, hands it to the core and settles it by the verdict;
+   * undefined when its body could not be read at all (dead-lettered as undecodable).
+   */
+  async #handle(
+    receiver: ServiceBusReceiver,
+    gate: SettleGate,
+    native: ServiceBusReceivedMessage,
+    deliver: Deliver,
+  ): Promise<Verdict | undefined> {
+    this.#settling.enter();
+    try {
+      let incoming: IncomingMessage;
+      try {
+        incoming = fromReceived(native);
+      } catch (err) {
+        // A body that cannot be read as bytes (an AMQP value JSON cannot encode): poison.
+        await gate.solo(() =>
+          receiver.deadLetterMessage(native, {
+            deadLetterReason: 'undecodable',
+            deadLetterErrorDescription: describeError(err),
+          }),
+        );
+        return undefined;
+      }
+      this.register(incoming, {
+        settled: false,
+        deadLetter: (reason) =>
+          gate.solo(() =>
+            receiver.deadLetterMessage(native, {
+              deadLetterReason: reason.code,
+              deadLetterErrorDescription: reason.description,
+            }),
+          ),
+      });
+      const verdict = await deliver(incoming);
+      await this.#settle(receiver, gate, native, incoming, verdict);
+      return verdict;
+    } finally {
+      this.#settling.leave();
     }
   }
 
