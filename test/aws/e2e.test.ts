@@ -38,7 +38,7 @@ import {
   SendMessageBatchCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import type { SqsBatchResponse, SqsEvent, SqsRecord } from 'cloudmom/aws';
+import type { SqsBatchResponse, SqsEvent } from 'cloudmom/aws';
 import { SnsBroker, SqsBroker } from 'cloudmom/aws';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
@@ -52,6 +52,7 @@ import {
 } from '../../infra/aws/stack.ts';
 import { awsClientConfig, MOTO_ACCOUNT_ID } from '../emulators/aws/moto.ts';
 import { cacheDir } from '../emulators/harness.ts';
+import { toLambdaRecord } from './fixtures.ts';
 
 type LambdaFn = (event: SqsEvent, context: unknown) => Promise<SqsBatchResponse | undefined>;
 
@@ -115,34 +116,6 @@ async function expectEmpty(url: string, ms = 1000): Promise<void> {
   expect(extra.map((m) => m.Body)).toEqual([]);
 }
 
-/** A received message → the SQS record Lambda would deliver (its documented shape). */
-function toRecord(m: Message, arn: string): SqsRecord {
-  const messageAttributes: SqsRecord['messageAttributes'] = {};
-  for (const [k, v] of Object.entries(m.MessageAttributes ?? {})) {
-    messageAttributes[k] = {
-      ...(v.StringValue !== undefined ? { stringValue: v.StringValue } : {}),
-      ...(v.BinaryValue !== undefined
-        ? { binaryValue: Buffer.from(v.BinaryValue).toString('base64') }
-        : {}),
-      stringListValues: [],
-      binaryListValues: [],
-      dataType: v.DataType!,
-    };
-  }
-  return {
-    messageId: m.MessageId!,
-    receiptHandle: m.ReceiptHandle!,
-    body: m.Body ?? '',
-    attributes: { ...m.Attributes },
-    messageAttributes,
-    md5OfBody: m.MD5OfBody!,
-    ...(m.MD5OfMessageAttributes ? { md5OfMessageAttributes: m.MD5OfMessageAttributes } : {}),
-    eventSource: 'aws:sqs',
-    eventSourceARN: arn,
-    awsRegion: REGION,
-  };
-}
-
 function lambdaContext(fn: string) {
   const started = Date.now();
   return {
@@ -164,7 +137,7 @@ function lambdaContext(fn: string) {
  */
 async function invoke(fn: Fn, messages: Message[]): Promise<SqsBatchResponse> {
   const event: SqsEvent = JSON.parse(
-    JSON.stringify({ Records: messages.map((m) => toRecord(m, fn.queueArn)) }),
+    JSON.stringify({ Records: messages.map((m) => toLambdaRecord(m, fn.queueArn)) }),
   );
   const response = await fn.handler(event, lambdaContext(fn.name));
   expect(response).toBeDefined();
