@@ -1,19 +1,36 @@
 /**
- * The transport interface: what a platform adapter implements. Users never see it; they
+ * The transport contract (v2): what a platform adapter implements. Users never see it; they
  * construct `SqsBroker`, `ServiceBusBroker`, ... which are the core {@link Broker} plus a
- * transport. Everything shared (routing, codecs, replies, request(), retries, dead-letter
- * decisions, batching, concurrency, draining, errors) lives in the core.
+ * transport. A transport only *translates*; the core owns everything shared: the receive
+ * loop, the concurrency bound, per-key order, in-flight counting and draining, one
+ * receive-failure backoff, ack batching, lock extension timers, the dead-letter copy, and
+ * wrapping errors once.
  *
- * A transport:
- * - `send(batch)`: sends already-encoded messages, answering one outcome per message, in order;
- * - `consume(deliver)` (optional): pulls messages for long-running consumers and hands each to
- *   `deliver`, then settles it by the returned {@link Verdict} (ack / retry / dead-letter);
- * - `deadLetter(msg, reason)`: moves one received message to the dead-letter destination with
- *   its reason (used by entrypoints, where the platform settles by the function's answer);
- * - `openReplyAddress(deliver)` (optional): creates this instance's reply address for
- *   `request()` and delivers what arrives there;
- * - `close()`: stops consuming and releases resources, after the core drained.
+ * ```text
+ * Transport                      Source (one per queue / subscription / reply address)
+ *   capabilities                   receive(max, signal) → messages    (pull, or a stream's buffer)
+ *   send(batch) → outcomes         ack(ackIds)                        (batched by the core)
+ *   open() → sources               nack(ackId, delayMs, failed)       (retry / give back)
+ *   openReplyAddress()             deadLetter?(ackId, reason)         (native dead-lettering)
+ *   deadLetterAddress?(message)    extend?(ackIds)                    (lock heartbeat)
+ *   isRetryable(err), errorCode    close()
+ *   close()
+ * ```
+ *
+ * The delivery models map onto it so:
+ * - pull (SQS ReceiveMessage, Service Bus receiveMessages): `receive` is the pull call;
+ * - streaming with flow control (Pub/Sub streaming pull, AMQP basic.consume with prefetch,
+ *   Kafka fetch): the SDK's callbacks fill a {@link PushBuffer} bounded by the flow control
+ *   (`maxMessages`, prefetch = the broker's concurrency) and `receive` takes from it;
+ * - batches pushed by a function runtime (Lambda, Azure Functions `many`, Cloudflare
+ *   `queue()`, push HTTP): no source; the entrypoint decodes the event and calls
+ *   `dispatch()` (src/entrypoint.ts), then answers the runtime from one verdict per message;
+ * - a log with cumulative commits (Kafka): `ack` marks offsets settled; the transport commits
+ *   the watermark ({@link OffsetTracker}): an offset only once every earlier one of its
+ *   partition is settled.
  */
+import type { ErrorCode } from './errors.ts';
+
 export interface Transport {
   /** What the platform can do and its limits; the core and the conformance suite read it. */
   readonly capabilities: Capabilities;
@@ -21,17 +38,62 @@ export interface Transport {
   readonly client?: unknown;
   /** Check a message the platform cannot carry; throw `InvalidMessageError` / `MessageTooLargeError`. */
   validate?(message: OutgoingMessage): void;
-  /** Send encoded messages; one outcome per message, same order. Never throw for one message's fault. */
+  /**
+   * Sends encoded messages, all for one destination (`batch[0].destination`; undefined = the
+   * broker's default destination). One outcome per message, in order. An outcome's error (or
+   * a rejection, which fails the whole batch) is the platform's own error: the core wraps it
+   * once, by {@link errorCode} and {@link isRetryable}.
+   */
   send(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]>;
-  /** Start pulling; resolves once consumers run. Settle each message by `deliver`'s verdict. */
-  consume?(deliver: Deliver, options: ConsumeOptions): Promise<void>;
-  /** Stop pulling new messages (in-flight ones are still settled). */
-  stopConsuming?(): Promise<void>;
-  /** Send one received message to the dead-letter destination with its reason. */
-  deadLetter(message: IncomingMessage, reason: DeadLetterReason): Promise<void>;
-  /** Create this instance's reply address; deliver what arrives there. Returns the address. */
-  openReplyAddress?(deliver: Deliver): Promise<string>;
-  /** Release everything (reply address included). Called once, after draining. */
+  /** The long-running sources `start()` consumes (none: nothing to consume). Called once per start. */
+  open?(): Promise<readonly Source[]>;
+  /** Creates this instance's reply address for `request()`, and the source reading it. */
+  openReplyAddress?(): Promise<{ readonly address: string; readonly source: Source }>;
+  /**
+   * Where the dead-letter copy of `message` goes (platforms that dead-letter by copy). The
+   * core builds the copy (`OutgoingMessage.deadLetter` set) and sends it with {@link send}.
+   */
+  deadLetterAddress?(message: IncomingMessage): string | Promise<string>;
+  /** True when the same call may succeed later (throttling, network, unavailable). */
+  isRetryable(err: unknown): boolean;
+  /** The code of a platform error, for the one wrap (`send-failed` unless said otherwise). */
+  errorCode?(err: unknown): ErrorCode;
+  /** Releases everything (reply address included). Called once, after draining. */
+  close(): Promise<void>;
+}
+
+/**
+ * A message source. The core calls `receive` only while it has room (never more than `max`
+ * messages), settles every message it received exactly once, and calls `close` once.
+ */
+export interface Source {
+  /** For logs: queue URL, subscription name... (never a secret). */
+  readonly name: string;
+  /** Most messages one `receive` returns (SQS 10). */
+  readonly maxReceive: number;
+  /** `receive` calls the core may have in flight at once (SQS long polls). Default 1. */
+  readonly parallelReceives?: number;
+  /**
+   * Waits for up to `max` messages; resolves `[]` when it waited long enough (a long poll
+   * ended) or `signal` aborted. Rejects on failure: the core logs and backs off.
+   */
+  receive(max: number, signal: AbortSignal): Promise<readonly IncomingMessage[]>;
+  /** Most ackIds per `ack` call (SQS DeleteMessageBatch: 10). Default 1. */
+  readonly maxAckBatch?: number;
+  /** Acknowledges messages (by their `ackId`). Acking twice is harmless. */
+  ack(ackIds: readonly unknown[]): Promise<void>;
+  /**
+   * Gives a message back: redelivered after `delayMs` where the platform can delay (else as
+   * soon as it redelivers). `failed` is false when the core releases a message it never ran
+   * (an earlier one of its group key failed, or it is stopping).
+   */
+  nack(ackId: unknown, delayMs: number, failed: boolean): Promise<void>;
+  /** Native dead-lettering with the reason (Service Bus sub-queue, RabbitMQ DLX). */
+  deadLetter?(ackId: unknown, reason: DeadLetterReason): Promise<void>;
+  /** Extends the lock of messages still in the core's hands (every `extendEveryMs`). */
+  extend?(ackIds: readonly unknown[]): Promise<void>;
+  readonly extendEveryMs?: number;
+  /** Stops receiving: a pending `receive` resolves. Unsettled messages are settled before. */
   close(): Promise<void>;
 }
 
@@ -50,23 +112,30 @@ export interface Capabilities {
   readonly batchLingerMs: number;
   /** Keeps order for messages with the same `groupKey`. */
   readonly ordering: boolean;
-  /** Supports `delaySeconds`, and its maximum. */
+  /** Supports `delaySeconds`, and its maximum (0: none). */
   readonly maxDelaySeconds: number;
+  /**
+   * Whether `nack` can delay a redelivery. When false the core holds a failed message for
+   * `min(backoff, retryHoldMs)` (cut short by `stop()`) before it nacks.
+   */
+  readonly nackDelay: boolean;
+  /** See {@link nackDelay}. Default 0. */
+  readonly retryHoldMs?: number;
+  /**
+   * `native`: sources dead-letter with {@link Source.deadLetter}; `copy`: the core sends a copy
+   * to {@link Transport.deadLetterAddress} and acks the original.
+   */
+  readonly deadLetter: 'native' | 'copy';
+  /** `request()` works (the transport has `openReplyAddress`). */
+  readonly request: boolean;
   /** Reply addresses allowed when the user configures none (the transport's own reply names). */
   readonly defaultReplyAllowList: ReadonlyArray<string | RegExp>;
 }
 
-export interface ConsumeOptions {
-  /** Most messages in flight at once. */
-  readonly concurrency: number;
-}
-
-/** Hands one message to the core; resolves with what to do with it. Never rejects. */
-export type Deliver = (message: IncomingMessage) => Promise<Verdict>;
-
 /** An encoded message, ready to send. */
 export interface OutgoingMessage {
   readonly body: Uint8Array;
+  /** Empty only on a dead-letter copy of a message that carried none. */
   readonly target: string;
   readonly messageId: string;
   readonly contentType: string;
@@ -76,8 +145,14 @@ export interface OutgoingMessage {
   readonly delaySeconds?: number;
   readonly groupKey?: string;
   readonly deduplicationId?: string;
-  /** Where to send: a reply address; undefined = the broker's default destination. */
+  /** Where to send: a reply or dead-letter address; undefined = the broker's default destination. */
   readonly destination?: string;
+  /**
+   * Set on a dead-letter copy: why, and how often the original was delivered. The wire
+   * carries it as `dead_letter_reason` / `dead_letter_description` (and the delivery count
+   * where the platform has room). `messageId` is the original's.
+   */
+  readonly deadLetter?: DeadLetterReason & { readonly deliveryCount: number };
 }
 
 /** A received message, as the transport decoded it from the wire (body still encoded). */
@@ -101,20 +176,30 @@ export interface IncomingMessage {
   readonly deliveryCount: number;
   readonly publishedAt?: Date;
   readonly groupKey?: string;
+  /** Settlement handle, opaque to the core (receipt handle, lock, delivery tag, offset). */
+  readonly ackId?: unknown;
+  /** Where it was received from (queue URL/ARN, subscription), for the dead-letter address. */
+  readonly source?: string;
+  /** Set by the decoder when the message can never be handled: the core dead-letters it. */
+  readonly poison?: DeadLetterReason;
   /** The platform's native message (SQS record, ServiceBusReceivedMessage...). */
   readonly raw: unknown;
 }
 
 export type SendOutcome =
   | { readonly ok: true; readonly messageId: string }
-  | { readonly ok: false; readonly error: Error };
+  | { readonly ok: false; readonly error: unknown };
 
-/** What the core decided for one received message. */
+/**
+ * What the core decided for one received message — the one result type of the receive path.
+ * An entrypoint sees `dead-letter` only when it settles natively (the core copies otherwise,
+ * and answers `ack`, or `retry` when the copy could not be sent).
+ */
 export type Verdict =
   | { readonly kind: 'ack' }
   /** Leave for redelivery, after `delayMs` where the platform can delay. */
   | { readonly kind: 'retry'; readonly delayMs: number; readonly error: unknown }
-  /** Never going to succeed: the transport calls `deadLetter(message, reason)`, then acks. */
+  /** Never going to succeed: dead-letter it with the reason. */
   | { readonly kind: 'dead-letter'; readonly reason: DeadLetterReason };
 
 /** Why a message was dead-lettered. Carried on the wire as `dead_letter_reason`/`_description`. */
@@ -131,7 +216,8 @@ export type DeadLetterCode =
   | 'schema-invalid'
   | 'unknown-target'
   | 'reply-not-allowed'
-  | 'reply-failed';
+  | 'reply-failed'
+  | 'too-large';
 
 /** Reserved wire attribute names (ARCHITECTURE §3); user headers may not use them. */
 export const WIRE = {
@@ -141,6 +227,7 @@ export const WIRE = {
   contentType: 'content_type',
   messageId: 'message_id',
   traceparent: 'traceparent',
+  deliveryCount: 'delivery_count',
   deadLetterReason: 'dead_letter_reason',
   deadLetterDescription: 'dead_letter_description',
 } as const;
