@@ -217,7 +217,11 @@ export class Router {
   }
 
   /** A handler or reply failure: retry with backoff, or dead-letter on the last delivery. */
-  #failed(message: IncomingMessage, code: 'handler-failed' | 'reply-failed', err: unknown): Verdict {
+  #failed(
+    message: IncomingMessage,
+    code: 'handler-failed' | 'reply-failed',
+    err: unknown,
+  ): Verdict {
     const s = this.#s;
     const description = describeError(err);
     if (message.deliveryCount >= s.maxDeliveries) {
@@ -247,7 +251,14 @@ export class Router {
     const encoded = [];
     for (const { value, replyTo } of replies) {
       if (message.replyTo !== undefined) {
-        encoded.push(publisher.encode(value, 'reply', this.#replyOptions(message, correlationId), message.replyTo));
+        encoded.push(
+          publisher.encode(
+            value,
+            'reply',
+            this.#replyOptions(message, correlationId),
+            message.replyTo,
+          ),
+        );
       } else if (replyTo !== undefined) {
         encoded.push(publisher.encode(value, replyTo, this.#replyOptions(message, correlationId)));
       } else {
@@ -270,7 +281,6 @@ export class Router {
       : { correlationId, groupKey: message.groupKey };
   }
 }
-
 
 /** A target or address for a log line or reason: bounded, whatever the message said. */
 function clip(s: string | undefined): string | undefined {
