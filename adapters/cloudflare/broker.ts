@@ -7,7 +7,7 @@
  */
 import { BROKER_OPTION_KEYS, Broker, type BrokerOptions } from '../../src/broker.ts';
 import { InvalidArgumentError, InvalidMessageError } from '../../src/errors.ts';
-import { type Logger, silentLogger } from '../../src/log.ts';
+import { type Logger, type LogLevel, silentLogger } from '../../src/log.ts';
 import type {
   Capabilities,
   IncomingMessage,
@@ -76,6 +76,10 @@ export const CLOUDFLARE_KEYS = ['queue', 'deadLetterQueue', 'replyQueues', 'queu
 
 type OwnOptions = Pick<CloudflareQueueBrokerOptions, (typeof CLOUDFLARE_KEYS)[number]>;
 
+const HAS_IMMEDIATE =
+  typeof (globalThis as { setImmediate?: unknown }).setImmediate === 'function' &&
+  typeof (globalThis as { clearImmediate?: unknown }).clearImmediate === 'function';
+
 /** The address dead-letter copies are sent to; no queue name can look like it. */
 export const DEAD_LETTER_ADDRESS = '#dead-letter';
 
@@ -104,6 +108,7 @@ export class CloudflareQueueTransport implements Transport {
   readonly queueName: string;
   #logger: Logger = silentLogger;
   #warnedNoDeadLetter = false;
+  #closed = false;
 
   constructor(options: OwnOptions) {
     if (!isBinding(options.queue))
@@ -143,7 +148,10 @@ export class CloudflareQueueTransport implements Transport {
       name: 'cloudflare-queues',
       maxMessageBytes: LIMITS.messageBytes,
       measure,
-      maxBatchMessages: LIMITS.batchMessages,
+      // The core's batcher schedules with setImmediate and clears with clearImmediate, which
+      // workerd has only with nodejs_compat; without them, every publish is its own send call
+      // (a batch of one is flushed at once and needs no timer).
+      maxBatchMessages: HAS_IMMEDIATE ? LIMITS.batchMessages : 1,
       maxBatchBytes: LIMITS.batchBytes,
       batchLingerMs: 0,
       ordering: false,
@@ -174,6 +182,10 @@ export class CloudflareQueueTransport implements Transport {
   }
 
   async send(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
+    if (this.#closed) {
+      const error = new Error('the Cloudflare Queues transport is closed (the broker stopped)');
+      return batch.map(() => ({ ok: false, error }));
+    }
     const destination = batch[0]?.destination;
     const binding = this.#binding(destination);
     if (!binding) {
@@ -228,7 +240,9 @@ export class CloudflareQueueTransport implements Transport {
     return RETRYABLE.test(text);
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
 
   #binding(destination: string | undefined): QueueBinding | undefined {
     if (destination === undefined) return this.#queue;
@@ -268,7 +282,7 @@ export class CloudflareQueueBroker extends Broker {
       throw new InvalidArgumentError('CloudflareQueueBroker: options with `queue` are required');
     const [own, core] = pick(options, CLOUDFLARE_KEYS);
     const transport = new CloudflareQueueTransport(own);
-    super(transport, core);
+    super(transport, core.logger === undefined ? { ...core, logger: defaultLogger() } : core);
     this.#transport = transport;
   }
 
@@ -281,4 +295,42 @@ export class CloudflareQueueBroker extends Broker {
   get queueName(): string {
     return this.#transport.queueName;
   }
+}
+
+/**
+ * The core's default logger writes JSON lines to `process.stderr`, which workerd has only with
+ * `nodejs_compat`; without it, the same lines go to `console` (Workers Logs and `wrangler tail`
+ * read them), at level `warn`. Pass `logger` to choose.
+ */
+function defaultLogger(): Logger | undefined {
+  const g = globalThis as { process?: { stderr?: { write?: unknown } } };
+  if (typeof g.process?.stderr?.write === 'function') return undefined; // the core's default
+  return consoleLogger();
+}
+
+const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
+
+/**
+ * JSON log lines on `console` (for runtimes without `process.stderr`, as Workers without
+ * `nodejs_compat`); `warn` and `error` on `console.error`, the rest on `console.log`.
+ *
+ * @example
+ * ```ts
+ * new CloudflareQueueBroker({ queue: env.QUEUE, logger: consoleLogger('info') });
+ * ```
+ */
+export function consoleLogger(level: LogLevel = 'warn'): Logger {
+  const min = LEVELS.indexOf(level);
+  const at =
+    (lvl: LogLevel, out: (line: string) => void) =>
+    (message: string, fields?: Record<string, unknown>): void => {
+      if (LEVELS.indexOf(lvl) < min) return;
+      out(JSON.stringify({ level: lvl, logger: 'cloudmom', message, ...fields }));
+    };
+  return {
+    debug: at('debug', (l) => console.log(l)),
+    info: at('info', (l) => console.log(l)),
+    warn: at('warn', (l) => console.error(l)),
+    error: at('error', (l) => console.error(l)),
+  };
 }

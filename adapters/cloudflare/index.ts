@@ -28,10 +28,17 @@
 export {
   CloudflareQueueBroker,
   type CloudflareQueueBrokerOptions,
+  consoleLogger,
   DEAD_LETTER_ADDRESS,
   type QueueBinding,
   type QueueContentType,
 } from './broker.ts';
+export {
+  type QueueBatch,
+  type QueueBatchMessage,
+  type QueueHandlerOptions,
+  queueHandler,
+} from './entrypoint.ts';
 export {
   deadLetterInfo,
   ENVELOPE_VERSION,

@@ -30,6 +30,7 @@
  * metadata Cloudflare counts (128 KB a message; 100 messages and 256 KB a `sendBatch`).
  */
 import { InvalidMessageError } from '../../src/errors.ts';
+import { utf8Length } from '../../src/publisher.ts';
 import {
   type DeadLetterReason,
   type IncomingMessage,
@@ -199,25 +200,6 @@ export function validate(m: OutgoingMessage): void {
       `delaySeconds must be an integer from 0 to ${LIMITS.maxDelaySeconds} (12 h) on Cloudflare Queues, got ${String(d)}`,
     );
   }
-}
-
-/** UTF-8 length of a string without encoding it. */
-export function utf8Length(s: string): number {
-  let n = s.length;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) continue;
-    if (c < 0x800) n += 1;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
-      const d = s.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        // a surrogate pair: 2 UTF-16 units, 4 UTF-8 bytes
-        n += 2;
-        i++;
-      } else n += 2; // lone surrogate: U+FFFD, 3 bytes
-    } else n += 2;
-  }
-  return n;
 }
 
 function bounded(s: string, max: number): string {
