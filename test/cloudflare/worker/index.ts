@@ -202,37 +202,33 @@ interface Held {
   readonly message: QueueBatchMessage;
   readonly queue: string;
   leased: boolean;
-  settle(how: { ack: true } | { retry: number }): void;
+  /** Hands the decision to the `queue()` invocation, which alone may settle the message. */
+  decide(how: { ack: true } | { retry: number }): void;
 }
 const held = new Map<string, Held>();
 let wake: (() => void) | undefined;
 
+/**
+ * Holds each message of the batch until the test process decides; the settle call itself runs
+ * here, in the `queue()` invocation (workerd refuses `ack()` from another request's context).
+ */
 async function bridgeBatch(batch: QueueBatch, env: Env): Promise<void> {
   const leaseMs = env.LEASE_MS ?? 5000;
-  const done = batch.messages.map(
-    (message) =>
-      new Promise<void>((resolve) => {
-        const lease = crypto.randomUUID();
-        const h: Held = {
-          lease,
-          message,
-          queue: batch.queue,
-          leased: false,
-          settle(how) {
-            if (!held.delete(lease)) return;
-            clearTimeout(timer);
-            if ('ack' in how) message.ack();
-            else message.retry({ delaySeconds: how.retry });
-            resolve();
-          },
-        };
-        // Not settled in time (the test process went away): back to the queue.
-        const timer = setTimeout(() => h.settle({ retry: 0 }), leaseMs);
-        held.set(lease, h);
-      }),
-  );
+  const decided = batch.messages.map(async (message) => {
+    const lease = crypto.randomUUID();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const how = await new Promise<{ ack: true } | { retry: number }>((resolve) => {
+      held.set(lease, { lease, message, queue: batch.queue, leased: false, decide: resolve });
+      // Not settled in time (the test process went away): back to the queue.
+      timer = setTimeout(() => resolve({ retry: 0 }), leaseMs);
+    });
+    clearTimeout(timer);
+    held.delete(lease);
+    if ('ack' in how) message.ack();
+    else message.retry({ delaySeconds: how.retry });
+  });
   wake?.();
-  await Promise.all(done);
+  await Promise.all(decided);
 }
 
 async function bridgePull(request: Request): Promise<Response> {
@@ -275,14 +271,16 @@ async function bridgeSettle(request: Request): Promise<Response> {
   for (const lease of acks) {
     const h = held.get(lease);
     if (h) {
-      h.settle({ ack: true });
+      held.delete(lease);
+      h.decide({ ack: true });
       settled++;
     }
   }
   for (const r of retries) {
     const h = held.get(r.lease);
     if (h) {
-      h.settle({ retry: r.delaySeconds });
+      held.delete(r.lease);
+      h.decide({ retry: r.delaySeconds });
       settled++;
     }
   }
