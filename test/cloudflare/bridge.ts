@@ -106,7 +106,6 @@ class BridgedTransport extends CloudflareQueueTransport {
 
 /** A broker of the core over the bridged transport (the Broker constructor is protected). */
 class BridgedBroker extends Broker {
-  // biome-ignore lint/complexity/noUselessConstructor: makes the protected constructor callable here
   constructor(transport: BridgedTransport, options: BrokerOptions) {
     super(transport, options);
   }
