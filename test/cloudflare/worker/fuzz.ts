@@ -24,7 +24,6 @@ interface Env {
 
 const MAX_DELIVERIES = 3;
 const TARGETS = ['ok', 'echo', 'throws'];
-const utf8 = new TextEncoder();
 const strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 type Expected = 'handled' | 'discarded' | 'retry' | { dead: string };
