@@ -23,5 +23,5 @@ export {
   type PubSubPushMessage,
   type PushHandlerOptions,
   pushHandler,
-} from './entrypoints.ts';
+} from './entrypoint.ts';
 export { REPLY_KEY, targetFilter } from './wire.ts';
