@@ -410,6 +410,8 @@ class PubSubTransport implements Transport {
     const topic = this.#topic(name, key !== undefined);
     try {
       const id = await topic.publishMessage({
+        // A Buffer view, not the Uint8Array: the client deep-copies requests, and walks a plain
+        // Uint8Array byte by byte (P4 fell to a quarter).
         data: Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength),
         attributes: toAttributes(m),
         ...(key !== undefined ? { orderingKey: key } : {}),
