@@ -7,14 +7,19 @@
  * ```
  */
 export interface Logger {
+  /** Details for troubleshooting (each received message's fate). */
   debug(message: string, fields?: Record<string, unknown>): void;
+  /** Lifecycle and retries. */
   info(message: string, fields?: Record<string, unknown>): void;
+  /** Something went to the dead-letter destination or was dropped. */
   warn(message: string, fields?: Record<string, unknown>): void;
+  /** A failure cloudmom could not handle by itself (receiving, dead-lettering). */
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
-const LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
-export type LogLevel = (typeof LEVELS)[number];
+const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
+/** Log levels, lowest first; `silent` logs nothing. */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 
 /**
  * One JSON line per entry on stderr (what CloudWatch, Azure Monitor and Cloud Logging parse),
