@@ -15,7 +15,7 @@ function markdownFiles(): string[] {
 }
 
 /** GitHub's heading slug: lower case, punctuation dropped, spaces to hyphens. */
-export function slug(heading: string): string {
+function slug(heading: string): string {
   return heading
     .trim()
     .toLowerCase()
