@@ -7,7 +7,12 @@ import type {
   Topic,
 } from '@google-cloud/pubsub';
 import { BROKER_OPTION_KEYS, Broker, type BrokerOptions } from '../../src/broker.ts';
-import { CloudmomError, InvalidArgumentError, SendError } from '../../src/errors.ts';
+import {
+  CloudmomError,
+  type ErrorCode,
+  InvalidArgumentError,
+  SendError,
+} from '../../src/errors.ts';
 import { describeError, type Logger, silentLogger } from '../../src/log.ts';
 import { PushBuffer } from '../../src/sources.ts';
 import type {
@@ -363,7 +368,7 @@ class PubSubTransport implements Transport {
     return isRetryable(err);
   }
 
-  errorCode(err: unknown): ReturnType<typeof errorCode> {
+  errorCode(err: unknown): ErrorCode {
     return errorCode(err);
   }
 

@@ -280,7 +280,8 @@ function checkMaxBytes(v: unknown, name: string, fallback: number): number {
  * redelivers — **only if retries are enabled on the trigger** (`--retry`, or
  * `retry_policy = "RETRY_POLICY_RETRY"` in Terraform); otherwise the event is dropped.
  * A message that can never succeed (undecodable, no target, reply not allowed...) is
- * published to the broker's dead-letter topic with its reason, and the function resolves.
+ * published by the core to the broker's dead-letter topic with its reason, and the function
+ * resolves (it rejects when that publish failed, so the message comes again).
  * `deliveryCount` is the event's `deliveryAttempt` where present, else 1.
  *
  * @example

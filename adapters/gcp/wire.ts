@@ -29,7 +29,7 @@ export const LIMITS = {
 /**
  * Attribute carrying the instance part of a reply address (`<topic>#<key>`): each requester's
  * reply subscription filters on it, so replies on a shared reply topic reach only their
- * requester. Reserved by the gcp adapter, as the names of {@link WIRE} are by the core.
+ * requester. Reserved by the gcp adapter, as the core reserves its own attribute names.
  *
  * @example
  * ```ts
