@@ -58,7 +58,7 @@ export {
   MemoryQueue,
   type MemoryQueueOptions,
 } from './memory.ts';
-export type { StandardSchema } from './schema.ts';
+export type { StandardResult, StandardSchema } from './schema.ts';
 export { MOMService } from './service.ts';
 export { OffsetTracker, PushBuffer } from './sources.ts';
 export type {

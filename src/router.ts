@@ -6,7 +6,7 @@
  */
 import type { Codec, CodecRegistry } from './codec.ts';
 import { CloudmomError, InvalidArgumentError } from './errors.ts';
-import { describeError, type Logger } from './log.ts';
+import { describeError, errorKind, type Logger } from './log.ts';
 import type { AddOptions, BrokerStats, Handler, Properties } from './options.ts';
 import type { Publisher } from './publisher.ts';
 import { type StandardSchema, validateBody } from './schema.ts';
@@ -96,7 +96,6 @@ export class Router {
         messageId: message.messageId,
         target: clip(message.target),
         reason: verdict.reason.code,
-        description: verdict.reason.description,
         deliveryCount: message.deliveryCount,
       });
     }
@@ -234,7 +233,7 @@ export class Router {
       messageId: message.messageId,
       target: clip(message.target),
       deliveryCount: message.deliveryCount,
-      error: description,
+      error: errorKind(err),
     });
     const exp = Math.min(30, Math.max(0, message.deliveryCount - 1));
     const delayMs = Math.min(s.retryMaxMs, s.retryBaseMs * 2 ** exp);

@@ -310,3 +310,41 @@ describe('defects of the old receive path', () => {
     expect(Date.now() - started).toBeLessThan(10_000);
   });
 });
+
+describe('logs carry no message content', () => {
+  const MARKER = 'S3CRET-MARKER-7f3a';
+  it(`no log line at debug carries text from a body, on publish, receive, reply, schema and dead-letter paths`, async () => {
+    const lines: string[] = [];
+    const at = (level: string) => (message: string, fields?: Record<string, unknown>) =>
+      lines.push(`${level} ${message} ${JSON.stringify(fields ?? {})}`);
+    const logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+    const hub = new MemoryHub();
+    const b = new MemoryBroker({
+      hub,
+      queue: 'logs',
+      logger,
+      maxDeliveries: 2,
+      retry: { baseDelayMs: 1, maxDelayMs: 5 },
+    });
+    const { z } = await import('zod');
+    b.add('typed', () => undefined, { schema: z.object({ id: z.number() }) });
+    b.add('fails', (_p, body) => {
+      throw new Error(`cannot handle ${JSON.stringify(body)}`);
+    });
+    b.add('echo', (_p, body) => body, 'echoed');
+    b.add('echoed', () => undefined);
+    b.add('bad-json', () => undefined);
+    await b.start();
+    await b.publish({ id: MARKER }, 'typed');
+    await b.publish({ secret: MARKER }, 'fails', { headers: { note: MARKER } });
+    await b.publish(MARKER, 'echo');
+    await b.publish(`{"${MARKER}`, 'bad-json', { contentType: 'application/json' }).catch(() => {});
+    await until('dead letters', () => b.deadLetters().length >= 2, 10_000);
+    await until('the echo reply', () => b.stats.repliesSent >= 1);
+    await b.stop();
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.filter((l) => l.includes(MARKER))).toEqual([]);
+    // the reasons on the dead letters keep the detail
+    expect(b.deadLetters().some((d) => d.reason.description.includes('id'))).toBe(true);
+  });
+});
