@@ -7,7 +7,7 @@
  */
 import { BROKER_OPTION_KEYS, Broker, type BrokerOptions } from '../../src/broker.ts';
 import { InvalidArgumentError, InvalidMessageError } from '../../src/errors.ts';
-import { type Logger, type LogLevel, silentLogger } from '../../src/log.ts';
+import { type Logger, silentLogger } from '../../src/log.ts';
 import type {
   Capabilities,
   IncomingMessage,
@@ -32,10 +32,12 @@ export type QueueContentType = 'text' | 'bytes' | 'json' | 'v8';
  * ```
  */
 export interface QueueBinding {
+  /** Sends one message (`contentType` default `json`; `delaySeconds` ≤ 43 200). */
   send(
     body: unknown,
     options?: { contentType?: QueueContentType; delaySeconds?: number },
   ): Promise<unknown>;
+  /** Sends up to 100 messages (256 KB) in one call, all or none. */
   sendBatch(
     messages: Iterable<{ body: unknown; contentType?: QueueContentType; delaySeconds?: number }>,
     options?: { delaySeconds?: number },
@@ -282,7 +284,7 @@ export class CloudflareQueueBroker extends Broker {
       throw new InvalidArgumentError('CloudflareQueueBroker: options with `queue` are required');
     const [own, core] = pick(options, CLOUDFLARE_KEYS);
     const transport = new CloudflareQueueTransport(own);
-    super(transport, core.logger === undefined ? { ...core, logger: defaultLogger() } : core);
+    super(transport, core);
     this.#transport = transport;
   }
 
@@ -295,42 +297,4 @@ export class CloudflareQueueBroker extends Broker {
   get queueName(): string {
     return this.#transport.queueName;
   }
-}
-
-/**
- * The core's default logger writes JSON lines to `process.stderr`, which workerd has only with
- * `nodejs_compat`; without it, the same lines go to `console` (Workers Logs and `wrangler tail`
- * read them), at level `warn`. Pass `logger` to choose.
- */
-function defaultLogger(): Logger | undefined {
-  const g = globalThis as { process?: { stderr?: { write?: unknown } } };
-  if (typeof g.process?.stderr?.write === 'function') return undefined; // the core's default
-  return consoleLogger();
-}
-
-const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
-
-/**
- * JSON log lines on `console` (for runtimes without `process.stderr`, as Workers without
- * `nodejs_compat`); `warn` and `error` on `console.error`, the rest on `console.log`.
- *
- * @example
- * ```ts
- * new CloudflareQueueBroker({ queue: env.QUEUE, logger: consoleLogger('info') });
- * ```
- */
-export function consoleLogger(level: LogLevel = 'warn'): Logger {
-  const min = LEVELS.indexOf(level);
-  const at =
-    (lvl: LogLevel, out: (line: string) => void) =>
-    (message: string, fields?: Record<string, unknown>): void => {
-      if (LEVELS.indexOf(lvl) < min) return;
-      out(JSON.stringify({ level: lvl, logger: 'cloudmom', message, ...fields }));
-    };
-  return {
-    debug: at('debug', (l) => console.log(l)),
-    info: at('info', (l) => console.log(l)),
-    warn: at('warn', (l) => console.error(l)),
-    error: at('error', (l) => console.error(l)),
-  };
 }

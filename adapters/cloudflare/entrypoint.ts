@@ -16,7 +16,9 @@ import { fromQueueMessage, LIMITS, type QueueMessage } from './wire.ts';
 
 /** A message of a batch, as the Workers runtime hands it to `queue()` (its `Message`). */
 export interface QueueBatchMessage<Body = unknown> extends QueueMessage<Body> {
+  /** Acknowledges this message (the first settle call on a message wins). */
   ack(): void;
+  /** Redelivers this message, after `delaySeconds` (default: the consumer's `retry_delay`). */
   retry(options?: { delaySeconds?: number }): void;
 }
 
@@ -25,7 +27,9 @@ export interface QueueBatch<Body = unknown> {
   /** The queue's name. */
   readonly queue: string;
   readonly messages: readonly QueueBatchMessage<Body>[];
+  /** Acknowledges every message not settled on its own (cloudmom never calls it). */
   ackAll(): void;
+  /** Redelivers every message not settled on its own (cloudmom never calls it). */
   retryAll(options?: { delaySeconds?: number }): void;
 }
 

@@ -28,7 +28,6 @@
 export {
   CloudflareQueueBroker,
   type CloudflareQueueBrokerOptions,
-  consoleLogger,
   DEAD_LETTER_ADDRESS,
   type QueueBinding,
   type QueueContentType,

@@ -30,7 +30,7 @@
  * metadata Cloudflare counts (128 KB a message; 100 messages and 256 KB a `sendBatch`).
  */
 import { InvalidMessageError } from '../../src/errors.ts';
-import { utf8Length } from '../../src/publisher.ts';
+import { setOwn, utf8Length } from '../../src/publisher.ts';
 import {
   type DeadLetterReason,
   type IncomingMessage,
@@ -65,7 +65,7 @@ export const ENVELOPE_VERSION = 1;
  */
 export interface Envelope {
   readonly cloudmom: typeof ENVELOPE_VERSION;
-  /** cloudmom's own attributes ({@link WIRE} names) and the user headers; string values. */
+  /** cloudmom's own attributes (`target`, `content_type`, `correlation_id`…) and the user headers; string values. */
   readonly attributes: Readonly<Record<string, string>>;
   /** A JSON value (JSON content types). */
   readonly body?: unknown;
@@ -109,7 +109,8 @@ function isJsonType(media: string): boolean {
 
 /** The attributes of a message: the user headers, then cloudmom's own names. */
 export function toAttributes(m: OutgoingMessage): Record<string, string> {
-  const a: Record<string, string> = { ...m.headers };
+  const a: Record<string, string> = {};
+  for (const k of Object.keys(m.headers)) setOwn(a, k, m.headers[k]!);
   if (m.target !== '') a[WIRE.target] = m.target;
   a[WIRE.messageId] = m.messageId;
   a[WIRE.contentType] = m.contentType;
@@ -303,7 +304,7 @@ export function fromQueueMessage(m: QueueMessage, context: ReceiveContext = {}):
       );
     }
     if (OWN.has(k)) a[k] = v;
-    else headers[k] = v;
+    else setOwn(headers, k, v);
   }
   const message = {
     ...base,

@@ -134,6 +134,25 @@ describe('cloudflare wire: the envelope', () => {
     expect(new TextDecoder().decode(r.body)).toBe('{"id":7}');
   });
 
+  it('headers named __proto__ and constructor are data: carried and read back as own properties', () => {
+    const headers: Record<string, string> = {};
+    Object.defineProperty(headers, '__proto__', {
+      value: 'p',
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+    Object.assign(headers, { constructor: 'c' });
+    const m = out('1', { headers });
+    const e = toEnvelope(m);
+    expect(Object.keys(e.attributes)).toEqual(expect.arrayContaining(['__proto__', 'constructor']));
+    expect(JSON.stringify(e)).toContain('"__proto__":"p"');
+    const r = fromQueueMessage(delivered(m));
+    expect(Object.getPrototypeOf(r.headers)).toBe(Object.prototype);
+    expect(Object.getOwnPropertyDescriptor(r.headers, '__proto__')?.value).toBe('p');
+    expect(Object.getOwnPropertyDescriptor(r.headers, 'constructor')?.value).toBe('c');
+  });
+
   it('an envelope that came as text (content type text, the HTTP API) is read the same', () => {
     const m = out('{"id":7}');
     const r = fromQueueMessage({
