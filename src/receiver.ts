@@ -10,7 +10,7 @@
 import { describeError, type Logger } from './log.ts';
 import type { Publisher } from './publisher.ts';
 import type { DeadLetterReason, IncomingMessage, Source, Transport, Verdict } from './transport.ts';
-import { BoundedMap, Idle, type Semaphore, sleep } from './util.ts';
+import { BoundedMap, Idle, type Semaphore, sleep, soon } from './util.ts';
 
 /** Decides one message (route, handlers, replies). */
 export type Decide = (message: IncomingMessage) => Verdict | Promise<Verdict>;
@@ -206,7 +206,7 @@ class AckBatch {
     if (this.#ids.length >= this.#max) this.#send();
     else if (!this.#scheduled) {
       this.#scheduled = true;
-      setImmediate(() => {
+      soon(() => {
         this.#scheduled = false;
         this.#send();
       });

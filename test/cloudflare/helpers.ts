@@ -60,7 +60,12 @@ export class TestWorker {
 
   async get<T = any>(path: string): Promise<T> {
     const res = await this.mf.dispatchFetch(`http://worker${path}`);
-    return (await res.json()) as T;
+    const text = await res.text();
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new Error(`the Worker answered ${res.status}: ${text.slice(0, 500)}`);
+    }
   }
 
   async post<T = any>(path: string, body: unknown): Promise<T> {
@@ -68,7 +73,12 @@ export class TestWorker {
       method: 'POST',
       body: JSON.stringify(body),
     });
-    return (await res.json()) as T;
+    const text = await res.text();
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new Error(`the Worker answered ${res.status}: ${text.slice(0, 500)}`);
+    }
   }
 
   /** `broker.publish()` inside the Worker; resolves to the answer (`messageId` or `error`). */

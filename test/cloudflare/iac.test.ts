@@ -27,7 +27,12 @@ function dryRun(toml: string, name: string) {
   spawnSync('mkdir', ['-p', dir]);
   writeFileSync(
     config,
-    toml.replace(/^main = ".*"$/m, `main = "${join(ROOT, 'examples/cloudflare/worker.ts')}"`),
+    toml.replace(
+      /^main = ".*"$/m,
+      // the package's own source (an installed package resolves to its built dist/)
+      `main = "${join(ROOT, 'examples/cloudflare/worker.ts')}"\n` +
+        `alias = { "cloudmom/cloudflare" = "${join(ROOT, 'adapters/cloudflare/index.ts')}", "cloudmom" = "${join(ROOT, 'src/index.ts')}" }`,
+    ),
   );
   const r = spawnSync(
     join(ROOT, 'node_modules/.bin/wrangler'),
