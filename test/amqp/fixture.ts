@@ -15,7 +15,13 @@ let shared: Connection | undefined;
 /** One connection for the test file's own reads and writes (not the brokers'). */
 export function testConnection(): Connection {
   if (!shared) {
-    shared = new Connection({ url: url(), frameMax: 131072, retryLow: 100, retryHigh: 1000 });
+    shared = new Connection({
+      url: url(),
+      frameMax: 131072,
+      noDelay: true,
+      retryLow: 100,
+      retryHigh: 1000,
+    });
     shared.on('error', () => {});
   }
   return shared;
