@@ -14,4 +14,13 @@
  * @module
  */
 export { AmqpBroker, type AmqpBrokerOptions, UnroutableError } from './broker.ts';
+export {
+  type RmqBasicProperties,
+  RmqBatchError,
+  type RmqEvent,
+  type RmqHandlerOptions,
+  type RmqMessage,
+  rmqHandler,
+  rmqMessages,
+} from './entrypoint.ts';
 export { GROUP_KEY, LIMITS } from './wire.ts';

@@ -285,7 +285,9 @@ export function fromWire(d: WireDelivery, raw: unknown, o: FromWireOptions): Inc
 function timestampOf(t: number | string | null | undefined): Date | undefined {
   if (t === undefined || t === null) return undefined;
   // Lambda events write it as "Jan 1, 1970, 12:33:41 AM" without a zone: UTC
-  const ms = typeof t === 'number' ? t * 1000 : Date.parse(`${t} UTC`) || Date.parse(t);
+  // (a formatter may put a narrow no-break space before AM/PM)
+  const text = typeof t === 'string' ? t.replace(/\s+/g, ' ') : '';
+  const ms = typeof t === 'number' ? t * 1000 : Date.parse(`${text} UTC`) || Date.parse(text);
   return Number.isFinite(ms) ? new Date(ms) : undefined;
 }
 
