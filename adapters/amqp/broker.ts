@@ -232,6 +232,8 @@ interface AckId {
   readonly tag: number;
   readonly message: AsyncMessage;
   readonly deliveryCount: number;
+  /** Settling twice would close the channel (PRECONDITION_FAILED, unknown delivery tag). */
+  settled?: boolean;
 }
 
 type Settings = Pick<AmqpBrokerOptions, (typeof AMQP_KEYS)[number]>;
@@ -382,6 +384,10 @@ class AmqpTransport implements Transport {
   }
 
   async send(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
+    if (this.#closed) {
+      const error = new Error('the AMQP transport is closed');
+      return batch.map(() => ({ ok: false, error }));
+    }
     const pub = this.#pub();
     return Promise.all(batch.map((m) => this.#publishOne(pub, m)));
   }
@@ -546,8 +552,14 @@ class AmqpTransport implements Transport {
     return !(typeof code === 'string' && PERMANENT.has(code));
   }
 
-  errorCode(_err: unknown): ErrorCode {
-    return 'send-failed';
+  /**
+   * `not-found` for a missing exchange or queue (NOT_FOUND), and for a message no queue took
+   * on the default exchange (its routing key is a queue name: a reply queue that is gone);
+   * else `send-failed`.
+   */
+  errorCode(err: unknown): ErrorCode {
+    if (err instanceof UnroutableError) return err.exchange === '' ? 'not-found' : 'send-failed';
+    return (err as { code?: unknown } | null)?.code === 'NOT_FOUND' ? 'not-found' : 'send-failed';
   }
 
   async close(): Promise<void> {
@@ -755,8 +767,10 @@ class AmqpSource implements Source {
 
   async ack(ackIds: readonly unknown[]): Promise<void> {
     for (const id of ackIds) {
-      const { channel, tag } = id as AckId;
-      if (!channel.active) continue; // redelivered by RabbitMQ on another channel
+      const a = id as AckId;
+      const { channel, tag } = a;
+      if (a.settled || !channel.active) continue; // settled, or redelivered on another channel
+      a.settled = true;
       try {
         channel.basicAck({ deliveryTag: tag });
       } catch {
@@ -767,7 +781,7 @@ class AmqpSource implements Source {
 
   async nack(ackId: unknown, _delayMs: number, failed: boolean): Promise<void> {
     const id = ackId as AckId;
-    if (!id.channel.active) return;
+    if (id.settled || !id.channel.active) return;
     if (failed && this.#s.countByHeader) {
       try {
         await this.#t.republish(this.#s.queue, id.message, id.deliveryCount + 1);
@@ -777,12 +791,14 @@ class AmqpSource implements Source {
           messageId: id.message.messageId,
           error: describeError(err),
         });
+        id.settled = true;
         this.#nackQuietly(id.channel, id.tag);
         return;
       }
       await this.ack([id]);
       return;
     }
+    id.settled = true;
     this.#nackQuietly(id.channel, id.tag);
   }
 

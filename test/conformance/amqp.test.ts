@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { AmqpBroker } from 'cloudmom/amqp';
 import { afterAll } from 'vitest';
 import { closeTestConnection, topology } from '../amqp/fixture.ts';
 import { runConformance } from './suite.ts';
@@ -24,15 +26,22 @@ for (const queueType of ['quorum', 'classic'] as const) {
         async injectRaw(m) {
           await t.publishRaw({ body: m.body, contentType: m.contentType, routingKey: m.target });
         },
+        missingDestinationBroker: (options = {}) =>
+          t.broker({ ...options, exchange: `${t.exchange}-missing`, declare: false }),
+        // an allowed reply queue name that does not exist: RabbitMQ returns the reply (NO_ROUTE)
+        failingReplyAddress: () => `cloudmom.reply.gone-${randomUUID()}`,
         cleanup: () => t.cleanup(),
       };
     },
     {
-      maxMessageBytes: 16 * 1024 * 1024,
-      ordering: 'a queue with several consumers and prefetch > 1 keeps no order per key',
-      delay:
-        'RabbitMQ has no per-message delay without the delayed-message plugin (maxDelaySeconds 0)',
+      capabilities: new AmqpBroker({ logger: false }).capabilities,
+      orderingReason: 'a queue with several consumers and prefetch > 1 keeps no order per key',
+      delayReason: 'RabbitMQ has no per-message delay without the delayed-message plugin',
       injectRaw: true,
+      missingDestination: true,
+      failingReply: true,
+      // no lock: an unsettled delivery comes back when its channel closes, not after a timeout
+      lockMs: 1000,
       timeScale: 2,
     },
   );
