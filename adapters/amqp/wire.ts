@@ -34,7 +34,7 @@ export const LIMITS = {
   frameMax: 131_072,
 } as const;
 
-/** Headers the amqp mapping owns besides the core's {@link WIRE} names. */
+/** Headers the amqp mapping owns besides the core's reserved `WIRE` names. */
 export const GROUP_KEY = 'group_key';
 
 /**
