@@ -48,6 +48,7 @@ import {
   fromWire,
   LIMITS,
   measure,
+  type PublishProperties,
   routeOf,
   toProperties,
   validate,
@@ -389,19 +390,30 @@ class AmqpTransport implements Transport {
       return batch.map(() => ({ ok: false, error }));
     }
     const pub = this.#pub();
-    return Promise.all(batch.map((m) => this.#publishOne(pub, m)));
-  }
-
-  async #publishOne(pub: Publisher, m: OutgoingMessage): Promise<SendOutcome> {
-    const route = routeOf(m, this.exchange);
-    const properties = toProperties(m);
-    const body = Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength);
-    try {
-      await this.#confirmedPublish(pub, route.exchange, route.routingKey, properties, body);
-      return { ok: true, messageId: m.messageId };
-    } catch (error) {
-      return { ok: false, error };
-    }
+    const routes = batch.map((m) => routeOf(m, this.exchange));
+    const failures = await Promise.all(
+      batch.map((m, i) => {
+        const envelope = toProperties(m) as PublishProperties & Record<string, unknown>;
+        envelope.exchange = routes[i]!.exchange;
+        envelope.routingKey = routes[i]!.routingKey;
+        envelope.mandatory = true;
+        const body = Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength);
+        return pub.send(envelope, body).then(noFailure, asFailure);
+      }),
+    );
+    // one turn for the whole batch: a return precedes its confirm and is emitted on setImmediate
+    await new Promise((r) => setImmediate(r));
+    return batch.map((m, i): SendOutcome => {
+      const route = routes[i]!;
+      const returned = this.#takeReturned(m.messageId, route.exchange, route.routingKey);
+      if (returned)
+        return {
+          ok: false,
+          error: new UnroutableError(route.exchange, route.routingKey, returned.replyText),
+        };
+      const f = failures[i];
+      return f ? { ok: false, error: f.error } : { ok: true, messageId: m.messageId };
+    });
   }
 
   /**
@@ -584,6 +596,9 @@ class AmqpTransport implements Transport {
     if (!(await Promise.race([closed, sleep(5000).then(() => false)]))) conn.unsafeDestroy();
   }
 }
+
+const noFailure = (): undefined => undefined;
+const asFailure = (error: unknown) => ({ error });
 
 /** AMQP reply codes and client codes a retry of the same call will not cure. */
 const PERMANENT: ReadonlySet<string> = new Set([

@@ -176,13 +176,25 @@ export function validate(m: OutgoingMessage, frameMax: number = LIMITS.frameMax)
   short('reply_to', m.replyTo);
   short('content_type', m.contentType);
   short('a reply address (a queue name)', m.deadLetter ? undefined : m.destination);
+  let chars =
+    m.target.length * 2 +
+    m.messageId.length +
+    m.contentType.length +
+    (m.correlationId?.length ?? 0) +
+    (m.replyTo?.length ?? 0) +
+    (m.groupKey?.length ?? 0) +
+    (m.deadLetter ? m.deadLetter.description.length + 80 : 0) +
+    60;
   for (const k in m.headers) {
     if (k === GROUP_KEY || k === WIRE.target || k === WIRE.deliveryCount)
       throw new InvalidMessageError(`header "${k}" is reserved by cloudmom's AMQP mapping`);
     if (SERVER_HEADER.test(k))
       throw new InvalidMessageError(`header "${k}" is set by RabbitMQ, not by a publisher`);
     short(`a header name`, k);
+    chars += k.length + m.headers[k]!.length + 6;
   }
+  // at most 3 UTF-8 bytes per UTF-16 unit: most messages are far below one frame, uncounted
+  if (64 + 3 * chars <= frameMax) return;
   const frame = headerFrameBytes(m);
   if (frame > frameMax)
     throw new InvalidMessageError(
