@@ -418,7 +418,12 @@ export class Consumer {
         }
         const copied = await sendDeadLetterCopy(this.#ctx, m, v.reason);
         if (copied.kind === 'ack') this.#acks.add(m.ackId);
-        else await source.nack(m.ackId, 1000, true);
+        else {
+          // the copy could not be sent: back to the platform, not at once (no hot loop)
+          const caps = transport.capabilities;
+          if (!caps.nackDelay) await sleep(caps.retryHoldMs ?? 0, this.#ctx.stopping);
+          await source.nack(m.ackId, 1000, true);
+        }
         return copied;
       }
     } catch (err) {

@@ -83,6 +83,8 @@ const DEFAULT_KEYS = [
   'quote"s',
   'ünïcødé',
   'UPPER_lower-09',
+  '__proto__',
+  'constructor',
 ];
 const AWKWARD_VALUES = [
   '',
