@@ -16,6 +16,7 @@
  * | dead-letter copy | headers `dead_letter_reason`, `dead_letter_description`, `delivery_count` |
  */
 import { InvalidMessageError } from '../../src/errors.ts';
+import { setOwn } from '../../src/publisher.ts';
 import { type IncomingMessage, type OutgoingMessage, WIRE } from '../../src/transport.ts';
 
 /**
@@ -190,6 +191,10 @@ export function validate(m: OutgoingMessage, frameMax: number = LIMITS.frameMax)
       throw new InvalidMessageError(`header "${k}" is reserved by cloudmom's AMQP mapping`);
     if (SERVER_HEADER.test(k))
       throw new InvalidMessageError(`header "${k}" is set by RabbitMQ, not by a publisher`);
+    if (k === '__proto__')
+      throw new InvalidMessageError(
+        'header "__proto__" cannot be received through rabbitmq-client (its table decoder drops it)',
+      );
     short(`a header name`, k);
     chars += k.length + m.headers[k]!.length + 6;
   }
@@ -263,7 +268,7 @@ export function fromWire(d: WireDelivery, raw: unknown, o: FromWireOptions): Inc
     else if (k === GROUP_KEY) groupKey = s;
     else {
       if (k === WIRE.deadLetterReason) deadLettered = true;
-      headers[k] = s;
+      setOwn(headers, k, s); // `__proto__` too (Lambda events are parsed JSON)
     }
   }
   if (deadLettered && own !== undefined) headers[WIRE.deliveryCount] = String(own);

@@ -106,7 +106,7 @@ describe('amqp wire: outgoing', () => {
       'x-first-death-reason',
     ])
       expect(() => validate(msg({ headers: { [k]: 'v' } }))).toThrow(InvalidMessageError);
-    expect(() => validate(msg({ headers: { 'x-tenant': 'v' } }))).not.toThrow();
+    expect(() => validate(msg({ headers: { 'x-tenant': 'v', constructor: 'c' } }))).not.toThrow();
   });
   it('refuses properties that do not fit in one frame', () => {
     const headers = { big: 'v'.repeat(9000) };
@@ -176,6 +176,12 @@ describe('amqp wire: incoming', () => {
     );
     expect(m.deliveryCount).toBe(1);
     expect(m.headers).toEqual({ dead_letter_reason: 'handler-failed', delivery_count: '5' });
+  });
+  it('keeps a `__proto__` header of a parsed Lambda event as an own header', () => {
+    const headers = JSON.parse('{"__proto__":{"bytes":[112]},"constructor":"c"}');
+    const m = fromWire(delivery({ headers }), null, { fallbackId });
+    expect(Object.getOwnPropertyDescriptor(m.headers, '__proto__')?.value).toBe('p');
+    expect(m.headers.constructor).toBe('c');
   });
   it('gives a message id to deliveries without one', () => {
     expect(fromWire(delivery(), null, { fallbackId }).messageId).toBe('generated');
