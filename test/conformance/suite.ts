@@ -292,7 +292,13 @@ export function runConformance(
       const keys = caps.headerKeys ?? DEFAULT_KEYS;
       const headers: Record<string, string> = {};
       keys.forEach((k, i) => {
-        headers[k] = AWKWARD_VALUES[i % AWKWARD_VALUES.length]!;
+        // an own property whatever the name (`headers.__proto__ = v` would set the prototype)
+        Object.defineProperty(headers, k, {
+          value: AWKWARD_VALUES[i % AWKWARD_VALUES.length]!,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
       });
       await b.publish('h', 'headers', { headers });
       await until('the message with headers', () => r.seen[0]);
