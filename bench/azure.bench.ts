@@ -1,5 +1,5 @@
 /**
- * P4 — send throughput to Service Bus (the peer, started here through
+ * Service Bus throughput, both ways. Send (P4) (the peer, started here through
  * `startServiceBus()` of test/emulators/azure/setup.ts, or the namespace in
  * CLOUDMOM_SERVICEBUS_CONNECTION_STRING): `ServiceBusBroker.publish` of N concurrent messages
  * (the core batches them, the transport packs `createMessageBatch` batches) against the raw
@@ -8,6 +8,11 @@
  * each, alternating which goes first, fresh queues per round (best-of, because other processes
  * share the CPU); a second row divides by the CPU time of this process instead of the wall
  * clock, which other processes' load disturbs less.
+ *
+ * Consume (issue 13): `ServiceBusBroker.start()` draining a queue pre-filled with N messages
+ * (a handler that does nothing, `concurrency` 50: the core completes each message) against the
+ * raw `receiver.subscribe` with `maxConcurrentCalls` 50 completing each in `processMessage`.
+ * Best of `BENCH_AZURE_CONSUME_ROUNDS` (5), alternating.
  */
 import { randomUUID } from 'node:crypto';
 import { ServiceBusClient, type ServiceBusSender } from '@azure/service-bus';
@@ -17,6 +22,9 @@ import type { BenchRow, BenchSuite } from './types.ts';
 
 const N = Number(process.env.BENCH_AZURE_MESSAGES ?? 5000);
 const ROUNDS = Number(process.env.BENCH_AZURE_ROUNDS ?? 10);
+const CONSUME_N = Number(process.env.BENCH_AZURE_CONSUME_MESSAGES ?? 3000);
+const CONSUME_ROUNDS = Number(process.env.BENCH_AZURE_CONSUME_ROUNDS ?? 5);
+const CONCURRENCY = 50;
 const payload = (i: number) => ({ i, text: 'x'.repeat(400), tags: ['a', 'b', 'c'] });
 
 interface Round {
@@ -32,9 +40,10 @@ function timed(t0: number, c0: NodeJS.CpuUsage): Round {
   return { wall: (N / dt) * 1000, cpu: (N / (c.user + c.system)) * 1e6 };
 }
 
-async function cloudmomRound(connectionString: string): Promise<Round> {
+async function cloudmomRound(client: ServiceBusClient): Promise<Round> {
   const queue = `bench-cm-${randomUUID().slice(0, 8)}`;
-  const broker = new ServiceBusBroker({ connectionString, queue, logger: false });
+  // The same client (connection) as the raw rounds: only the publish path differs.
+  const broker = new ServiceBusBroker({ client, queue, logger: false });
   await broker.publish(payload(-1), 'warm-up');
   const c0 = process.cpuUsage();
   const t0 = performance.now();
@@ -72,6 +81,67 @@ async function rawRound(client: ServiceBusClient): Promise<Round> {
   return r;
 }
 
+/** A fresh queue holding CONSUME_N messages as cloudmom publishes them. */
+async function filledQueue(client: ServiceBusClient, prefix: string): Promise<string> {
+  const queue = `${prefix}-${randomUUID().slice(0, 8)}`;
+  const broker = new ServiceBusBroker({ client, queue, logger: false });
+  await Promise.all(
+    Array.from({ length: CONSUME_N }, (_, i) => broker.publish(payload(i), 'bench')),
+  );
+  await broker.stop();
+  return queue;
+}
+
+async function until(done: () => boolean): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error('consume bench: timed out');
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+async function cloudmomConsume(client: ServiceBusClient): Promise<number> {
+  const queue = await filledQueue(client, 'bench-cc');
+  const broker = new ServiceBusBroker({ client, queue, logger: false, concurrency: CONCURRENCY });
+  let seen = 0;
+  broker.add('bench', () => {
+    seen++;
+  });
+  const t0 = performance.now();
+  await broker.start();
+  await until(() => broker.stats.acked >= CONSUME_N);
+  const rate = (CONSUME_N / (performance.now() - t0)) * 1000;
+  await broker.stop();
+  if (seen !== CONSUME_N) throw new Error(`consume bench: ${seen} of ${CONSUME_N} handled`);
+  return rate;
+}
+
+async function rawConsume(client: ServiceBusClient): Promise<number> {
+  const queue = await filledQueue(client, 'bench-rc');
+  const receiver = client.createReceiver(queue, {
+    receiveMode: 'peekLock',
+    skipParsingBodyAsJson: true,
+  });
+  let done = 0;
+  const t0 = performance.now();
+  const sub = receiver.subscribe(
+    {
+      processMessage: async (m) => {
+        JSON.parse(Buffer.from(m.body as Buffer).toString('utf8'));
+        await receiver.completeMessage(m);
+        done++;
+      },
+      processError: async () => {},
+    },
+    { autoCompleteMessages: false, maxConcurrentCalls: CONCURRENCY },
+  );
+  await until(() => done >= CONSUME_N);
+  const rate = (CONSUME_N / (performance.now() - t0)) * 1000;
+  await sub.close();
+  await receiver.close();
+  return rate;
+}
+
 export const suite: BenchSuite = {
   name: 'azure',
   async run(): Promise<BenchRow[]> {
@@ -91,7 +161,7 @@ export const suite: BenchSuite = {
         for (const which of order) {
           gc();
           if (which === 'raw') best(raw, await rawRound(client));
-          else best(cm, await cloudmomRound(sb.connectionString));
+          else best(cm, await cloudmomRound(client));
         }
       }
       const where = sb.isPeer ? 'peer on loopback' : 'namespace from env';
@@ -109,9 +179,31 @@ export const suite: BenchSuite = {
           met: ratio >= 0.95,
         };
       };
+      let cmConsume = 0;
+      let rawConsumeRate = 0;
+      for (let r = 0; r < CONSUME_ROUNDS; r++) {
+        const order = r % 2 === 0 ? ['raw', 'cm'] : ['cm', 'raw'];
+        for (const which of order) {
+          gc();
+          if (which === 'raw') rawConsumeRate = Math.max(rawConsumeRate, await rawConsume(client));
+          else cmConsume = Math.max(cmConsume, await cloudmomConsume(client));
+        }
+      }
+      const consumeRatio = Math.round((cmConsume / rawConsumeRate) * 100) / 100;
       return [
         row('wall', `wall clock, best of ${ROUNDS}`, 'msg/s'),
         row('cpu', `per CPU second of client + in-process peer, best of ${ROUNDS}`, 'msg/CPU-s'),
+        {
+          id: 'P4',
+          case: `Service Bus consume throughput, ${CONSUME_N} × ~0.5 KB JSON messages, concurrency ${CONCURRENCY}, wall clock, best of ${CONSUME_ROUNDS} (${where})`,
+          value: Math.round(cmConsume),
+          unit: 'msg/s',
+          anchor: 'raw ServiceBusReceiver.subscribe + completeMessage',
+          anchorValue: Math.round(rawConsumeRate),
+          ratio: consumeRatio,
+          goal: '≥ 0.9',
+          met: consumeRatio >= 0.9,
+        },
       ];
     } finally {
       await client.close();

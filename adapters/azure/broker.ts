@@ -51,6 +51,7 @@ import {
   propertiesSize,
   replySessions,
   STANDARD_MAX_MESSAGE_BYTES,
+  surelySmallProperties,
   toServiceBusMessage,
 } from './wire.ts';
 
@@ -240,7 +241,6 @@ export class ServiceBusBroker extends Broker {
 
 /** The Service Bus transport: translation only (see the module doc). */
 class ServiceBusTransport implements Transport {
-  readonly client: ServiceBusClient;
   readonly capabilities: Capabilities;
   readonly publishTo: string | undefined;
   readonly poisonQueue: string | undefined;
@@ -248,6 +248,9 @@ class ServiceBusTransport implements Transport {
   concurrency = 10;
   #logger: Logger = silentLogger;
   readonly #ownsClient: boolean;
+  /** The client; built from the connection string on first use when none was given. */
+  #client: ServiceBusClient | undefined;
+  readonly #connectionString: string | undefined;
   readonly #queue: string | undefined;
   readonly #topic: string | undefined;
   readonly #subscription: string | undefined;
@@ -287,7 +290,7 @@ class ServiceBusTransport implements Transport {
     if (options.client !== undefined) {
       if (typeof (options.client as { createSender?: unknown }).createSender !== 'function')
         throw new InvalidArgumentError('ServiceBusBroker: client must be a ServiceBusClient');
-      this.client = options.client;
+      this.#client = options.client;
       this.#ownsClient = false;
     } else {
       const cs = options.connectionString ?? process.env.SERVICEBUS_CONNECTION_STRING;
@@ -295,7 +298,7 @@ class ServiceBusTransport implements Transport {
         throw new InvalidArgumentError(
           'ServiceBusBroker: give connectionString, client, or set SERVICEBUS_CONNECTION_STRING',
         );
-      this.client = new (sdk().ServiceBusClient)(cs);
+      this.#connectionString = cs;
       this.#ownsClient = true;
     }
     this.#queue = options.queue;
@@ -334,8 +337,11 @@ class ServiceBusTransport implements Transport {
       maxMessageBytes,
       measure: measureServiceBus,
       // One core batch is one link batch (256 KB Standard, 1 MB Premium): one layer of batching.
+      // `measure` counts what a message adds to a batch; the batch's envelope (which repeats
+      // its first message's properties) gets the last KB. A batch that still does not fit
+      // (a first message with large properties) is sent as two.
       maxBatchMessages: 4000,
-      maxBatchBytes: Math.min(maxMessageBytes, 1024 * 1024),
+      maxBatchBytes: Math.min(maxMessageBytes, 1024 * 1024) - 1024,
       batchLingerMs: 0,
       ordering: this.#sessions,
       maxDelaySeconds: 14 * 24 * 3600,
@@ -350,12 +356,18 @@ class ServiceBusTransport implements Transport {
     };
   }
 
+  /** The native client (loads `@azure/service-bus` and connects lazily, on first use). */
+  get client(): ServiceBusClient {
+    this.#client ??= new (sdk().ServiceBusClient)(this.#connectionString!);
+    return this.#client;
+  }
+
   attach(context: { readonly logger: Logger }): void {
     this.#logger = context.logger;
   }
 
   validate(message: OutgoingMessage): void {
-    if (propertiesSize(message) > PROPERTIES_LIMIT_BYTES)
+    if (!surelySmallProperties(message) && propertiesSize(message) > PROPERTIES_LIMIT_BYTES)
       throw new InvalidMessageError(
         `the message properties exceed the ${PROPERTIES_LIMIT_BYTES}-byte limit of Service Bus`,
       );
@@ -608,7 +620,7 @@ class ServiceBusTransport implements Transport {
     const closing = [...this.#senders.values()].map((e) => e.sender.close());
     this.#senders.clear();
     await Promise.allSettled(closing);
-    if (this.#ownsClient) await this.client.close().catch(() => {});
+    if (this.#ownsClient) await this.#client?.close().catch(() => {});
   }
 }
 

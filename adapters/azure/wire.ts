@@ -25,6 +25,7 @@
  */
 import type { ServiceBusMessage, ServiceBusReceivedMessage } from '@azure/service-bus';
 import { describeError } from '../../src/log.ts';
+import { utf8Length } from '../../src/publisher.ts';
 import { type IncomingMessage, type OutgoingMessage, WIRE } from '../../src/transport.ts';
 import { BoundedMap } from '../../src/util.ts';
 
@@ -39,11 +40,27 @@ import { BoundedMap } from '../../src/util.ts';
 export const STANDARD_MAX_MESSAGE_BYTES = 256 * 1024;
 /** Largest size of all properties of one message (Standard and Premium). */
 export const PROPERTIES_LIMIT_BYTES = 64 * 1024;
+
+/**
+ * True when the properties of `m` are surely within {@link PROPERTIES_LIMIT_BYTES}, counted
+ * cheaply (3 bytes per UTF-16 unit at most); false means: count them ({@link propertiesSize}).
+ */
+export function surelySmallProperties(m: OutgoingMessage): boolean {
+  let units =
+    m.target.length +
+    m.contentType.length +
+    (m.deduplicationId ?? m.messageId).length +
+    (m.correlationId?.length ?? 0) +
+    (m.replyTo?.length ?? 0) +
+    (m.groupKey?.length ?? 0);
+  for (const k in m.headers) units += k.length + m.headers[k]!.length;
+  return units * 3 + 64 + (m.deadLetter ? DEAD_LETTER_TEXT_MAX * 3 : 0) < PROPERTIES_LIMIT_BYTES;
+}
 /** Longest `DeadLetterReason` / `DeadLetterErrorDescription` Service Bus keeps (characters). */
 export const DEAD_LETTER_TEXT_MAX = 4096;
 
 const utf8 = new TextEncoder();
-const byteLength = (s: string | undefined) => (s === undefined ? 0 : Buffer.byteLength(s, 'utf8'));
+const byteLength = (s: string | undefined) => (s === undefined ? 0 : utf8Length(s));
 
 /** The native fields that get a lossless copy when the Functions worker would alter them. */
 const COPIED = [WIRE.messageId, WIRE.correlationId, WIRE.replyTo, WIRE.target] as const;
@@ -60,12 +77,14 @@ const COPIED = [WIRE.messageId, WIRE.correlationId, WIRE.replyTo, WIRE.target] a
  */
 export function toServiceBusMessage(m: OutgoingMessage): ServiceBusMessage {
   const messageId = m.deduplicationId ?? m.messageId;
+  // One object shape for the common case (the SDK's checks on it stay monomorphic).
   const native: ServiceBusMessage = {
     body: Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength),
     messageId,
     contentType: m.contentType,
+    subject: m.target,
   };
-  if (m.target !== '') native.subject = m.target;
+  if (m.target === '') delete native.subject;
   if (m.correlationId !== undefined) native.correlationId = m.correlationId;
   if (m.replyTo !== undefined) native.replyTo = m.replyTo;
   if (m.groupKey !== undefined) native.sessionId = m.groupKey;
@@ -163,7 +182,14 @@ function headerName(k: string): string {
   return k.endsWith('__proto__') && /^%+__proto__$/.test(k) ? k.slice(1) : k;
 }
 
-/** Bytes of all properties: application properties plus the system ones cloudmom sets. */
+/**
+ * Bytes of all properties: application properties plus the system ones cloudmom sets.
+ *
+ * @example
+ * ```ts
+ * propertiesSize(message) <= PROPERTIES_LIMIT_BYTES; // Service Bus takes it
+ * ```
+ */
 export function propertiesSize(m: OutgoingMessage): number {
   let n = 0;
   for (const k in m.headers) n += byteLength(k) + byteLength(m.headers[k]);
@@ -175,10 +201,12 @@ export function propertiesSize(m: OutgoingMessage): number {
 }
 
 /**
- * Size of a message as Service Bus counts it (body + properties), with the AMQP encoding
- * overhead, measured against `createMessageBatch` (a fixed part, per application property and
- * per optional system property). Slightly conservative: a message measured at the limit fits
- * the link.
+ * Size of a message as Service Bus counts it in a `createMessageBatch` batch (body,
+ * properties and their AMQP encoding), calibrated against the SDK's own accounting: a fixed
+ * part, each system string with its length prefix, each application property with its two,
+ * the schedule annotation. Never less than what a message adds to a batch, a few percent more;
+ * the batch itself (its envelope, which repeats the first message's properties) is left to the
+ * batch limit. A message measured at the limit fits the link when sent alone.
  *
  * @example
  * ```ts
@@ -186,29 +214,28 @@ export function propertiesSize(m: OutgoingMessage): number {
  * ```
  */
 export function measureServiceBus(m: OutgoingMessage): number {
-  // Application properties count about twice their bytes in the SDK's batch accounting.
+  let n = m.body.byteLength + 60;
+  n += str(m.deduplicationId ?? m.messageId) + str(m.contentType) + str(m.target);
+  if (m.correlationId !== undefined) n += str(m.correlationId) + 1;
+  if (m.replyTo !== undefined) n += str(m.replyTo) + 1;
+  if (m.groupKey !== undefined) n += str(m.groupKey) + 1;
+  if (m.delaySeconds) n += 48;
   let props = 0;
-  let count = 0;
-  for (const k in m.headers) {
-    props += 12 + byteLength(k) + byteLength(m.headers[k]);
-    count++;
-  }
+  for (const k in m.headers) props += str(k) + str(m.headers[k]!);
   const copies = idCopies(m.deduplicationId ?? m.messageId, m);
-  if (copies !== undefined) {
-    for (const k in copies) {
-      props += 12 + 2 * (byteLength(k) + byteLength(copies[k]));
-      count++;
-    }
+  if (copies !== undefined) for (const k in copies) props += str(k) + str(copies[k]!);
+  const dl = m.deadLetter;
+  if (dl) {
+    props += str(WIRE.deadLetterReason) + str(dl.code) + str(WIRE.deliveryCount) + 16;
+    props += str(WIRE.deadLetterDescription) + str(dl.description.slice(0, DEAD_LETTER_TEXT_MAX));
   }
-  if (m.deadLetter) {
-    props += 3 * 12 + 96 + byteLength(m.deadLetter.description.slice(0, DEAD_LETTER_TEXT_MAX));
-    count += 3;
-  }
-  if (count > 0) props += 24;
-  let optional = 0;
-  for (const v of [m.correlationId, m.replyTo, m.groupKey]) if (v !== undefined) optional++;
-  if (m.delaySeconds) optional++;
-  return m.body.byteLength + propertiesSize(m) + 192 + props + 48 * optional;
+  return props === 0 ? n : n + 16 + props;
+}
+
+/** An AMQP string: its UTF-8 bytes and length prefix (str8 up to 255 bytes, else str32), rounded up. */
+function str(s: string): number {
+  const n = utf8Length(s);
+  return n + (n < 256 ? 4 : 7);
 }
 
 /** The raw body bytes of a received message, whatever shape the SDK or extension gave it. */

@@ -14,6 +14,7 @@ import {
   measureServiceBus,
   toBytes,
   toServiceBusMessage,
+  workerAlters,
 } from '../../adapters/azure/wire.ts';
 import type { OutgoingMessage } from '../../src/transport.ts';
 
@@ -108,6 +109,96 @@ describe('wire: measure and bytes', () => {
     ).toEqual({ s: 'x', n: '1.5', b: 'false', d: '2026-01-02T03:04:05.000Z', o: '{"a":1}' });
     expect(headersFromProperties([1, 2])).toEqual({});
     expect(headersFromProperties('x')).toEqual({});
+  });
+});
+
+describe('wire: what the Functions worker would alter, and the copies', () => {
+  it('workerAlters: true exactly when JSON.parse would not give the string back', () => {
+    for (const s of ['1e3', '12345678901234567890', 'null', '"q"', '-0', ' 42', '42 ', '[1]', '{}'])
+      expect(workerAlters(s), s).toBe(true);
+    for (const s of ['42', '-7', '1.5', 'true', 'false', 'abc', '007', '5f0c8a2e-1b2c', '', '{x'])
+      expect(workerAlters(s), s).toBe(false);
+  });
+
+  it('copies an altered id, correlation id, reply address or target under its reserved name', () => {
+    const m = toServiceBusMessage(
+      outgoing({ messageId: '1e3', correlationId: 'null', replyTo: '42', target: '"t"' }),
+    );
+    expect(m.applicationProperties).toEqual({
+      message_id: '1e3',
+      correlation_id: 'null',
+      target: '"t"',
+    });
+    expect(toServiceBusMessage(outgoing()).applicationProperties).toBeUndefined();
+    // measured with the copies: a message never measures less than what goes on the wire
+    expect(measureServiceBus(outgoing({ correlationId: '1e3' }))).toBeGreaterThan(
+      measureServiceBus(outgoing({ correlationId: 'abc' })),
+    );
+  });
+
+  it('fromTrigger takes the copy when the worker parsed the metadata, and drops it from headers', () => {
+    const [m] = fromTrigger('x', {
+      messageId: 1000,
+      correlationId: 12345678901234567000,
+      replyTo: null,
+      subject: 't',
+      applicationProperties: {
+        message_id: '1e3',
+        correlation_id: '12345678901234567890',
+        reply_to: 'null',
+        tenant: 'a',
+      },
+    });
+    expect(m).toMatchObject({
+      messageId: '1e3',
+      correlationId: '12345678901234567890',
+      replyTo: 'null',
+      headers: { tenant: 'a' },
+    });
+    // a copy that does not match what the worker saw is a header, not an id
+    const [n] = fromTrigger('x', { messageId: 'm-1', applicationProperties: { message_id: 'zz' } });
+    expect(n).toMatchObject({ messageId: 'm-1', headers: { message_id: 'zz' } });
+  });
+
+  it('escapes __proto__ header names with one more % and reads them back as own properties', () => {
+    const headers: Record<string, string> = {};
+    for (const k of ['__proto__', '%__proto__', 'a__proto__'])
+      Object.defineProperty(headers, k, { value: k, enumerable: true });
+    const m = toServiceBusMessage(outgoing({ headers }));
+    expect(Object.keys(m.applicationProperties!)).toEqual([
+      '%__proto__',
+      '%%__proto__',
+      'a__proto__',
+    ]);
+    const back = headersFromProperties(m.applicationProperties);
+    expect(Object.keys(back)).toEqual(['__proto__', '%__proto__', 'a__proto__']);
+    expect(Object.getPrototypeOf(back)).toBe(Object.prototype);
+    expect(back.__proto__).toBe('__proto__');
+  });
+
+  it('a dead-letter copy carries the reason as application properties and may have no target', () => {
+    const m = toServiceBusMessage(
+      outgoing({
+        target: '',
+        destination: 'poison',
+        deadLetter: { code: 'undecodable', description: 'd'.repeat(5000), deliveryCount: 3 },
+      }),
+    );
+    expect(m.subject).toBeUndefined();
+    expect(m.applicationProperties).toMatchObject({
+      dead_letter_reason: 'undecodable',
+      delivery_count: '3',
+    });
+    expect(String(m.applicationProperties!.dead_letter_description)).toHaveLength(4096);
+  });
+
+  it('fromReceived marks an unreadable body as poison instead of throwing', () => {
+    const m = fromReceived({
+      body: { n: 1n },
+      messageId: 'p',
+    } as unknown as ServiceBusReceivedMessage);
+    expect(m.poison).toMatchObject({ code: 'undecodable' });
+    expect(m.body.byteLength).toBe(0);
   });
 });
 

@@ -327,6 +327,10 @@ export async function startServiceBusPeer(
       while (queue![0]?.kind === head.kind) {
         const item = queue!.shift()!;
         item.delivery.update(true, item.outcome.described());
+        // The client does not settle again after our answer (it is done once we settled), so
+        // rhea would keep the delivery and stop sending on this session after 2048 of them
+        // ("Next pending delivery not found"): it is settled on both ends now.
+        item.delivery.remote_settled = true;
       }
       if (queue!.length > 0) setImmediate(flush);
     }
