@@ -20,7 +20,6 @@ import {
 import { CloudmomError, type Logger, type Properties } from 'cloudmom';
 import { azureFunctionHandler, ServiceBusBroker } from 'cloudmom/azure';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
-import { bodyBytes } from '../../adapters/azure/wire.ts';
 import { actionsFor, hostInput, invocation } from './host.ts';
 
 const connectionString = inject('serviceBusConnectionString');

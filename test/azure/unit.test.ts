@@ -173,7 +173,7 @@ describe('wire: what the Functions worker would alter, and the copies', () => {
     const back = headersFromProperties(m.applicationProperties);
     expect(Object.keys(back)).toEqual(['__proto__', '%__proto__', 'a__proto__']);
     expect(Object.getPrototypeOf(back)).toBe(Object.prototype);
-    expect(back.__proto__).toBe('__proto__');
+    expect(Object.getOwnPropertyDescriptor(back, '__proto__')?.value).toBe('__proto__');
   });
 
   it('a dead-letter copy carries the reason as application properties and may have no target', () => {
