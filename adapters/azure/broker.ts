@@ -641,8 +641,21 @@ class Settler {
     this.#receiver = receiver;
   }
 
-  complete(d: Delivery): Promise<void> {
-    return this.#once(d, () => this.#gate.shared(() => this.#receiver.completeMessage(d.native)));
+  /** Completes deliveries together (completes may share disposition frames). */
+  completeAll(ds: readonly Delivery[]): Promise<void> {
+    const todo = ds.filter((d) => !d.settled);
+    if (todo.length === 0) return Promise.resolve();
+    for (const d of todo) d.settled = true;
+    return this.#gate.shared(async () => {
+      const results = await Promise.allSettled(
+        todo.map((d) => {
+          const p = this.#receiver.completeMessage(d.native);
+          p.then(d.done, d.done); // each returns its credit as soon as it is settled
+          return p;
+        }),
+      );
+      for (const r of results) if (r.status === 'rejected') throw r.reason;
+    });
   }
 
   abandon(d: Delivery): Promise<void> {
@@ -692,7 +705,11 @@ async function settleAll(
 class StreamSource implements Source {
   readonly name: string;
   readonly maxReceive: number;
-  readonly maxAckBatch = 256;
+  /**
+   * Completes go out at once: rhea packs the dispositions written in one tick into shared
+   * frames by itself, and the core's batching would only add a turn before the credit returns.
+   */
+  readonly maxAckBatch = 1;
   /** When set, received messages it refuses are given back at once (a shared reply queue). */
   keep: ((m: IncomingMessage) => boolean) | undefined;
   readonly #receiver: ServiceBusReceiver;
@@ -786,7 +803,7 @@ class StreamSource implements Source {
   }
 
   ack(ackIds: readonly unknown[]): Promise<void> {
-    return settleAll(ackIds as Delivery[], (d) => this.#settler.complete(d));
+    return this.#settler.completeAll(ackIds as Delivery[]);
   }
 
   nack(ackId: unknown): Promise<void> {
@@ -854,7 +871,11 @@ interface SessionDelivery extends Delivery {
 class SessionSource implements Source {
   readonly name: string;
   readonly maxReceive: number;
-  readonly maxAckBatch = 256;
+  /**
+   * Completes go out at once: rhea packs the dispositions written in one tick into shared
+   * frames by itself, and the core's batching would only add a turn before the credit returns.
+   */
+  readonly maxAckBatch = 1;
   readonly #s: SessionSettings;
   readonly #buffer = new PushBuffer<IncomingMessage>();
   readonly #sessions = new Set<SessionState>();
@@ -1019,10 +1040,17 @@ class SessionSource implements Source {
     if (!this.#buffer.push(m)) void d.session.settler.abandon(d).catch(() => {});
   }
 
-  ack(ackIds: readonly unknown[]): Promise<void> {
-    return settleAll(ackIds as SessionDelivery[], (d) =>
-      (d as SessionDelivery).session.settler.complete(d),
+  async ack(ackIds: readonly unknown[]): Promise<void> {
+    const bySession = new Map<SessionState, SessionDelivery[]>();
+    for (const d of ackIds as SessionDelivery[]) {
+      const list = bySession.get(d.session);
+      if (list) list.push(d);
+      else bySession.set(d.session, [d]);
+    }
+    const results = await Promise.allSettled(
+      [...bySession].map(([session, ds]) => session.settler.completeAll(ds)),
     );
+    for (const r of results) if (r.status === 'rejected') throw r.reason;
   }
 
   async nack(ackId: unknown, _delayMs: number, failed: boolean): Promise<void> {

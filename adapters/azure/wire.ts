@@ -351,12 +351,15 @@ export function fromReceived(
     target,
     messageId: messageId ?? text(native.lockToken) ?? globalThis.crypto.randomUUID(),
     contentType: text(native.contentType),
-    headers: headersFromProperties(native.applicationProperties, {
-      [WIRE.messageId]: messageId,
-      [WIRE.correlationId]: correlationId,
-      [WIRE.replyTo]: replyTo,
-      [WIRE.target]: target,
-    }),
+    headers:
+      native.applicationProperties === undefined
+        ? {}
+        : headersFromProperties(native.applicationProperties, {
+            [WIRE.messageId]: messageId,
+            [WIRE.correlationId]: correlationId,
+            [WIRE.replyTo]: replyTo,
+            [WIRE.target]: target,
+          }),
     correlationId,
     replyTo,
     // The AMQP header counts earlier attempts (0 first); the JS SDK exposes it raw.
