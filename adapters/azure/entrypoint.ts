@@ -41,8 +41,11 @@ export interface FunctionContextLike {
  * ```
  */
 export interface ServiceBusSettlementActions {
+  /** Completes the message (removes it from the entity). */
   complete(message: any): Promise<void>;
+  /** Abandons the message: the service counts the delivery and redelivers it. */
   abandon(message: any, propertiesToModify?: Uint8Array): Promise<void>;
+  /** Moves the message to the dead-letter sub-queue with a reason and description. */
   deadletter(
     message: any,
     propertiesToModify?: Uint8Array,
