@@ -9,7 +9,8 @@ import { ServiceBusClient, type ServiceBusReceivedMessage } from '@azure/service
 import { type Codec, MessageTooLargeError } from 'cloudmom';
 import { ServiceBusBroker } from 'cloudmom/azure';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
-import { bodyBytes, measureServiceBus } from '../../adapters/azure/wire.ts';
+import { bodyBytes, measureServiceBus, toServiceBusMessage } from '../../adapters/azure/wire.ts';
+import type { OutgoingMessage } from '../../src/transport.ts';
 
 const connectionString = inject('serviceBusConnectionString');
 const client = new ServiceBusClient(connectionString);
@@ -110,6 +111,49 @@ describe('ServiceBusBroker: the wire, as another client sees it', () => {
     );
     const [m] = await receiveAll(queue, 1);
     expect(bodyBytes(m!).byteLength).toBe(room);
+  });
+
+  it('measures every message at least at what it adds to a link batch, and at most 25% more', async () => {
+    const sender = client.createSender(fresh());
+    const enc = new TextEncoder();
+    const mk = (body: number, over: Partial<OutgoingMessage> = {}): OutgoingMessage => ({
+      body: enc.encode('x'.repeat(body)),
+      target: 'bench',
+      messageId: randomUUID(),
+      contentType: 'application/json',
+      headers: {},
+      ...over,
+    });
+    const cases = [
+      mk(450),
+      mk(0),
+      mk(255),
+      mk(100_000),
+      mk(450, { headers: { k: 'v'.repeat(1000) } }),
+      mk(450, {
+        headers: Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`k${i}`, `v${i}`])),
+      }),
+      mk(450, { correlationId: 'c'.repeat(300), replyTo: 'r', groupKey: 'g'.repeat(50) }),
+      mk(450, { delaySeconds: 5, deduplicationId: 'd'.repeat(128) }),
+      mk(450, { headers: { ü: 'ünï'.repeat(100) }, target: 't'.repeat(200) }),
+      mk(450, {
+        target: '',
+        deadLetter: { code: 'handler-failed', description: 'd'.repeat(500), deliveryCount: 3 },
+      }),
+      mk(450, { messageId: '1e3', correlationId: 'null', replyTo: '12345678901234567890' }),
+    ];
+    for (const m of cases) {
+      const batch = await sender.createMessageBatch();
+      expect(batch.tryAddMessage(toServiceBusMessage(m))).toBe(true);
+      const first = batch.sizeInBytes;
+      expect(batch.tryAddMessage(toServiceBusMessage({ ...m, messageId: `${m.messageId}x` }))).toBe(
+        true,
+      );
+      const adds = batch.sizeInBytes - first;
+      expect(measureServiceBus(m)).toBeGreaterThanOrEqual(adds);
+      expect(measureServiceBus(m)).toBeLessThanOrEqual(adds * 1.25);
+    }
+    await sender.close();
   });
 
   it('uses an injected client and leaves it open on stop()', async () => {
