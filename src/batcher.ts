@@ -77,7 +77,7 @@ export class Batcher {
             const o = outcomes[i];
             if (!o) p.reject(new SendError('the transport returned no outcome for this message'));
             else if (o.ok) p.resolve(o.messageId);
-            else p.reject(o.error);
+            else p.reject(o.error as Error);
           });
         },
         (err: unknown) => {

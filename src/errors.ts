@@ -24,6 +24,7 @@ export type ErrorCode =
   | 'request-aborted'
   | 'broker-stopped'
   | 'send-failed'
+  | 'not-found'
   | 'transport-failed';
 
 /** Base class of every error raised by cloudmom. See {@link ErrorCode}. */
@@ -191,5 +192,20 @@ export class BrokerStoppedError extends CloudmomError {
 export class SendError extends CloudmomError {
   constructor(message: string, options?: { cause?: unknown; retryable?: boolean }) {
     super('send-failed', message, options);
+  }
+}
+
+/**
+ * A destination (queue, topic, exchange, subscription) that does not exist. Raised on use,
+ * not on construction.
+ *
+ * @example
+ * ```ts
+ * try { await broker.publish('x', 't'); } catch (e) { if (e instanceof CloudmomError && e.code === 'not-found') createQueue(); }
+ * ```
+ */
+export class NotFoundError extends CloudmomError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('not-found', message, options);
   }
 }

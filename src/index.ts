@@ -23,6 +23,7 @@ export {
   type RequestOptions,
   type RetryOptions,
 } from './broker.ts';
+export { dispatch, type DispatchOptions, loggerOf } from './entrypoint.ts';
 export {
   BYTES_TYPE,
   bytesCodec,
@@ -40,6 +41,7 @@ export {
   InvalidArgumentError,
   InvalidMessageError,
   MessageTooLargeError,
+  NotFoundError,
   ReplyNotAllowedError,
   RequestAbortedError,
   RequestTimeoutError,
@@ -58,4 +60,15 @@ export {
 } from './memory.ts';
 export type { StandardSchema } from './schema.ts';
 export { MOMService } from './service.ts';
-export type { DeadLetterCode, DeadLetterReason } from './transport.ts';
+export type {
+  Capabilities,
+  DeadLetterCode,
+  DeadLetterReason,
+  IncomingMessage,
+  OutgoingMessage,
+  SendOutcome,
+  Source,
+  Transport,
+  Verdict,
+} from './transport.ts';
+export { OffsetTracker, PushBuffer } from './sources.ts';

@@ -1,17 +1,18 @@
-import { randomUUID } from 'node:crypto';
 import { BROKER_OPTION_KEYS, Broker, type BrokerOptions } from './broker.ts';
 import { CodecRegistry } from './codec.ts';
 import { InvalidArgumentError, MessageTooLargeError, SendError } from './errors.ts';
 import type {
   Capabilities,
   DeadLetterReason,
-  Deliver,
   IncomingMessage,
   OutgoingMessage,
   SendOutcome,
+  Source,
   Transport,
 } from './transport.ts';
 import { checkOptionKeys, pick } from './util.ts';
+
+const randomUUID = (): string => globalThis.crypto.randomUUID();
 
 /** Settings of one in-memory queue, as a managed queue would have them. */
 export interface MemoryQueueOptions {
@@ -228,7 +229,15 @@ export class MemoryQueue {
   /** Calls `listener` whenever messages may have become receivable. Returns an unsubscribe. */
   onChange(listener: () => void): () => void {
     this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    this.#armWake();
+    return () => {
+      this.#listeners.delete(listener);
+      if (this.#listeners.size === 0 && this.#wake) {
+        clearTimeout(this.#wake);
+        this.#wake = undefined;
+        this.#wakeAt = Number.POSITIVE_INFINITY;
+      }
+    };
   }
 
   /** Everything waiting, oldest first, with its dead-letter reason if any (does not lock). */
@@ -439,8 +448,6 @@ class MemoryTransport implements Transport {
   readonly capabilities: Capabilities;
   readonly #codecs: CodecRegistry;
   readonly #queueOptions: MemoryQueueOptions | undefined;
-  readonly #pumps: { stop(): void; idle(): Promise<void> }[] = [];
-  readonly #receipts = new WeakMap<IncomingMessage, { queue: MemoryQueue; receipt: string }>();
   #replyQueue: string | undefined;
   #closed = false;
 
@@ -467,56 +474,51 @@ class MemoryTransport implements Transport {
       batchLingerMs: 0,
       ordering: true,
       maxDelaySeconds: 900,
+      nackDelay: true,
+      deadLetter: 'copy',
+      request: true,
       defaultReplyAllowList: ['reply.*'],
     };
   }
 
+  isRetryable(): boolean {
+    return false;
+  }
+
   async send(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
     return batch.map((m) => {
-      if (this.#closed && m.destination === undefined)
-        return { ok: false, error: new SendError('memory transport is closed') };
+      if (this.#closed) return { ok: false, error: new SendError('memory transport is closed') };
       try {
         const q =
           m.destination === undefined
             ? this.outbound
             : this.hub.queue(m.destination, this.#queueOptions);
-        q.send(m, m.body.byteLength);
+        const dl = m.deadLetter;
+        if (dl) q.send(m, 0, { code: dl.code, description: dl.description }, dl.deliveryCount);
+        else q.send(m, m.body.byteLength);
         return { ok: true, messageId: m.messageId };
       } catch (error) {
-        return { ok: false, error: error as Error };
+        return { ok: false, error };
       }
     });
   }
 
-  async consume(deliver: Deliver, options: { concurrency: number }): Promise<void> {
-    this.#pumps.push(this.#pump(this.inbound, deliver, options.concurrency));
+  async open(): Promise<Source[]> {
+    return [new MemorySource(this.inbound)];
   }
 
-  async stopConsuming(): Promise<void> {
-    for (const p of this.#pumps) p.stop();
-    await Promise.all(this.#pumps.map((p) => p.idle()));
+  deadLetterAddress(): string {
+    return this.inbound.deadLetterQueue!.name;
   }
 
-  async deadLetter(message: IncomingMessage, reason: DeadLetterReason): Promise<void> {
-    const r = this.#receipts.get(message);
-    if (r) {
-      r.queue.deadLetter(r.receipt, reason);
-      return;
-    }
-    // A message handed in by an entrypoint rather than received here: store it in the DLQ.
-    this.inbound.deadLetterQueue!.send(fromIncoming(message), 0, reason);
-  }
-
-  async openReplyAddress(deliver: Deliver): Promise<string> {
+  async openReplyAddress(): Promise<{ address: string; source: Source }> {
     const name = `reply.${randomUUID()}`;
     this.#replyQueue = name;
-    this.#pumps.push(this.#pump(this.hub.queue(name, this.#queueOptions), deliver, 100));
-    return name;
+    return { address: name, source: new MemorySource(this.hub.queue(name, this.#queueOptions)) };
   }
 
   async close(): Promise<void> {
     this.#closed = true;
-    for (const p of this.#pumps) p.stop();
     if (this.#replyQueue) this.hub.delete(this.#replyQueue);
   }
 
@@ -540,48 +542,52 @@ class MemoryTransport implements Transport {
       };
     });
   }
+}
 
-  /** Receives while fewer than `concurrency` are in flight; settles each by its verdict. */
-  #pump(queue: MemoryQueue, deliver: Deliver, concurrency: number) {
-    let inflight = 0;
-    let stopped = false;
-    let idleWaiters: (() => void)[] = [];
-    const run = () => {
-      if (stopped) return;
-      const free = concurrency - inflight;
-      if (free <= 0) return;
-      for (const d of queue.receive(free)) {
-        inflight++;
-        const incoming = toIncoming(d);
-        this.#receipts.set(incoming, { queue, receipt: d.receipt });
-        deliver(incoming)
-          .then((v) => {
-            if (v.kind === 'ack') queue.ack(d.receipt);
-            else if (v.kind === 'retry') queue.nack(d.receipt, v.delayMs);
-            else queue.deadLetter(d.receipt, v.reason);
-          })
-          .catch(() => queue.nack(d.receipt, 0))
-          .finally(() => {
-            inflight--;
-            if (inflight === 0 && stopped) {
-              for (const w of idleWaiters) w();
-              idleWaiters = [];
-            }
-            queueMicrotask(run);
-          });
-      }
-    };
-    const unsubscribe = queue.onChange(run);
-    queueMicrotask(run);
-    return {
-      stop() {
-        stopped = true;
-        unsubscribe();
-      },
-      idle: () =>
-        inflight === 0 ? Promise.resolve() : new Promise<void>((r) => idleWaiters.push(r)),
-    };
+/** A memory queue as a source: pull, waiting for a change while empty. */
+class MemorySource implements Source {
+  readonly name: string;
+  readonly maxReceive = 100;
+  readonly maxAckBatch = 100;
+  readonly extendEveryMs: number;
+  readonly #queue: MemoryQueue;
+
+  constructor(queue: MemoryQueue) {
+    this.#queue = queue;
+    this.name = queue.name;
+    this.extendEveryMs = Math.max(50, Math.floor(queue.visibilityTimeoutMs / 2));
   }
+
+  async receive(max: number, signal: AbortSignal): Promise<IncomingMessage[]> {
+    for (;;) {
+      const got = this.#queue.receive(max);
+      if (got.length > 0) return got.map(toIncoming);
+      if (signal.aborted) return [];
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          off();
+          signal.removeEventListener('abort', done);
+          resolve();
+        };
+        const off = this.#queue.onChange(done);
+        signal.addEventListener('abort', done, { once: true });
+      });
+    }
+  }
+
+  async ack(ackIds: readonly unknown[]): Promise<void> {
+    for (const id of ackIds) this.#queue.ack(id as string);
+  }
+
+  async nack(ackId: unknown, delayMs: number): Promise<void> {
+    this.#queue.nack(ackId as string, delayMs);
+  }
+
+  async extend(ackIds: readonly unknown[]): Promise<void> {
+    for (const id of ackIds) this.#queue.extend(id as string);
+  }
+
+  async close(): Promise<void> {}
 }
 
 function toIncoming(d: MemoryDelivery): IncomingMessage {
@@ -597,19 +603,7 @@ function toIncoming(d: MemoryDelivery): IncomingMessage {
     deliveryCount: d.receiveCount,
     publishedAt: d.enqueuedAt,
     groupKey: m.groupKey,
+    ackId: d.receipt,
     raw: d,
-  };
-}
-
-function fromIncoming(m: IncomingMessage): OutgoingMessage {
-  return {
-    body: m.body,
-    target: m.target ?? '',
-    messageId: m.messageId,
-    contentType: m.contentType ?? 'application/octet-stream',
-    headers: m.headers,
-    correlationId: m.correlationId,
-    replyTo: m.replyTo,
-    groupKey: m.groupKey,
   };
 }

@@ -30,6 +30,7 @@
  *   partition is settled.
  */
 import type { ErrorCode } from './errors.ts';
+import type { Logger } from './log.ts';
 
 export interface Transport {
   /** What the platform can do and its limits; the core and the conformance suite read it. */
@@ -58,6 +59,8 @@ export interface Transport {
   isRetryable(err: unknown): boolean;
   /** The code of a platform error, for the one wrap (`send-failed` unless said otherwise). */
   errorCode?(err: unknown): ErrorCode;
+  /** Called once by the Broker constructor with what the transport may use (its logger). */
+  attach?(context: { readonly logger: Logger }): void;
   /** Releases everything (reply address included). Called once, after draining. */
   close(): Promise<void>;
 }
@@ -230,6 +233,7 @@ export const WIRE = {
   deliveryCount: 'delivery_count',
   deadLetterReason: 'dead_letter_reason',
   deadLetterDescription: 'dead_letter_description',
+  deadLetterTruncated: 'dead_letter_truncated',
 } as const;
 
 export const RESERVED_HEADERS: ReadonlySet<string> = new Set(Object.values(WIRE));

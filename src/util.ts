@@ -90,3 +90,69 @@ export class Idle {
     return this.#n === 0 ? Promise.resolve() : new Promise((r) => this.#waiters.push(r));
   }
 }
+
+/**
+ * A set that keeps at most `max` entries, forgetting the oldest: for anything keyed by data
+ * from a message (targets seen, addresses looked up), so memory cannot grow with input.
+ */
+export class BoundedSet {
+  readonly #max: number;
+  readonly #items = new Set<string>();
+  constructor(max: number) {
+    this.#max = max;
+  }
+  get size(): number {
+    return this.#items.size;
+  }
+  has(v: string): boolean {
+    return this.#items.has(v);
+  }
+  /** Adds `v`; true when it was not there. */
+  add(v: string): boolean {
+    if (this.#items.has(v)) return false;
+    this.#items.add(v);
+    if (this.#items.size > this.#max) this.#items.delete(this.#items.values().next().value!);
+    return true;
+  }
+}
+
+/** A map that keeps at most `max` entries, forgetting the least recently set. */
+export class BoundedMap<K, V> {
+  readonly #max: number;
+  readonly #items = new Map<K, V>();
+  constructor(max: number) {
+    this.#max = max;
+  }
+  get size(): number {
+    return this.#items.size;
+  }
+  get(k: K): V | undefined {
+    return this.#items.get(k);
+  }
+  set(k: K, v: V): this {
+    this.#items.delete(k);
+    this.#items.set(k, v);
+    if (this.#items.size > this.#max) this.#items.delete(this.#items.keys().next().value!);
+    return this;
+  }
+  delete(k: K): boolean {
+    return this.#items.delete(k);
+  }
+  values(): IterableIterator<V> {
+    return this.#items.values();
+  }
+}
+
+/** Waits `ms`, or less when `signal` aborts. Never rejects. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (ms <= 0 || signal?.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

@@ -47,8 +47,12 @@ describe('Broker options and arguments', () => {
         batchLingerMs: 5,
         ordering: false,
         maxDelaySeconds: 0,
+        nackDelay: false,
+        deadLetter: 'copy',
+        request: false,
         defaultReplyAllowList: [],
       },
+      isRetryable: () => false,
       async send(batch) {
         sends.push(batch.length);
         return batch.map((m) =>
@@ -57,7 +61,6 @@ describe('Broker options and arguments', () => {
             : { ok: true, messageId: `id-${m.messageId}` },
         );
       },
-      async deadLetter() {},
       async close() {},
     };
     class CountingBroker extends Broker {

@@ -1,7 +1,10 @@
 import { MemoryBroker, MemoryHub } from 'cloudmom';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { INTERNALS } from '../../src/broker.ts';
+import { dispatch } from '../../src/entrypoint.ts';
+import type { Verdict } from '../../src/transport.ts';
+
+const kinds = (r: Verdict[]) => r.map((x) => (x.kind === 'ack' ? 'ack' : 'retry'));
 import { CodecRegistry, jsonCodec, textCodec } from '../../src/codec.ts';
 import type { IncomingMessage } from '../../src/transport.ts';
 
@@ -84,7 +87,7 @@ describe('text bodies', () => {
   });
 });
 
-describe('processBatchNow', () => {
+describe('dispatch (the entrypoint call)', () => {
   const broker = (concurrency = 10) =>
     new MemoryBroker({ hub: new MemoryHub(), logger: false, concurrency });
 
@@ -94,8 +97,8 @@ describe('processBatchNow', () => {
     b.add('t', (_p, body) => {
       seen.push(body.n);
     });
-    const results = b[INTERNALS].processBatchNow([incoming(1), incoming(2), incoming(3)]);
-    expect(results).toEqual(['ack', 'ack', 'ack']);
+    const results = dispatch(b, [incoming(1), incoming(2), incoming(3)]);
+    expect(kinds(results as Verdict[])).toEqual(['ack', 'ack', 'ack']);
     expect(seen).toEqual([1, 2, 3]);
     expect(b.stats).toMatchObject({ delivered: 3, acked: 3, retried: 0 });
   });
@@ -105,12 +108,12 @@ describe('processBatchNow', () => {
     b.add('t', (_p, body) => {
       if (body.n === 2) throw new Error('boom');
     });
-    const results = b[INTERNALS].processBatchNow([incoming(1), incoming(2), incoming(3)]);
+    const results = dispatch(b, [incoming(1), incoming(2), incoming(3)]);
     expect(Array.isArray(results)).toBe(true);
     const r = results as Exclude<typeof results, Promise<unknown>>;
-    expect(r[0]).toBe('ack');
+    expect(r[0]!.kind).toBe('ack');
     expect(r[1]).toMatchObject({ delayMs: 1000 });
-    expect(r[2]).toBe('ack');
+    expect(r[2]!.kind).toBe('ack');
     expect(b.stats).toMatchObject({ acked: 2, retried: 1 });
   });
 
@@ -131,11 +134,11 @@ describe('processBatchNow', () => {
       then: (ok: (v: unknown) => void) => setTimeout(() => ok(body.n === 5 ? 'x' : undefined), 1),
     }));
     const batch = [1, 2, 3, 4, 5, 6].map((n) => incoming(n));
-    const results = b[INTERNALS].processBatchNow(batch);
+    const results = dispatch(b, batch);
     expect(results).toBeInstanceOf(Promise);
     const r = await results;
     expect(most).toBe(2);
-    expect(r.map((x) => (x === 'ack' ? 'ack' : 'retry'))).toEqual([
+    expect(kinds(r)).toEqual([
       'ack',
       'ack',
       'ack',
@@ -154,22 +157,22 @@ describe('processBatchNow', () => {
       await new Promise((r) => setTimeout(r, 20));
       finished = true;
     });
-    const results = b[INTERNALS].processBatchNow([incoming(1)]);
+    const results = dispatch(b, [incoming(1)]);
     await b.stop();
     expect(finished).toBe(true);
-    expect(await results).toEqual(['ack']);
+    expect(kinds(await results)).toEqual(['ack']);
   });
 
   it('undecodable and unknown-target messages are decided synchronously too', async () => {
     const b = new MemoryBroker({ hub: new MemoryHub(), logger: false, unknownTarget: 'discard' });
     b.add('t', () => {});
-    const r = b[INTERNALS].processBatchNow([
+    const r = dispatch(b, [
       incoming(1, { target: 'nobody' }),
       incoming(2, { text: '{broken', body: utf8.encode('{broken') }),
     ]);
     // dead-lettering goes through the transport, so that one is asynchronous
     const settled = await r;
-    expect(settled).toEqual(['ack', 'ack']);
+    expect(kinds(settled)).toEqual(['ack', 'ack']);
     expect(b.stats).toMatchObject({ discarded: 1, deadLettered: 1 });
   });
 
@@ -186,7 +189,7 @@ describe('processBatchNow', () => {
       const text = JSON.stringify({ n, ...extra });
       return incoming(n, { groupKey, text, body: utf8.encode(text) });
     };
-    const r = await b[INTERNALS].processBatchNow(
+    const r = await dispatch(b, 
       [
         m(1, 'a', { slow: true }),
         m(2, 'b', { fail: true }),
@@ -197,7 +200,7 @@ describe('processBatchNow', () => {
       ],
       { ordered: true },
     );
-    expect(r.map((x) => (x === 'ack' ? 'ack' : 'retry'))).toEqual([
+    expect(kinds(r)).toEqual([
       'ack',
       'retry',
       'ack',
@@ -222,12 +225,12 @@ describe('processBatchNow', () => {
       ran.push(body.n);
       if (body.n === 1) throw new Error('boom');
     });
-    const r = b[INTERNALS].processBatchNow(
+    const r = dispatch(b, 
       [1, 2, 3, 4].map((n) => incoming(n, { groupKey: n % 2 ? 'odd' : 'even' })),
       { ordered: true },
     );
     expect(Array.isArray(r)).toBe(true);
-    expect((r as unknown[]).map((x) => (x === 'ack' ? 'ack' : 'retry'))).toEqual([
+    expect(kinds(r as Verdict[])).toEqual([
       'retry',
       'ack',
       'retry',

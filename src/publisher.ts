@@ -1,0 +1,243 @@
+/**
+ * The publish path: encode a body (codec, headers, limits), measure it on the transport's
+ * wire, batch it per destination, and wrap the platform's errors once.
+ */
+import { Batcher } from './batcher.ts';
+import type { Body, CodecRegistry } from './codec.ts';
+import { CloudmomError, InvalidMessageError, MessageTooLargeError, SendError } from './errors.ts';
+import { describeError } from './log.ts';
+import type { BrokerOptions, PublishOptions } from './options.ts';
+import { positiveInt } from './util.ts';
+import {
+  type DeadLetterReason,
+  type IncomingMessage,
+  type OutgoingMessage,
+  RESERVED_HEADERS,
+  type SendOutcome,
+  type Transport,
+  WIRE,
+} from './transport.ts';
+import { checkOptionKeys } from './util.ts';
+
+/** Web Crypto's UUID: no `node:crypto` import, so loading the core stays cheap (cold starts, edge runtimes). */
+export const randomUUID = (): string => globalThis.crypto.randomUUID();
+
+const PUBLISH_KEYS = [
+  'correlationId',
+  'replyTo',
+  'contentType',
+  'headers',
+  'delaySeconds',
+  'groupKey',
+  'deduplicationId',
+  'traceparent',
+];
+
+/** An encoded message and its wire size. */
+export interface Encoded {
+  readonly message: OutgoingMessage;
+  readonly size: number;
+}
+
+export class Publisher {
+  readonly #transport: Transport;
+  readonly #codecs: CodecRegistry;
+  readonly #batcher: Batcher;
+  readonly #stats: { published: number };
+
+  constructor(
+    transport: Transport,
+    codecs: CodecRegistry,
+    batch: BrokerOptions['batch'],
+    stats: { published: number },
+  ) {
+    this.#transport = transport;
+    this.#stats = stats;
+    this.#codecs = codecs;
+    const caps = transport.capabilities;
+    checkOptionKeys(batch, ['maxMessages', 'lingerMs'], 'batch');
+    this.#batcher = new Batcher((messages) => this.#send(messages), {
+      maxMessages: Math.min(
+        positiveInt(batch?.maxMessages ?? caps.maxBatchMessages, 'batch.maxMessages'),
+        caps.maxBatchMessages,
+      ),
+      maxBytes: caps.maxBatchBytes,
+      lingerMs: batch?.lingerMs ?? caps.batchLingerMs,
+    });
+  }
+
+  /** Encodes a publish; throws a typed error for anything the platform could not carry. */
+  encode(body: Body, target: string, options: PublishOptions, destination?: string): Encoded {
+    if (typeof target !== 'string' || target === '')
+      throw new InvalidMessageError('publish: target must be a non-empty string');
+    checkOptionKeys(options, PUBLISH_KEYS, 'publish');
+    const caps = this.#transport.capabilities;
+    const headers: Record<string, string> = {};
+    const given = options.headers;
+    if (given !== undefined) {
+      if (given === null || typeof given !== 'object')
+        throw new InvalidMessageError('headers must be an object of strings');
+      for (const k of Object.keys(given)) {
+        const v = given[k];
+        if (k === '') throw new InvalidMessageError('header names must not be empty');
+        if (RESERVED_HEADERS.has(k))
+          throw new InvalidMessageError(`header "${k}" is reserved by cloudmom`);
+        if (typeof v !== 'string')
+          throw new InvalidMessageError(`header "${k}" must be a string, got ${typeof v}`);
+        headers[k] = v;
+      }
+    }
+    if (options.traceparent !== undefined) {
+      if (typeof options.traceparent !== 'string' || options.traceparent === '')
+        throw new InvalidMessageError('traceparent must be a non-empty string');
+      headers.traceparent = options.traceparent;
+    }
+    if (options.delaySeconds !== undefined) {
+      const d = options.delaySeconds;
+      if (!Number.isInteger(d) || d < 0 || d > caps.maxDelaySeconds) {
+        throw new InvalidMessageError(
+          `delaySeconds must be an integer from 0 to ${caps.maxDelaySeconds} on ${caps.name}, got ${d}`,
+        );
+      }
+    }
+    for (const key of ['correlationId', 'replyTo', 'groupKey', 'deduplicationId'] as const) {
+      const v = options[key];
+      if (v !== undefined && (typeof v !== 'string' || v === ''))
+        throw new InvalidMessageError(`${key} must be a non-empty string`);
+    }
+    const codec = this.#codecs.forBody(body, options.contentType);
+    const message: OutgoingMessage = {
+      body: codec.encode(body),
+      target,
+      messageId: randomUUID(),
+      contentType: options.contentType ?? codec.contentType,
+      headers,
+      correlationId: options.correlationId,
+      replyTo: options.replyTo,
+      delaySeconds: options.delaySeconds,
+      groupKey: options.groupKey,
+      deduplicationId: options.deduplicationId,
+      destination,
+    };
+    const size = this.measure(message);
+    if (size > caps.maxMessageBytes)
+      throw new MessageTooLargeError(size, caps.maxMessageBytes, caps.name);
+    this.#transport.validate?.(message);
+    return { message, size };
+  }
+
+  /** Wire size of a message on this transport. */
+  measure(message: OutgoingMessage): number {
+    const caps = this.#transport.capabilities;
+    return caps.measure ? caps.measure(message) : defaultMeasure(message);
+  }
+
+  /** Queues an encoded message; resolves with its id once the service accepted it. */
+  enqueue({ message, size }: Encoded): Promise<string> {
+    this.#stats.published++;
+    return this.#batcher.add(message, size);
+  }
+
+  /**
+   * Builds the dead-letter copy of a received message (the one place it is built) for
+   * `destination`, and queues it. The body is cut to fit the platform's limit when the
+   * original was larger (only an entrypoint can see such a message); the original size
+   * travels as `dead_letter_truncated`.
+   */
+  deadLetter(message: IncomingMessage, reason: DeadLetterReason, destination: string): Promise<string> {
+    const caps = this.#transport.capabilities;
+    let body = message.body;
+    const headers: Record<string, string> = {};
+    for (const k of Object.keys(message.headers))
+      if (!RESERVED_HEADERS.has(k) || k === WIRE.traceparent) headers[k] = message.headers[k]!;
+    const copy = (b: Uint8Array, h: Record<string, string>): OutgoingMessage => ({
+      body: b,
+      target: message.target ?? '',
+      messageId: message.messageId,
+      contentType: message.contentType ?? 'application/octet-stream',
+      headers: h,
+      correlationId: message.correlationId,
+      replyTo: message.replyTo,
+      groupKey: message.groupKey,
+      destination,
+      deadLetter: {
+        code: reason.code,
+        description: reason.description,
+        deliveryCount: message.deliveryCount,
+      },
+    });
+    let out = copy(body, headers);
+    let size = this.measure(out);
+    if (size > caps.maxMessageBytes) {
+      const over = size - caps.maxMessageBytes + 64;
+      body = body.subarray(0, Math.max(0, body.byteLength - over));
+      out = copy(body, { ...headers, [WIRE.deadLetterTruncated]: String(message.body.byteLength) });
+      size = this.measure(out);
+    }
+    return this.enqueue({ message: out, size });
+  }
+
+  /** Sends what is buffered and waits for every send to settle. */
+  flush(): Promise<void> {
+    return this.#batcher.flush();
+  }
+
+  /** One send call; the platform's errors wrapped here, once. */
+  async #send(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
+    let outcomes: SendOutcome[];
+    try {
+      outcomes = await this.#transport.send(batch);
+    } catch (err) {
+      const error = this.wrap(err, batch[0]?.destination);
+      return batch.map(() => ({ ok: false, error }));
+    }
+    for (let i = 0; i < outcomes.length; i++) {
+      const o = outcomes[i]!;
+      if (!o.ok) outcomes[i] = { ok: false, error: this.wrap(o.error, batch[i]?.destination) };
+    }
+    return outcomes;
+  }
+
+  /** Wraps a platform error once: typed, coded, retryable as the transport says. */
+  wrap(err: unknown, destination: string | undefined): CloudmomError {
+    if (err instanceof CloudmomError) return err;
+    const t = this.#transport;
+    const code = t.errorCode?.(err) ?? 'send-failed';
+    const where = destination === undefined ? '' : ` to ${destination.slice(0, 200)}`;
+    const text = `${t.capabilities.name} send${where} failed: ${describeError(err)}`;
+    let retryable: boolean;
+    try {
+      retryable = t.isRetryable(err);
+    } catch {
+      retryable = false;
+    }
+    return code === 'send-failed'
+      ? new SendError(text, { cause: err, retryable })
+      : new CloudmomError(code, text, { cause: err, retryable });
+  }
+}
+
+/** Default wire size: body plus attribute names and values, as SQS counts. */
+export function defaultMeasure(m: OutgoingMessage): number {
+  let n = m.body.byteLength + utf8Length(m.target) + m.contentType.length + 30;
+  for (const k in m.headers) n += utf8Length(k) + utf8Length(m.headers[k]!);
+  if (m.correlationId) n += utf8Length(m.correlationId) + 14;
+  if (m.replyTo) n += utf8Length(m.replyTo) + 14;
+  if (m.deadLetter) n += utf8Length(m.deadLetter.description) + 64;
+  return n;
+}
+
+/** Bytes of a string in UTF-8, without encoding it (lone surrogates count as U+FFFD). */
+export function utf8Length(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) n += 1;
+    else if (c >= 0xd800 && c <= 0xdbff && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 2; // a pair: 2 UTF-16 units, 4 bytes
+      i++;
+    } else n += 2;
+  }
+  return n;
+}

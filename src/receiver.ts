@@ -1,0 +1,434 @@
+/**
+ * The receive side the core owns for every platform: the loop over a transport's sources,
+ * the concurrency bound, order per group key (also after a failure), in-flight counting and
+ * draining, one receive-failure backoff, ack batching, lock extension, and settlement by
+ * verdict — including the dead-letter copy — so a transport only translates.
+ *
+ * The pipeline of one message reads in order: receive → route → run handlers → send replies
+ * (the {@link Router}) → settle (here).
+ */
+import { describeError, type Logger } from './log.ts';
+import type { Publisher } from './publisher.ts';
+import type {
+  DeadLetterReason,
+  IncomingMessage,
+  Source,
+  Transport,
+  Verdict,
+} from './transport.ts';
+import { BoundedMap, Idle, type Semaphore, sleep } from './util.ts';
+
+/** Decides one message (route, handlers, replies). */
+export type Decide = (message: IncomingMessage) => Verdict | Promise<Verdict>;
+
+/** How long a failed group key stays closed beyond its retry delay, waiting for the failed message. */
+const REOPEN_GRACE_MS = 30_000;
+/** Receive-failure backoff: from 250 ms doubling to 30 s. */
+const BACKOFF_MIN_MS = 250;
+const BACKOFF_MAX_MS = 30_000;
+
+/** The error of a message released unrun (an earlier one of its group failed, or stopping). */
+export class Released extends Error {
+  constructor(why: string) {
+    super(why);
+    this.name = 'Released';
+  }
+}
+export const RELEASED_BY_GROUP: Verdict = Object.freeze({
+  kind: 'retry',
+  delayMs: 0,
+  error: new Released('an earlier message of its group key failed'),
+});
+const RELEASED_BY_STOP: Verdict = Object.freeze({
+  kind: 'retry',
+  delayMs: 0,
+  error: new Released('the broker is stopping'),
+});
+
+function isRelease(v: Verdict): boolean {
+  return v.kind === 'retry' && v.error instanceof Released;
+}
+
+/**
+ * Runs messages one at a time per group key, in the order given; messages without a key run
+ * at once. After a failure the key stays closed — later messages of it are released unrun —
+ * until the failed message comes back (or its retry delay plus a grace passed), so nothing
+ * overtakes it. Synchronous while no message of a key had to wait.
+ */
+export class OrderGate {
+  readonly #tails = new Map<string, Promise<unknown>>();
+  readonly #closed = new BoundedMap<string, { readonly id: string; readonly until: number }>(10_000);
+
+  run(
+    m: IncomingMessage,
+    fn: () => Verdict | Promise<Verdict>,
+    release: () => Verdict | Promise<Verdict>,
+  ): Verdict | Promise<Verdict> {
+    const key = m.groupKey;
+    if (key === undefined) return fn();
+    const tail = this.#tails.get(key);
+    if (tail === undefined) {
+      const v = this.#step(key, m, fn, release);
+      if (v instanceof Promise) this.#setTail(key, v);
+      return v;
+    }
+    const next = tail.then(() => this.#step(key, m, fn, release));
+    this.#setTail(key, next);
+    return next;
+  }
+
+  #step(
+    key: string,
+    m: IncomingMessage,
+    fn: () => Verdict | Promise<Verdict>,
+    release: () => Verdict | Promise<Verdict>,
+  ): Verdict | Promise<Verdict> {
+    const closed = this.#closed.get(key);
+    if (closed) {
+      if (closed.id === m.messageId || Date.now() >= closed.until) this.#closed.delete(key);
+      else return release();
+    }
+    const v = fn();
+    if (v instanceof Promise) return v.then((x) => this.#note(key, m, x));
+    return this.#note(key, m, v);
+  }
+
+  #note(key: string, m: IncomingMessage, v: Verdict): Verdict {
+    if (v.kind === 'retry' && !isRelease(v))
+      this.#closed.set(key, { id: m.messageId, until: Date.now() + v.delayMs + REOPEN_GRACE_MS });
+    return v;
+  }
+
+  #setTail(key: string, p: Promise<unknown>): void {
+    const t = p.then(noop, noop);
+    this.#tails.set(key, t);
+    void t.then(() => {
+      if (this.#tails.get(key) === t) this.#tails.delete(key);
+    });
+  }
+}
+
+function noop(): void {}
+
+/** Takes a handler slot (waiting when none is free) around a decision; synchronous when it can be. */
+export function withSlot(slots: Semaphore, decide: Decide, m: IncomingMessage): Verdict | Promise<Verdict> {
+  if (!slots.tryAcquire()) return slots.acquire().then(() => decideReleasing(slots, decide, m));
+  let v: Verdict | Promise<Verdict>;
+  try {
+    v = decide(m);
+  } catch (err) {
+    slots.release();
+    return { kind: 'retry', delayMs: 0, error: err };
+  }
+  if (v instanceof Promise) return v.then(releaseThen(slots), releaseFailed(slots));
+  slots.release();
+  return v;
+}
+
+async function decideReleasing(slots: Semaphore, decide: Decide, m: IncomingMessage): Promise<Verdict> {
+  try {
+    return await decide(m);
+  } catch (err) {
+    return { kind: 'retry', delayMs: 0, error: err };
+  } finally {
+    slots.release();
+  }
+}
+
+const releaseThen = (slots: Semaphore) => (v: Verdict) => {
+  slots.release();
+  return v;
+};
+const releaseFailed = (slots: Semaphore) => (err: unknown): Verdict => {
+  slots.release();
+  return { kind: 'retry', delayMs: 0, error: err };
+};
+
+/** What settling needs from the broker. */
+export interface SettleContext {
+  readonly transport: Transport;
+  readonly publisher: Publisher;
+  readonly logger: Logger;
+  /** Aborted by stop(): cuts retry holds short. */
+  readonly stopping: AbortSignal;
+}
+
+/**
+ * Sends the dead-letter copy of `m` (copy platforms); resolves `ack` once the service took it,
+ * or a retry when it could not be sent (logged).
+ */
+export async function sendDeadLetterCopy(
+  ctx: SettleContext,
+  m: IncomingMessage,
+  reason: DeadLetterReason,
+): Promise<Verdict> {
+  try {
+    const address = ctx.transport.deadLetterAddress;
+    if (!address)
+      throw new Error(`the ${ctx.transport.capabilities.name} transport has no dead-letter address`);
+    await ctx.publisher.deadLetter(m, reason, await address.call(ctx.transport, m));
+    return { kind: 'ack' };
+  } catch (err) {
+    ctx.logger.error('dead-lettering failed; leaving the message for redelivery', {
+      messageId: m.messageId,
+      reason: reason.code,
+      error: describeError(err),
+    });
+    return { kind: 'retry', delayMs: 0, error: err };
+  }
+}
+
+/** Collects acks of one source into batches of `maxAckBatch`, flushed on the next turn. */
+class AckBatch {
+  readonly #source: Source;
+  readonly #logger: Logger;
+  readonly #max: number;
+  #ids: unknown[] = [];
+  #scheduled = false;
+  readonly #inflight = new Idle();
+
+  constructor(source: Source, logger: Logger) {
+    this.#source = source;
+    this.#logger = logger;
+    this.#max = Math.max(1, source.maxAckBatch ?? 1);
+  }
+
+  add(id: unknown): void {
+    this.#ids.push(id);
+    if (this.#ids.length >= this.#max) this.#send();
+    else if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => {
+        this.#scheduled = false;
+        this.#send();
+      });
+    }
+  }
+
+  #send(): void {
+    while (this.#ids.length > 0) {
+      const ids = this.#ids.splice(0, this.#max);
+      this.#inflight.enter();
+      this.#source
+        .ack(ids)
+        .catch((err: unknown) =>
+          this.#logger.warn('acknowledging failed; the messages will be redelivered', {
+            source: this.#source.name,
+            count: ids.length,
+            error: describeError(err),
+          }),
+        )
+        .finally(() => this.#inflight.leave());
+    }
+  }
+
+  async flush(): Promise<void> {
+    this.#send();
+    await this.#inflight.wait();
+  }
+}
+
+/**
+ * The loop over one source: receives while it has room (at most `budget` messages in hand),
+ * runs each through `decide` under the order gate, and settles it by its verdict.
+ */
+export class Consumer {
+  readonly #source: Source;
+  readonly #budget: number;
+  readonly #decide: (m: IncomingMessage) => Verdict | Promise<Verdict>;
+  readonly #ctx: SettleContext;
+  readonly #inflight: Idle;
+  readonly #acks: AckBatch;
+  readonly #gate = new OrderGate();
+  readonly #abort = new AbortController();
+  readonly #inHand = new Set<IncomingMessage>();
+  readonly #loops: Promise<void>[] = [];
+  #reserved = 0;
+  #stopping = false;
+  #wakeRoom: (() => void) | undefined;
+  #extendTimer: ReturnType<typeof setInterval> | undefined;
+  #stopped: Promise<void> | undefined;
+
+  /**
+   * @param decide runs one message with its slot taken (route, handlers, replies)
+   * @param inflight the broker's in-flight count, which `stop()` drains
+   */
+  constructor(
+    source: Source,
+    budget: number,
+    decide: (m: IncomingMessage) => Verdict | Promise<Verdict>,
+    ctx: SettleContext,
+    inflight: Idle,
+  ) {
+    this.#source = source;
+    this.#budget = budget;
+    this.#decide = decide;
+    this.#ctx = ctx;
+    this.#inflight = inflight;
+    this.#acks = new AckBatch(source, ctx.logger);
+  }
+
+  start(): void {
+    const n = Math.max(1, this.#source.parallelReceives ?? 1);
+    for (let i = 0; i < n; i++) this.#loops.push(this.#loop());
+    const every = this.#source.extendEveryMs;
+    if (this.#source.extend && every !== undefined && every > 0) {
+      this.#extendTimer = setInterval(() => this.#extend(), every);
+      this.#extendTimer.unref?.();
+    }
+  }
+
+  /** Stops receiving, lets what is in hand finish and settle, then closes the source. Once. */
+  stop(): Promise<void> {
+    this.#stopped ??= this.#stop();
+    return this.#stopped;
+  }
+
+  async #stop(): Promise<void> {
+    this.#stopping = true;
+    this.#abort.abort();
+    this.#wakeRoom?.();
+    await Promise.all(this.#loops);
+    while (this.#inHand.size > 0) await this.#settledOne();
+    clearInterval(this.#extendTimer);
+    await this.#acks.flush();
+    try {
+      await this.#source.close();
+    } catch (err) {
+      this.#ctx.logger.warn('closing a source failed', {
+        source: this.#source.name,
+        error: describeError(err),
+      });
+    }
+  }
+
+  #settledOne(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#onSettled = resolve;
+    });
+  }
+  #onSettled: (() => void) | undefined;
+
+  async #loop(): Promise<void> {
+    const source = this.#source;
+    let failures = 0;
+    while (!this.#stopping) {
+      const room = this.#budget - this.#inHand.size - this.#reserved;
+      if (room <= 0) {
+        await new Promise<void>((r) => {
+          this.#wakeRoom = r;
+        });
+        continue;
+      }
+      const n = Math.min(room, Math.max(1, source.maxReceive));
+      this.#reserved += n;
+      let messages: readonly IncomingMessage[];
+      try {
+        messages = await source.receive(n, this.#abort.signal);
+      } catch (err) {
+        this.#reserved -= n;
+        if (this.#stopping) break;
+        failures++;
+        const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(failures - 1, 10));
+        this.#ctx.logger.error('receiving failed; retrying', {
+          source: source.name,
+          failures,
+          retryInMs: delay,
+          error: describeError(err),
+        });
+        await sleep(delay * (0.8 + Math.random() * 0.4), this.#abort.signal);
+        continue;
+      }
+      this.#reserved -= n;
+      failures = 0;
+      for (const m of messages) this.#take(m);
+    }
+  }
+
+  #take(m: IncomingMessage): void {
+    this.#inHand.add(m);
+    this.#inflight.enter();
+    let v: Verdict | Promise<Verdict>;
+    try {
+      v = this.#gate.run(
+        m,
+        () => (this.#stopping ? this.#settle(m, RELEASED_BY_STOP) : this.#runAndSettle(m)),
+        () => this.#settle(m, RELEASED_BY_GROUP),
+      );
+    } catch (err) {
+      v = this.#settle(m, { kind: 'retry', delayMs: 0, error: err });
+    }
+    if (v instanceof Promise) v.then(() => this.#done(m), () => this.#done(m));
+    else this.#done(m);
+  }
+
+  #done(m: IncomingMessage): void {
+    this.#inHand.delete(m);
+    this.#inflight.leave();
+    const w = this.#wakeRoom;
+    this.#wakeRoom = undefined;
+    w?.();
+    const s = this.#onSettled;
+    this.#onSettled = undefined;
+    s?.();
+  }
+
+  #runAndSettle(m: IncomingMessage): Verdict | Promise<Verdict> {
+    const v = this.#decide(m);
+    return v instanceof Promise ? v.then((x) => this.#settle(m, x)) : this.#settle(m, v);
+  }
+
+  /** Settles by the verdict; never rejects (a failed settlement is logged: the message comes back). */
+  #settle(m: IncomingMessage, v: Verdict): Verdict | Promise<Verdict> {
+    if (v.kind === 'ack') {
+      this.#acks.add(m.ackId);
+      return v;
+    }
+    return this.#settleSlow(m, v);
+  }
+
+  async #settleSlow(m: IncomingMessage, v: Verdict): Promise<Verdict> {
+    const { transport, logger } = this.#ctx;
+    const source = this.#source;
+    try {
+      if (v.kind === 'retry') {
+        const failed = !isRelease(v);
+        const caps = transport.capabilities;
+        if (failed && !caps.nackDelay && v.delayMs > 0)
+          await sleep(Math.min(v.delayMs, caps.retryHoldMs ?? 0), this.#ctx.stopping);
+        await source.nack(m.ackId, v.delayMs, failed);
+        return v;
+      }
+      if (v.kind === 'dead-letter') {
+        if (transport.capabilities.deadLetter === 'native' && source.deadLetter) {
+          await source.deadLetter(m.ackId, v.reason);
+          return v;
+        }
+        const copied = await sendDeadLetterCopy(this.#ctx, m, v.reason);
+        if (copied.kind === 'ack') this.#acks.add(m.ackId);
+        else await source.nack(m.ackId, 1000, true);
+        return copied;
+      }
+    } catch (err) {
+      logger.warn('settling a message failed; it will be redelivered', {
+        source: source.name,
+        messageId: m.messageId,
+        verdict: v.kind,
+        error: describeError(err),
+      });
+    }
+    return v;
+  }
+
+  #extend(): void {
+    if (this.#inHand.size === 0) return;
+    const ids = [...this.#inHand].map((m) => m.ackId);
+    this.#source.extend!(ids).catch((err: unknown) =>
+      this.#ctx.logger.warn('extending locks failed', {
+        source: this.#source.name,
+        count: ids.length,
+        error: describeError(err),
+      }),
+    );
+  }
+}
