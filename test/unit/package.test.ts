@@ -17,7 +17,7 @@ const SDKS: Record<string, RegExp> = {
   './gcp': /^@google-cloud\//,
   './cloudflare': /^$/,
   './amqp': /^amqplib$/,
-  './kafka': /^kafkajs$/,
+  './kafka': /^@platformatic\/kafka$/,
 };
 
 /** Every bare import reachable from a built file, following relative imports. */
