@@ -268,6 +268,7 @@ class KafkaTransport implements Transport {
   readonly #ownProducer: boolean;
   #consumer: Consumer | undefined;
   readonly #ownConsumer: boolean;
+  #listening = false;
   readonly #sources = new Set<KafkaGroupSource | KafkaReplySource>();
   logger: Logger = silentLogger;
   #closed = false;
@@ -415,6 +416,13 @@ class KafkaTransport implements Transport {
         maxBytesPerPartition: Math.max(1024 * 1024, this.#maxMessageBytes + 64 * 1024),
         highWaterMark: Math.min(this.#prefetch, 256),
       });
+    }
+    if (!this.#listening) {
+      // Kept for the consumer's whole life: an 'error' event without a listener would throw.
+      this.#listening = true;
+      this.#consumer.on('error', (err: unknown) =>
+        this.logger.warn('kafka consumer error', { error: errorText(err) }),
+      );
     }
     return this.#consumer;
   }
@@ -790,7 +798,6 @@ class KafkaGroupSource implements Source {
     generationId?: number;
     assignments?: { topic: string; partitions: number[] }[];
   }) => void;
-  readonly #onError: (err: unknown) => void;
 
   constructor(
     transport: KafkaTransport,
@@ -809,13 +816,10 @@ class KafkaGroupSource implements Source {
       (paused) => (paused ? this.#stream?.pause() : this.#stream?.resume()),
     );
     this.#onJoin = (p) => this.#joined(p);
-    this.#onError = (err) =>
-      transport.logger.warn('kafka consumer error', { source: this.name, error: errorText(err) });
   }
 
   async start(): Promise<void> {
     this.#consumer.on('consumer:group:join', this.#onJoin);
-    this.#consumer.on('error', this.#onError);
     await this.#consume();
   }
 
@@ -1002,7 +1006,6 @@ class KafkaGroupSource implements Source {
     const stream = this.#stream;
     this.#stream = undefined;
     await stream?.close().catch(() => undefined);
-    this.#consumer.off('error', this.#onError);
     this.#transport.forget(this);
   }
 }

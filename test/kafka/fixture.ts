@@ -57,8 +57,20 @@ export class Kafka {
     });
   }
 
+  /** Creates topics and waits until every partition has a leader (a first produce would wait otherwise). */
   async createTopics(topics: string[], partitions = 1): Promise<void> {
     await this.admin.createTopics({ topics, partitions, replicas: 1 });
+    for (let i = 0; i < 100; i++) {
+      const md = await this.admin.metadata({ topics, forceUpdate: true }).catch(() => undefined);
+      const ready = topics.every((t) => {
+        const info = md?.topics.get(t);
+        return (
+          info && info.partitionsCount === partitions && info.partitions.every((p) => p.leader >= 0)
+        );
+      });
+      if (ready) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   async deleteTopics(topics: string[]): Promise<void> {

@@ -273,3 +273,29 @@ export async function kafkaReady(endpoint: string): Promise<boolean> {
 function hash(s: string): string {
   return createHash('sha256').update(s).digest('hex').slice(0, 12);
 }
+
+/**
+ * The first idempotent producer of a fresh cluster waits ~1 s for its producer id (the
+ * controller allocates the first id block): one produce here, so the first test does not.
+ */
+export async function warmUp(endpoint: string): Promise<void> {
+  const { Admin, Producer, ProduceAcks } = await import('@platformatic/kafka');
+  const bootstrapBrokers = endpoint.split(',');
+  const admin = new Admin({ clientId: 'cloudmom-warmup', bootstrapBrokers });
+  const producer = new Producer({
+    clientId: 'cloudmom-warmup',
+    bootstrapBrokers,
+    idempotent: true,
+    acks: ProduceAcks.ALL,
+    retryDelay: 100,
+    retries: 50,
+  });
+  try {
+    await admin
+      .createTopics({ topics: ['cloudmom-warmup'], partitions: 1, replicas: 1 })
+      .catch(() => undefined);
+    await producer.send({ messages: [{ topic: 'cloudmom-warmup', value: Buffer.from('warm') }] });
+  } finally {
+    await Promise.allSettled([producer.close(), admin.close()]);
+  }
+}

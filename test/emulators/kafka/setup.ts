@@ -4,7 +4,7 @@
  * `inject('kafkaBrokers')` (comma-separated `host:port`).
  */
 import type { TestProject } from 'vitest/node';
-import { startKafka } from './kafka.ts';
+import { startKafka, warmUp } from './kafka.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -14,6 +14,11 @@ declare module 'vitest' {
 
 export default async function setup(project: TestProject) {
   const kafka = await startKafka();
+  if (kafka.started) {
+    const t0 = Date.now();
+    await warmUp(kafka.endpoint);
+    process.stderr.write(`[peer kafka] warmed up (first producer id) in ${Date.now() - t0} ms\n`);
+  }
   project.provide('kafkaBrokers', kafka.endpoint);
   return async () => {
     const t0 = Date.now();
