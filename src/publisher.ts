@@ -7,7 +7,6 @@ import type { Body, CodecRegistry } from './codec.ts';
 import { CloudmomError, InvalidMessageError, MessageTooLargeError, SendError } from './errors.ts';
 import { describeError } from './log.ts';
 import type { BrokerOptions, PublishOptions } from './options.ts';
-import { positiveInt } from './util.ts';
 import {
   type DeadLetterReason,
   type IncomingMessage,
@@ -17,7 +16,7 @@ import {
   type Transport,
   WIRE,
 } from './transport.ts';
-import { checkOptionKeys } from './util.ts';
+import { checkOptionKeys, positiveInt } from './util.ts';
 
 /** Web Crypto's UUID: no `node:crypto` import, so loading the core stays cheap (cold starts, edge runtimes). */
 export const randomUUID = (): string => globalThis.crypto.randomUUID();
@@ -144,7 +143,11 @@ export class Publisher {
    * original was larger (only an entrypoint can see such a message); the original size
    * travels as `dead_letter_truncated`.
    */
-  deadLetter(message: IncomingMessage, reason: DeadLetterReason, destination: string): Promise<string> {
+  deadLetter(
+    message: IncomingMessage,
+    reason: DeadLetterReason,
+    destination: string,
+  ): Promise<string> {
     const caps = this.#transport.capabilities;
     let body = message.body;
     const headers: Record<string, string> = {};
