@@ -29,7 +29,7 @@
  * another instance.
  */
 import { BROKER_OPTION_KEYS, Broker, type BrokerOptions } from '../../src/broker.ts';
-import { type ErrorCode, InvalidArgumentError } from '../../src/errors.ts';
+import { type ErrorCode, InvalidArgumentError, SendError } from '../../src/errors.ts';
 import { describeError, type Logger, silentLogger } from '../../src/log.ts';
 import { OffsetTracker, PushBuffer } from '../../src/sources.ts';
 import type {
@@ -114,7 +114,7 @@ export interface KafkaBrokerOptions extends BrokerOptions {
   groupId?: string;
   /** Client id Kafka sees (quotas, logs). Default `cloudmom`. */
   clientId?: string;
-  /** TLS, SASL, timeouts and retries of the clients the broker creates. Default: plaintext, the client's defaults. */
+  /** TLS, SASL, timeouts and retries of the clients the broker creates. Default: plaintext; 10 retries, 100 ms doubling to 2 s between them. */
   connection?: KafkaConnectionOptions;
   /** An existing producer to publish with (you close it). Default: one the broker creates (idempotent, acks=all). */
   producer?: Producer;
@@ -213,6 +213,16 @@ export class KafkaBroker extends Broker {
   }
 }
 
+/**
+ * Retries of a client operation (connect, metadata, produce, fetch, commit) before it fails,
+ * and the backoff between them: 100 ms doubling to 2 s, about 14 s in all (an unknown topic
+ * fails after that; a broker restart shorter than that goes unnoticed).
+ */
+const DEFAULT_RETRIES = 10;
+function retryBackoff(_client: unknown, _op: string, attempt: number): number {
+  return Math.min(2000, 100 * 2 ** Math.max(0, attempt - 1));
+}
+
 function positive(v: unknown, name: string, min = 1): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min)
     throw new InvalidArgumentError(
@@ -269,6 +279,7 @@ class KafkaTransport implements Transport {
   #consumer: Consumer | undefined;
   readonly #ownConsumer: boolean;
   #listening = false;
+  #roundRobin = 0;
   readonly #sources = new Set<KafkaGroupSource | KafkaReplySource>();
   logger: Logger = silentLogger;
   #closed = false;
@@ -374,6 +385,8 @@ class KafkaTransport implements Transport {
 
   #base(clientId = this.#clientId): BaseOptions {
     return {
+      retries: DEFAULT_RETRIES,
+      retryDelay: retryBackoff,
       ...this.#connection,
       clientId,
       bootstrapBrokers: this.#brokers,
@@ -388,7 +401,10 @@ class KafkaTransport implements Transport {
         ...this.#base(),
         idempotent: true,
         acks: ProduceAcks.ALL,
-        partitioner: compatibilityPartitioner,
+        // Keyed: murmur2 as the Java client (same key, same partition, across clients);
+        // keyless: round robin.
+        partitioner: (message, key) =>
+          key ? compatibilityPartitioner(message, key) : this.#roundRobin++ & 0x7fffffff,
         ...(this.#compression && this.#compression !== 'none'
           ? { compression: this.#compression }
           : {}),
@@ -436,6 +452,7 @@ class KafkaTransport implements Transport {
   }
 
   async send(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
+    if (this.#closed) throw new SendError('the kafka transport is closed');
     const messages = batch.map((m) => toRecord(m, this.topic));
     await this.producer().send({ messages });
     return batch.map((m) => ({ ok: true, messageId: m.messageId }));
@@ -498,9 +515,14 @@ class KafkaTransport implements Transport {
   }
 
   errorCode(err: unknown): ErrorCode {
-    for (const e of errorChain(err))
+    for (const e of errorChain(err)) {
       if (e.apiId === 'MESSAGE_TOO_LARGE' || e.apiId === 'RECORD_LIST_TOO_LARGE')
         return 'message-too-large';
+      if (e.apiId === 'UNKNOWN_TOPIC_OR_PARTITION' || e.apiId === 'UNKNOWN_TOPIC_ID')
+        return 'not-found';
+      // what @platformatic/kafka reports once its metadata retries for a missing topic ran out
+      if (e.code === 'PLT_KFK_USER' && /^Unknown topic /.test(String(e.message))) return 'not-found';
+    }
     return 'send-failed';
   }
 

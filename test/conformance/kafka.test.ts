@@ -4,6 +4,7 @@
  * its own consumer group, with short group timings so joins and rebalances stay fast.
  */
 import { jsonCodec } from 'cloudmom';
+import { KafkaBroker } from 'cloudmom/kafka';
 import { afterAll } from 'vitest';
 import { Kafka, topology } from '../kafka/fixture.ts';
 import { runConformance } from './suite.ts';
@@ -15,8 +16,13 @@ runConformance(
   'KafkaBroker (Kafka 4.4, KRaft)',
   async () => {
     const t = await topology(kafka);
+    // The own reply topic (the default rule), plus a topic that does not exist for the
+    // failing-reply case.
+    const replyAllowList = [`${t.replyTopic}#*`, `${t.missingTopic}#*`];
     return {
-      broker: (options = {}) => t.broker(options),
+      broker: (options = {}) => t.broker({ replyAllowList, ...options }),
+      missingDestinationBroker: (options = {}) => t.broker({ ...options, topic: t.missingTopic }),
+      failingReplyAddress: () => `${t.missingTopic}#nobody`,
       async deadLetters() {
         return (await kafka.read(t.deadLetterTopic)).map((r) => {
           const h = r.headers;
@@ -54,11 +60,15 @@ runConformance(
     };
   },
   {
-    maxMessageBytes: 1_000_000,
-    ordering: true,
-    delay: 'Kafka has no per-message delivery delay (maxDelaySeconds 0)',
+    capabilities: new KafkaBroker({ brokers: kafka.brokers, logger: false }).capabilities,
+    delayReason: 'Kafka has no per-message delivery delay (maxDelaySeconds 0)',
     injectRaw: true,
     foreignAddress: 'attacker-topic#x',
+    missingDestination: true,
+    failingReply: true,
+    // No lock: an unsettled record comes back as soon as the next member of the group reads
+    // from the committed offset, which the cases' second broker does right after it joins.
+    lockMs: 1500,
     timeScale: 2,
   },
 );

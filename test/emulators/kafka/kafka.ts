@@ -209,8 +209,10 @@ function format(lib: string, dir: string, port: number, controllerPort: number):
       '',
     ].join('\n'),
   );
-  // A cluster id is 16 random bytes in URL-safe base64 (what `StorageTool random-uuid` prints).
-  const clusterId = randomBytes(16).toString('base64url');
+  // A cluster id is 16 random bytes in URL-safe base64 (what `StorageTool random-uuid` prints);
+  // like Kafka's own Uuid.randomUuid, never one starting with "-" (it would read as an option).
+  let clusterId = randomBytes(16).toString('base64url');
+  while (clusterId.startsWith('-')) clusterId = randomBytes(16).toString('base64url');
   run(
     'java',
     [
