@@ -502,7 +502,10 @@ class KafkaTransport implements Transport {
   }
 
   deadLetterAddress(message: IncomingMessage): string {
-    return this.deadLetterTopicOf(message.source ?? this.topic);
+    const source = message.source;
+    return this.deadLetterTopicOf(
+      source !== undefined && isTopicName(source) ? source : this.topic,
+    );
   }
 
   isRetryable(err: unknown): boolean {
@@ -521,7 +524,8 @@ class KafkaTransport implements Transport {
       if (e.apiId === 'UNKNOWN_TOPIC_OR_PARTITION' || e.apiId === 'UNKNOWN_TOPIC_ID')
         return 'not-found';
       // what @platformatic/kafka reports once its metadata retries for a missing topic ran out
-      if (e.code === 'PLT_KFK_USER' && /^Unknown topic /.test(String(e.message))) return 'not-found';
+      if (e.code === 'PLT_KFK_USER' && /^Unknown topic /.test(String(e.message)))
+        return 'not-found';
     }
     return 'send-failed';
   }

@@ -21,6 +21,14 @@ export {
   type KafkaGroupOptions,
 } from './broker.ts';
 export {
+  type KafkaBatchResponse,
+  KafkaBatchRetryError,
+  type KafkaEvent,
+  type KafkaEventRecord,
+  type KafkaHandlerOptions,
+  kafkaHandler,
+} from './entrypoint.ts';
+export {
   DEAD_LETTER_SUFFIX,
   DEFAULT_REPLY_TOPIC,
   deadLetterOf,

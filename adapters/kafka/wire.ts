@@ -18,6 +18,7 @@ import {
   type OutgoingMessage,
   WIRE,
 } from '../../src/transport.ts';
+import { BoundedMap } from '../../src/util.ts';
 
 /** Defaults and limits of the mapping. */
 export const LIMITS = {
@@ -83,6 +84,12 @@ export function replyAddress(topic: string, key: string): string {
   return `${topic}#${key}`;
 }
 
+/**
+ * Record keys that are not UTF-8 (a foreign producer's binary key), by message id: the group
+ * key carries them lossily, so a dead-letter copy takes its key from here, byte for byte.
+ */
+const binaryKeys = new BoundedMap<string, Uint8Array>(10_000);
+
 /** A record to produce (the shape `Producer.send` takes with the default byte serialisers). */
 export interface RecordOut {
   readonly topic: string;
@@ -137,6 +144,7 @@ function keyOf(m: OutgoingMessage, defaultTopic: string): { topic: string; key?:
  */
 export function toRecord(m: OutgoingMessage, defaultTopic: string): RecordOut {
   const { topic, key } = keyOf(m, defaultTopic);
+  const binary = m.deadLetter ? binaryKeys.get(m.messageId) : undefined;
   const headers = new Map<Buffer, Buffer>();
   for (const k in m.headers)
     headers.set(Buffer.from(k, 'utf8'), Buffer.from(m.headers[k]!, 'utf8'));
@@ -145,6 +153,7 @@ export function toRecord(m: OutgoingMessage, defaultTopic: string): RecordOut {
   const value = Buffer.isBuffer(body)
     ? body
     : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  if (binary) return { topic, key: Buffer.from(binary), value, headers };
   return key === undefined
     ? { topic, value, headers }
     : { topic, key: Buffer.from(key, 'utf8'), value, headers };
@@ -203,7 +212,8 @@ export function recordId(topic: string, partition: number, offset: bigint): stri
  * A received record as the core takes it. cloudmom's own headers must be UTF-8 (else the
  * message is poison: `undecodable`); user header values that are not UTF-8 are decoded with
  * U+FFFD replacements (the raw bytes stay in `raw`). A record key that is empty or absent
- * gives no group key. `deliveryCount` is 1: redeliveries are counted by the source.
+ * gives no group key; one that is not UTF-8 gives a lossy group key, and its dead-letter copy
+ * still gets the original key bytes. `deliveryCount` is 1: redeliveries are counted by the source.
  *
  * @example
  * ```ts
@@ -230,7 +240,15 @@ export function fromRecord(
       }
     } else headers[name] = lossy.decode(bytes);
   }
-  const key = r.key && r.key.byteLength > 0 ? lossy.decode(r.key) : undefined;
+  let key: string | undefined;
+  if (r.key && r.key.byteLength > 0) {
+    try {
+      key = strict.decode(r.key);
+    } catch {
+      key = lossy.decode(r.key);
+      binaryKeys.set(own[WIRE.messageId] || recordId(r.topic, r.partition, r.offset), r.key);
+    }
+  }
   const ts = r.timestamp === undefined ? -1 : Number(r.timestamp);
   const target = own[WIRE.target];
   return {
