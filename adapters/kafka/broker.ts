@@ -79,11 +79,44 @@ function sdk(): Sdk {
   return loaded;
 }
 
-/** Connection settings for the clients the broker creates (never logged). */
-export type KafkaConnectionOptions = Omit<
-  Partial<BaseOptions>,
-  'clientId' | 'bootstrapBrokers' | 'autocreateTopics'
->;
+/**
+ * Connection settings of the clients the broker creates (never logged), passed to
+ * `@platformatic/kafka` as they are.
+ *
+ * @example
+ * ```ts
+ * const connection: KafkaConnectionOptions = { tls: {}, sasl: { mechanism: 'SCRAM-SHA-512', username: 'u', password: 'p' } };
+ * ```
+ */
+export interface KafkaConnectionOptions {
+  /** TLS (`node:tls` options; `{}` for TLS with the system CAs). Default: plaintext. */
+  tls?: import('node:tls').ConnectionOptions;
+  /**
+   * SASL: `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`, `OAUTHBEARER` (MSK IAM: a `token`
+   * function returning a signed token), `GSSAPI`. Credentials may be functions (rotation).
+   */
+  sasl?: {
+    mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512' | 'OAUTHBEARER' | 'GSSAPI';
+    /** User name (PLAIN, SCRAM); Event Hubs: `$ConnectionString`. */
+    username?: string | (() => string | Promise<string>);
+    /** Password (PLAIN, SCRAM); Event Hubs: the connection string. */
+    password?: string | (() => string | Promise<string>);
+    /** Bearer token (OAUTHBEARER). */
+    token?: string | (() => string | Promise<string>);
+  };
+  /** Milliseconds to open a connection. Default 5000. */
+  connectTimeout?: number;
+  /** Milliseconds a request may take. Default 5000. */
+  timeout?: number;
+  /** Retries of a failed operation. Default 10. */
+  retries?: number;
+  /** Milliseconds between retries, or a function of the attempt. Default 100 doubling to 2000. */
+  retryDelay?: number | ((client: unknown, operation: string, attempt: number) => number);
+  /** Milliseconds cluster metadata is cached. Default 5000. */
+  metadataMaxAge?: number;
+  /** Rack of this client (fetch from the closest replica where the cluster allows). */
+  clientRack?: string;
+}
 
 /** Consumer group timings (classic protocol). */
 export interface KafkaGroupOptions {
@@ -387,7 +420,7 @@ class KafkaTransport implements Transport {
     return {
       retries: DEFAULT_RETRIES,
       retryDelay: retryBackoff,
-      ...this.#connection,
+      ...(this.#connection as Partial<BaseOptions>),
       clientId,
       bootstrapBrokers: this.#brokers,
       autocreateTopics: this.#autocreate,

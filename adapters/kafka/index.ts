@@ -5,12 +5,15 @@
  *
  * @example
  * ```ts
- * import { KafkaBroker } from 'cloudmom/kafka';
+ * import { KafkaBroker, kafkaHandler } from 'cloudmom/kafka';
  *
  * const broker = new KafkaBroker({ brokers: ['localhost:9092'], topic: 'orders', groupId: 'billing' });
  * broker.add('hello', (properties, body) => 'Hi there too');
  * await broker.start();
  * const reply = await broker.request('Hello World!', 'hello');
+ *
+ * // Lambda, MSK / self-managed Kafka event source mapping
+ * export const handler = kafkaHandler(broker);
  * ```
  */
 export {

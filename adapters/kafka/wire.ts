@@ -23,7 +23,7 @@ import { BoundedMap } from '../../src/util.ts';
 /** Defaults and limits of the mapping. */
 export const LIMITS = {
   /**
-   * Largest message by default, as {@link measure} counts it (value + key + header names and
+   * Largest message by default, as `measure` counts it (value + key + header names and
    * values). Kafka's own default (`message.max.bytes`, 1 048 588 bytes per record batch;
    * Event Hubs 1 046 528) leaves room for the record and batch framing above it.
    */
