@@ -1,4 +1,4 @@
-// Run by `npm ci` (prepare) and by the test command. npm puts node_modules/.bin first on PATH
+// Run by `npm start` and `npm test` (not at install: the published package has no install script). npm puts node_modules/.bin first on PATH
 // for scripts, and the `node` dev dependency places Node 22 there, so scripts run on 22 even
 // where the machine's own node is older. This fails loudly if that did not happen.
 const [major] = process.versions.node.split('.').map(Number);

@@ -309,7 +309,13 @@ export class Broker {
   }
 
   #consumeReplies(source: Source): void {
-    const c = new Consumer(source, REPLY_BUDGET, this.#decideReply, this.#settle, this.#replyInflight);
+    const c = new Consumer(
+      source,
+      REPLY_BUDGET,
+      this.#decideReply,
+      this.#settle,
+      this.#replyInflight,
+    );
     this.#replyConsumer = c;
     c.start();
   }

@@ -25,7 +25,9 @@ export type Body = unknown;
 export interface Codec {
   /** The content type it writes, e.g. `application/json`. Matched without parameters. */
   readonly contentType: string;
+  /** Turns a body into bytes; throws (a `DecodeError`, say) for a body it cannot carry. */
   encode(body: unknown): Uint8Array;
+  /** Turns received bytes back into a body; throws for bytes that are not of its type (dead-lettered). */
   decode(bytes: Uint8Array): unknown;
   /**
    * Optional: decodes a body the transport received as text (SQS, SNS, Lambda events), the

@@ -23,7 +23,6 @@ export {
   type RequestOptions,
   type RetryOptions,
 } from './broker.ts';
-export { dispatch, type DispatchOptions, loggerOf } from './entrypoint.ts';
 export {
   BYTES_TYPE,
   bytesCodec,
@@ -33,6 +32,7 @@ export {
   TEXT_TYPE,
   textCodec,
 } from './codec.ts';
+export { type DispatchOptions, dispatch, loggerOf } from './entrypoint.ts';
 export {
   BrokerStoppedError,
   CloudmomError,
@@ -58,8 +58,9 @@ export {
   MemoryQueue,
   type MemoryQueueOptions,
 } from './memory.ts';
-export type { StandardSchema } from './schema.ts';
+export type { StandardResult, StandardSchema } from './schema.ts';
 export { MOMService } from './service.ts';
+export { OffsetTracker, PushBuffer } from './sources.ts';
 export type {
   Capabilities,
   DeadLetterCode,
@@ -71,4 +72,3 @@ export type {
   Transport,
   Verdict,
 } from './transport.ts';
-export { OffsetTracker, PushBuffer } from './sources.ts';

@@ -7,14 +7,19 @@
  * ```
  */
 export interface Logger {
+  /** Details for troubleshooting (each received message's fate). */
   debug(message: string, fields?: Record<string, unknown>): void;
+  /** Lifecycle and retries. */
   info(message: string, fields?: Record<string, unknown>): void;
+  /** Something went to the dead-letter destination or was dropped. */
   warn(message: string, fields?: Record<string, unknown>): void;
+  /** A failure cloudmom could not handle by itself (receiving, dead-lettering). */
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
-const LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
-export type LogLevel = (typeof LEVELS)[number];
+const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
+/** Log levels, lowest first; `silent` logs nothing. */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 
 /**
  * One JSON line per entry on stderr (what CloudWatch, Azure Monitor and Cloud Logging parse),
@@ -31,9 +36,11 @@ export function jsonLogger(level: LogLevel = envLevel()): Logger {
     (lvl: LogLevel) =>
     (message: string, fields?: Record<string, unknown>): void => {
       if (LEVELS.indexOf(lvl) < min) return;
-      process.stderr.write(
-        `${JSON.stringify({ level: lvl, logger: 'cloudmom', message, ...fields })}\n`,
-      );
+      const line = JSON.stringify({ level: lvl, logger: 'cloudmom', message, ...fields });
+      // Node, Bun, Deno: stderr; edge runtimes (workerd) have only the console.
+      const stderr = globalThis.process?.stderr;
+      if (stderr && typeof stderr.write === 'function') stderr.write(`${line}\n`);
+      else console.error(line);
     };
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
@@ -50,4 +57,17 @@ export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() 
 export function describeError(err: unknown): string {
   const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
   return text.length > 1000 ? `${text.slice(0, 1000)}…` : text;
+}
+
+/**
+ * What a log line may say about an error that came from user code or a message (a handler's
+ * throw, a decode or schema failure): its class and code, never its text, which may quote the
+ * body. The full description travels only in the dead-letter reason, on the message itself.
+ */
+export function errorKind(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return typeof code === 'string' ? `${err.name} (${code.slice(0, 50)})` : err.name;
+  }
+  return typeof err;
 }

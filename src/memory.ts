@@ -394,7 +394,10 @@ export class MemoryHub {
 export interface MemoryBrokerOptions extends BrokerOptions {
   /** The hub of queues. Default: `MemoryHub.default`. */
   hub?: MemoryHub;
-  /** Queue this broker consumes from and publishes to. Default `"cloudmom"`. */
+  /**
+   * Queue this broker consumes from and publishes to. Default: a queue of its own
+   * (`cloudmom-<uuid>`), so two brokers compete for one queue only when given the same name.
+   */
   queue?: string;
   /** Queue `publish` sends to, when other than `queue`. */
   publishTo?: string;
@@ -449,6 +452,7 @@ class MemoryTransport implements Transport {
   readonly #codecs: CodecRegistry;
   readonly #queueOptions: MemoryQueueOptions | undefined;
   #replyQueue: string | undefined;
+  readonly #ownQueue: boolean;
   #closed = false;
 
   constructor(
@@ -458,7 +462,9 @@ class MemoryTransport implements Transport {
     this.hub = options.hub ?? MemoryHub.default;
     this.client = this.hub;
     this.#queueOptions = options.queueOptions;
-    const name = options.queue ?? 'cloudmom';
+    // Without a name each broker has a queue of its own: two brokers share one only when told.
+    this.#ownQueue = options.queue === undefined;
+    const name = options.queue ?? `cloudmom-${randomUUID()}`;
     if (typeof name !== 'string' || name === '')
       throw new InvalidArgumentError('MemoryBroker: queue must be a non-empty string');
     this.inbound = this.hub.queue(name, options.queueOptions);
@@ -520,6 +526,8 @@ class MemoryTransport implements Transport {
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#replyQueue) this.hub.delete(this.#replyQueue);
+    if (this.#ownQueue && this.inbound.depth === 0 && this.inbound.deadLetterQueue?.depth === 0)
+      this.hub.delete(this.inbound.name);
   }
 
   deadLetters(): DeadLetter[] {

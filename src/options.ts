@@ -167,4 +167,3 @@ export interface BrokerStats {
   discarded: number;
   repliesSent: number;
 }
-

@@ -9,14 +9,8 @@
  */
 import { describeError, type Logger } from './log.ts';
 import type { Publisher } from './publisher.ts';
-import type {
-  DeadLetterReason,
-  IncomingMessage,
-  Source,
-  Transport,
-  Verdict,
-} from './transport.ts';
-import { BoundedMap, Idle, type Semaphore, sleep } from './util.ts';
+import type { DeadLetterReason, IncomingMessage, Source, Transport, Verdict } from './transport.ts';
+import { BoundedMap, Idle, type Semaphore, sleep, soon } from './util.ts';
 
 /** Decides one message (route, handlers, replies). */
 export type Decide = (message: IncomingMessage) => Verdict | Promise<Verdict>;
@@ -57,7 +51,9 @@ function isRelease(v: Verdict): boolean {
  */
 export class OrderGate {
   readonly #tails = new Map<string, Promise<unknown>>();
-  readonly #closed = new BoundedMap<string, { readonly id: string; readonly until: number }>(10_000);
+  readonly #closed = new BoundedMap<string, { readonly id: string; readonly until: number }>(
+    10_000,
+  );
 
   run(
     m: IncomingMessage,
@@ -111,7 +107,11 @@ export class OrderGate {
 function noop(): void {}
 
 /** Takes a handler slot (waiting when none is free) around a decision; synchronous when it can be. */
-export function withSlot(slots: Semaphore, decide: Decide, m: IncomingMessage): Verdict | Promise<Verdict> {
+export function withSlot(
+  slots: Semaphore,
+  decide: Decide,
+  m: IncomingMessage,
+): Verdict | Promise<Verdict> {
   if (!slots.tryAcquire()) return slots.acquire().then(() => decideReleasing(slots, decide, m));
   let v: Verdict | Promise<Verdict>;
   try {
@@ -125,7 +125,11 @@ export function withSlot(slots: Semaphore, decide: Decide, m: IncomingMessage): 
   return v;
 }
 
-async function decideReleasing(slots: Semaphore, decide: Decide, m: IncomingMessage): Promise<Verdict> {
+async function decideReleasing(
+  slots: Semaphore,
+  decide: Decide,
+  m: IncomingMessage,
+): Promise<Verdict> {
   try {
     return await decide(m);
   } catch (err) {
@@ -139,10 +143,12 @@ const releaseThen = (slots: Semaphore) => (v: Verdict) => {
   slots.release();
   return v;
 };
-const releaseFailed = (slots: Semaphore) => (err: unknown): Verdict => {
-  slots.release();
-  return { kind: 'retry', delayMs: 0, error: err };
-};
+const releaseFailed =
+  (slots: Semaphore) =>
+  (err: unknown): Verdict => {
+    slots.release();
+    return { kind: 'retry', delayMs: 0, error: err };
+  };
 
 /** What settling needs from the broker. */
 export interface SettleContext {
@@ -165,7 +171,9 @@ export async function sendDeadLetterCopy(
   try {
     const address = ctx.transport.deadLetterAddress;
     if (!address)
-      throw new Error(`the ${ctx.transport.capabilities.name} transport has no dead-letter address`);
+      throw new Error(
+        `the ${ctx.transport.capabilities.name} transport has no dead-letter address`,
+      );
     await ctx.publisher.deadLetter(m, reason, await address.call(ctx.transport, m));
     return { kind: 'ack' };
   } catch (err) {
@@ -198,7 +206,7 @@ class AckBatch {
     if (this.#ids.length >= this.#max) this.#send();
     else if (!this.#scheduled) {
       this.#scheduled = true;
-      setImmediate(() => {
+      soon(() => {
         this.#scheduled = false;
         this.#send();
       });
@@ -358,7 +366,11 @@ export class Consumer {
     } catch (err) {
       v = this.#settle(m, { kind: 'retry', delayMs: 0, error: err });
     }
-    if (v instanceof Promise) v.then(() => this.#done(m), () => this.#done(m));
+    if (v instanceof Promise)
+      v.then(
+        () => this.#done(m),
+        () => this.#done(m),
+      );
     else this.#done(m);
   }
 
@@ -406,7 +418,12 @@ export class Consumer {
         }
         const copied = await sendDeadLetterCopy(this.#ctx, m, v.reason);
         if (copied.kind === 'ack') this.#acks.add(m.ackId);
-        else await source.nack(m.ackId, 1000, true);
+        else {
+          // the copy could not be sent: back to the platform, not at once (no hot loop)
+          const caps = transport.capabilities;
+          if (!caps.nackDelay) await sleep(caps.retryHoldMs ?? 0, this.#ctx.stopping);
+          await source.nack(m.ackId, 1000, true);
+        }
         return copied;
       }
     } catch (err) {

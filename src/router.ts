@@ -6,7 +6,7 @@
  */
 import type { Codec, CodecRegistry } from './codec.ts';
 import { CloudmomError, InvalidArgumentError } from './errors.ts';
-import { describeError, type Logger } from './log.ts';
+import { describeError, errorKind, type Logger } from './log.ts';
 import type { AddOptions, BrokerStats, Handler, Properties } from './options.ts';
 import type { Publisher } from './publisher.ts';
 import { type StandardSchema, validateBody } from './schema.ts';
@@ -96,7 +96,6 @@ export class Router {
         messageId: message.messageId,
         target: clip(message.target),
         reason: verdict.reason.code,
-        description: verdict.reason.description,
         deliveryCount: message.deliveryCount,
       });
     }
@@ -217,7 +216,11 @@ export class Router {
   }
 
   /** A handler or reply failure: retry with backoff, or dead-letter on the last delivery. */
-  #failed(message: IncomingMessage, code: 'handler-failed' | 'reply-failed', err: unknown): Verdict {
+  #failed(
+    message: IncomingMessage,
+    code: 'handler-failed' | 'reply-failed',
+    err: unknown,
+  ): Verdict {
     const s = this.#s;
     const description = describeError(err);
     if (message.deliveryCount >= s.maxDeliveries) {
@@ -230,7 +233,7 @@ export class Router {
       messageId: message.messageId,
       target: clip(message.target),
       deliveryCount: message.deliveryCount,
-      error: description,
+      error: errorKind(err),
     });
     const exp = Math.min(30, Math.max(0, message.deliveryCount - 1));
     const delayMs = Math.min(s.retryMaxMs, s.retryBaseMs * 2 ** exp);
@@ -247,7 +250,14 @@ export class Router {
     const encoded = [];
     for (const { value, replyTo } of replies) {
       if (message.replyTo !== undefined) {
-        encoded.push(publisher.encode(value, 'reply', this.#replyOptions(message, correlationId), message.replyTo));
+        encoded.push(
+          publisher.encode(
+            value,
+            'reply',
+            this.#replyOptions(message, correlationId),
+            message.replyTo,
+          ),
+        );
       } else if (replyTo !== undefined) {
         encoded.push(publisher.encode(value, replyTo, this.#replyOptions(message, correlationId)));
       } else {
@@ -270,7 +280,6 @@ export class Router {
       : { correlationId, groupKey: message.groupKey };
   }
 }
-
 
 /** A target or address for a log line or reason: bounded, whatever the message said. */
 function clip(s: string | undefined): string | undefined {

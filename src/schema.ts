@@ -14,11 +14,13 @@ export interface StandardSchema<Output = unknown> {
   readonly '~standard': {
     readonly version: 1;
     readonly vendor: string;
+    /** Validates a decoded body: the value it stands for, or its issues. */
     readonly validate: (value: unknown) => StandardResult<Output> | Promise<StandardResult<Output>>;
   };
 }
 
-type StandardResult<Output> =
+/** What a Standard Schema's `validate` answers: the value, or the issues. */
+export type StandardResult<Output> =
   | { readonly value: Output; readonly issues?: undefined }
   | {
       readonly issues: ReadonlyArray<{

@@ -32,6 +32,16 @@
 import type { ErrorCode } from './errors.ts';
 import type { Logger } from './log.ts';
 
+/**
+ * What a platform implements (see the module comment): send, sources, reply and dead-letter
+ * addresses, error classification.
+ *
+ * @example
+ * ```ts
+ * class MyTransport implements Transport { capabilities = {...}; async send(batch) {...}; isRetryable() { return false; }; async close() {} }
+ * class MyBroker extends Broker { constructor(o: BrokerOptions) { super(new MyTransport(), o); } }
+ * ```
+ */
 export interface Transport {
   /** What the platform can do and its limits; the core and the conformance suite read it. */
   readonly capabilities: Capabilities;
@@ -189,6 +199,7 @@ export interface IncomingMessage {
   readonly raw: unknown;
 }
 
+/** The result of sending one message: its id, or the platform's error. */
 export type SendOutcome =
   | { readonly ok: true; readonly messageId: string }
   | { readonly ok: false; readonly error: unknown };
@@ -211,6 +222,7 @@ export interface DeadLetterReason {
   readonly description: string;
 }
 
+/** Why, in one word, a message went to the dead-letter destination (`dead_letter_reason`). */
 export type DeadLetterCode =
   | 'handler-failed'
   | 'max-deliveries'

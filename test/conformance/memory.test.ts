@@ -26,10 +26,22 @@ runConformance(
           headers: {},
         });
       },
+      failingReplyAddress() {
+        // an allowed reply queue that refuses every message: the reply send fails
+        const name = `reply.tiny-${randomUUID()}`;
+        hub.queue(name, { maxMessageBytes: 4 });
+        return name;
+      },
       async cleanup() {
         hub.delete(queue);
       },
     };
   },
-  { maxMessageBytes: 1024 * 1024, ordering: true, delay: true, injectRaw: true },
+  {
+    capabilities: new MemoryBroker({ hub: new MemoryHub(), logger: false }).capabilities,
+    injectRaw: true,
+    failingReply: true,
+    missingDestination: 'the embedded broker creates queues on first use',
+    lockMs: 5000,
+  },
 );

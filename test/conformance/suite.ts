@@ -10,6 +10,8 @@ import {
   type Broker,
   type BrokerOptions,
   BrokerStoppedError,
+  type Capabilities,
+  CloudmomError,
   type Codec,
   InvalidArgumentError,
   InvalidMessageError,
@@ -17,8 +19,10 @@ import {
   type Properties,
   RequestTimeoutError,
 } from 'cloudmom';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, type TestContext } from 'vitest';
 import { z } from 'zod';
+import { INTERNALS } from '../../src/broker.ts';
+import type { OutgoingMessage } from '../../src/transport.ts';
 
 /** A dead-lettered message as the fixture reads it back from the platform. */
 export interface FixtureDeadLetter {
@@ -37,16 +41,26 @@ export interface Fixture {
   injectRaw?(message: { body: Uint8Array; contentType?: string; target?: string }): Promise<void>;
   /** Deletes what setup created. */
   cleanup(): Promise<void>;
+  /** A broker whose publish destination does not exist (see `caps.missingDestination`). */
+  missingDestinationBroker?(options?: BrokerOptions): Promise<Broker> | Broker;
+  /** A reply address the brokers allow but where sending fails (see `caps.failingReply`). */
+  failingReplyAddress?(): Promise<string> | string;
 }
 
-/** What the platform can do; a string instead of `true` is the reason a case is skipped. */
+/**
+ * What the platform can do; a string instead of `true` is the reason a case is skipped. The
+ * limits, ordering and delay come from the broker's own `capabilities` (read from a broker of
+ * the fixture's kind: `new XBroker(...).capabilities`), not restated per test file.
+ */
 export interface ConformanceCapabilities {
-  /** The transport's message size limit in bytes. */
-  readonly maxMessageBytes: number;
-  /** Ordered delivery per group key. */
-  readonly ordering: true | string;
-  /** Delivery delay (`delaySeconds`). */
-  readonly delay: true | string;
+  /** The broker's capabilities (`broker.capabilities`). */
+  readonly capabilities: Capabilities;
+  /** Why ordering is not there, when `capabilities.ordering` is false (default: a generic reason). */
+  readonly orderingReason?: string;
+  /** Why delay is not there, when `capabilities.maxDelaySeconds` is 0. */
+  readonly delayReason?: string;
+  /** Why `request()` is not there, when `capabilities.request` is false. */
+  readonly requestReason?: string;
   /** Header names the platform can carry, awkward ones included. */
   readonly headerKeys?: readonly string[];
   /** A reply address outside the default allow-list, valid in form for the platform. */
@@ -55,6 +69,12 @@ export interface ConformanceCapabilities {
   readonly injectRaw?: true | string;
   /** Multiplies waits for slow emulators. Default 1. */
   readonly timeScale?: number;
+  /** How long an unsettled message stays locked before the platform redelivers it (ms). Default 5000. */
+  readonly lockMs?: number;
+  /** The fixture implements `missingDestinationBroker`. */
+  readonly missingDestination?: true | string;
+  /** The fixture implements `failingReplyAddress`. */
+  readonly failingReply?: true | string;
 }
 
 const DEFAULT_KEYS = [
@@ -65,6 +85,8 @@ const DEFAULT_KEYS = [
   'quote"s',
   'ünïcødé',
   'UPPER_lower-09',
+  '__proto__',
+  'constructor',
 ];
 const AWKWARD_VALUES = [
   '',
@@ -93,6 +115,18 @@ export function runConformance(
   caps: ConformanceCapabilities,
 ): void {
   const scale = caps.timeScale ?? 1;
+  const platform = caps.capabilities;
+  const ordering: true | string = platform.ordering
+    ? true
+    : (caps.orderingReason ?? `${platform.name} does not order by group key`);
+  const delay: true | string =
+    platform.maxDelaySeconds > 0
+      ? true
+      : (caps.delayReason ?? `${platform.name} has no per-message delay`);
+  const requests: true | string = platform.request
+    ? true
+    : (caps.requestReason ?? `${platform.name} has no request()`);
+  const lockMs = caps.lockMs ?? 5000;
   const T = (ms: number) => ms * scale;
   let fixture: Fixture | undefined;
   const brokers: Broker[] = [];
@@ -138,11 +172,15 @@ export function runConformance(
     return { seen, handler };
   }
 
-  const test = (title: string, fn: () => Promise<void>, timeout = T(30_000)) => {
+  const test = (title: string, fn: (ctx: TestContext) => Promise<void>, timeout = T(30_000)) => {
     cases++;
     it(title, fn, timeout);
   };
-  const testIf = (cap: true | string | undefined, title: string, fn: () => Promise<void>) => {
+  const testIf = (
+    cap: true | string | undefined,
+    title: string,
+    fn: (ctx: TestContext) => Promise<void>,
+  ) => {
     if (cap === true) return test(title, fn);
     cases++;
     skipped++;
@@ -254,7 +292,13 @@ export function runConformance(
       const keys = caps.headerKeys ?? DEFAULT_KEYS;
       const headers: Record<string, string> = {};
       keys.forEach((k, i) => {
-        headers[k] = AWKWARD_VALUES[i % AWKWARD_VALUES.length]!;
+        // an own property whatever the name (`headers.__proto__ = v` would set the prototype)
+        Object.defineProperty(headers, k, {
+          value: AWKWARD_VALUES[i % AWKWARD_VALUES.length]!,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
       });
       await b.publish('h', 'headers', { headers });
       await until('the message with headers', () => r.seen[0]);
@@ -419,14 +463,18 @@ export function runConformance(
     });
 
     // ---- replies ----
-    test('request() resolves with the reply from a handler (message replyTo rule)', async () => {
-      const responder = await broker();
-      responder.add('hello', () => 'Hi there too');
-      const requester = await broker({}, false); // not consuming the inbound queue: a pure client
-      const reply = await requester.request('Hello World!', 'hello');
-      expect(reply.body).toBe('Hi there too');
-      expect(reply.properties.target).toBe('reply');
-    });
+    testIf(
+      requests,
+      'request() resolves with the reply from a handler (message replyTo rule)',
+      async () => {
+        const responder = await broker();
+        responder.add('hello', () => 'Hi there too');
+        const requester = await broker({}, false); // not consuming the inbound queue: a pure client
+        const reply = await requester.request('Hello World!', 'hello');
+        expect(reply.body).toBe('Hi there too');
+        expect(reply.properties.target).toBe('reply');
+      },
+    );
 
     test('without a message replyTo the reply is published to add()`s replyTo target with the correlation id', async () => {
       const b = await broker();
@@ -463,20 +511,24 @@ export function runConformance(
       expect(b.stats.repliesSent).toBe(0);
     });
 
-    test('on the requester, a reply matching no pending request goes to the "reply" target', async () => {
-      const responder = await broker();
-      responder.add('twice', () => 'first').add('twice', () => 'second');
-      const requester = await broker({}, false);
-      const stray = recorder();
-      requester.add('reply', stray.handler);
-      const reply = await requester.request('x', 'twice');
-      expect(['first', 'second']).toContain(reply.body);
-      await until('the second reply on target "reply"', () => stray.seen[0]);
-      expect(stray.seen[0]!.properties.correlationId).toBe(reply.properties.correlationId);
-      expect(stray.seen[0]!.body).not.toBe(reply.body);
-    });
+    testIf(
+      requests,
+      'on the requester, a reply matching no pending request goes to the "reply" target',
+      async () => {
+        const responder = await broker();
+        responder.add('twice', () => 'first').add('twice', () => 'second');
+        const requester = await broker({}, false);
+        const stray = recorder();
+        requester.add('reply', stray.handler);
+        const reply = await requester.request('x', 'twice');
+        expect(['first', 'second']).toContain(reply.body);
+        await until('the second reply on target "reply"', () => stray.seen[0]);
+        expect(stray.seen[0]!.properties.correlationId).toBe(reply.properties.correlationId);
+        expect(stray.seen[0]!.body).not.toBe(reply.body);
+      },
+    );
 
-    test('request() rejects with RequestTimeoutError when no reply comes', async () => {
+    testIf(requests, 'request() rejects with RequestTimeoutError when no reply comes', async () => {
       const b = await broker();
       const started = Date.now();
       const err = await b
@@ -487,7 +539,7 @@ export function runConformance(
       expect(Date.now() - started).toBeGreaterThanOrEqual(290);
     });
 
-    test('100 concurrent requests each get their own reply', async () => {
+    testIf(requests, '100 concurrent requests each get their own reply', async () => {
       const responder = await broker({ concurrency: 20 });
       responder.add('echo', async (_p, body: { n: number }) => {
         await sleep(Math.random() * 20);
@@ -518,10 +570,10 @@ export function runConformance(
       const b = await broker();
       const r = recorder();
       b.add('size', r.handler);
-      const big = new Uint8Array(caps.maxMessageBytes + 1);
+      const big = new Uint8Array(platform.maxMessageBytes + 1);
       const err = await b.publish(big, 'size').catch((e: unknown) => e);
       expect(err).toBeInstanceOf(MessageTooLargeError);
-      expect((err as MessageTooLargeError).limit).toBe(caps.maxMessageBytes);
+      expect((err as MessageTooLargeError).limit).toBe(platform.maxMessageBytes);
       await b.publish('small', 'size');
       await until('the small message', () => r.seen[0]);
       await sleep(T(200));
@@ -529,7 +581,7 @@ export function runConformance(
     });
 
     testIf(
-      caps.delay,
+      delay,
       'delaySeconds holds a message back; out-of-range delays are refused',
       async () => {
         const b = await broker();
@@ -545,7 +597,7 @@ export function runConformance(
       },
     );
 
-    testIf(caps.ordering, 'order is kept per group key under concurrency', async () => {
+    testIf(ordering, 'order is kept per group key under concurrency', async () => {
       const b = await broker({ concurrency: 10 });
       const seen = new Map<string, number[]>();
       b.add('ordered', async (_p, body: { g: string; i: number }) => {
@@ -567,26 +619,31 @@ export function runConformance(
     });
 
     // ---- lifecycle ----
-    test('stop() waits for in-flight handlers and settles their messages', async () => {
-      const b = await broker();
-      let finished = false;
-      let started = false;
-      b.add('slow', async () => {
-        started = true;
-        await sleep(T(300));
-        finished = true;
-      });
-      await b.publish('x', 'slow');
-      await until('the handler to start', () => started);
-      await b.stop();
-      expect(finished).toBe(true);
-      expect(b.stats.acked).toBe(1);
-      const again = await broker();
-      const r = recorder();
-      again.add('slow', r.handler);
-      await sleep(T(500));
-      expect(r.seen).toEqual([]);
-    });
+    test(
+      'stop() waits for in-flight handlers and settles their messages',
+      async () => {
+        const b = await broker();
+        let finished = false;
+        let started = false;
+        b.add('slow', async () => {
+          started = true;
+          await sleep(T(300));
+          finished = true;
+        });
+        await b.publish('x', 'slow');
+        await until('the handler to start', () => started);
+        await b.stop();
+        expect(finished).toBe(true);
+        expect(b.stats.acked).toBe(1);
+        // settled at the platform: it does not come back once its lock would have expired
+        const again = await broker();
+        const r = recorder();
+        again.add('slow', r.handler);
+        await sleep(T(lockMs + 1000));
+        expect(r.seen).toEqual([]);
+      },
+      T(lockMs + 30_000),
+    );
 
     test('publish after stop() fails with BrokerStoppedError', async () => {
       const b = await broker();
@@ -611,13 +668,145 @@ export function runConformance(
         });
         await Promise.all(Array.from({ length: 1000 }, (_, i) => b.publish({ i }, 'bulk')));
         await until('1000 messages', () => seen.size >= 1000, T(60_000));
-        await sleep(T(300));
+        // past the lock timeout: a message settled late or not at all would come back by now
+        await sleep(T(lockMs + 1000));
         expect(seen.size).toBe(1000);
         expect([...seen.values()].every((n) => n === 1)).toBe(true);
         expect(peak).toBeLessThanOrEqual(50);
         expect(b.stats.acked).toBe(1000);
       },
-      T(90_000),
+      T(90_000) + lockMs,
+    );
+
+    // ---- v2 contract cases (go-cloud drivertest, Watermill TestPubSub) ----
+    testIf(
+      caps.missingDestination ?? 'the fixture has no missing destination',
+      'a destination that does not exist fails on send with a typed error, not on construction',
+      async () => {
+        await fresh();
+        const b = await fixture!.missingDestinationBroker!({ ...SUITE_OPTIONS });
+        brokers.push(b);
+        const err = await b.publish('x', 'nowhere').catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(CloudmomError);
+        expect((err as CloudmomError).code).toBe('not-found');
+      },
+    );
+
+    test('settling a message twice is harmless', async (ctx) => {
+      const b = await broker({}, false);
+      const t = b[INTERNALS].transport;
+      if (!t.open) return ctx.skip(`${platform.name} has no long-running source`);
+      await b.publish('twice', 'settle-twice');
+      const [source] = await t.open();
+      const abort = new AbortController();
+      try {
+        const m = await until(
+          'the message',
+          async () => (await source!.receive(1, abort.signal))[0],
+        );
+        await source!.ack([m.ackId]);
+        await source!.ack([m.ackId]);
+      } finally {
+        await source!.close();
+      }
+    });
+
+    test('send after the transport closed fails with a typed error', async () => {
+      const b = await broker();
+      const t = b[INTERNALS].transport;
+      await b.stop();
+      const message: OutgoingMessage = {
+        body: new TextEncoder().encode('"late"'),
+        target: 'late',
+        messageId: globalThis.crypto.randomUUID(),
+        contentType: 'application/json',
+        headers: {},
+      };
+      const outcome = await t.send([message]).then(
+        (o) => o[0],
+        (error: unknown) => ({ ok: false as const, error }),
+      );
+      expect(outcome?.ok).toBe(false);
+      if (outcome && !outcome.ok) expect(outcome.error).toBeInstanceOf(Error);
+    });
+
+    test('raw and client escape hatches expose the native message and client', async () => {
+      const b = await broker();
+      expect(b.client).toBeDefined();
+      expect(b.client).not.toBeNull();
+      const r = recorder();
+      b.add('raw', r.handler);
+      await b.publish('x', 'raw');
+      await until('the message', () => r.seen[0]);
+      const raw = r.seen[0]!.properties.raw;
+      expect(typeof raw === 'object' && raw !== null).toBe(true);
+    });
+
+    testIf(
+      ordering,
+      'order per group key holds after a failure: the failed message comes back first',
+      async () => {
+        const b = await broker({ concurrency: 10, maxDeliveries: 5 });
+        const done: number[] = [];
+        const starts: string[] = [];
+        b.add('ordered-fail', async (p, body: { i: number }) => {
+          starts.push(`${body.i}@${p.deliveryCount}`);
+          await sleep(5);
+          if (body.i === 1 && p.deliveryCount === 1) throw new Error('first try of #1 fails');
+          done.push(body.i);
+        });
+        for (let i = 0; i < 5; i++) await b.publish({ i }, 'ordered-fail', { groupKey: 'k' });
+        await until('5 messages done', () => done.length >= 5, T(30_000));
+        await sleep(T(200));
+        expect(done).toEqual([0, 1, 2, 3, 4]);
+        // nothing after #1 ran before #1 succeeded
+        const firstOk1 = starts.indexOf('1@2');
+        expect(firstOk1).toBeGreaterThan(-1);
+        for (const s of starts.slice(0, firstOk1)) expect(['0@1', '1@1']).toContain(s);
+      },
+    );
+
+    testIf(
+      requests,
+      'two requester instances sharing the reply setup: every request gets its own reply',
+      async () => {
+        const responder = await broker({ concurrency: 20 });
+        responder.add('who', (_p, body: { from: string; n: number }) => body);
+        const a = await broker({}, false);
+        const c = await broker({}, false);
+        const ask = (who: Broker, from: string) =>
+          Array.from({ length: 10 }, (_, n) =>
+            who.request({ from, n }, 'who', { timeoutMs: T(20_000) }),
+          );
+        const [ra, rc] = await Promise.all([Promise.all(ask(a, 'a')), Promise.all(ask(c, 'c'))]);
+        expect(ra.map((r) => r.body)).toEqual(
+          Array.from({ length: 10 }, (_, n) => ({ from: 'a', n })),
+        );
+        expect(rc.map((r) => r.body)).toEqual(
+          Array.from({ length: 10 }, (_, n) => ({ from: 'c', n })),
+        );
+      },
+    );
+
+    testIf(
+      caps.failingReply ?? 'the fixture has no failing reply address',
+      'a reply whose send fails leaves the message unacknowledged (redelivered or dead-lettered)',
+      async () => {
+        const b = await broker({ maxDeliveries: 2 });
+        const counts: number[] = [];
+        b.add('reply-fails', (p) => {
+          counts.push(p.deliveryCount);
+          return 'answer';
+        });
+        await b.publish('q', 'reply-fails', { replyTo: await fixture!.failingReplyAddress!() });
+        const outcome = await until('a redelivery or a dead letter', async () => {
+          if (counts.length >= 2) return 'redelivered';
+          const d = (await fixture!.deadLetters()).find((x) => x.target === 'reply-fails');
+          return d ? `dead-lettered:${d.reason.code}` : undefined;
+        });
+        expect(['redelivered', 'dead-lettered:reply-failed']).toContain(outcome);
+        expect(b.stats.repliesSent).toBe(0);
+      },
     );
   });
 }

@@ -5,6 +5,7 @@ import { dispatch } from '../../src/entrypoint.ts';
 import type { Verdict } from '../../src/transport.ts';
 
 const kinds = (r: Verdict[]) => r.map((x) => (x.kind === 'ack' ? 'ack' : 'retry'));
+
 import { CodecRegistry, jsonCodec, textCodec } from '../../src/codec.ts';
 import type { IncomingMessage } from '../../src/transport.ts';
 
@@ -189,7 +190,8 @@ describe('dispatch (the entrypoint call)', () => {
       const text = JSON.stringify({ n, ...extra });
       return incoming(n, { groupKey, text, body: utf8.encode(text) });
     };
-    const r = await dispatch(b, 
+    const r = await dispatch(
+      b,
       [
         m(1, 'a', { slow: true }),
         m(2, 'b', { fail: true }),
@@ -200,14 +202,7 @@ describe('dispatch (the entrypoint call)', () => {
       ],
       { ordered: true },
     );
-    expect(kinds(r)).toEqual([
-      'ack',
-      'retry',
-      'ack',
-      'retry',
-      'ack',
-      'ack',
-    ]);
+    expect(kinds(r)).toEqual(['ack', 'retry', 'ack', 'retry', 'ack', 'ack']);
     // 4 never ran: an earlier message of its group failed
     expect(log).not.toContain('start 4');
     // group a in order, each after the previous ended; b and 5 did not wait for a
@@ -225,17 +220,13 @@ describe('dispatch (the entrypoint call)', () => {
       ran.push(body.n);
       if (body.n === 1) throw new Error('boom');
     });
-    const r = dispatch(b, 
+    const r = dispatch(
+      b,
       [1, 2, 3, 4].map((n) => incoming(n, { groupKey: n % 2 ? 'odd' : 'even' })),
       { ordered: true },
     );
     expect(Array.isArray(r)).toBe(true);
-    expect(kinds(r as Verdict[])).toEqual([
-      'retry',
-      'ack',
-      'retry',
-      'ack',
-    ]);
+    expect(kinds(r as Verdict[])).toEqual(['retry', 'ack', 'retry', 'ack']);
     expect(ran).toEqual([1, 2, 4]);
   });
 });
