@@ -10,7 +10,12 @@
 import type { PublishBatchRequestEntry, SNSClient } from '@aws-sdk/client-sns';
 import type { Message, SendMessageBatchRequestEntry, SQSClient } from '@aws-sdk/client-sqs';
 import { BROKER_OPTION_KEYS, Broker, type BrokerOptions } from '../../src/broker.ts';
-import { type ErrorCode, InvalidArgumentError, InvalidMessageError } from '../../src/errors.ts';
+import {
+  BrokerStoppedError,
+  type ErrorCode,
+  InvalidArgumentError,
+  InvalidMessageError,
+} from '../../src/errors.ts';
 import { describeError, type Logger, silentLogger } from '../../src/log.ts';
 import type {
   Capabilities,
@@ -104,9 +109,6 @@ export function parseQueueArn(arn: string): { account: string; name: string } | 
   return m ? { account: m[1]!, name: m[2]! } : undefined;
 }
 
-/** A header name that plain objects do not keep (see `#protoHeaders`). */
-const PROTO = '__proto__';
-
 const isQueueUrl = (s: string) => /^https?:\/\//.test(s);
 
 /** ReceiveMessage asks for every attribute. */
@@ -129,17 +131,12 @@ export class SqsTransport implements Transport {
    * An entry lives only while a send is in flight.
    */
   readonly #fifoChains = new Map<string, Promise<void>>();
-  /**
-   * Works around the core's dead-letter copy dropping a header named `__proto__` (it copies
-   * headers into a plain object): the value, per message id, from `deadLetterAddress` until
-   * the copy is sent. Empty unless such a header was seen.
-   */
-  readonly #protoHeaders = new BoundedMap<string, string>(1000);
   readonly #waitTimeSeconds: number;
   readonly #visibility: number;
   readonly #replyPrefix: string;
   readonly #pollers: number;
   #replyQueueUrl: Promise<string> | undefined;
+  #closed = false;
   logger: Logger = silentLogger;
 
   constructor(options: SqsOwnOptions, concurrency: number, capabilities?: Partial<Capabilities>) {
@@ -255,6 +252,7 @@ export class SqsTransport implements Transport {
    * FIFO queue go one call after the other, so batches cannot overtake each other.
    */
   sendToQueue(queue: string, batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
+    if (this.#closed) return this.closedOutcomes(batch);
     if (!isFifo(queue)) return this.#sendToQueue(queue, batch);
     const previous = this.#fifoChains.get(queue) ?? Promise.resolve();
     const next = previous.then(() => this.#sendToQueue(queue, batch));
@@ -278,7 +276,7 @@ export class SqsTransport implements Transport {
     }
     const fifo = isFifo(url);
     const sdk = sqsSdk();
-    const entries = batch.map((m, i) => toEntry(this.#restoreHeaders(m), String(i), fifo));
+    const entries = batch.map((m, i) => toEntry(m, String(i), fifo));
     try {
       if (entries.length === 1) {
         const { Id: _id, ...entry } = entries[0]!;
@@ -295,18 +293,6 @@ export class SqsTransport implements Transport {
     }
   }
 
-  /** A dead-letter copy gets back the `__proto__` header the core's copy dropped. */
-  #restoreHeaders(m: OutgoingMessage): OutgoingMessage {
-    if (!m.deadLetter || this.#protoHeaders.size === 0) return m;
-    const v = this.#protoHeaders.get(m.messageId);
-    if (v === undefined || Object.hasOwn(m.headers, PROTO)) return m;
-    this.#protoHeaders.delete(m.messageId);
-    const headers: Record<string, string> = Object.create(null);
-    headers[PROTO] = v; // an own property: the object has no prototype
-    Object.assign(headers, m.headers);
-    return { ...m, headers };
-  }
-
   async open(): Promise<readonly Source[]> {
     const queue = this.#options.queue;
     if (queue === undefined)
@@ -321,8 +307,6 @@ export class SqsTransport implements Transport {
    * Lambda record's `eventSourceARN`).
    */
   deadLetterAddress(message: IncomingMessage): Promise<string> {
-    if (Object.hasOwn(message.headers, PROTO))
-      this.#protoHeaders.set(message.messageId, message.headers[PROTO]!);
     const configured = this.#options.deadLetterQueue;
     if (configured !== undefined) return Promise.resolve(configured);
     const source = message.source;
@@ -380,7 +364,18 @@ export class SqsTransport implements Transport {
     return { address: name, source: new SqsSource(this, url, 1) };
   }
 
+  /** Every message of a batch refused: the transport was closed (by `stop()`). */
+  closedOutcomes(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
+    const error = new BrokerStoppedError(`${this.capabilities.name} send`);
+    return Promise.resolve(batch.map(() => ({ ok: false, error })));
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   async close(): Promise<void> {
+    this.#closed = true;
     const reply = this.#replyQueueUrl;
     this.#replyQueueUrl = undefined;
     if (!reply) return;
@@ -744,6 +739,7 @@ class SnsTransport extends SqsTransport {
   override send(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
     const dest = batch[0]?.destination;
     if (dest !== undefined) return this.sendToQueue(dest, batch);
+    if (this.closed) return this.closedOutcomes(batch);
     if (!this.#fifo) return this.#publish(batch);
     const next = this.#fifoChain.then(() => this.#publish(batch));
     this.#fifoChain = next.then(
