@@ -395,14 +395,8 @@ export class SqsTransport implements Transport {
   }
 }
 
-/**
- * Most ReceiveMessage calls the core may have in flight per queue, whatever `pollers` says.
- * 1 until the core wakes every receive loop waiting for room: `Consumer` in src/receiver.ts
- * keeps one `#wakeRoom` waiter, so with two loops and the budget full one of them is never
- * woken again and `stop()` waits for it forever (seen as the conformance case "100 concurrent
- * requests" hanging at concurrency 20). Raise to 5 with that fix.
- */
-const PARALLEL_RECEIVES_LIMIT = 1;
+/** Most ReceiveMessage calls the core may have in flight per queue, whatever `pollers` says. */
+const PARALLEL_RECEIVES_LIMIT = 5;
 
 /**
  * One SQS queue as a source: ReceiveMessage long polls (up to 10 messages, abortable),
