@@ -1,16 +1,30 @@
-import { randomUUID } from 'node:crypto';
-import {
-  isServiceBusError,
-  type ServiceBusClient,
-  ServiceBusClient as ServiceBusClientClass,
-  type ServiceBusMessage,
-  type ServiceBusMessageBatch,
-  type ServiceBusReceivedMessage,
-  type ServiceBusReceiver,
-  type ServiceBusSender,
-  type ServiceBusSessionReceiver,
+/**
+ * `ServiceBusBroker`: the core {@link Broker} on a transport that translates to Azure Service
+ * Bus (`@azure/service-bus` v7, loaded on first use). The core owns the receive loop, the
+ * concurrency bound, per-key order, retries and settlement decisions; this file maps them:
+ *
+ * - send: the core's batch (sized to one link batch) → one `createMessageBatch`;
+ * - a queue or subscription → a {@link StreamSource}: `receiver.subscribe` with
+ *   `maxConcurrentCalls` = the broker's concurrency feeding a {@link PushBuffer}; the SDK adds
+ *   credit back only when a message is settled, so at most `concurrency` are unsettled;
+ * - a session-enabled entity → a {@link SessionSource}: sessions accepted one at a time, up to
+ *   `maxConcurrentSessions`, each read with `receiveMessages` while the core has room, its
+ *   messages carrying the session id as group key, released after `sessionIdleMs` idle;
+ * - ack = complete, nack = abandon (Service Bus cannot delay it: the core holds the message
+ *   for `maxRetryHoldMs` at most first), dead-letter = the native sub-queue with
+ *   `DeadLetterReason` / `DeadLetterErrorDescription`;
+ * - the SDK renews message and session locks (`maxAutoLockRenewalDurationMs`).
+ */
+import type {
+  ServiceBusClient,
+  ServiceBusMessageBatch,
+  ServiceBusReceivedMessage,
+  ServiceBusReceiver,
+  ServiceBusSender,
+  ServiceBusSessionReceiver,
 } from '@azure/service-bus';
-import { BROKER_OPTION_KEYS, Broker, type BrokerOptions, INTERNALS } from '../../src/broker.ts';
+import { BROKER_OPTION_KEYS, Broker, type BrokerOptions } from '../../src/broker.ts';
+import type { ErrorCode } from '../../src/errors.ts';
 import {
   InvalidArgumentError,
   InvalidMessageError,
@@ -18,26 +32,46 @@ import {
   SendError,
 } from '../../src/errors.ts';
 import { describeError, type Logger, silentLogger } from '../../src/log.ts';
+import { PushBuffer } from '../../src/sources.ts';
 import type {
   Capabilities,
   DeadLetterReason,
-  Deliver,
   IncomingMessage,
   OutgoingMessage,
   SendOutcome,
+  Source,
   Transport,
-  Verdict,
 } from '../../src/transport.ts';
-import { checkOptionKeys, Idle, pick } from '../../src/util.ts';
+import { BoundedSet, checkOptionKeys, pick } from '../../src/util.ts';
 import {
-  bodyBytes,
-  headersFromProperties,
+  DEAD_LETTER_TEXT_MAX,
+  fromReceived,
   measureServiceBus,
   PROPERTIES_LIMIT_BYTES,
   propertiesSize,
+  replySessions,
   STANDARD_MAX_MESSAGE_BYTES,
   toServiceBusMessage,
 } from './wire.ts';
+
+type ServiceBusModule = typeof import('@azure/service-bus');
+let sdkModule: ServiceBusModule | undefined;
+
+/** `@azure/service-bus`, loaded on first use (an optional peer dependency of cloudmom). */
+function sdk(): ServiceBusModule {
+  if (!sdkModule) {
+    try {
+      const load = process.getBuiltinModule('node:module').createRequire(import.meta.url);
+      sdkModule = load('@azure/service-bus') as ServiceBusModule;
+    } catch (cause) {
+      throw new InvalidArgumentError(
+        'cloudmom/azure needs the optional peer dependency @azure/service-bus: npm install @azure/service-bus',
+        { cause },
+      );
+    }
+  }
+  return sdkModule;
+}
 
 /**
  * Options of {@link ServiceBusBroker}: those of every broker (`concurrency`, `maxDeliveries`,
@@ -75,7 +109,10 @@ export interface ServiceBusBrokerOptions extends BrokerOptions {
   /**
    * Queue this instance's `request()` replies arrive on. Default: a per-instance queue
    * `cloudmom-reply-<uuid>`, which must exist or be creatable (see docs/azure.md: on Azure,
-   * provision it or pass a queue that exists).
+   * provision it or pass a queue that exists). Without `replySessions`, a reply on it that
+   * answers no request of this instance is given back (abandoned) for the instance that sent
+   * the request, not consumed — safe while fewer instances share the queue than its max
+   * delivery count; `replySessions` is the way to share one.
    */
   replyQueue?: string;
   /**
@@ -85,7 +122,7 @@ export interface ServiceBusBrokerOptions extends BrokerOptions {
    * Needs only Listen/Send rights. Default false.
    */
   replySessions?: boolean;
-  /** Longest the SDK renews a message lock while a handler runs (ms). Default 300 000 (5 min). */
+  /** Longest the SDK renews a message (or session) lock while a handler runs (ms). Default 300 000 (5 min). */
   maxAutoLockRenewalDurationMs?: number;
   /** Largest message accepted by `publish` (body + properties, bytes). Default 262 144 (256 KB, Standard tier); Premium takes up to 100 MB. */
   maxMessageBytes?: number;
@@ -105,6 +142,13 @@ export interface ServiceBusBrokerOptions extends BrokerOptions {
   maxConcurrentSessions?: number;
   /** With `sessions`: a session with no message for this long is released for another. Default 1 000 ms. */
   sessionIdleMs?: number;
+  /**
+   * Queue that receives a copy of each message the core dead-letters where Service Bus cannot
+   * dead-letter natively: in `azureFunctionHandler` with the plain (non-SDK) binding. The copy
+   * carries `dead_letter_reason`, `dead_letter_description` and `delivery_count` application
+   * properties. Default: none (such an invocation fails; see `azureFunctionHandler`).
+   */
+  poisonQueue?: string;
 }
 
 const SB_KEYS = [
@@ -122,7 +166,10 @@ const SB_KEYS = [
   'sessions',
   'maxConcurrentSessions',
   'sessionIdleMs',
+  'poisonQueue',
 ] as const;
+
+type OwnOptions = Pick<ServiceBusBrokerOptions, (typeof SB_KEYS)[number]>;
 
 /**
  * Prefix of the per-instance reply queues; allowed as reply addresses by default.
@@ -134,14 +181,24 @@ const SB_KEYS = [
  */
 export const REPLY_QUEUE_PREFIX = 'cloudmom-reply-';
 
+/** Messages in hand on a reply address (the core's budget for reply sources). */
+const REPLY_CREDIT = 100;
+/** Most messages one session `receiveMessages` call asks for. */
+const SESSION_RECEIVE_MAX = 32;
+/** Correlation ids of requests sent to a shared reply queue that are remembered. */
+const OWN_REQUESTS = 20_000;
+/** Senders kept open, one per destination (destinations come from messages: bounded). */
+const MAX_SENDERS = 100;
+
 /**
  * The cloudmom broker on Azure Service Bus (`@azure/service-bus` v7): queues and topics.
  * The target travels as the message `subject`, the correlation id, reply address, content
  * type and message id as the native properties, user headers as application properties, the
  * group key as the session id. Publishes are sent in `createMessageBatch` batches sized by the
- * link. `start()` consumes in peek-lock with `concurrency` concurrent calls, renews locks while a
- * handler runs, completes after the handlers and replies, abandons on failure (the service
- * counts deliveries) and dead-letters with a reason and description.
+ * link. `start()` consumes in peek-lock with up to `concurrency` messages in hand, the SDK
+ * renewing their locks; a message is completed after its handlers and replies, abandoned on
+ * failure (the service counts deliveries) and dead-lettered natively with a reason and
+ * description.
  *
  * @example
  * ```ts
@@ -161,7 +218,7 @@ export class ServiceBusBroker extends Broker {
     const [own, core] = pick(options, SB_KEYS);
     const transport = new ServiceBusTransport(own);
     super(transport, core);
-    transport.logger = this[INTERNALS].logger;
+    transport.concurrency = this.concurrency;
     this.#transport = transport;
   }
 
@@ -174,49 +231,53 @@ export class ServiceBusBroker extends Broker {
   get publishTo(): string | undefined {
     return this.#transport.publishTo;
   }
+
+  /** The queue dead-letter copies go to where Service Bus cannot dead-letter (see the option). */
+  get poisonQueue(): string | undefined {
+    return this.#transport.poisonQueue;
+  }
 }
 
-/** How one received message is settled; registered by whoever received it. */
-export interface Settler {
-  /** Moves the message to the dead-letter sub-queue (or its stand-in) with the reason. */
-  deadLetter(reason: DeadLetterReason): Promise<void>;
-  /** True once the message was settled (dead-lettered) through this settler. */
-  settled: boolean;
-}
-
-/** @internal the Service Bus transport; entrypoints reach it through `broker[INTERNALS]`. */
-export class ServiceBusTransport implements Transport {
+/** The Service Bus transport: translation only (see the module doc). */
+class ServiceBusTransport implements Transport {
   readonly client: ServiceBusClient;
   readonly capabilities: Capabilities;
   readonly publishTo: string | undefined;
-  /** The broker's logger, set once the core made it. */
-  logger: Logger = silentLogger;
+  readonly poisonQueue: string | undefined;
+  /** The broker's concurrency: the credit of the consuming sources. Set by the broker. */
+  concurrency = 10;
+  #logger: Logger = silentLogger;
   readonly #ownsClient: boolean;
   readonly #queue: string | undefined;
   readonly #topic: string | undefined;
   readonly #subscription: string | undefined;
   readonly #replyQueue: string | undefined;
   readonly #replySessions: boolean;
+  /** The reply address opened, and its session (with replySessions). */
+  #replyAddress: string | undefined;
   #replySessionId: string | undefined;
-  /** Reply session ids asked for by received messages, by reply address and correlation id. */
-  readonly #replySessionFor = new Map<string, string>();
+  /** Correlation ids of this instance's requests, when the reply queue is shared without sessions. */
+  #ownRequests: BoundedSet | undefined;
   readonly #lockRenewalMs: number;
-  readonly #retryHoldMs: number;
   readonly #sessions: boolean;
   readonly #maxSessions: number | undefined;
   readonly #sessionIdleMs: number;
-  readonly #stopping = new AbortController();
-  readonly #pumps: Promise<void>[] = [];
-  readonly #senders = new Map<string, ServiceBusSender>();
-  readonly #receivers: ServiceBusReceiver[] = [];
-  readonly #subscriptions: { close(): Promise<void> }[] = [];
-  readonly #settling = new Idle();
-  readonly #settlers = new WeakMap<IncomingMessage, Settler>();
-  readonly #holds = new Set<{ timer: NodeJS.Timeout; release(): void }>();
+  readonly #senders = new Map<
+    string,
+    { sender: ServiceBusSender; busy: number; evicted?: boolean }
+  >();
+  readonly #sources = new Set<Source>();
   #closed = false;
 
-  constructor(options: Pick<ServiceBusBrokerOptions, (typeof SB_KEYS)[number]>) {
-    for (const key of ['queue', 'topic', 'subscription', 'publishTo', 'replyQueue'] as const) {
+  constructor(options: OwnOptions) {
+    for (const key of [
+      'queue',
+      'topic',
+      'subscription',
+      'publishTo',
+      'replyQueue',
+      'poisonQueue',
+    ] as const) {
       const v = options[key];
       if (v !== undefined && (typeof v !== 'string' || v === ''))
         throw new InvalidArgumentError(`ServiceBusBroker: ${key} must be a non-empty string`);
@@ -234,13 +295,14 @@ export class ServiceBusTransport implements Transport {
         throw new InvalidArgumentError(
           'ServiceBusBroker: give connectionString, client, or set SERVICEBUS_CONNECTION_STRING',
         );
-      this.client = new ServiceBusClientClass(cs);
+      this.client = new (sdk().ServiceBusClient)(cs);
       this.#ownsClient = true;
     }
     this.#queue = options.queue;
     this.#topic = options.topic;
     this.#subscription = options.subscription;
     this.publishTo = options.publishTo ?? options.topic ?? options.queue;
+    this.poisonQueue = options.poisonQueue;
     this.#replyQueue = options.replyQueue;
     this.#replySessions = options.replySessions ?? false;
     if (typeof this.#replySessions !== 'boolean')
@@ -251,7 +313,7 @@ export class ServiceBusTransport implements Transport {
       options.maxAutoLockRenewalDurationMs ?? 300_000,
       'maxAutoLockRenewalDurationMs',
     );
-    this.#retryHoldMs = nonNegative(options.maxRetryHoldMs ?? 5_000, 'maxRetryHoldMs');
+    const retryHoldMs = nonNegative(options.maxRetryHoldMs ?? 5_000, 'maxRetryHoldMs');
     this.#sessions = options.sessions ?? false;
     if (typeof this.#sessions !== 'boolean')
       throw new InvalidArgumentError('ServiceBusBroker: sessions must be a boolean');
@@ -271,18 +333,25 @@ export class ServiceBusTransport implements Transport {
       name: 'servicebus',
       maxMessageBytes,
       measure: measureServiceBus,
-      // One send() call may fill several link-sized `createMessageBatch` batches (packed by the
-      // SDK's own size accounting, sent concurrently): hand it a few links' worth at once.
+      // One core batch is one link batch (256 KB Standard, 1 MB Premium): one layer of batching.
       maxBatchMessages: 4000,
-      maxBatchBytes: 4 * maxMessageBytes,
+      maxBatchBytes: Math.min(maxMessageBytes, 1024 * 1024),
       batchLingerMs: 0,
       ordering: this.#sessions,
       maxDelaySeconds: 14 * 24 * 3600,
+      nackDelay: false,
+      retryHoldMs,
+      deadLetter: 'native',
+      request: true,
       defaultReplyAllowList: [
         `${REPLY_QUEUE_PREFIX}*`,
         ...(options.replyQueue ? [options.replyQueue] : []),
       ],
     };
+  }
+
+  attach(context: { readonly logger: Logger }): void {
+    this.#logger = context.logger;
   }
 
   validate(message: OutgoingMessage): void {
@@ -298,78 +367,103 @@ export class ServiceBusTransport implements Transport {
       );
   }
 
-  #sender(entity: string): ServiceBusSender {
-    let s = this.#senders.get(entity);
-    if (!s) {
-      s = this.client.createSender(entity);
-      this.#senders.set(entity, s);
+  isRetryable(err: unknown): boolean {
+    const code = serviceBusCode(err);
+    if (code !== undefined) {
+      const retryable = (err as { retryable?: unknown }).retryable === true;
+      return retryable || code === 'ServiceBusy' || code === 'ServiceTimeout';
     }
-    return s;
+    // Programming errors will not go away; anything else (network, link) may.
+    return !(err instanceof TypeError || err instanceof RangeError);
+  }
+
+  errorCode(err: unknown): ErrorCode {
+    return serviceBusCode(err) === 'MessagingEntityNotFound' ? 'not-found' : 'send-failed';
+  }
+
+  deadLetterAddress(): string {
+    if (this.poisonQueue === undefined)
+      throw new InvalidArgumentError(
+        'ServiceBusBroker: no poisonQueue to copy dead letters to (Service Bus dead-letters natively)',
+      );
+    return this.poisonQueue;
   }
 
   async send(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
-    const outcomes: SendOutcome[] = new Array(batch.length);
-    // The batcher keys by destination, but do not rely on it: group here.
-    const groups = new Map<string, number[]>();
-    batch.forEach((m, i) => {
-      const entity = m.destination ?? this.publishTo;
-      if (entity === undefined) {
-        outcomes[i] = {
-          ok: false,
-          error: new InvalidArgumentError(
-            'ServiceBusBroker: nowhere to publish; set the option publishTo, topic or queue',
-          ),
-        };
-        return;
-      }
-      if (this.#closed && m.destination === undefined) {
-        outcomes[i] = { ok: false, error: new SendError('the Service Bus transport is closed') };
-        return;
-      }
-      const list = groups.get(entity);
-      if (list) list.push(i);
-      else groups.set(entity, [i]);
-    });
-    await Promise.all(
-      [...groups].map(([entity, indexes]) => this.#sendTo(entity, batch, indexes, outcomes)),
-    );
-    return outcomes;
+    const entity = batch[0]?.destination ?? this.publishTo;
+    if (entity === undefined) {
+      const error = new InvalidArgumentError(
+        'ServiceBusBroker: nowhere to publish; set the option publishTo, topic or queue',
+      );
+      return batch.map(() => ({ ok: false, error }));
+    }
+    if (this.#closed) {
+      const error = new SendError('the Service Bus transport is closed');
+      return batch.map(() => ({ ok: false, error }));
+    }
+    const entry = this.#sender(entity);
+    entry.busy++;
+    try {
+      return await this.#sendTo(entry.sender, entity, batch);
+    } finally {
+      entry.busy--;
+      if (entry.evicted && entry.busy === 0) void entry.sender.close().catch(() => {});
+    }
+  }
+
+  /** A sender per destination, the least recently used closed beyond {@link MAX_SENDERS}. */
+  #sender(entity: string): { sender: ServiceBusSender; busy: number; evicted?: boolean } {
+    let entry = this.#senders.get(entity);
+    if (entry) {
+      this.#senders.delete(entity);
+      this.#senders.set(entity, entry);
+      return entry;
+    }
+    entry = { sender: this.client.createSender(entity), busy: 0 };
+    this.#senders.set(entity, entry);
+    if (this.#senders.size > MAX_SENDERS) {
+      const [oldest, old] = this.#senders.entries().next().value!;
+      this.#senders.delete(oldest);
+      old.evicted = true;
+      if (old.busy === 0) void old.sender.close().catch(() => {});
+    }
+    return entry;
   }
 
   async #sendTo(
+    sender: ServiceBusSender,
     entity: string,
-    all: readonly OutgoingMessage[],
-    indexes: number[],
-    outcomes: SendOutcome[],
-  ): Promise<void> {
-    const sender = this.#sender(entity);
-    let current: { batch: ServiceBusMessageBatch; members: number[] } | undefined;
+    batch: readonly OutgoingMessage[],
+  ): Promise<SendOutcome[]> {
+    const outcomes: SendOutcome[] = new Array(batch.length);
     const sends: Promise<void>[] = [];
+    let current: { batch: ServiceBusMessageBatch; members: number[] } | undefined;
     const flush = () => {
       if (!current || current.members.length === 0) return;
-      const { batch, members } = current;
+      const { batch: native, members } = current;
       current = undefined;
       sends.push(
-        sender.sendMessages(batch).then(
+        sender.sendMessages(native).then(
           () => {
-            for (const i of members) outcomes[i] = { ok: true, messageId: idOf(all[i]!) };
+            for (const i of members) outcomes[i] = { ok: true, messageId: idOf(batch[i]!) };
           },
-          (err: unknown) => {
-            const error = sendError(entity, err);
+          (error: unknown) => {
             for (const i of members) outcomes[i] = { ok: false, error };
           },
         ),
       );
     };
     try {
-      for (const i of indexes) {
-        const m = all[i]!;
+      for (let i = 0; i < batch.length; i++) {
+        const m = batch[i]!;
         const native = toServiceBusMessage(m);
-        if (this.#replySessionId !== undefined && m.replyTo === this.#replyQueue)
-          native.replyToSessionId = this.#replySessionId;
+        if (m.replyTo !== undefined && m.replyTo === this.#replyAddress) {
+          if (this.#replySessionId !== undefined) native.replyToSessionId = this.#replySessionId;
+          else if (m.correlationId !== undefined) this.#ownRequests?.add(m.correlationId);
+        }
         if (m.destination !== undefined && m.correlationId !== undefined) {
-          // A reply: into the session the request asked for, if it asked for one.
-          const session = this.#replySessionFor.get(replyKey(m.destination, m.correlationId));
+          // A reply: into the session its request asked for, if it asked for one.
+          const session = replySessions.lookup(m.destination, m.correlationId);
           if (session !== undefined) native.sessionId = session;
         }
         if (this.#sessions && native.sessionId === undefined)
@@ -387,6 +481,20 @@ export class ServiceBusTransport implements Transport {
             continue;
           }
         }
+        if (measureServiceBus(m) <= this.capabilities.maxMessageBytes) {
+          // Larger than a batch may be (Premium large messages): sent on its own.
+          sends.push(
+            sender.sendMessages(native).then(
+              () => {
+                outcomes[i] = { ok: true, messageId: idOf(m) };
+              },
+              (error: unknown) => {
+                outcomes[i] = { ok: false, error };
+              },
+            ),
+          );
+          continue;
+        }
         outcomes[i] = {
           ok: false,
           error: new MessageTooLargeError(
@@ -397,315 +505,543 @@ export class ServiceBusTransport implements Transport {
         };
       }
       flush();
-    } catch (err) {
+    } catch (error) {
       // createMessageBatch failed (entity missing, connection): every unsent message fails.
-      const error = sendError(entity, err);
-      for (const i of indexes) outcomes[i] ??= { ok: false, error };
+      for (let i = 0; i < batch.length; i++) outcomes[i] ??= { ok: false, error };
     }
     await Promise.all(sends);
+    return outcomes;
   }
 
-  /** Registers how `message` is dead-lettered (entrypoints and receivers call this). */
-  register(message: IncomingMessage, settler: Settler): void {
-    this.#settlers.set(message, settler);
-    const session = replyToSessionIdOf(message.raw);
-    if (session !== undefined && message.replyTo !== undefined) {
-      this.#replySessionFor.set(
-        replyKey(message.replyTo, message.correlationId ?? message.messageId),
-        session,
-      );
-      // Bounded: entries are needed only until the reply is sent.
-      if (this.#replySessionFor.size > 10_000)
-        this.#replySessionFor.delete(this.#replySessionFor.keys().next().value!);
-    }
-  }
-
-  /** The settler registered for `message`, if any. */
-  settlerOf(message: IncomingMessage): Settler | undefined {
-    return this.#settlers.get(message);
-  }
-
-  async deadLetter(message: IncomingMessage, reason: DeadLetterReason): Promise<void> {
-    const settler = this.#settlers.get(message);
-    if (!settler)
-      throw new InvalidArgumentError(
-        'this message was not received through this broker; it cannot be dead-lettered here',
-      );
-    await settler.deadLetter(reason);
-    settler.settled = true;
-  }
-
-  async consume(deliver: Deliver, options: { concurrency: number }): Promise<void> {
+  async open(): Promise<Source[]> {
     if (this.#queue === undefined && this.#subscription === undefined) {
-      this.logger.warn(
+      this.#logger.warn(
         'ServiceBusBroker started without queue or subscription: nothing to consume',
       );
-      return;
+      return [];
     }
-    const receiverOptions = {
-      receiveMode: 'peekLock' as const,
-      skipParsingBodyAsJson: true,
-      maxAutoLockRenewalDurationInMs: this.#lockRenewalMs,
-    };
-    if (this.#sessions) {
-      this.#pumps.push(this.#acceptSessions(deliver, this.#maxSessions ?? options.concurrency));
-      return;
-    }
-    const receiver =
+    const name =
       this.#subscription !== undefined
-        ? this.client.createReceiver(this.#topic!, this.#subscription, receiverOptions)
-        : this.client.createReceiver(this.#queue!, receiverOptions);
-    this.#listen(receiver, deliver, options.concurrency);
+        ? `${this.#topic}/Subscriptions/${this.#subscription}`
+        : this.#queue!;
+    const source: Source = this.#sessions
+      ? new SessionSource(this.#sessionSettings(name))
+      : new StreamSource(this.#receiver(), name, this.concurrency, this.#logger);
+    this.#sources.add(source);
+    return [source];
   }
 
-  #listen(receiver: ServiceBusReceiver, deliver: Deliver, concurrency: number): void {
-    this.#receivers.push(receiver);
-    const gate = new SettleGate();
-    const sub = receiver.subscribe(
-      {
-        processMessage: async (native) => {
-          await this.#handle(receiver, gate, native, deliver);
-        },
-        processError: async (args) => {
-          if (this.#closed) return;
-          this.logger.warn('Service Bus receiver error', {
-            entityPath: args.entityPath,
-            source: args.errorSource,
-            error: describeError(args.error),
-          });
-        },
-      },
-      { autoCompleteMessages: false, maxConcurrentCalls: concurrency },
-    );
-    this.#subscriptions.push(sub);
-  }
-
-  /**
-   * Accepts sessions one at a time (a single pending accept, as few attaches as possible) and
-   * handles up to `max` of them at once; see #drainSession.
-   */
-  async #acceptSessions(deliver: Deliver, max: number): Promise<void> {
-    const signal = this.#stopping.signal;
-    const options = {
-      receiveMode: 'peekLock' as const,
-      skipParsingBodyAsJson: true,
-      maxAutoLockRenewalDurationInMs: this.#lockRenewalMs,
-      abortSignal: signal,
-    };
-    const active = new Set<Promise<void>>();
-    while (!signal.aborted) {
-      if (active.size >= max) {
-        await Promise.race(active);
-        continue;
-      }
-      let receiver: ServiceBusSessionReceiver;
-      try {
-        receiver =
-          this.#subscription !== undefined
-            ? await this.client.acceptNextSession(this.#topic!, this.#subscription, options)
-            : await this.client.acceptNextSession(this.#queue!, options);
-      } catch (err) {
-        if (signal.aborted) return;
-        // No session available within the service's timeout: ask again.
-        if (
-          isServiceBusError(err) &&
-          (err.code === 'ServiceTimeout' || err.code === 'SessionCannotBeLocked')
-        )
-          continue;
-        this.logger.warn('accepting a Service Bus session failed; retrying in 1 s', {
-          error: describeError(err),
-        });
-        await this.#hold(1000);
-        continue;
-      }
-      if (signal.aborted) {
-        await receiver.close().catch(() => {});
-        return;
-      }
-      const run: Promise<void> = this.#drainSession(receiver, deliver, signal).finally(() =>
-        active.delete(run),
-      );
-      active.add(run);
-    }
-  }
-
-  /**
-   * Handles one session's messages one after the other (in order: after a failure the
-   * following messages wait, still locked, until the failed one was handled again), and
-   * releases the session after `sessionIdleMs` without messages.
-   */
-  async #drainSession(
-    receiver: ServiceBusSessionReceiver,
-    deliver: Deliver,
-    signal: AbortSignal,
-  ): Promise<void> {
-    const gate = new SettleGate();
-    try {
-      // Received, still locked by the session, not yet handled (kept across a retry).
-      let held: ServiceBusReceivedMessage[] = [];
-      while (!signal.aborted) {
-        const received = await receiver.receiveMessages(10, {
-          maxWaitTimeInMs: this.#sessionIdleMs,
-          abortSignal: signal,
-        });
-        if (received.length === 0 && held.length === 0) break;
-        // An abandoned message comes back with its old sequence number: merge by it, so it is
-        // handled again before the messages that followed it.
-        const batch = [...held, ...received].sort(bySequence);
-        held = [];
-        for (let i = 0; i < batch.length; i++) {
-          const native = batch[i]!;
-          if (signal.aborted) {
-            // Stopping: what was received but not started goes back, in order.
-            await gate.solo(() => receiver.abandonMessage(native)).catch(() => {});
-            continue;
-          }
-          const verdict = await this.#handle(receiver, gate, native, deliver);
-          if (verdict?.kind === 'retry') {
-            held = batch.slice(i + 1); // wait for the failed one to come back first
-            break;
-          }
-        }
-      }
-    } catch (err) {
-      if (!signal.aborted)
-        this.logger.warn('a Service Bus session receiver failed; its messages come back', {
-          sessionId: receiver.sessionId,
-          error: describeError(err),
-        });
-    } finally {
-      await receiver.close().catch(() => {});
-    }
-  }
-
-  /**
-   * Decodes one received message, hands it to the core and settles it by the verdict;
-   * undefined when its body could not be read at all (dead-lettered as undecodable).
-   */
-  async #handle(
-    receiver: ServiceBusReceiver,
-    gate: SettleGate,
-    native: ServiceBusReceivedMessage,
-    deliver: Deliver,
-  ): Promise<Verdict | undefined> {
-    this.#settling.enter();
-    try {
-      let incoming: IncomingMessage;
-      try {
-        incoming = fromReceived(native);
-      } catch (err) {
-        // A body that cannot be read as bytes (an AMQP value JSON cannot encode): poison.
-        await gate.solo(() =>
-          receiver.deadLetterMessage(native, {
-            deadLetterReason: 'undecodable',
-            deadLetterErrorDescription: describeError(err),
-          }),
-        );
-        return undefined;
-      }
-      this.register(incoming, {
-        settled: false,
-        deadLetter: (reason) =>
-          gate.solo(() =>
-            receiver.deadLetterMessage(native, {
-              deadLetterReason: reason.code,
-              deadLetterErrorDescription: reason.description,
-            }),
-          ),
-      });
-      const verdict = await deliver(incoming);
-      await this.#settle(receiver, gate, native, incoming, verdict);
-      return verdict;
-    } finally {
-      this.#settling.leave();
-    }
-  }
-
-  async #settle(
-    receiver: ServiceBusReceiver,
-    gate: SettleGate,
-    native: ServiceBusReceivedMessage,
-    incoming: IncomingMessage,
-    verdict: Verdict,
-  ): Promise<void> {
-    try {
-      if (verdict.kind === 'ack') {
-        await gate.shared(() => receiver.completeMessage(native));
-      } else if (verdict.kind === 'retry') {
-        await this.#hold(Math.min(verdict.delayMs, this.#retryHoldMs));
-        await gate.solo(() => receiver.abandonMessage(native));
-      } else {
-        await this.deadLetter(incoming, verdict.reason);
-      }
-    } catch (err) {
-      // The lock was lost or the link closed: the service redelivers it (at-least-once).
-      this.logger.warn('settling a Service Bus message failed; it will be redelivered', {
-        messageId: native.messageId,
-        verdict: verdict.kind,
-        error: describeError(err),
-      });
-    }
-  }
-
-  /** Waits `ms`, cut short by `stopConsuming()` so stop() does not wait for backoffs. */
-  #hold(ms: number): Promise<void> {
-    if (ms <= 0 || this.#closed) return Promise.resolve();
-    return new Promise((resolve) => {
-      const hold = {
-        timer: setTimeout(() => hold.release(), ms),
-        release: () => {
-          clearTimeout(hold.timer);
-          this.#holds.delete(hold);
-          resolve();
-        },
-      };
-      this.#holds.add(hold);
-    });
-  }
-
-  async openReplyAddress(deliver: Deliver): Promise<string> {
-    const name = this.#replyQueue ?? `${REPLY_QUEUE_PREFIX}${randomUUID()}`;
-    const options = {
+  #receiverOptions() {
+    return {
       receiveMode: 'peekLock' as const,
       skipParsingBodyAsJson: true,
       maxAutoLockRenewalDurationInMs: this.#lockRenewalMs,
     };
+  }
+
+  #receiver(): ServiceBusReceiver {
+    const options = this.#receiverOptions();
+    return this.#subscription !== undefined
+      ? this.client.createReceiver(this.#topic!, this.#subscription, options)
+      : this.client.createReceiver(this.#queue!, options);
+  }
+
+  #sessionSettings(name: string): SessionSettings {
+    const options = this.#receiverOptions();
+    return {
+      name,
+      budget: this.concurrency,
+      maxSessions: this.#maxSessions ?? this.concurrency,
+      idleMs: this.#sessionIdleMs,
+      logger: this.#logger,
+      accept: (abortSignal) =>
+        this.#subscription !== undefined
+          ? this.client.acceptNextSession(this.#topic!, this.#subscription, {
+              ...options,
+              abortSignal,
+            })
+          : this.client.acceptNextSession(this.#queue!, { ...options, abortSignal }),
+    };
+  }
+
+  async openReplyAddress(): Promise<{ address: string; source: Source }> {
+    const name = this.#replyQueue ?? `${REPLY_QUEUE_PREFIX}${globalThis.crypto.randomUUID()}`;
+    const options = this.#receiverOptions();
+    let source: StreamSource;
     if (this.#replySessions) {
-      const sessionId = `cloudmom-${randomUUID()}`;
+      const sessionId = `cloudmom-${globalThis.crypto.randomUUID()}`;
       // The session lock is this instance's claim on its replies: keep renewing it (7 days).
       const receiver = await this.client.acceptSession(name, sessionId, {
         ...options,
         maxAutoLockRenewalDurationInMs: 7 * 24 * 3600 * 1000,
       });
       this.#replySessionId = sessionId;
-      this.#listen(receiver, deliver, 100);
-      return name;
+      source = new StreamSource(
+        receiver,
+        `${name} (session ${sessionId})`,
+        REPLY_CREDIT,
+        this.#logger,
+      );
+    } else {
+      source = new StreamSource(
+        this.client.createReceiver(name, options),
+        name,
+        REPLY_CREDIT,
+        this.#logger,
+      );
+      if (this.#replyQueue !== undefined) {
+        // A configured queue may be shared: take only the replies to this instance's requests.
+        const own = new BoundedSet(OWN_REQUESTS);
+        this.#ownRequests = own;
+        source.keep = (m) => m.correlationId !== undefined && own.has(m.correlationId);
+      }
     }
-    this.#listen(this.client.createReceiver(name, options), deliver, 100);
-    return name;
-  }
-
-  async stopConsuming(): Promise<void> {
-    this.#stopping.abort();
-    const subs = this.#subscriptions.splice(0);
-    await Promise.allSettled(subs.map((s) => s.close()));
-    for (const h of [...this.#holds]) h.release();
-    // Session pumps waiting in acceptNextSession are not awaited (the service may hold the
-    // attach up to its timeout); messages in flight are, through #settling in close().
-    this.#pumps.splice(0);
+    this.#replyAddress = name;
+    this.#sources.add(source);
+    return { address: name, source };
   }
 
   async close(): Promise<void> {
     this.#closed = true;
-    await this.stopConsuming();
-    await this.#settling.wait();
-    const closing: Promise<unknown>[] = [
-      ...this.#receivers.splice(0).map((r) => r.close()),
-      ...[...this.#senders.values()].map((s) => s.close()),
-    ];
+    // The core closed the sources it consumed; these are the ones it never started.
+    await Promise.allSettled([...this.#sources].map((s) => s.close()));
+    const closing = [...this.#senders.values()].map((e) => e.sender.close());
     this.#senders.clear();
     await Promise.allSettled(closing);
     if (this.#ownsClient) await this.client.close().catch(() => {});
+  }
+}
+
+/** The settle handle of a received message: the native message and how its settlement ends. */
+interface Delivery {
+  readonly native: ServiceBusReceivedMessage;
+  settled: boolean;
+  /** Called once the message is settled at the platform (returns the SDK's credit). */
+  readonly done: () => void;
+}
+
+/** Settles deliveries of one receiver link through its {@link SettleGate}. */
+class Settler {
+  readonly #receiver: ServiceBusReceiver;
+  readonly #gate = new SettleGate();
+
+  constructor(receiver: ServiceBusReceiver) {
+    this.#receiver = receiver;
+  }
+
+  complete(d: Delivery): Promise<void> {
+    return this.#once(d, () => this.#gate.shared(() => this.#receiver.completeMessage(d.native)));
+  }
+
+  abandon(d: Delivery): Promise<void> {
+    return this.#once(d, () => this.#gate.solo(() => this.#receiver.abandonMessage(d.native)));
+  }
+
+  deadLetter(d: Delivery, reason: DeadLetterReason): Promise<void> {
+    return this.#once(d, () =>
+      this.#gate.solo(() =>
+        this.#receiver.deadLetterMessage(d.native, {
+          deadLetterReason: reason.code,
+          deadLetterErrorDescription: reason.description.slice(0, DEAD_LETTER_TEXT_MAX),
+        }),
+      ),
+    );
+  }
+
+  /** Settling twice is harmless: the second call does nothing. */
+  async #once(d: Delivery, fn: () => Promise<void>): Promise<void> {
+    if (d.settled) return;
+    d.settled = true;
+    try {
+      await fn();
+    } finally {
+      d.done();
+    }
+  }
+}
+
+/** Settles several deliveries; rejects with the first failure once all were tried. */
+async function settleAll(
+  ds: readonly Delivery[],
+  fn: (d: Delivery) => Promise<void>,
+): Promise<void> {
+  if (ds.length === 1) return fn(ds[0]!);
+  const results = await Promise.allSettled(ds.map(fn));
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+}
+
+/**
+ * A queue or subscription read with `receiver.subscribe` (streaming, no drain per batch),
+ * feeding a {@link PushBuffer}. Flow control: `maxConcurrentCalls` = `credit`, and the SDK adds
+ * credit back only when `processMessage` resolves, which it does once the message is settled:
+ * at most `credit` messages are unsettled (buffered or in the core's hands).
+ */
+class StreamSource implements Source {
+  readonly name: string;
+  readonly maxReceive: number;
+  readonly maxAckBatch = 256;
+  /** When set, received messages it refuses are given back at once (a shared reply queue). */
+  keep: ((m: IncomingMessage) => boolean) | undefined;
+  readonly #receiver: ServiceBusReceiver;
+  readonly #settler: Settler;
+  readonly #credit: number;
+  readonly #logger: Logger;
+  readonly #buffer = new PushBuffer<IncomingMessage>();
+  #subscription: { close(): Promise<void> } | undefined;
+  #stopped: Promise<void> | undefined;
+  #closed: Promise<void> | undefined;
+  #watched: AbortSignal | undefined;
+  #warnedForeign = false;
+
+  constructor(receiver: ServiceBusReceiver, name: string, credit: number, logger: Logger) {
+    this.#receiver = receiver;
+    this.#settler = new Settler(receiver);
+    this.name = name;
+    this.#credit = credit;
+    this.maxReceive = credit;
+    this.#logger = logger;
+  }
+
+  receive(max: number, signal: AbortSignal): Promise<readonly IncomingMessage[]> {
+    if (this.#stopped === undefined) {
+      if (signal.aborted) return Promise.resolve([]);
+      this.#subscription ??= this.#subscribe();
+      if (this.#watched !== signal) {
+        this.#watched = signal;
+        // The core stops: no more credit (what is in flight arrives and is given back on close).
+        signal.addEventListener('abort', () => this.#stopReceiving(), { once: true });
+      }
+    }
+    return this.#buffer.take(max, signal);
+  }
+
+  #subscribe(): { close(): Promise<void> } {
+    return this.#receiver.subscribe(
+      {
+        processMessage: (native) =>
+          new Promise<void>((done) => {
+            const d: Delivery = { native, settled: false, done };
+            const m = fromReceived(native, { ackId: d, source: this.name });
+            replySessions.note(m);
+            if (this.keep && !this.keep(m)) {
+              this.#giveBack(d, m);
+              return;
+            }
+            if (!this.#buffer.push(m)) void this.#settler.abandon(d).catch(() => {});
+          }),
+        processError: async (args) => {
+          if (this.#stopped) return;
+          if (args.errorSource === 'receive') {
+            // The SDK keeps retrying the link; the core logs and backs off its receive.
+            this.#buffer.fail(args.error);
+            return;
+          }
+          this.#logger.warn('Service Bus receiver error', {
+            source: this.name,
+            errorSource: args.errorSource,
+            error: describeError(args.error),
+          });
+        },
+      },
+      { autoCompleteMessages: false, maxConcurrentCalls: this.#credit },
+    );
+  }
+
+  /** A reply for another instance on a shared reply queue: abandoned, for its owner to take. */
+  #giveBack(d: Delivery, m: IncomingMessage): void {
+    if (!this.#warnedForeign) {
+      this.#warnedForeign = true;
+      this.#logger.warn(
+        'a reply for another instance reached this one: the reply queue is shared; replies are ' +
+          'given back (abandoned) for their requester, which costs a delivery each — use ' +
+          'replySessions (a session-enabled queue) to share one reply queue',
+        { source: this.name, messageId: m.messageId },
+      );
+    }
+    this.#settler.abandon(d).catch((err: unknown) =>
+      this.#logger.warn('giving back a reply for another instance failed; its lock will expire', {
+        source: this.name,
+        messageId: m.messageId,
+        error: describeError(err),
+      }),
+    );
+  }
+
+  #stopReceiving(): Promise<void> {
+    this.#stopped ??= (this.#subscription?.close() ?? Promise.resolve()).catch(() => {});
+    return this.#stopped;
+  }
+
+  ack(ackIds: readonly unknown[]): Promise<void> {
+    return settleAll(ackIds as Delivery[], (d) => this.#settler.complete(d));
+  }
+
+  nack(ackId: unknown): Promise<void> {
+    return this.#settler.abandon(ackId as Delivery);
+  }
+
+  deadLetter(ackId: unknown, reason: DeadLetterReason): Promise<void> {
+    return this.#settler.deadLetter(ackId as Delivery, reason);
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= this.#close();
+    return this.#closed;
+  }
+
+  async #close(): Promise<void> {
+    await this.#stopReceiving();
+    // Received after the core stopped taking: given back unrun.
+    const rest = this.#buffer.close();
+    await settleAll(
+      rest.map((m) => m.ackId as Delivery),
+      (d) => this.#settler.abandon(d),
+    ).catch(() => {});
+    await this.#receiver.close().catch(() => {});
+  }
+}
+
+interface SessionSettings {
+  readonly name: string;
+  /** Most messages unsettled at once, across sessions (the broker's concurrency). */
+  readonly budget: number;
+  readonly maxSessions: number;
+  readonly idleMs: number;
+  readonly logger: Logger;
+  /** Accepts the next session with messages (rejects with ServiceTimeout when none came). */
+  accept(signal: AbortSignal): Promise<ServiceBusSessionReceiver>;
+}
+
+/** One accepted session and the messages of it not settled yet. */
+interface SessionState {
+  readonly receiver: ServiceBusSessionReceiver;
+  readonly settler: Settler;
+  /** Received from the platform, not settled at it (buffered, in the core, or held). */
+  unsettled: number;
+  /**
+   * Released by the core unrun (`nack(…, failed = false)`: an earlier message of the session
+   * failed, or stopping). Kept locked rather than abandoned — an abandon would count a delivery
+   * for a message that never ran — and offered again merged in sequence order with what the
+   * session receives next, so the failed one (abandoned, back first) runs before them.
+   */
+  held: SessionDelivery[];
+}
+
+interface SessionDelivery extends Delivery {
+  readonly session: SessionState;
+}
+
+/**
+ * A session-enabled queue or subscription: accepts sessions one at a time (a single pending
+ * accept) while fewer than `maxSessions` are open and the core has room, reads each with
+ * `receiveMessages` for no more than the room left (`budget` unsettled in all), and releases a
+ * session after `idleMs` without messages once all of its messages are settled. Every message
+ * carries its session id as group key: the core runs a session one message at a time, in order.
+ */
+class SessionSource implements Source {
+  readonly name: string;
+  readonly maxReceive: number;
+  readonly maxAckBatch = 256;
+  readonly #s: SessionSettings;
+  readonly #buffer = new PushBuffer<IncomingMessage>();
+  readonly #sessions = new Set<SessionState>();
+  readonly #pumps = new Set<Promise<void>>();
+  readonly #closing = new AbortController();
+  #unsettled = 0;
+  #reserved = 0;
+  #accepting: Promise<void> | undefined;
+  #draining = false;
+  #watched: AbortSignal | undefined;
+  #wakers: (() => void)[] = [];
+  #closed: Promise<void> | undefined;
+
+  constructor(settings: SessionSettings) {
+    this.#s = settings;
+    this.name = settings.name;
+    this.maxReceive = settings.budget;
+  }
+
+  receive(max: number, signal: AbortSignal): Promise<readonly IncomingMessage[]> {
+    if (!this.#draining) {
+      if (signal.aborted) return Promise.resolve([]);
+      if (this.#watched !== signal) {
+        this.#watched = signal;
+        signal.addEventListener('abort', () => this.#drain(), { once: true });
+      }
+      this.#accepting ??= this.#acceptLoop();
+    }
+    return this.#buffer.take(max, signal);
+  }
+
+  /** The core stopped taking: no new sessions, no new receives. */
+  #drain(): void {
+    this.#draining = true;
+    this.#wake();
+  }
+
+  #room(): number {
+    return this.#s.budget - this.#unsettled - this.#reserved;
+  }
+
+  #wake(): void {
+    for (const w of this.#wakers.splice(0)) w();
+  }
+
+  #changed(): Promise<void> {
+    return new Promise((r) => this.#wakers.push(r));
+  }
+
+  async #acceptLoop(): Promise<void> {
+    const signal = this.#closing.signal;
+    try {
+      while (!this.#draining) {
+        if (this.#sessions.size >= this.#s.maxSessions || this.#room() <= 0) {
+          await this.#changed();
+          continue;
+        }
+        let receiver: ServiceBusSessionReceiver;
+        try {
+          receiver = await this.#s.accept(signal);
+        } catch (err) {
+          if (this.#draining || signal.aborted) return;
+          const code = serviceBusCode(err);
+          // No session available within the service's timeout: ask again.
+          if (code === 'ServiceTimeout' || code === 'SessionCannotBeLocked') continue;
+          // Anything else: the core's receive fails, logs and backs off, then starts this again.
+          this.#buffer.fail(err);
+          return;
+        }
+        if (this.#draining || signal.aborted) {
+          await receiver.close().catch(() => {});
+          return;
+        }
+        const session: SessionState = {
+          receiver,
+          settler: new Settler(receiver),
+          unsettled: 0,
+          held: [],
+        };
+        this.#sessions.add(session);
+        const pump: Promise<void> = this.#pump(session).finally(() => {
+          this.#pumps.delete(pump);
+          this.#sessions.delete(session);
+          this.#wake();
+        });
+        this.#pumps.add(pump);
+      }
+    } finally {
+      this.#accepting = undefined;
+    }
+  }
+
+  async #pump(session: SessionState): Promise<void> {
+    const { receiver } = session;
+    const signal = this.#closing.signal;
+    try {
+      while (!this.#draining) {
+        const room = this.#room();
+        if (room <= 0) {
+          await this.#changed();
+          continue;
+        }
+        const n = Math.min(room, SESSION_RECEIVE_MAX);
+        this.#reserved += n;
+        let got: ServiceBusReceivedMessage[];
+        try {
+          got = await receiver.receiveMessages(n, {
+            maxWaitTimeInMs: this.#s.idleMs,
+            abortSignal: signal,
+          });
+        } finally {
+          this.#reserved -= n;
+        }
+        this.#unsettled += got.length;
+        session.unsettled += got.length;
+        if (got.length === 0 && session.held.length === 0) {
+          if (session.unsettled === 0) break; // idle: release the session for another
+          continue;
+        }
+        const fresh = got.map((native) => this.#delivery(session, native));
+        const batch = [...session.held, ...fresh].sort(bySequence);
+        session.held = [];
+        for (const d of batch) this.#offer(d);
+      }
+    } catch (err) {
+      if (!this.#draining && !signal.aborted)
+        this.#s.logger.warn('a Service Bus session receiver failed; its messages come back', {
+          source: this.name,
+          sessionId: receiver.sessionId,
+          error: describeError(err),
+        });
+    } finally {
+      // Held ones go back in order, as do those the core releases while it settles the rest.
+      for (;;) {
+        for (const d of session.held.splice(0).sort(bySequence))
+          await session.settler.abandon(d).catch(() => {});
+        if (session.unsettled === 0) break;
+        await this.#changed();
+      }
+      await receiver.close().catch(() => {});
+    }
+  }
+
+  #delivery(session: SessionState, native: ServiceBusReceivedMessage): SessionDelivery {
+    const d: SessionDelivery = {
+      native,
+      session,
+      settled: false,
+      done: () => {
+        session.unsettled--;
+        this.#unsettled--;
+        this.#wake();
+      },
+    };
+    return d;
+  }
+
+  #offer(d: SessionDelivery): void {
+    d.settled = false;
+    const m = fromReceived(d.native, { ackId: d, source: this.name });
+    replySessions.note(m);
+    if (!this.#buffer.push(m)) void d.session.settler.abandon(d).catch(() => {});
+  }
+
+  ack(ackIds: readonly unknown[]): Promise<void> {
+    return settleAll(ackIds as SessionDelivery[], (d) =>
+      (d as SessionDelivery).session.settler.complete(d),
+    );
+  }
+
+  async nack(ackId: unknown, _delayMs: number, failed: boolean): Promise<void> {
+    const d = ackId as SessionDelivery;
+    if (failed || this.#draining) return d.session.settler.abandon(d);
+    if (d.settled) return;
+    d.settled = true; // for the core; still locked at the platform until offered again
+    d.session.held.push(d);
+    this.#wake();
+  }
+
+  deadLetter(ackId: unknown, reason: DeadLetterReason): Promise<void> {
+    const d = ackId as SessionDelivery;
+    return d.session.settler.deadLetter(d, reason);
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= this.#close();
+    return this.#closed;
+  }
+
+  async #close(): Promise<void> {
+    this.#drain();
+    // Buffered, never taken by the core: given back unrun, in order.
+    const rest = this.#buffer.close().map((m) => m.ackId as SessionDelivery);
+    for (const d of rest.sort(bySequence)) await d.session.settler.abandon(d).catch(() => {});
+    this.#closing.abort();
+    this.#wake();
+    // Not the pending accept: the SDK does not abort an attach in flight, and the service may
+    // hold it up to its timeout (60 s); a session it still hands over is closed at once.
+    await Promise.allSettled([...this.#pumps]);
   }
 }
 
@@ -716,7 +1052,13 @@ export class ServiceBusTransport implements Transport {
  * followed by an abandon or dead-letter in the same tick completes both (the message is lost),
  * and a dead-letter followed by a complete dead-letters both. Completes may share a frame
  * (same outcome); every other settlement runs alone, after the completes in flight resolved
- * (their frames were written) and before new ones start.
+ * (their frames were written) and before new ones start. Platform translation: it stays here.
+ *
+ * @example
+ * ```ts
+ * const gate = new SettleGate();
+ * await Promise.all([gate.shared(() => r.completeMessage(a)), gate.solo(() => r.abandonMessage(b))]);
+ * ```
  */
 export class SettleGate {
   #shared = 0;
@@ -756,65 +1098,22 @@ export class SettleGate {
   }
 }
 
-/** Turns a message received by `@azure/service-bus` into the core's form. */
-export function fromReceived(native: ServiceBusReceivedMessage): IncomingMessage {
-  const text = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
-  const count = native.deliveryCount;
-  const enqueued = native.enqueuedTimeUtc as unknown;
-  return {
-    body: bodyBytes(native),
-    target: text(native.subject),
-    messageId: stringOrUndefined(native.messageId) ?? text(native.lockToken) ?? randomUUID(),
-    contentType: text(native.contentType),
-    headers: headersFromProperties(native.applicationProperties),
-    correlationId: stringOrUndefined(native.correlationId),
-    replyTo: text(native.replyTo),
-    // The AMQP header counts earlier attempts (0 first); the JS SDK exposes it raw.
-    deliveryCount: (Number.isInteger(count) && count! >= 0 ? count! : 0) + 1,
-    publishedAt:
-      enqueued instanceof Date && !Number.isNaN(enqueued.getTime()) ? enqueued : undefined,
-    groupKey: text(native.sessionId),
-    raw: native,
-  };
+/** The `code` of a `ServiceBusError` (`MessagingEntityNotFound`, `ServiceBusy`...), if it is one. */
+function serviceBusCode(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const e = err as { name?: unknown; code?: unknown };
+  return e.name === 'ServiceBusError' && typeof e.code === 'string' ? e.code : undefined;
 }
 
-function replyKey(address: string, correlationId: string): string {
-  return `${address}\n${correlationId}`;
-}
-
-/** The `replyToSessionId` of a received message (SDK message, or plain-binding metadata). */
-function replyToSessionIdOf(raw: unknown): string | undefined {
-  if (typeof raw !== 'object' || raw === null) return undefined;
-  const r = raw as { replyToSessionId?: unknown; metadata?: { replyToSessionId?: unknown } };
-  const v = r.replyToSessionId ?? r.metadata?.replyToSessionId;
-  return typeof v === 'string' && v !== '' ? v : undefined;
-}
-
-function bySequence(a: ServiceBusReceivedMessage, b: ServiceBusReceivedMessage): number {
-  const x = a.sequenceNumber;
-  const y = b.sequenceNumber;
+function bySequence(a: Delivery, b: Delivery): number {
+  const x = a.native.sequenceNumber;
+  const y = b.native.sequenceNumber;
   if (!x || !y) return 0;
   return x.compare(y);
 }
 
-function stringOrUndefined(v: unknown): string | undefined {
-  if (v === undefined || v === null || v === '') return undefined;
-  return typeof v === 'string' ? v : Buffer.isBuffer(v) ? v.toString('hex') : String(v);
-}
-
 function idOf(m: OutgoingMessage): string {
   return m.deduplicationId ?? m.messageId;
-}
-
-function sendError(entity: string, err: unknown): Error {
-  if (err instanceof SendError) return err;
-  const retryable = isServiceBusError(err)
-    ? err.retryable || err.code === 'ServiceBusy' || err.code === 'ServiceTimeout'
-    : true;
-  return new SendError(`sending to Service Bus entity "${entity}" failed: ${describeError(err)}`, {
-    cause: err,
-    retryable,
-  });
 }
 
 function nonNegative(v: unknown, name: string): number {
@@ -822,5 +1121,3 @@ function nonNegative(v: unknown, name: string): number {
     throw new InvalidArgumentError(`ServiceBusBroker: ${name} must be a number ≥ 0`);
   return v;
 }
-
-export type { ServiceBusMessage };

@@ -1,6 +1,9 @@
 /**
- * cloudmom on Azure: `ServiceBusBroker` (Service Bus queues and topics, `@azure/service-bus` v7)
- * and `azureFunctionHandler` (the Azure Functions v4 Service Bus trigger).
+ * cloudmom on Azure: `ServiceBusBroker` (Service Bus queues and topics, `@azure/service-bus` v7,
+ * loaded on first use) and `azureFunctionHandler` (the Azure Functions v4 Service Bus trigger).
+ *
+ * Files: `broker.ts` (the broker, its transport and sources), `wire.ts` (the wire mapping),
+ * `entrypoint.ts` (the Functions trigger handler).
  *
  * @example
  * ```ts
@@ -25,5 +28,10 @@ export {
   type FunctionContextLike,
   fromTrigger,
   type ServiceBusSettlementActions,
-} from './function.ts';
-export { measureServiceBus, STANDARD_MAX_MESSAGE_BYTES, toServiceBusMessage } from './wire.ts';
+} from './entrypoint.ts';
+export {
+  fromReceived,
+  measureServiceBus,
+  STANDARD_MAX_MESSAGE_BYTES,
+  toServiceBusMessage,
+} from './wire.ts';

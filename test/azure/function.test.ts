@@ -30,13 +30,17 @@ const fresh = (prefix: string) => `${prefix}${randomUUID().slice(0, 8)}`;
 const text = (m: ServiceBusReceivedMessage) => Buffer.from(bodyBytes(m)).toString('utf8');
 
 /** The function app's broker: the example handlers, replies to `fn-replies-*` allowed. */
-function functionBroker(seen?: Properties[]): ServiceBusBroker {
+function functionBroker(
+  seen?: Properties[],
+  options: ConstructorParameters<typeof ServiceBusBroker>[0] = {},
+): ServiceBusBroker {
   const b = registerExample(
     new ServiceBusBroker({
       connectionString,
       logger: false,
       maxDeliveries: 3,
       replyAllowList: ['fn-replies-*'],
+      ...options,
     }),
   );
   if (seen) {
@@ -193,10 +197,10 @@ describe('azureFunctionHandler, plain binding', () => {
     await r.close();
   });
 
-  it('an undecodable body goes to poisonQueue with its reason, and the invocation succeeds', async () => {
+  it('an undecodable body goes to the broker`s poisonQueue with its reason, and the invocation succeeds', async () => {
     const queue = fresh('fn-in-');
     const poison = fresh('fn-poison-');
-    const handler = azureFunctionHandler(functionBroker(), { poisonQueue: poison });
+    const handler = azureFunctionHandler(functionBroker(undefined, { poisonQueue: poison }));
     const sender = client.createSender(queue);
     await sender.sendMessages({
       body: Buffer.from('{not json'),

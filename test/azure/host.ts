@@ -7,7 +7,8 @@
  *   `Subject` and its back-compat `Label`, `ApplicationProperties` and `UserProperties`, an
  *   `…Array` form of each for `cardinality: 'many'` — then as the Node library
  *   (`@azure/functions` `fromRpcTriggerMetadata`) turns it into `context.triggerMetadata`: string
- *   values JSON-parsed when they parse, keys lower-camel-cased recursively (first letter only);
+ *   values (and each string of an `…Array`) JSON-parsed when they parse, objects as JSON, keys
+ *   lower-camel-cased recursively (first letter only);
  * - the trigger input: the body as a string, JSON-parsed when it parses (the worker's
  *   `tryJsonParse`), or bytes with `dataType: 'binary'`;
  * - for the SDK-type binding, `{ messages, actions }` where the actions settle through the
@@ -71,8 +72,14 @@ export function hostTriggerMetadata(
       bound[k] = typeof v === 'string' ? tryJsonParse(v) : v; // RpcTypedData.string → tryJsonParse
     }
   } else {
+    // `…Array` of strings come as RpcTypedData collection_string, whose every element the
+    // worker JSON-parses too (`data.collectionString.string.map(tryJsonParse)`).
     const rows = messages.map(hostFields);
-    for (const k of Object.keys(rows[0] ?? {})) bound[`${k}Array`] = rows.map((r) => r[k] ?? null);
+    for (const k of Object.keys(rows[0] ?? {}))
+      bound[`${k}Array`] = rows.map((r) => {
+        const v = r[k];
+        return typeof v === 'string' ? tryJsonParse(v) : (v ?? null);
+      });
   }
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(bound)) out[camelKey(k)] = camelValue(v);

@@ -6,9 +6,10 @@ import type { ServiceBusReceivedMessage } from '@azure/service-bus';
 import { InvalidArgumentError, InvalidMessageError } from 'cloudmom';
 import { azureFunctionHandler, fromTrigger, ServiceBusBroker } from 'cloudmom/azure';
 import { describe, expect, it } from 'vitest';
-import { fromReceived, SettleGate } from '../../adapters/azure/broker.ts';
+import { SettleGate } from '../../adapters/azure/broker.ts';
 import {
   bodyBytes,
+  fromReceived,
   headersFromProperties,
   measureServiceBus,
   toBytes,
@@ -165,9 +166,9 @@ describe('fromTrigger (plain binding)', () => {
         applicationProperties: { tenant: 'a', count: 3 },
       },
     );
-    expect(d!.error).toBeUndefined();
-    expect(text(d!.message.body)).toBe('{"numbers":[1,2]}');
-    expect(d!.message).toMatchObject({
+    expect(d!.poison).toBeUndefined();
+    expect(text(d!.body)).toBe('{"numbers":[1,2]}');
+    expect(d!).toMatchObject({
       target: 'sum',
       messageId: 'm-1',
       correlationId: '42',
@@ -176,14 +177,14 @@ describe('fromTrigger (plain binding)', () => {
       groupKey: 'g',
       headers: { tenant: 'a', count: '3' },
     });
-    expect(d!.message.publishedAt?.toISOString()).toBe('2026-11-27T10:00:00.000Z');
+    expect(d!.publishedAt?.toISOString()).toBe('2026-11-27T10:00:00.000Z');
   });
 
   it('a string under a JSON content type was a JSON string: it is written back as JSON', () => {
     const [d] = fromTrigger('hello', { subject: 't', contentType: 'application/json' });
-    expect(text(d!.message.body)).toBe('"hello"');
+    expect(text(d!.body)).toBe('"hello"');
     const [t] = fromTrigger('hello', { subject: 't', contentType: 'text/plain' });
-    expect(text(t!.message.body)).toBe('hello');
+    expect(text(t!.body)).toBe('hello');
   });
 
   it('cardinality many: the …Array forms, by index; the label back-compat name for the subject', () => {
@@ -193,26 +194,27 @@ describe('fromTrigger (plain binding)', () => {
       deliveryCountArray: [1, 3],
       applicationPropertiesArray: [{ k: 'v' }, {}],
     });
-    expect(
-      ds.map((d) => [text(d.message.body), d.message.target, d.message.deliveryCount]),
-    ).toEqual([
+    expect(ds.map((d) => [text(d.body), d.target, d.deliveryCount])).toEqual([
       ['a', 'x', 1],
       ['b', 'y', 3],
     ]);
-    expect(ds[0]!.message.headers).toEqual({ k: 'v' });
+    expect(ds[0]!.headers).toEqual({ k: 'v' });
   });
 
   it('odd metadata does not throw: missing, wrong types, short arrays', () => {
-    expect(fromTrigger('x', undefined)[0]!.message.target).toBeUndefined();
+    expect(fromTrigger('x', undefined)[0]!.target).toBeUndefined();
     const [d] = fromTrigger('x', { deliveryCount: 'many', messageId: {}, enqueuedTimeUtc: 'no' });
-    expect(d!.message.deliveryCount).toBe(1);
-    expect(d!.message.messageId).toMatch(/^[0-9a-f-]{36}$/);
-    expect(d!.message.publishedAt).toBeUndefined();
+    expect(d!.deliveryCount).toBe(1);
+    expect(d!.messageId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(d!.publishedAt).toBeUndefined();
     const many = fromTrigger(['a', 'b', 'c'], { messageIdArray: ['1'] });
     expect(many).toHaveLength(3);
     expect(fromTrigger('single', { messageIdArray: ['1'] })).toHaveLength(1);
     const [bad] = fromTrigger({ n: 1n }, { subject: 't' });
-    expect(bad!.error).toMatch(/BigInt/);
+    expect(bad!.poison).toMatchObject({
+      code: 'undecodable',
+      description: expect.stringMatching(/BigInt/),
+    });
   });
 });
 

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { ServiceBusClient, type ServiceBusReceiver } from '@azure/service-bus';
 import { type BrokerOptions, bytesCodec, jsonCodec, textCodec } from 'cloudmom';
-import { ServiceBusBroker } from 'cloudmom/azure';
+import { REPLY_QUEUE_PREFIX, ServiceBusBroker } from 'cloudmom/azure';
 import { afterAll, inject } from 'vitest';
 import { bodyBytes } from '../../adapters/azure/wire.ts';
 import { type FixtureDeadLetter, runConformance } from './suite.ts';
@@ -28,22 +28,41 @@ export function decodeBody(bytes: Uint8Array, contentType: string | undefined): 
   return bytesCodec.decode(bytes);
 }
 
+/** Session-enabled or not, as the brokers of each variant are configured. */
+function options(sessions: boolean, queue: string) {
+  // Sessions variant: request() replies also go through sessions, on a shared queue.
+  return sessions
+    ? { sessions, sessionIdleMs: 100, replyQueue: `${queue}-replies`, replySessions: true }
+    : {};
+}
+
 function fixture(sessions: boolean) {
   return async () => {
+    // `conf-` / `session-conf-`: the peer gives these a 5 s lock (LOCK_MS).
     const queue = `${sessions ? 'session-' : ''}conf-${randomUUID().slice(0, 13)}`;
     const seen: FixtureDeadLetter[] = [];
     let dlq: ServiceBusReceiver | undefined;
     return {
-      broker(options: BrokerOptions = {}) {
+      broker(brokerOptions: BrokerOptions = {}) {
         return new ServiceBusBroker({
-          ...options,
+          ...brokerOptions,
           connectionString,
           queue,
-          // Sessions variant: request() replies also go through sessions, on a shared queue.
-          ...(sessions
-            ? { sessions, sessionIdleMs: 100, replyQueue: `${queue}-replies`, replySessions: true }
-            : {}),
+          ...options(sessions, queue),
         });
+      },
+      missingDestinationBroker(brokerOptions: BrokerOptions = {}) {
+        // `missing-`: an entity the peer never creates (on Azure: one nobody provisioned).
+        return new ServiceBusBroker({
+          ...brokerOptions,
+          connectionString,
+          publishTo: `missing-${randomUUID().slice(0, 8)}`,
+        });
+      },
+      failingReplyAddress() {
+        // Allowed by default (the per-instance reply prefix) but never created: the reply's
+        // send fails with MessagingEntityNotFound.
+        return `${REPLY_QUEUE_PREFIX}missing-${randomUUID().slice(0, 8)}`;
       },
       async deadLetters() {
         dlq ??= admin.createReceiver(queue, {
@@ -82,12 +101,26 @@ function fixture(sessions: boolean) {
   };
 }
 
+const LOCK_MS = 5000;
+/** The capabilities of a broker of each variant, read from the broker itself. */
+function capabilities(sessions: boolean) {
+  const b = new ServiceBusBroker({
+    connectionString,
+    logger: false,
+    ...options(sessions, 'capabilities'),
+  });
+  afterAll(() => b.stop());
+  return b.capabilities;
+}
+
 runConformance('ServiceBusBroker', fixture(false), {
-  maxMessageBytes: 256 * 1024,
-  ordering:
+  capabilities: capabilities(false),
+  orderingReason:
     'in-order delivery per group key needs a session-enabled entity: see "ServiceBusBroker, sessions" below',
-  delay: true,
   injectRaw: true,
+  missingDestination: true,
+  failingReply: true,
+  lockMs: LOCK_MS,
   timeScale: 2,
 });
 
@@ -95,9 +128,10 @@ runConformance('ServiceBusBroker', fixture(false), {
 // id and each session is handled in order; ungrouped messages are sessions of their own.
 // request() uses a shared session-enabled reply queue (`replySessions`), one session per broker.
 runConformance('ServiceBusBroker, sessions', fixture(true), {
-  maxMessageBytes: 256 * 1024,
-  ordering: true,
-  delay: true,
+  capabilities: capabilities(true),
   injectRaw: true,
+  missingDestination: true,
+  failingReply: true,
+  lockMs: LOCK_MS,
   timeScale: 2,
 });

@@ -42,9 +42,11 @@ export interface TopicConfig {
   readonly subscriptions?: Readonly<Record<string, SubscriptionConfig>>;
 }
 
-/** Settings for entities created on demand whose path starts with `prefix`. */
+/** Settings for entities created on demand whose path starts with `prefix` (the longest prefix wins). */
 export interface AutoCreateRule extends EntityOptions {
   readonly prefix: string;
+  /** False: such entities are never created; naming one answers `amqp:not-found`, as Azure does. Default true. */
+  readonly create?: boolean;
 }
 
 export interface PeerConfig {
@@ -65,7 +67,7 @@ export interface PeerConfig {
  * `cloudmom` with a subscription per handler target filtered on `subject`, queues
  * `cloudmom-inbox` and `cloudmom-replies`, Azure's defaults (lock 1 minute, max delivery count
  * 10); plus path prefixes for entities created on demand with short locks, few deliveries or
- * sessions.
+ * sessions, and prefixes that are never created (`missing-`, `cloudmom-reply-missing-`).
  *
  * @example
  * ```ts
@@ -95,5 +97,11 @@ export const EXAMPLE_CONFIG: PeerConfig = {
     { prefix: 'lock2s-max3-', lockDurationMs: 2_000, maxDeliveryCount: 3 },
     { prefix: 'session-', requiresSession: true },
     { prefix: 'session-lock2s-', requiresSession: true, lockDurationMs: 2_000 },
+    // The conformance suite: a 5 s lock (its "settled at the platform" cases wait past it).
+    { prefix: 'conf-', lockDurationMs: 5_000 },
+    { prefix: 'session-conf-', requiresSession: true, lockDurationMs: 5_000 },
+    // Entities that do not exist, as on Azure (sends fail with MessagingEntityNotFound).
+    { prefix: 'missing-', create: false },
+    { prefix: 'cloudmom-reply-missing-', create: false },
   ],
 };

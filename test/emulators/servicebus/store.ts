@@ -507,22 +507,27 @@ export class Namespace {
   }
 
   private mayCreate(path: string): void {
-    if (this.config.autoCreate === false) {
+    if (this.config.autoCreate === false || this.ruleFor(path)?.create === false) {
+      // Azure's wording: the client maps it to MessagingEntityNotFound by this text.
       throw new PeerError(
         'amqp:not-found',
-        `the peer has no entity '${path}' (autoCreate is off)`,
+        `The messaging entity '${path}' could not be found (the peer does not create it).`,
         404,
       );
     }
   }
 
-  private optionsFor(path: string): EntityOptions {
+  private ruleFor(path: string): AutoCreateRule | undefined {
     let best: AutoCreateRule | undefined;
     for (const rule of this.config.autoCreateRules ?? []) {
       if (path.startsWith(rule.prefix) && rule.prefix.length > (best?.prefix.length ?? -1))
         best = rule;
     }
-    const { prefix: _, ...options } = best ?? { prefix: '' };
+    return best;
+  }
+
+  private optionsFor(path: string): EntityOptions {
+    const { prefix: _, create: __, ...options } = this.ruleFor(path) ?? { prefix: '' };
     return options;
   }
 
