@@ -84,8 +84,11 @@ export interface LambdaHandlerOptions {
 
 /** A middy-style middleware: what `.use()` takes (middy's `MiddlewareObj` fits). */
 export interface LambdaMiddleware {
+  /** Runs before the records are dispatched. */
   before?: (request: any) => unknown;
+  /** Runs after the response was built. */
   after?: (request: any) => unknown;
+  /** Runs when the handler threw. */
   onError?: (request: any) => unknown;
 }
 
@@ -103,8 +106,11 @@ export interface LambdaHandler {
   (event: SqsEvent | SnsEvent, context?: unknown): Promise<SqsBatchResponse | undefined>;
   /** Adds middy middlewares (needs `@middy/core`). */
   use(middlewares: LambdaMiddleware | readonly LambdaMiddleware[]): LambdaHandler;
+  /** Adds a middy `before` step (loads `@middy/core`). */
   before(fn: (request: any) => unknown): LambdaHandler;
+  /** Adds a middy `after` step (loads `@middy/core`). */
   after(fn: (request: any) => unknown): LambdaHandler;
+  /** Adds a middy `onError` step (loads `@middy/core`). */
   onError(fn: (request: any) => unknown): LambdaHandler;
 }
 

@@ -41,8 +41,11 @@ export interface FunctionContextLike {
  * ```
  */
 export interface ServiceBusSettlementActions {
+  /** Removes the message from the entity (done). */
   complete(message: any): Promise<void>;
+  /** Gives the message back for redelivery (delivery count + 1). */
   abandon(message: any, propertiesToModify?: Uint8Array): Promise<void>;
+  /** Moves the message to the dead-letter sub-queue with a reason. */
   deadletter(
     message: any,
     propertiesToModify?: Uint8Array,
