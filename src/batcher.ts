@@ -1,6 +1,6 @@
 import { SendError } from './errors.ts';
 import type { OutgoingMessage, SendOutcome } from './transport.ts';
-import { Idle } from './util.ts';
+import { cancel, Idle, soon, type Timer } from './util.ts';
 
 interface Pending {
   readonly message: OutgoingMessage;
@@ -20,10 +20,7 @@ export interface BatcherLimits {
  * flushed when full or after `lingerMs`, and resolves each caller with its own outcome.
  */
 export class Batcher {
-  readonly #queues = new Map<
-    string,
-    { items: Pending[]; bytes: number; timer?: NodeJS.Timeout | NodeJS.Immediate }
-  >();
+  readonly #queues = new Map<string, { items: Pending[]; bytes: number; timer?: Timer }>();
   readonly #inflight = new Idle();
   readonly send: (batch: readonly OutgoingMessage[]) => Promise<SendOutcome[]>;
   readonly limits: BatcherLimits;
@@ -54,7 +51,7 @@ export class Batcher {
         q.timer =
           this.limits.lingerMs > 0
             ? setTimeout(() => this.#flush(key), this.limits.lingerMs)
-            : setImmediate(() => this.#flush(key));
+            : soon(() => this.#flush(key));
       }
     });
   }
@@ -63,10 +60,7 @@ export class Batcher {
     const q = this.#queues.get(key);
     if (!q) return;
     this.#queues.delete(key);
-    if (q.timer) {
-      clearTimeout(q.timer as NodeJS.Timeout);
-      clearImmediate(q.timer as NodeJS.Immediate);
-    }
+    if (q.timer) cancel(q.timer);
     const items = q.items;
     if (items.length === 0) return;
     this.#inflight.enter();

@@ -83,7 +83,7 @@ export class Publisher {
           throw new InvalidMessageError(`header "${k}" is reserved by cloudmom`);
         if (typeof v !== 'string')
           throw new InvalidMessageError(`header "${k}" must be a string, got ${typeof v}`);
-        headers[k] = v;
+        setOwn(headers, k, v);
       }
     }
     if (options.traceparent !== undefined) {
@@ -152,7 +152,8 @@ export class Publisher {
     let body = message.body;
     const headers: Record<string, string> = {};
     for (const k of Object.keys(message.headers))
-      if (!RESERVED_HEADERS.has(k) || k === WIRE.traceparent) headers[k] = message.headers[k]!;
+      if (!RESERVED_HEADERS.has(k) || k === WIRE.traceparent)
+        setOwn(headers, k, message.headers[k]!);
     const copy = (b: Uint8Array, h: Record<string, string>): OutgoingMessage => ({
       body: b,
       target: message.target ?? '',
@@ -218,6 +219,16 @@ export class Publisher {
       ? new SendError(text, { cause: err, retryable })
       : new CloudmomError(code, text, { cause: err, retryable });
   }
+}
+
+/**
+ * Sets a header as an own property, whatever its name: headers are data, and `__proto__` is a
+ * name a platform can carry (plain assignment would set the object's prototype instead).
+ */
+export function setOwn(o: Record<string, string>, k: string, v: string): void {
+  if (k === '__proto__')
+    Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else o[k] = v;
 }
 
 /** Default wire size: body plus attribute names and values, as SQS counts. */

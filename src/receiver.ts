@@ -10,7 +10,7 @@
 import { describeError, type Logger } from './log.ts';
 import type { Publisher } from './publisher.ts';
 import type { DeadLetterReason, IncomingMessage, Source, Transport, Verdict } from './transport.ts';
-import { BoundedMap, Idle, type Semaphore, sleep } from './util.ts';
+import { BoundedMap, Idle, type Semaphore, sleep, soon } from './util.ts';
 
 /** Decides one message (route, handlers, replies). */
 export type Decide = (message: IncomingMessage) => Verdict | Promise<Verdict>;
@@ -206,7 +206,7 @@ class AckBatch {
     if (this.#ids.length >= this.#max) this.#send();
     else if (!this.#scheduled) {
       this.#scheduled = true;
-      setImmediate(() => {
+      soon(() => {
         this.#scheduled = false;
         this.#send();
       });
@@ -253,7 +253,8 @@ export class Consumer {
   readonly #loops: Promise<void>[] = [];
   #reserved = 0;
   #stopping = false;
-  #wakeRoom: (() => void) | undefined;
+  /** Receive loops waiting for room (one per loop at most). */
+  #roomWaiters: (() => void)[] = [];
   #extendTimer: ReturnType<typeof setInterval> | undefined;
   #stopped: Promise<void> | undefined;
 
@@ -295,7 +296,7 @@ export class Consumer {
   async #stop(): Promise<void> {
     this.#stopping = true;
     this.#abort.abort();
-    this.#wakeRoom?.();
+    this.#wakeAll();
     await Promise.all(this.#loops);
     while (this.#inHand.size > 0) await this.#settledOne();
     clearInterval(this.#extendTimer);
@@ -324,7 +325,7 @@ export class Consumer {
       const room = this.#budget - this.#inHand.size - this.#reserved;
       if (room <= 0) {
         await new Promise<void>((r) => {
-          this.#wakeRoom = r;
+          this.#roomWaiters.push(r);
         });
         continue;
       }
@@ -377,12 +378,17 @@ export class Consumer {
   #done(m: IncomingMessage): void {
     this.#inHand.delete(m);
     this.#inflight.leave();
-    const w = this.#wakeRoom;
-    this.#wakeRoom = undefined;
-    w?.();
+    this.#wakeAll();
     const s = this.#onSettled;
     this.#onSettled = undefined;
     s?.();
+  }
+
+  #wakeAll(): void {
+    if (this.#roomWaiters.length === 0) return;
+    const w = this.#roomWaiters;
+    this.#roomWaiters = [];
+    for (const f of w) f();
   }
 
   #runAndSettle(m: IncomingMessage): Verdict | Promise<Verdict> {
@@ -418,7 +424,12 @@ export class Consumer {
         }
         const copied = await sendDeadLetterCopy(this.#ctx, m, v.reason);
         if (copied.kind === 'ack') this.#acks.add(m.ackId);
-        else await source.nack(m.ackId, 1000, true);
+        else {
+          // the copy could not be sent: back to the platform, not at once (no hot loop)
+          const caps = transport.capabilities;
+          if (!caps.nackDelay) await sleep(caps.retryHoldMs ?? 0, this.#ctx.stopping);
+          await source.nack(m.ackId, 1000, true);
+        }
         return copied;
       }
     } catch (err) {

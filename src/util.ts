@@ -156,3 +156,23 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener('abort', done, { once: true });
   });
 }
+
+/** A pending {@link soon} or timeout. */
+export type Timer = ReturnType<typeof setTimeout> | { readonly immediate: unknown };
+
+const hasImmediate = typeof globalThis.setImmediate === 'function';
+
+/**
+ * Runs `fn` after the current I/O turn: `setImmediate` where the runtime has it (Node), else
+ * `setTimeout(fn, 0)` (workerd without `nodejs_compat`, browsers).
+ */
+export function soon(fn: () => void): Timer {
+  return hasImmediate ? { immediate: globalThis.setImmediate(fn) } : setTimeout(fn, 0);
+}
+
+/** Cancels a {@link soon} or a `setTimeout`. */
+export function cancel(t: Timer): void {
+  if (typeof t === 'object' && t !== null && 'immediate' in t)
+    globalThis.clearImmediate(t.immediate as ReturnType<typeof setImmediate>);
+  else clearTimeout(t as ReturnType<typeof setTimeout>);
+}

@@ -1,9 +1,10 @@
 /**
  * The AWS SDK v3 clients, loaded on first use (synchronously, through `require`), so that a
  * Lambda which never sends (no replies, no dead letters) does not pay for loading them at
- * cold start. Both are optional peer dependencies of cloudmom.
+ * cold start. Both are optional peer dependencies of cloudmom. And how their errors read:
+ * the core wraps them once, through the transport's `isRetryable` / `errorCode`.
  */
-import { InvalidArgumentError, SendError } from '../../src/errors.ts';
+import { InvalidArgumentError } from '../../src/errors.ts';
 
 type SqsModule = typeof import('@aws-sdk/client-sqs');
 type SnsModule = typeof import('@aws-sdk/client-sns');
@@ -57,12 +58,13 @@ export function isClientFault(err: unknown): boolean {
   return status !== undefined && status >= 400 && status < 500 && status !== 429;
 }
 
-/** Wraps an SDK error once as a SendError, retryable unless the service blamed the request. */
-export function toSendError(err: unknown, what: string): SendError {
-  if (err instanceof SendError) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  return new SendError(`${what}: ${awsErrorName(err)}: ${message}`, {
-    cause: err,
-    retryable: !isClientFault(err),
-  });
+/** True when the queue or topic an SDK error is about does not exist. */
+export function isNotFound(err: unknown): boolean {
+  const name = awsErrorName(err);
+  return (
+    name.includes('QueueDoesNotExist') ||
+    name.includes('NonExistentQueue') ||
+    name === 'NotFound' ||
+    name === 'NotFoundException'
+  );
 }

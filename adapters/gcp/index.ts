@@ -1,7 +1,8 @@
 /**
  * cloudmom on Google Cloud Pub/Sub: the {@link PubSubBroker}, the Cloud Functions (2nd gen)
  * CloudEvent entrypoint {@link cloudEventHandler} and the push-subscription entrypoint
- * {@link pushHandler}. Needs the optional peer dependency `@google-cloud/pubsub`.
+ * {@link pushHandler}. Needs the optional peer dependency `@google-cloud/pubsub`, loaded on
+ * first use (the first send, `start()`, `request()` or `broker.client`).
  *
  * @example
  * ```ts
@@ -23,5 +24,5 @@ export {
   type PubSubPushMessage,
   type PushHandlerOptions,
   pushHandler,
-} from './entrypoints.ts';
+} from './entrypoint.ts';
 export { REPLY_KEY, targetFilter } from './wire.ts';

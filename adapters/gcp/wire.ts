@@ -1,8 +1,9 @@
 /**
- * The Pub/Sub wire mapping (ARCHITECTURE §3): what cloudmom writes into a Pub/Sub message's
- * attributes and reads back, the platform's limits, and reply addresses.
+ * The Pub/Sub wire mapping (ARCHITECTURE §3), pure functions: what cloudmom writes into a
+ * Pub/Sub message's attributes and reads back (dead-letter copies included), the platform's
+ * limits, reply addresses, and what a gRPC error means for the core (retryable, its code).
  */
-import { InvalidArgumentError, InvalidMessageError } from '../../src/errors.ts';
+import { type ErrorCode, InvalidArgumentError, InvalidMessageError } from '../../src/errors.ts';
 import {
   type DeadLetterReason,
   type IncomingMessage,
@@ -21,12 +22,14 @@ export const LIMITS = {
   /** Messages and bytes per publish request. */
   requestMessages: 1000,
   requestBytes: 10_000_000,
+  /** Bytes per publish request the Node client sends at most (its `BATCH_LIMITS`: 9 MiB). */
+  clientRequestBytes: 9 * 1024 * 1024,
 } as const;
 
 /**
  * Attribute carrying the instance part of a reply address (`<topic>#<key>`): each requester's
  * reply subscription filters on it, so replies on a shared reply topic reach only their
- * requester. Reserved by the gcp adapter, as the names of {@link WIRE} are by the core.
+ * requester. Reserved by the gcp adapter, as the core reserves its own attribute names.
  *
  * @example
  * ```ts
@@ -35,15 +38,6 @@ export const LIMITS = {
  * ```
  */
 export const REPLY_KEY = 'reply_key';
-
-/** Own attribute names a header could also use (traceparent travels as a header). */
-const RESERVED: Readonly<Record<string, true>> = {
-  [WIRE.target]: true,
-  [WIRE.contentType]: true,
-  [WIRE.correlationId]: true,
-  [WIRE.replyTo]: true,
-  [REPLY_KEY]: true,
-};
 
 /** Attributes cloudmom reads as its own; every other attribute is a user header. */
 const OWN: ReadonlySet<string> = new Set([
@@ -58,6 +52,21 @@ const OWN: ReadonlySet<string> = new Set([
 const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 /** True when `s` is over `max` UTF-8 bytes; short strings (≤ 3 bytes a char) skip counting. */
 const over = (s: string, max: number) => s.length > max || (s.length * 3 > max && bytes(s) > max);
+
+/**
+ * Sets `record[name] = value` so that every name is data: `__proto__` becomes an own property
+ * (a plain assignment would set the prototype and lose the header).
+ */
+export function setOwn(record: Record<string, string>, name: string, value: string): void {
+  if (name === '__proto__')
+    Object.defineProperty(record, name, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  else record[name] = value;
+}
 
 /** `projects/<p>/topics/<name>` for a short or full topic name. */
 export function topicPath(project: string, name: string): string {
@@ -92,10 +101,16 @@ function replyKey(m: OutgoingMessage): string | undefined {
   return m.destination === undefined ? undefined : parseAddress(m.destination).key;
 }
 
-/** The attributes a message carries on Pub/Sub. */
+/**
+ * The attributes a message carries on Pub/Sub: its headers, then cloudmom's own. A
+ * dead-letter copy (`m.deadLetter`) is fitted into Pub/Sub's limits instead, see
+ * {@link deadLetterAttributes}.
+ */
 export function toAttributes(m: OutgoingMessage): Record<string, string> {
+  if (m.deadLetter) return deadLetterAttributes(m);
+  // Spreading defines own properties: a `__proto__` header stays a header.
   const a: Record<string, string> = { ...m.headers };
-  a[WIRE.target] = m.target;
+  if (m.target !== '') a[WIRE.target] = m.target;
   a[WIRE.contentType] = m.contentType;
   if (m.correlationId !== undefined) a[WIRE.correlationId] = m.correlationId;
   if (m.replyTo !== undefined) a[WIRE.replyTo] = m.replyTo;
@@ -104,12 +119,52 @@ export function toAttributes(m: OutgoingMessage): Record<string, string> {
   return a;
 }
 
+/**
+ * The attributes of a dead-letter copy: the original's own (target — none when it had none —,
+ * content type, correlation id, reply address), `dead_letter_reason`,
+ * `dead_letter_description`, `delivery_count` and the original `message_id`, then as many
+ * user headers as fit Pub/Sub's limits (100 attributes; names Pub/Sub refuses are skipped;
+ * values cut to 1024 bytes). A copy is never refused for its attributes.
+ */
+export function deadLetterAttributes(m: OutgoingMessage): Record<string, string> {
+  const dl = m.deadLetter;
+  const own: [string, string][] = [];
+  if (m.target !== '') own.push([WIRE.target, m.target]);
+  own.push([WIRE.contentType, m.contentType]);
+  if (m.correlationId !== undefined) own.push([WIRE.correlationId, m.correlationId]);
+  if (m.replyTo !== undefined) own.push([WIRE.replyTo, m.replyTo]);
+  if (dl) {
+    own.push([WIRE.deadLetterReason, dl.code]);
+    own.push([WIRE.deadLetterDescription, dl.description]);
+    own.push([WIRE.deliveryCount, String(dl.deliveryCount)]);
+  }
+  own.push([WIRE.messageId, m.messageId]);
+  const ownNames = new Set(own.map(([k]) => k));
+  const out: Record<string, string> = {};
+  let room = LIMITS.attributes - own.length;
+  for (const k of Object.keys(m.headers)) {
+    if (room <= 0) break;
+    if (ownNames.has(k) || k === REPLY_KEY || !attributeNameAllowed(k)) continue;
+    setOwn(out, k, truncateUtf8(m.headers[k]!, LIMITS.attributeValueBytes));
+    room--;
+  }
+  for (const [k, v] of own) out[k] = truncateUtf8(v, LIMITS.attributeValueBytes);
+  return out;
+}
+
+/** True when Pub/Sub accepts `name` as an attribute name (not empty, ≤ 256 bytes, no `goog` prefix). */
+function attributeNameAllowed(name: string): boolean {
+  return (
+    name !== '' &&
+    !over(name, LIMITS.attributeKeyBytes) &&
+    !(name.length >= 4 && name.slice(0, 4).toLowerCase() === 'goog')
+  );
+}
+
 /** cloudmom's own attributes of a message (names and values), without building an object. */
 function ownAttributes(m: OutgoingMessage): [string, string][] {
-  const own: [string, string][] = [
-    [WIRE.target, m.target],
-    [WIRE.contentType, m.contentType],
-  ];
+  const own: [string, string][] = [[WIRE.contentType, m.contentType]];
+  if (m.target !== '') own.push([WIRE.target, m.target]);
   if (m.correlationId !== undefined) own.push([WIRE.correlationId, m.correlationId]);
   if (m.replyTo !== undefined) own.push([WIRE.replyTo, m.replyTo]);
   const key = replyKey(m);
@@ -120,28 +175,32 @@ function ownAttributes(m: OutgoingMessage): [string, string][] {
 /** Size of a message as Pub/Sub counts it: data, attribute names and values, ordering key. */
 export function measure(m: OutgoingMessage): number {
   let n = m.body.byteLength;
+  if (m.groupKey !== undefined) n += bytes(m.groupKey);
+  if (m.deadLetter) {
+    const a = deadLetterAttributes(m);
+    for (const k of Object.keys(a)) n += bytes(k) + bytes(a[k]!);
+    return n;
+  }
   for (const k in m.headers) n += bytes(k) + bytes(m.headers[k]!);
   for (const [k, v] of ownAttributes(m)) n += bytes(k) + bytes(v);
-  if (m.groupKey !== undefined) n += bytes(m.groupKey);
   return n;
 }
 
 /** Refuses, before anything is sent, a message Pub/Sub would refuse. */
 export function validate(m: OutgoingMessage): void {
-  for (const k of Object.keys(m.headers)) {
+  const names = Object.keys(m.headers);
+  for (const k of names) {
     if (k === REPLY_KEY)
       throw new InvalidMessageError(`header "${k}" is reserved by cloudmom's Pub/Sub mapping`);
   }
   const own = ownAttributes(m);
-  let count = own.length;
-  for (const k in m.headers) if (!(k in RESERVED)) count++;
+  const count = own.length + names.length;
   if (count > LIMITS.attributes) {
     throw new InvalidMessageError(
       `a Pub/Sub message carries at most ${LIMITS.attributes} attributes; this one needs ${count} (headers plus cloudmom's own)`,
     );
   }
-  const entries: [string, string][] = [...Object.entries(m.headers), ...own];
-  for (const [k, v] of entries) {
+  const check = (k: string, v: string) => {
     if (k.length >= 4 && k.slice(0, 4).toLowerCase() === 'goog')
       throw new InvalidMessageError(`Pub/Sub attribute names must not start with "goog": "${k}"`);
     if (over(k, LIMITS.attributeKeyBytes))
@@ -152,14 +211,16 @@ export function validate(m: OutgoingMessage): void {
       throw new InvalidMessageError(
         `Pub/Sub attribute "${k.slice(0, 64)}" has a value of ${bytes(v)} bytes; the limit is ${LIMITS.attributeValueBytes}`,
       );
-  }
+  };
+  for (const k of names) check(k, m.headers[k]!);
+  for (const [k, v] of own) check(k, v);
   if (m.groupKey !== undefined && bytes(m.groupKey) > LIMITS.orderingKeyBytes)
     throw new InvalidMessageError(
       `groupKey (Pub/Sub ordering key) of ${bytes(m.groupKey)} bytes exceeds ${LIMITS.orderingKeyBytes}`,
     );
 }
 
-/** A received Pub/Sub message in the shape every source (pull, push, CloudEvent) shares. */
+/** A received Pub/Sub message in the shape every source (streaming pull, push, CloudEvent) shares. */
 export interface WireMessage {
   readonly id: string;
   readonly data: Uint8Array;
@@ -170,14 +231,25 @@ export interface WireMessage {
   readonly deliveryAttempt: number;
 }
 
-/** A received message as the core takes it. */
-export function fromWire(w: WireMessage, raw: unknown): IncomingMessage {
-  const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(w.attributes)) if (!OWN.has(k)) headers[k] = v;
+/** Where a received message came from and how it is settled (streaming pull only). */
+export interface Receipt {
+  /** The settle handle (the client's `Message`). */
+  readonly ackId?: unknown;
+  /** The subscription's full name. */
+  readonly source?: string;
+  /** Why the message can never be handled (set by an entrypoint's decoder). */
+  readonly poison?: DeadLetterReason;
+}
+
+/** A received message as the core takes it. Never throws. */
+export function fromWire(w: WireMessage, raw: unknown, receipt: Receipt = {}): IncomingMessage {
   const a = w.attributes;
+  const headers: Record<string, string> = {};
+  for (const k of Object.keys(a)) if (!OWN.has(k)) setOwn(headers, k, a[k]!);
+  const target = a[WIRE.target];
   return {
     body: w.data,
-    target: a[WIRE.target] === '' ? undefined : a[WIRE.target],
+    target: target === '' ? undefined : target,
     messageId: w.id,
     contentType: a[WIRE.contentType],
     headers,
@@ -186,42 +258,16 @@ export function fromWire(w: WireMessage, raw: unknown): IncomingMessage {
     deliveryCount: Math.max(w.deliveryAttempt || 1, 1),
     publishedAt: w.publishTime,
     groupKey: w.orderingKey === '' ? undefined : w.orderingKey,
+    ackId: receipt.ackId,
+    source: receipt.source,
+    poison: receipt.poison,
     raw,
   };
 }
 
-/**
- * The attributes of a dead-lettered message: its own (as received, or rebuilt), plus
- * `dead_letter_reason`, `dead_letter_description` and the original `message_id`, within
- * Pub/Sub's limits (user headers are dropped last-first if the count would exceed 100).
- */
-export function deadLetterAttributes(
-  m: IncomingMessage,
-  reason: DeadLetterReason,
-): Record<string, string> {
-  const own: Record<string, string> = {};
-  if (m.target !== undefined) own[WIRE.target] = m.target;
-  if (m.contentType !== undefined) own[WIRE.contentType] = m.contentType;
-  if (m.correlationId !== undefined) own[WIRE.correlationId] = m.correlationId;
-  if (m.replyTo !== undefined) own[WIRE.replyTo] = m.replyTo;
-  own[WIRE.deadLetterReason] = reason.code;
-  own[WIRE.deadLetterDescription] = truncateUtf8(reason.description, LIMITS.attributeValueBytes);
-  own[WIRE.messageId] = m.messageId;
-  const out: Record<string, string> = {};
-  let room = LIMITS.attributes - Object.keys(own).length;
-  for (const [k, v] of Object.entries(m.headers)) {
-    if (room <= 0) break;
-    if (k in own || bytes(k) > LIMITS.attributeKeyBytes || /^goog/i.test(k)) continue;
-    out[k] = truncateUtf8(v, LIMITS.attributeValueBytes);
-    room--;
-  }
-  for (const [k, v] of Object.entries(own)) out[k] = truncateUtf8(v, LIMITS.attributeValueBytes);
-  return out;
-}
-
 /** Cuts a string to at most `max` UTF-8 bytes, on a character boundary. */
 export function truncateUtf8(s: string, max: number): string {
-  if (bytes(s) <= max) return s;
+  if (!over(s, max)) return s;
   let out = '';
   let n = 0;
   for (const ch of s) {
@@ -231,6 +277,54 @@ export function truncateUtf8(s: string, max: number): string {
     n += b;
   }
   return `${out}…`;
+}
+
+/** gRPC status codes the adapter reads. */
+export const GRPC = {
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
+} as const;
+
+const RETRYABLE: ReadonlySet<number> = new Set([
+  GRPC.CANCELLED,
+  GRPC.UNKNOWN,
+  GRPC.DEADLINE_EXCEEDED,
+  GRPC.RESOURCE_EXHAUSTED,
+  GRPC.ABORTED,
+  GRPC.INTERNAL,
+  GRPC.UNAVAILABLE,
+]);
+
+/** The gRPC status code of a client error, if it has one. */
+export function grpcCode(err: unknown): number | undefined {
+  const code =
+    err !== null && typeof err === 'object' ? (err as { code?: unknown }).code : undefined;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/**
+ * True when the same call may succeed later: throttling, network, unavailable, deadline —
+ * and errors without a gRPC status (a connection that failed before answering).
+ */
+export function isRetryable(err: unknown): boolean {
+  const code = grpcCode(err);
+  return code === undefined || RETRYABLE.has(code);
+}
+
+/** The core's code for a client error: a topic or subscription that does not exist is `not-found`. */
+export function errorCode(err: unknown): ErrorCode {
+  return grpcCode(err) === GRPC.NOT_FOUND ? 'not-found' : 'send-failed';
 }
 
 /**
@@ -262,4 +356,9 @@ export function targetFilter(...targets: string[]): string {
       `targetFilter: the filter is ${bytes(filter)} bytes; Pub/Sub allows 256`,
     );
   return filter;
+}
+
+/** The filter of an instance's reply subscription: `attributes.reply_key = "<instanceId>"`. */
+export function replyFilter(instanceId: string): string {
+  return `attributes.${REPLY_KEY} = "${instanceId}"`;
 }

@@ -11,7 +11,7 @@
  *   `dead_letter_reason`, `dead_letter_description`, `delivery_count`.
  */
 import { InvalidMessageError } from '../../src/errors.ts';
-import { utf8Length } from '../../src/publisher.ts';
+import { setOwn, utf8Length } from '../../src/publisher.ts';
 import {
   type DeadLetterReason,
   type IncomingMessage,
@@ -238,7 +238,7 @@ export function fromRecord(
       } catch {
         poison ??= { code: 'undecodable', description: `header "${name}" is not valid UTF-8` };
       }
-    } else headers[name] = lossy.decode(bytes);
+    } else setOwn(headers, name, lossy.decode(bytes));
   }
   let key: string | undefined;
   if (r.key && r.key.byteLength > 0) {

@@ -58,37 +58,22 @@ resource "google_service_account_iam_member" "agent_mints_push_tokens" {
   member             = local.pubsub_agent
 }
 
-# Requesters (callers of request()): publish to the app topic, attach their own reply
-# subscriptions to the reply topic, and create/consume/delete subscriptions (a custom role
-# with exactly those permissions; subscriptions have no parent narrower than the project).
-resource "google_project_iam_custom_role" "reply_subscriptions" {
-  role_id     = "${replace(var.name, "-", "_")}_reply_subscriptions"
-  title       = "cloudmom reply subscriptions"
-  description = "Create, consume and delete the per-instance reply subscriptions of request()."
-  permissions = [
-    "pubsub.subscriptions.create",
-    "pubsub.subscriptions.consume",
-    "pubsub.subscriptions.delete",
-    "pubsub.subscriptions.get",
-  ]
-}
-
-resource "google_project_iam_member" "requesters_reply_subscriptions" {
-  for_each = toset(var.requester_members)
-  project  = var.project_id
-  role     = google_project_iam_custom_role.reply_subscriptions.id
-  member   = each.value
-}
-
-resource "google_pubsub_topic_iam_member" "requesters_attach_replies" {
-  for_each = toset(var.requester_members)
-  topic    = google_pubsub_topic.replies.id
-  role     = "roles/pubsub.subscriber"
-  member   = each.value
+# Requesters (callers of request()), least privilege: each one publishes to the app topic and
+# reads its own reply subscription (pubsub.tf, google_pubsub_subscription.replies), provisioned
+# here, so it needs no right to create, consume or delete any other subscription: Pub/Sub has
+# no IAM condition on resource names and no parent narrower than the project for
+# subscriptions, so a requester creating its own would need those rights project-wide. The
+# broker uses the provisioned one (PubSubBroker options instanceId + replySubscription) and
+# never creates or deletes it.
+resource "google_pubsub_subscription_iam_member" "requesters_read_replies" {
+  for_each     = var.requesters
+  subscription = google_pubsub_subscription.replies[each.key].id
+  role         = "roles/pubsub.subscriber"
+  member       = each.value
 }
 
 resource "google_pubsub_topic_iam_member" "requesters_publish" {
-  for_each = toset(var.requester_members)
+  for_each = var.requesters
   topic    = google_pubsub_topic.app.id
   role     = "roles/pubsub.publisher"
   member   = each.value

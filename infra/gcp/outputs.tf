@@ -17,3 +17,8 @@ output "rpc_function_uri" {
   description = "URI of the CloudEvent function."
   value       = google_cloudfunctions2_function.rpc.service_config[0].uri
 }
+
+output "reply_subscriptions" {
+  description = "Each requester's reply subscription, by instance id (PubSubBroker options instanceId + replySubscription)."
+  value       = { for id, s in google_pubsub_subscription.replies : id => s.name }
+}

@@ -101,6 +101,24 @@ resource "google_pubsub_subscription" "dead_letter_inbox" {
   }
 }
 
+# One reply subscription per requester (var.requesters: instance id → principal), filtered on
+# the reply key the broker writes (`PubSubBroker({ instanceId, replySubscription })`), so
+# replies on the shared reply topic reach only their requester. Provisioned here instead of
+# created by the broker: see iam.tf.
+resource "google_pubsub_subscription" "replies" {
+  for_each                   = var.requesters
+  name                       = "${var.name}-replies-${each.key}"
+  topic                      = google_pubsub_topic.replies.id
+  filter                     = "attributes.reply_key = \"${each.key}\""
+  ack_deadline_seconds       = 10
+  message_retention_duration = "600s"
+  retain_acked_messages      = false
+
+  expiration_policy {
+    ttl = "" # never expires: it outlives restarts of its requester
+  }
+}
+
 # The Pub/Sub service agent forwards dead letters: publisher on the dead-letter topic,
 # subscriber on the subscription it dead-letters from.
 resource "google_pubsub_topic_iam_member" "agent_publishes_dead_letters" {

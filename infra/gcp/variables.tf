@@ -35,8 +35,12 @@ variable "max_delivery_attempts" {
   }
 }
 
-variable "requester_members" {
-  description = "Principals (e.g. serviceAccount:api@p.iam.gserviceaccount.com) that call request(): they publish to the app topic and create, read and delete their own reply subscriptions."
-  type        = list(string)
-  default     = []
+variable "requesters" {
+  description = "Callers of request(), by instance id (PubSubBroker option instanceId: letters, digits, - and _, at most 64) to principal (e.g. serviceAccount:api@p.iam.gserviceaccount.com). Each gets a reply subscription <name>-replies-<id> filtered on its id, subscriber rights on it alone, and publisher rights on the app topic."
+  type        = map(string)
+  default     = {}
+  validation {
+    condition     = alltrue([for id in keys(var.requesters) : can(regex("^[A-Za-z0-9_-]{1,64}$", id))])
+    error_message = "Instance ids are 1 to 64 letters, digits, - or _."
+  }
 }

@@ -1,4 +1,5 @@
 import { jsonCodec } from 'cloudmom';
+import { PubSubBroker } from 'cloudmom/gcp';
 import { emulatorClient, PROJECT, type Topology, topology } from '../gcp/fixture.ts';
 import { runConformance } from './suite.ts';
 
@@ -42,15 +43,30 @@ runConformance(
           },
         });
       },
+      missingDestinationBroker: (options = {}) =>
+        t.broker({ ...options, topic: `${t.topic}-missing`, subscription: undefined }),
+      async failingReplyAddress() {
+        // the brokers' own reply topic, deleted: publishing the reply fails with NOT_FOUND
+        await client.topic(t.replyTopic).delete();
+        return `projects/${PROJECT}/topics/${t.replyTopic}#gone`;
+      },
       cleanup: () => t.cleanup(),
     };
   },
   {
-    maxMessageBytes: 10_000_000,
-    ordering: true,
-    delay: 'Pub/Sub has no per-message delivery delay (maxDelaySeconds 0)',
+    capabilities: new PubSubBroker({
+      client,
+      projectId: PROJECT,
+      topic: 'capabilities',
+      replyTopic: 'replies',
+      logger: false,
+    }).capabilities,
+    delayReason: 'Pub/Sub has no per-message delivery delay (maxDelaySeconds 0)',
     injectRaw: true,
+    missingDestination: true,
+    failingReply: true,
     foreignAddress: `projects/${PROJECT}/topics/attacker#x`,
+    lockMs: 10_000, // the topology's ackDeadlineSeconds
     timeScale: 2, // CI runs every platform's emulator at once on 2 cores
   },
 );

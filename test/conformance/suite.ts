@@ -59,6 +59,8 @@ export interface ConformanceCapabilities {
   readonly orderingReason?: string;
   /** Why delay is not there, when `capabilities.maxDelaySeconds` is 0. */
   readonly delayReason?: string;
+  /** Why `request()` is not there, when `capabilities.request` is false. */
+  readonly requestReason?: string;
   /** Header names the platform can carry, awkward ones included. */
   readonly headerKeys?: readonly string[];
   /** A reply address outside the default allow-list, valid in form for the platform. */
@@ -83,6 +85,8 @@ const DEFAULT_KEYS = [
   'quote"s',
   'ünïcødé',
   'UPPER_lower-09',
+  '__proto__',
+  'constructor',
 ];
 const AWKWARD_VALUES = [
   '',
@@ -119,6 +123,9 @@ export function runConformance(
     platform.maxDelaySeconds > 0
       ? true
       : (caps.delayReason ?? `${platform.name} has no per-message delay`);
+  const requests: true | string = platform.request
+    ? true
+    : (caps.requestReason ?? `${platform.name} has no request()`);
   const lockMs = caps.lockMs ?? 5000;
   const T = (ms: number) => ms * scale;
   let fixture: Fixture | undefined;
@@ -285,7 +292,13 @@ export function runConformance(
       const keys = caps.headerKeys ?? DEFAULT_KEYS;
       const headers: Record<string, string> = {};
       keys.forEach((k, i) => {
-        headers[k] = AWKWARD_VALUES[i % AWKWARD_VALUES.length]!;
+        // an own property whatever the name (`headers.__proto__ = v` would set the prototype)
+        Object.defineProperty(headers, k, {
+          value: AWKWARD_VALUES[i % AWKWARD_VALUES.length]!,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
       });
       await b.publish('h', 'headers', { headers });
       await until('the message with headers', () => r.seen[0]);
@@ -450,14 +463,18 @@ export function runConformance(
     });
 
     // ---- replies ----
-    test('request() resolves with the reply from a handler (message replyTo rule)', async () => {
-      const responder = await broker();
-      responder.add('hello', () => 'Hi there too');
-      const requester = await broker({}, false); // not consuming the inbound queue: a pure client
-      const reply = await requester.request('Hello World!', 'hello');
-      expect(reply.body).toBe('Hi there too');
-      expect(reply.properties.target).toBe('reply');
-    });
+    testIf(
+      requests,
+      'request() resolves with the reply from a handler (message replyTo rule)',
+      async () => {
+        const responder = await broker();
+        responder.add('hello', () => 'Hi there too');
+        const requester = await broker({}, false); // not consuming the inbound queue: a pure client
+        const reply = await requester.request('Hello World!', 'hello');
+        expect(reply.body).toBe('Hi there too');
+        expect(reply.properties.target).toBe('reply');
+      },
+    );
 
     test('without a message replyTo the reply is published to add()`s replyTo target with the correlation id', async () => {
       const b = await broker();
@@ -494,20 +511,24 @@ export function runConformance(
       expect(b.stats.repliesSent).toBe(0);
     });
 
-    test('on the requester, a reply matching no pending request goes to the "reply" target', async () => {
-      const responder = await broker();
-      responder.add('twice', () => 'first').add('twice', () => 'second');
-      const requester = await broker({}, false);
-      const stray = recorder();
-      requester.add('reply', stray.handler);
-      const reply = await requester.request('x', 'twice');
-      expect(['first', 'second']).toContain(reply.body);
-      await until('the second reply on target "reply"', () => stray.seen[0]);
-      expect(stray.seen[0]!.properties.correlationId).toBe(reply.properties.correlationId);
-      expect(stray.seen[0]!.body).not.toBe(reply.body);
-    });
+    testIf(
+      requests,
+      'on the requester, a reply matching no pending request goes to the "reply" target',
+      async () => {
+        const responder = await broker();
+        responder.add('twice', () => 'first').add('twice', () => 'second');
+        const requester = await broker({}, false);
+        const stray = recorder();
+        requester.add('reply', stray.handler);
+        const reply = await requester.request('x', 'twice');
+        expect(['first', 'second']).toContain(reply.body);
+        await until('the second reply on target "reply"', () => stray.seen[0]);
+        expect(stray.seen[0]!.properties.correlationId).toBe(reply.properties.correlationId);
+        expect(stray.seen[0]!.body).not.toBe(reply.body);
+      },
+    );
 
-    test('request() rejects with RequestTimeoutError when no reply comes', async () => {
+    testIf(requests, 'request() rejects with RequestTimeoutError when no reply comes', async () => {
       const b = await broker();
       const started = Date.now();
       const err = await b
@@ -518,7 +539,7 @@ export function runConformance(
       expect(Date.now() - started).toBeGreaterThanOrEqual(290);
     });
 
-    test('100 concurrent requests each get their own reply', async () => {
+    testIf(requests, '100 concurrent requests each get their own reply', async () => {
       const responder = await broker({ concurrency: 20 });
       responder.add('echo', async (_p, body: { n: number }) => {
         await sleep(Math.random() * 20);
@@ -745,23 +766,27 @@ export function runConformance(
       },
     );
 
-    test('two requester instances sharing the reply setup: every request gets its own reply', async () => {
-      const responder = await broker({ concurrency: 20 });
-      responder.add('who', (_p, body: { from: string; n: number }) => body);
-      const a = await broker({}, false);
-      const c = await broker({}, false);
-      const ask = (who: Broker, from: string) =>
-        Array.from({ length: 10 }, (_, n) =>
-          who.request({ from, n }, 'who', { timeoutMs: T(20_000) }),
+    testIf(
+      requests,
+      'two requester instances sharing the reply setup: every request gets its own reply',
+      async () => {
+        const responder = await broker({ concurrency: 20 });
+        responder.add('who', (_p, body: { from: string; n: number }) => body);
+        const a = await broker({}, false);
+        const c = await broker({}, false);
+        const ask = (who: Broker, from: string) =>
+          Array.from({ length: 10 }, (_, n) =>
+            who.request({ from, n }, 'who', { timeoutMs: T(20_000) }),
+          );
+        const [ra, rc] = await Promise.all([Promise.all(ask(a, 'a')), Promise.all(ask(c, 'c'))]);
+        expect(ra.map((r) => r.body)).toEqual(
+          Array.from({ length: 10 }, (_, n) => ({ from: 'a', n })),
         );
-      const [ra, rc] = await Promise.all([Promise.all(ask(a, 'a')), Promise.all(ask(c, 'c'))]);
-      expect(ra.map((r) => r.body)).toEqual(
-        Array.from({ length: 10 }, (_, n) => ({ from: 'a', n })),
-      );
-      expect(rc.map((r) => r.body)).toEqual(
-        Array.from({ length: 10 }, (_, n) => ({ from: 'c', n })),
-      );
-    });
+        expect(rc.map((r) => r.body)).toEqual(
+          Array.from({ length: 10 }, (_, n) => ({ from: 'c', n })),
+        );
+      },
+    );
 
     testIf(
       caps.failingReply ?? 'the fixture has no failing reply address',

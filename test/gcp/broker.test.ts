@@ -5,10 +5,10 @@
  */
 import type { Message } from '@google-cloud/pubsub';
 import {
+  CloudmomError,
   InvalidArgumentError,
   InvalidMessageError,
   MessageTooLargeError,
-  SendError,
 } from 'cloudmom';
 import { PubSubBroker, targetFilter } from 'cloudmom/gcp';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -116,13 +116,16 @@ describe('PubSubBroker', () => {
     expect(Buffer.compare(Buffer.from(got!), Buffer.from(body))).toBe(0);
   });
 
-  it('resumes an ordering key after a failed ordered publish', async () => {
+  it('a missing topic fails the publish with not-found (not the construction); the ordering key resumes after it', async () => {
     const name = `missing-${Date.now()}`;
     const b = new PubSubBroker({ client, projectId: PROJECT, topic: name, logger: false });
     cleanups.push(() => b.stop());
-    const err = await b.publish('1', 'x', { groupKey: 'k' }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(SendError);
-    expect((err as SendError).retryable).toBe(false); // NOT_FOUND
+    for (const options of [{ groupKey: 'k' }, {}]) {
+      const err = await b.publish('1', 'x', options).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CloudmomError);
+      expect((err as CloudmomError).code).toBe('not-found');
+      expect((err as CloudmomError).retryable).toBe(false); // NOT_FOUND
+    }
     await client.createTopic(name);
     cleanups.push(() => client.topic(name).delete());
     await expect(b.publish('2', 'x', { groupKey: 'k' })).resolves.toMatch(/.+/);

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { targetFilter } from 'cloudmom/gcp';
+import { REPLY_KEY, targetFilter } from 'cloudmom/gcp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { goBuild } from '../emulators/gcp/pstest.ts';
 import { pyTool, ROOT, run } from '../emulators/harness.ts';
@@ -119,13 +119,59 @@ describe('infra/gcp (Terraform)', () => {
     expect(trigger.attrs.pubsub_topic).toBe('google_pubsub_topic.app.id');
   });
 
-  it('least privilege: no project-wide Pub/Sub, owner or editor role; rights on single topics', () => {
-    const projectRoles = resources('google_project_iam_member').map((r) => r.attrs.role);
-    for (const role of projectRoles) expect(role).not.toMatch(/pubsub\.|owner|editor|admin/);
+  it('least privilege: no project-wide Pub/Sub, owner or editor role; rights on single topics and subscriptions', () => {
+    // Project-level grants: predefined roles named literally, none of Pub/Sub's (a custom
+    // role's id would hide what it grants), no owner, editor or admin.
+    for (const r of resources('google_project_iam_member')) {
+      expect(r.attrs.role, r.labels[1]).toMatch(/^"roles\/[A-Za-z.]+"$/);
+      expect(r.attrs.role, r.labels[1]).not.toMatch(/pubsub\.|owner|editor|admin/);
+    }
+    // No custom role with Pub/Sub rights: subscriptions have no IAM condition on their name
+    // and no parent narrower than the project, so such a role could only be granted
+    // project-wide (consume or delete any subscription, production ones included).
+    for (const r of resources('google_project_iam_custom_role'))
+      expect(r.attrs.permissions, r.labels[1]).not.toMatch(/pubsub\./);
     const sa = resources('google_service_account').map((r) => r.labels[1]);
     expect(sa.sort()).toEqual(['functions', 'push_invoker', 'trigger']);
-    const custom = resource('google_project_iam_custom_role', 'reply_subscriptions');
-    expect(custom.attrs.permissions).not.toMatch(/topics\.|\*/);
+  });
+
+  it('requesters read only their own provisioned reply subscription and publish only to the app topic', () => {
+    const replies = resource('google_pubsub_subscription', 'replies');
+    expect(replies.attrs.for_each).toBe('var.requesters');
+    expect(replies.attrs.topic).toBe('google_pubsub_topic.replies.id');
+    // the filter the broker's reply key selects (its instanceId), and the broker's default
+    // name for it (<replyTopic>-<instanceId>)
+    const filter = JSON.parse(replies.attrs.filter!) as string;
+    expect(filter.replace(`\${each.key}`, 'api-1')).toBe(`attributes.${REPLY_KEY} = "api-1"`);
+    expect(JSON.parse(replies.attrs.name!)).toBe(`\${var.name}-replies-\${each.key}`);
+    expect(JSON.parse(resource('google_pubsub_topic', 'replies').attrs.name!)).toBe(
+      `\${var.name}-replies`,
+    );
+    const read = resource('google_pubsub_subscription_iam_member', 'requesters_read_replies');
+    expect(read.attrs).toMatchObject({
+      for_each: 'var.requesters',
+      subscription: 'google_pubsub_subscription.replies[each.key].id',
+      role: '"roles/pubsub.subscriber"',
+      member: 'each.value',
+    });
+    const publish = resource('google_pubsub_topic_iam_member', 'requesters_publish');
+    expect(publish.attrs).toMatchObject({
+      for_each: 'var.requesters',
+      topic: 'google_pubsub_topic.app.id',
+      role: '"roles/pubsub.publisher"',
+      member: 'each.value',
+    });
+    // the requesters' principals appear in no other grant
+    const grants = tf.blocks.filter(
+      (b) =>
+        b.type === 'resource' &&
+        /_iam_/.test(b.labels[0]!) &&
+        Object.values(b.attrs).some((v) => v.includes('var.requesters')),
+    );
+    expect(grants.map((b) => `${b.labels[0]}.${b.labels[1]}`).sort()).toEqual([
+      'google_pubsub_subscription_iam_member.requesters_read_replies',
+      'google_pubsub_topic_iam_member.requesters_publish',
+    ]);
   });
 
   it('checkov finds nothing unexplained', { timeout: 600_000 }, () => {
@@ -159,7 +205,23 @@ describe('infra/gcp (Terraform)', () => {
           `${c.check_id} ${c.resource}: ${c.check_name}`,
       ),
     ).toEqual([]);
-    expect(report.summary.passed).toBeGreaterThan(20);
+    // The checks that matter here ran and passed: CMEK on every topic, no public topic
+    // grant, no project-level impersonation, admin or service-account-user role.
+    const passed = new Set(
+      (report.results.passed_checks as { check_id: string; resource: string }[]).map(
+        (c) => `${c.check_id} ${c.resource}`,
+      ),
+    );
+    for (const t of ['app', 'dead_letter', 'replies'])
+      expect(passed).toContain(`CKV_GCP_83 google_pubsub_topic.${t}`);
+    for (const r of resources('google_pubsub_topic_iam_member'))
+      expect(
+        [...passed].some((p) => p.startsWith(`CKV_GCP_99 ${r.labels[0]}.${r.labels[1]}`)),
+      ).toBe(true);
+    for (const r of resources('google_project_iam_member'))
+      for (const id of ['CKV_GCP_41', 'CKV_GCP_42', 'CKV_GCP_46', 'CKV_GCP_49'])
+        expect(passed).toContain(`${id} google_project_iam_member.${r.labels[1]}`);
+    expect(report.summary.passed).toBeGreaterThanOrEqual(19);
     // Every resource block was scanned (for_each ones count once per known key).
     expect(report.summary.resource_count).toBeGreaterThanOrEqual(
       tf.blocks.filter((b) => b.type === 'resource').length,

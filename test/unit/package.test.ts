@@ -16,7 +16,7 @@ const SDKS: Record<string, RegExp> = {
   './azure': /^@azure\//,
   './gcp': /^@google-cloud\//,
   './cloudflare': /^$/,
-  './amqp': /^amqplib$/,
+  './amqp': /^rabbitmq-client$/,
   './kafka': /^@platformatic\/kafka$/,
 };
 

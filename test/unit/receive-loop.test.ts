@@ -36,7 +36,8 @@ const CAPS: Capabilities = {
 /** A queue in an array: enough of a platform to drive the core's loop. */
 class ArraySource implements Source {
   readonly name = 'array';
-  readonly maxReceive = 10;
+  maxReceive = 10;
+  parallelReceives = 1;
   readonly maxAckBatch: number;
   readonly queue: IncomingMessage[] = [];
   readonly acked: unknown[] = [];
@@ -346,5 +347,22 @@ describe('logs carry no message content', () => {
     expect(lines.filter((l) => l.includes(MARKER))).toEqual([]);
     // the reasons on the dead letters keep the detail
     expect(b.deadLetters().some((d) => d.reason.description.includes('id'))).toBe(true);
+  });
+});
+
+describe('several receive loops on one source', () => {
+  it('every loop is woken when room frees up, and stop() returns (one waiter used to be kept)', async () => {
+    const source = new ArraySource();
+    Object.assign(source, { parallelReceives: 3, maxReceive: 1 });
+    const t = new TestTransport(source);
+    const b = new TestBroker(t, { concurrency: 2 });
+    b.add('t', async () => {
+      await sleep(5);
+    });
+    for (let i = 0; i < 40; i++) source.push(msg({ i }));
+    await b.start();
+    await until('40 acks', () => source.acked.length >= 40);
+    const stopped = Promise.race([b.stop().then(() => 'stopped'), sleep(3000).then(() => 'hung')]);
+    expect(await stopped).toBe('stopped');
   });
 });

@@ -1,18 +1,20 @@
 /**
  * Function entrypoints: Cloud Functions (2nd gen) CloudEvents from an Eventarc Pub/Sub
- * trigger, and raw Pub/Sub push requests (Cloud Run, any HTTP server). Both turn the
- * platform's envelope into one message for the core and the core's verdict into the
- * platform's answer. The event types are our own (no `@google-cloud/functions-framework`
- * import at run time).
+ * trigger, and raw Pub/Sub push requests (Cloud Run, any HTTP server). Both decode the
+ * platform's envelope into one message (marking what can never be handled as poison), hand
+ * it to the core with `dispatch()`, and turn the verdict into the platform's answer. They
+ * never touch the transport: routing, handlers, replies and the dead-letter copy are the
+ * core's. The event types are our own (no `@google-cloud/functions-framework` import at run
+ * time, and no Pub/Sub client until a reply or a dead letter is sent).
  */
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage as HttpRequest, ServerResponse } from 'node:http';
-import { type Broker, INTERNALS } from '../../src/broker.ts';
+import type { Broker } from '../../src/broker.ts';
+import { dispatch, loggerOf } from '../../src/entrypoint.ts';
 import { InvalidArgumentError, SendError } from '../../src/errors.ts';
 import { describeError } from '../../src/log.ts';
-import type { DeadLetterReason, IncomingMessage } from '../../src/transport.ts';
+import type { DeadLetterReason, IncomingMessage, Verdict } from '../../src/transport.ts';
 import { checkOptionKeys } from '../../src/util.ts';
-import { fromWire, LIMITS } from './wire.ts';
+import { fromWire, LIMITS, setOwn } from './wire.ts';
 
 /**
  * The CloudEvent type of a message published to a Pub/Sub topic.
@@ -117,16 +119,6 @@ export interface PushHandlerOptions {
   maxRequestBytes?: number;
 }
 
-/** What one delivery came to. */
-type EntrypointOutcome =
-  | { readonly kind: 'ack' }
-  | { readonly kind: 'retry'; readonly error: unknown }
-  | { readonly kind: 'dead-lettered'; readonly reason: DeadLetterReason };
-
-type Parsed =
-  | { readonly ok: true; readonly message: IncomingMessage }
-  | { readonly ok: false; readonly message: IncomingMessage; readonly reason: DeadLetterReason };
-
 // A plain character-class loop: a grouped pattern overflows V8's regexp stack on 10 MB data.
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const utf8 = new TextEncoder();
@@ -143,47 +135,58 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
 }
 
-/** A message standing for an envelope that is not a usable Pub/Sub message, to dead-letter it. */
-function standIn(body: Uint8Array, id: string | undefined, raw: unknown): IncomingMessage {
+const randomUUID = (): string => globalThis.crypto.randomUUID();
+
+/**
+ * A message standing for an envelope that is not a usable Pub/Sub message, poison with
+ * `reason`: the core dead-letters it (body: what was received, as far as it could be read).
+ */
+function poison(
+  body: Uint8Array,
+  id: string | undefined,
+  raw: unknown,
+  reason: DeadLetterReason,
+): IncomingMessage {
   return {
     body,
     target: undefined,
     messageId: id ?? `invalid-${randomUUID()}`,
     headers: {},
     deliveryCount: 1,
+    poison: reason,
     raw,
   };
 }
 
+const undecodable = (description: string): DeadLetterReason => ({
+  code: 'undecodable',
+  description,
+});
+
 /**
- * Turns a push envelope (or a CloudEvent's data) into a message for the core, or into the
- * reason it must be dead-lettered. Never throws.
+ * Decodes a push envelope (or a CloudEvent's data) into a message for the core; what can
+ * never be handled comes back with `poison` set (the core dead-letters it). Never throws.
  */
 export function parseEnvelope(
   envelope: unknown,
   raw: unknown,
   maxDataBytes: number = LIMITS.messageBytes,
-): Parsed {
+): IncomingMessage {
   try {
     return parse(envelope, raw, maxDataBytes);
   } catch (err) {
-    return {
-      ok: false,
-      message: standIn(new Uint8Array(0), undefined, raw),
-      reason: {
-        code: 'undecodable',
-        description: `the envelope cannot be read: ${describeError(err)}`,
-      },
-    };
+    return poison(
+      new Uint8Array(0),
+      undefined,
+      raw,
+      undecodable(`the envelope cannot be read: ${describeError(err)}`),
+    );
   }
 }
 
-function parse(envelope: unknown, raw: unknown, maxDataBytes: number): Parsed {
-  const bad = (description: string, body: Uint8Array, id?: string): Parsed => ({
-    ok: false,
-    message: standIn(body, id, raw),
-    reason: { code: 'undecodable', description },
-  });
+function parse(envelope: unknown, raw: unknown, maxDataBytes: number): IncomingMessage {
+  const bad = (description: string, body: Uint8Array, id?: string) =>
+    poison(body, id, raw, undecodable(description));
   const asJson = (v: unknown) => {
     try {
       return utf8.encode(JSON.stringify(v) ?? String(v));
@@ -206,20 +209,17 @@ function parse(envelope: unknown, raw: unknown, maxDataBytes: number): Parsed {
       return bad('`message.attributes` is not an object', utf8.encode(data), id);
     for (const [k, v] of Object.entries(m.attributes)) {
       if (typeof v !== 'string')
-        return bad(`attribute "${k.slice(0, 64)}" is not a string`, utf8.encode(data), id);
-      attributes[k] = v;
+        return bad('an attribute value is not a string', utf8.encode(data), id);
+      setOwn(attributes, k, v);
     }
   }
   // Base64 grows 4/3: refuse before decoding what cannot fit.
   if (Math.floor((data.length * 3) / 4) - 2 > maxDataBytes)
-    return {
-      ok: false,
-      message: standIn(new Uint8Array(0), id, raw),
-      reason: {
-        code: 'undecodable',
-        description: `message data of about ${Math.floor((data.length * 3) / 4)} bytes exceeds the ${maxDataBytes}-byte limit`,
-      },
-    };
+    return bad(
+      `message data of about ${Math.floor((data.length * 3) / 4)} bytes exceeds the ${maxDataBytes}-byte limit`,
+      new Uint8Array(0),
+      id,
+    );
   const body = decodeBase64(data);
   const rawAttempt = envelope.deliveryAttempt;
   const attempt =
@@ -231,60 +231,36 @@ function parse(envelope: unknown, raw: unknown, maxDataBytes: number): Parsed {
   const rawTime = m.publishTime ?? m.publish_time;
   const time = typeof rawTime === 'string' ? new Date(rawTime) : undefined;
   const orderingKey = typeof m.orderingKey === 'string' ? m.orderingKey : undefined;
-  const message = fromWire(
+  const tooLarge = body !== undefined && body.byteLength > maxDataBytes;
+  return fromWire(
     {
       id,
-      data: body ?? utf8.encode(data),
+      data: tooLarge ? new Uint8Array(0) : (body ?? utf8.encode(data)),
       attributes,
       publishTime: time && !Number.isNaN(time.getTime()) ? time : undefined,
       orderingKey,
       deliveryAttempt: attempt,
     },
     raw,
+    body === undefined
+      ? { poison: undecodable('`message.data` is not valid base64') }
+      : tooLarge
+        ? {
+            poison: undecodable(
+              `message data of ${body.byteLength} bytes exceeds the ${maxDataBytes}-byte limit`,
+            ),
+          }
+        : {},
   );
-  if (!body)
-    return {
-      ok: false,
-      message,
-      reason: { code: 'undecodable', description: '`message.data` is not valid base64' },
-    };
-  if (body.byteLength > maxDataBytes)
-    return {
-      ok: false,
-      message: { ...message, body: new Uint8Array(0) },
-      reason: {
-        code: 'undecodable',
-        description: `message data of ${body.byteLength} bytes exceeds the ${maxDataBytes}-byte limit`,
-      },
-    };
-  return { ok: true, message };
 }
 
-/** Runs one parsed delivery through the broker. Never throws. */
-async function dispatch(broker: Broker, parsed: Parsed): Promise<EntrypointOutcome> {
-  const internals = broker[INTERNALS];
-  if (!parsed.ok) {
-    internals.logger.warn('Pub/Sub delivery cannot be decoded; dead-lettering it', {
-      messageId: parsed.message.messageId,
-      reason: parsed.reason.code,
-      description: parsed.reason.description,
-    });
-    try {
-      await internals.transport.deadLetter(parsed.message, parsed.reason);
-      return { kind: 'dead-lettered', reason: parsed.reason };
-    } catch (error) {
-      internals.logger.error('dead-lettering failed; asking Pub/Sub to redeliver', {
-        messageId: parsed.message.messageId,
-        error: describeError(error),
-      });
-      return { kind: 'retry', error };
-    }
-  }
+/** The one verdict for one message (the core dead-letters poison by copy and answers `ack`). */
+async function verdictOf(broker: Broker, message: IncomingMessage): Promise<Verdict> {
   try {
-    const verdict = await internals.process(parsed.message);
-    return verdict === 'ack' ? { kind: 'ack' } : { kind: 'retry', error: verdict.retry };
+    const [verdict] = await dispatch(broker, [message]);
+    return verdict ?? { kind: 'retry', delayMs: 0, error: new SendError('no verdict') };
   } catch (error) {
-    return { kind: 'retry', error };
+    return { kind: 'retry', delayMs: 0, error };
   }
 }
 
@@ -304,7 +280,8 @@ function checkMaxBytes(v: unknown, name: string, fallback: number): number {
  * redelivers — **only if retries are enabled on the trigger** (`--retry`, or
  * `retry_policy = "RETRY_POLICY_RETRY"` in Terraform); otherwise the event is dropped.
  * A message that can never succeed (undecodable, no target, reply not allowed...) is
- * published to the broker's dead-letter topic with its reason, and the function resolves.
+ * published by the core to the broker's dead-letter topic with its reason, and the function
+ * resolves (it rejects when that publish failed, so the message comes again).
  * `deliveryCount` is the event's `deliveryAttempt` where present, else 1.
  *
  * @example
@@ -332,18 +309,19 @@ export function cloudEventHandler(
       }
     }
     if (isRecord(event) && event.type !== undefined && event.type !== MESSAGE_PUBLISHED) {
-      broker[INTERNALS].logger.warn('CloudEvent of an unexpected type; reading it as Pub/Sub', {
+      loggerOf(broker).warn('CloudEvent of an unexpected type; reading it as Pub/Sub', {
         type: String(event.type).slice(0, 200),
         id: typeof event.id === 'string' ? event.id.slice(0, 200) : undefined,
       });
     }
-    const outcome = await dispatch(broker, parseEnvelope(data, event, maxDataBytes));
-    if (outcome.kind === 'retry') {
+    const verdict = await verdictOf(broker, parseEnvelope(data, event, maxDataBytes));
+    if (verdict.kind !== 'ack') {
+      const error = verdict.kind === 'retry' ? verdict.error : undefined;
       // The handler's own error: the framework logs it and answers 500.
-      throw outcome.error instanceof Error
-        ? outcome.error
-        : new SendError(`message left for redelivery: ${describeError(outcome.error)}`, {
-            cause: outcome.error,
+      throw error instanceof Error
+        ? error
+        : new SendError(`message left for redelivery: ${describeError(error)}`, {
+            cause: error,
             retryable: true,
           });
     }
@@ -402,19 +380,15 @@ export function pushHandler(
           envelope = undefined;
         }
       }
-      const parsed =
+      const message =
         envelope === undefined && body instanceof Uint8Array
-          ? ({
-              ok: false,
-              message: standIn(body, undefined, undefined),
-              reason: { code: 'undecodable', description: 'the push request body is not JSON' },
-            } satisfies Parsed)
+          ? poison(body, undefined, undefined, undecodable('the push request body is not JSON'))
           : parseEnvelope(envelope, envelope, maxDataBytes);
-      const outcome = await dispatch(broker, parsed);
-      if (outcome.kind === 'retry') return answer(500, 'handler failed; redeliver');
+      const verdict = await verdictOf(broker, message);
+      if (verdict.kind !== 'ack') return answer(500, 'handler failed; redeliver');
       return answer(204);
     } catch (err) {
-      broker[INTERNALS].logger.error('push request failed', { error: describeError(err) });
+      loggerOf(broker).error('push request failed', { error: describeError(err) });
       return answer(500, 'internal error; redeliver');
     }
   };
