@@ -250,6 +250,8 @@ export class Consumer {
   readonly #gate = new OrderGate();
   readonly #abort = new AbortController();
   readonly #inHand = new Set<IncomingMessage>();
+  /** In hand but being settled: their locks are no longer extended (the receipt may be gone). */
+  readonly #settling = new WeakSet<IncomingMessage>();
   readonly #loops: Promise<void>[] = [];
   #reserved = 0;
   #stopping = false;
@@ -398,6 +400,7 @@ export class Consumer {
 
   /** Settles by the verdict; never rejects (a failed settlement is logged: the message comes back). */
   #settle(m: IncomingMessage, v: Verdict): Verdict | Promise<Verdict> {
+    this.#settling.add(m);
     if (v.kind === 'ack') {
       this.#acks.add(m.ackId);
       return v;
@@ -445,7 +448,9 @@ export class Consumer {
 
   #extend(): void {
     if (this.#inHand.size === 0) return;
-    const ids = [...this.#inHand].map((m) => m.ackId);
+    const ids: unknown[] = [];
+    for (const m of this.#inHand) if (!this.#settling.has(m)) ids.push(m.ackId);
+    if (ids.length === 0) return;
     this.#source.extend!(ids).catch((err: unknown) =>
       this.#ctx.logger.warn('extending locks failed', {
         source: this.#source.name,
