@@ -97,6 +97,12 @@ export interface ChaosSetup {
   readonly killAt?: readonly number[];
   /** How long a killed consumer stays down. Default 500 ms. */
   readonly downMs?: number;
+  /**
+   * Time after the last kill before the queue is checked for emptiness, when `queueDepth`
+   * cannot see the messages a killed consumer still holds (their lock must expire first).
+   * Default 0.
+   */
+  readonly quietAfterKillMs?: number;
   /** Bound on the wait for every message to be accounted for after publishing. Default 120 s. */
   readonly drainMs?: number;
 }
@@ -237,6 +243,7 @@ export async function runChaos(s: ChaosSetup): Promise<ChaosResult> {
 
     let kills = 0;
     let restarts = 0;
+    let lastKill = 0;
     const chaos = async () => {
       for (let k = 0; k < killAt.length; k++) {
         const deadline = Date.now() + 120_000;
@@ -245,6 +252,7 @@ export async function runChaos(s: ChaosSetup): Promise<ChaosResult> {
         const victim = pool[i]!;
         victim.child.kill('SIGKILL');
         await victim.exited;
+        lastKill = Date.now();
         handledByKilled += victim.handled;
         kills++;
         await sleep(downMs);
@@ -260,6 +268,8 @@ export async function runChaos(s: ChaosSetup): Promise<ChaosResult> {
     const missing = () => everyone.filter((n) => successes[n] === 0 && !dead.has(n));
     const drainDeadline = Date.now() + (s.drainMs ?? 120_000);
     while (missing().length > 0 && Date.now() < drainDeadline) await sleep(250);
+    const quiet = lastKill + (s.quietAfterKillMs ?? 0) - Date.now();
+    if (quiet > 0) await sleep(quiet);
     // handled is reported before the ack: wait (bounded) for the acks to empty the queue
     let depth = await s.queueDepth();
     for (let i = 0; i < 120 && depth > 0; i++) {
