@@ -366,3 +366,33 @@ describe('several receive loops on one source', () => {
     expect(await stopped).toBe('stopped');
   });
 });
+
+describe('OffsetTracker (Kafka commit watermarks)', () => {
+  it('commits only past every settled earlier offset, in any settle order', async () => {
+    const { OffsetTracker } = await import('../../src/sources.ts');
+    for (let round = 0; round < 200; round++) {
+      const t = new OffsetTracker();
+      const offsets = Array.from({ length: 30 }, (_, i) => BigInt(100 + i * 2)); // gaps, as compaction leaves
+      for (const o of offsets) t.received('p', o);
+      const order = [...offsets].sort(() => Math.random() - 0.5);
+      const settled = new Set<bigint>();
+      let committed = -1n;
+      for (const o of order) {
+        settled.add(o);
+        const c = t.settled('p', o);
+        // the reference: one past the longest settled prefix
+        let k = 0;
+        while (k < offsets.length && settled.has(offsets[k]!)) k++;
+        const expected = k === offsets.length ? offsets[k - 1]! + 1n : offsets[k]!;
+        if (c !== undefined) {
+          expect(c).toBe(expected);
+          expect(c > committed).toBe(true);
+          committed = c;
+        } else expect(expected).toBe(committed === -1n ? offsets[0] : committed);
+      }
+      expect(committed).toBe(offsets[offsets.length - 1]! + 1n);
+      expect(t.pending('p')).toBe(0);
+      expect(t.settled('p', offsets[0]!)).toBeUndefined(); // settling twice changes nothing
+    }
+  });
+});
