@@ -4,39 +4,16 @@
  * cold start. Both are optional peer dependencies of cloudmom. And how their errors read:
  * the core wraps them once, through the transport's `isRetryable` / `errorCode`.
  */
-import { InvalidArgumentError } from '../../src/errors.ts';
+import { optionalPeer } from '../../src/peer.ts';
 
 type SqsModule = typeof import('@aws-sdk/client-sqs');
 type SnsModule = typeof import('@aws-sdk/client-sns');
 
-let load: NodeJS.Require | undefined;
-let sqs: SqsModule | undefined;
-let sns: SnsModule | undefined;
-
 /** `@aws-sdk/client-sqs`, loaded once. */
-export function sqsSdk(): SqsModule {
-  if (!sqs) sqs = loadPeer<SqsModule>('@aws-sdk/client-sqs');
-  return sqs;
-}
+export const sqsSdk = optionalPeer<SqsModule>('@aws-sdk/client-sqs', 'cloudmom/aws');
 
 /** `@aws-sdk/client-sns`, loaded once. */
-export function snsSdk(): SnsModule {
-  if (!sns) sns = loadPeer<SnsModule>('@aws-sdk/client-sns');
-  return sns;
-}
-
-function loadPeer<T>(name: string): T {
-  try {
-    // no static `node:module` import: nothing to load at cold start until an SDK is needed
-    load ??= process.getBuiltinModule('node:module').createRequire(import.meta.url);
-    return load(name) as T;
-  } catch (cause) {
-    throw new InvalidArgumentError(
-      `cloudmom/aws needs the optional peer dependency ${name}: npm install ${name}`,
-      { cause },
-    );
-  }
-}
+export const snsSdk = optionalPeer<SnsModule>('@aws-sdk/client-sns', 'cloudmom/aws');
 
 /** The AWS error name (`QueueDoesNotExist`, `InvalidParameterValue`...) of an SDK error. */
 export function awsErrorName(err: unknown): string {

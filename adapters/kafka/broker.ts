@@ -31,6 +31,7 @@
 import { BROKER_OPTION_KEYS, Broker, type BrokerOptions } from '../../src/broker.ts';
 import { type ErrorCode, InvalidArgumentError, SendError } from '../../src/errors.ts';
 import { describeError, type Logger, silentLogger } from '../../src/log.ts';
+import { optionalPeer } from '../../src/peer.ts';
 import { PushBuffer } from '../../src/sources.ts';
 import type {
   Capabilities,
@@ -61,23 +62,8 @@ type KafkaMessage = import('@platformatic/kafka').Message;
 type MessagesStream = import('@platformatic/kafka').MessagesStream<Buffer, Buffer, Buffer, Buffer>;
 type BaseOptions = import('@platformatic/kafka').BaseOptions;
 
-let loaded: Sdk | undefined;
 /** `@platformatic/kafka`, loaded once on first use (an optional peer dependency). */
-function sdk(): Sdk {
-  if (!loaded) {
-    try {
-      loaded = process.getBuiltinModule('node:module').createRequire(import.meta.url)(
-        '@platformatic/kafka',
-      ) as Sdk;
-    } catch (cause) {
-      throw new InvalidArgumentError(
-        'cloudmom/kafka needs the optional peer dependency @platformatic/kafka: npm install @platformatic/kafka',
-        { cause },
-      );
-    }
-  }
-  return loaded;
-}
+const sdk = optionalPeer<Sdk>('@platformatic/kafka', 'cloudmom/kafka');
 
 /**
  * Connection settings of the clients the broker creates (never logged), passed to
