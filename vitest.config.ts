@@ -32,7 +32,9 @@ export default defineConfig({
           testTimeout: 30_000,
         },
       },
-      ...['aws', 'gcp', 'azure', 'cloudflare', 'amqp', 'kafka'].filter((p) => existsSetup(p)).map((p) => platform(p)),
+      ...['aws', 'gcp', 'azure', 'cloudflare', 'amqp', 'kafka']
+        .filter((p) => existsSetup(p))
+        .map((p) => platform(p)),
     ],
   },
 });

@@ -8,12 +8,25 @@
  *   bundle bytes of cloudmom's own code.
  * - P3: SQS publish throughput against moto: auto-batching vs one SendMessage per message, and
  *   vs sqs-producer.
+ * - P7: SQS consume, draining 2,000 messages: `SqsBroker.start()` (the core's receive loop over
+ *   ReceiveMessage(10) + DeleteMessageBatch, concurrency 10) vs a hand-written
+ *   ReceiveMessage(10) + DeleteMessageBatch loop (the limit), on moto and fauxqs; the median of
+ *   interleaved rounds (A B A B ...) with the spread. (sqs-consumer, the peer issue 13 names,
+ *   is not a dev dependency yet.)
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
-import { CreateQueueCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  DeleteQueueCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
 import { build } from 'esbuild';
 import { startFauxqs } from 'fauxqs';
@@ -432,6 +445,139 @@ async function publishBench(
   return out;
 }
 
+/** P7: draining a filled queue, cloudmom's consumer vs the hand loop, interleaved rounds. */
+async function p7(): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  const moto = await startMoto();
+  try {
+    rows.push(...(await consumeBench(moto.endpoint, 'moto')));
+  } finally {
+    await moto.stop();
+  }
+  const faux = await startFauxqs({ port: 0, host: '127.0.0.1', logger: false });
+  try {
+    rows.push(...(await consumeBench(`http://127.0.0.1:${faux.port}`, 'fauxqs')));
+  } finally {
+    await faux.stop();
+  }
+  return rows;
+}
+
+async function consumeBench(endpoint: string, emulator: string): Promise<BenchRow[]> {
+  const sqs = new SQSClient(awsClientConfig(endpoint));
+  const N = 2_000;
+  const attrs = {
+    target: { DataType: 'String', StringValue: 'orders' },
+    content_type: { DataType: 'String', StringValue: 'application/json' },
+  };
+  /** A fresh queue holding N messages (filled outside the timing). */
+  const filled = async (name: string) => {
+    const url = (
+      await sqs.send(
+        new CreateQueueCommand({
+          QueueName: `bench-consume-${name}-${Date.now()}`,
+          Attributes: { VisibilityTimeout: '60' },
+        }),
+      )
+    ).QueueUrl!;
+    const sends: Promise<unknown>[] = [];
+    for (let i = 0; i < N; i += 10)
+      sends.push(
+        sqs.send(
+          new SendMessageBatchCommand({
+            QueueUrl: url,
+            Entries: Array.from({ length: 10 }, (_, j) => ({
+              Id: String(j),
+              MessageBody: JSON.stringify({ id: i + j, name: `item ${i + j}` }),
+              MessageAttributes: attrs,
+            })),
+          }),
+        ),
+      );
+    await Promise.all(sends);
+    return url;
+  };
+  const ours = async (url: string) => {
+    let n = 0;
+    let done!: () => void;
+    const all = new Promise<void>((r) => {
+      done = r;
+    });
+    const broker = new SqsBroker({
+      queue: url,
+      client: sqs,
+      logger: false,
+      concurrency: 10,
+      waitTimeSeconds: 1,
+    });
+    broker.add('orders', (_p, body: { id: number }) => {
+      sink += body.id;
+      if (++n === N) done();
+    });
+    const t0 = performance.now();
+    await broker.start();
+    await all;
+    const s = (performance.now() - t0) / 1000;
+    await broker.stop();
+    return N / s;
+  };
+  const hand = async (url: string) => {
+    let n = 0;
+    const t0 = performance.now();
+    while (n < N) {
+      const r = await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: url,
+          MaxNumberOfMessages: 10,
+          WaitTimeSeconds: 1,
+          MessageAttributeNames: ['All'],
+          MessageSystemAttributeNames: ['All'],
+        }),
+      );
+      const ms = r.Messages ?? [];
+      if (ms.length === 0) continue;
+      for (const m of ms) {
+        if (m.MessageAttributes?.target?.StringValue === 'orders') sink += JSON.parse(m.Body!).id;
+        n++;
+      }
+      await sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: url,
+          Entries: ms.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
+        }),
+      );
+    }
+    return N / ((performance.now() - t0) / 1000);
+  };
+  const rounds = 3;
+  const got = { ours: [] as number[], hand: [] as number[] };
+  for (let round = 0; round < rounds; round++) {
+    for (const k of round % 2 === 0 ? (['ours', 'hand'] as const) : (['hand', 'ours'] as const)) {
+      const url = await filled(k);
+      got[k].push(await (k === 'ours' ? ours(url) : hand(url)));
+      await sqs.send(new DeleteQueueCommand({ QueueUrl: url }));
+    }
+  }
+  sqs.destroy();
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const spread = (xs: number[]) =>
+    `${Math.round(Math.min(...xs)).toLocaleString('en-US')}–${Math.round(Math.max(...xs)).toLocaleString('en-US')}`;
+  const ratios = got.ours.map((v, i) => v / got.hand[i]!);
+  return [
+    {
+      id: 'P7',
+      case: `SQS consume against ${emulator}: drain ${N.toLocaleString('en-US')} messages, concurrency 10 (median of ${rounds} interleaved rounds; ours ${spread(got.ours)}, ratio ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`,
+      value: Math.round(median(got.ours)),
+      unit: 'msg/s',
+      anchor: `hand loop ReceiveMessage(10) + DeleteMessageBatch (${spread(got.hand)})`,
+      anchorValue: Math.round(median(got.hand)),
+      ratio: median(ratios),
+      goal: '≥ 0.9',
+      met: median(ratios) >= 0.9,
+    },
+  ];
+}
+
 export const suite: BenchSuite = {
   name: 'aws',
   async run() {
@@ -442,6 +588,7 @@ export const suite: BenchSuite = {
     if (want('P1')) rows.push(...(await p1()));
     if (want('P2')) rows.push(...(await p2()));
     if (want('P3')) rows.push(...(await p3()));
+    if (want('P7')) rows.push(...(await p7()));
     return rows;
   },
 };

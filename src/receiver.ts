@@ -250,10 +250,13 @@ export class Consumer {
   readonly #gate = new OrderGate();
   readonly #abort = new AbortController();
   readonly #inHand = new Set<IncomingMessage>();
+  /** In hand but being settled: their locks are no longer extended (the receipt may be gone). */
+  readonly #settling = new WeakSet<IncomingMessage>();
   readonly #loops: Promise<void>[] = [];
   #reserved = 0;
   #stopping = false;
-  #wakeRoom: (() => void) | undefined;
+  /** Receive loops waiting for room (one per loop at most). */
+  #roomWaiters: (() => void)[] = [];
   #extendTimer: ReturnType<typeof setInterval> | undefined;
   #stopped: Promise<void> | undefined;
 
@@ -295,7 +298,7 @@ export class Consumer {
   async #stop(): Promise<void> {
     this.#stopping = true;
     this.#abort.abort();
-    this.#wakeRoom?.();
+    this.#wakeAll();
     await Promise.all(this.#loops);
     while (this.#inHand.size > 0) await this.#settledOne();
     clearInterval(this.#extendTimer);
@@ -324,7 +327,7 @@ export class Consumer {
       const room = this.#budget - this.#inHand.size - this.#reserved;
       if (room <= 0) {
         await new Promise<void>((r) => {
-          this.#wakeRoom = r;
+          this.#roomWaiters.push(r);
         });
         continue;
       }
@@ -377,12 +380,17 @@ export class Consumer {
   #done(m: IncomingMessage): void {
     this.#inHand.delete(m);
     this.#inflight.leave();
-    const w = this.#wakeRoom;
-    this.#wakeRoom = undefined;
-    w?.();
+    this.#wakeAll();
     const s = this.#onSettled;
     this.#onSettled = undefined;
     s?.();
+  }
+
+  #wakeAll(): void {
+    if (this.#roomWaiters.length === 0) return;
+    const w = this.#roomWaiters;
+    this.#roomWaiters = [];
+    for (const f of w) f();
   }
 
   #runAndSettle(m: IncomingMessage): Verdict | Promise<Verdict> {
@@ -392,6 +400,7 @@ export class Consumer {
 
   /** Settles by the verdict; never rejects (a failed settlement is logged: the message comes back). */
   #settle(m: IncomingMessage, v: Verdict): Verdict | Promise<Verdict> {
+    this.#settling.add(m);
     if (v.kind === 'ack') {
       this.#acks.add(m.ackId);
       return v;
@@ -439,7 +448,9 @@ export class Consumer {
 
   #extend(): void {
     if (this.#inHand.size === 0) return;
-    const ids = [...this.#inHand].map((m) => m.ackId);
+    const ids: unknown[] = [];
+    for (const m of this.#inHand) if (!this.#settling.has(m)) ids.push(m.ackId);
+    if (ids.length === 0) return;
     this.#source.extend!(ids).catch((err: unknown) =>
       this.#ctx.logger.warn('extending locks failed', {
         source: this.#source.name,

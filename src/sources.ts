@@ -90,51 +90,59 @@ export class PushBuffer<T> {
  * ```
  */
 export class OffsetTracker {
-  readonly #partitions = new Map<string, { open: Set<bigint>; done: Set<bigint>; max: bigint }>();
+  readonly #partitions = new Map<
+    string,
+    { offsets: bigint[]; head: number; done: Set<bigint>; max: bigint }
+  >();
 
-  /** Notes a record handed to the core. */
+  /** Notes a record handed to the core (offsets of a partition arrive in increasing order). */
   received(partition: string, offset: bigint): void {
     let p = this.#partitions.get(partition);
     if (!p) {
-      p = { open: new Set(), done: new Set(), max: -1n };
+      p = { offsets: [], head: 0, done: new Set(), max: -1n };
       this.#partitions.set(partition, p);
     }
-    p.open.add(offset);
+    const list = p.offsets;
+    if (list.length === p.head || offset > list[list.length - 1]!) list.push(offset);
+    else {
+      // out of order (rare: a re-fetch): keep the open part sorted
+      let i = list.length;
+      while (i > p.head && list[i - 1]! > offset) i--;
+      if (list[i - 1] === offset && i > p.head) return;
+      list.splice(i, 0, offset);
+    }
     if (offset > p.max) p.max = offset;
   }
 
   /**
    * Marks a record settled; answers the offset to commit when the watermark moved, else
-   * undefined.
+   * undefined. Amortized O(1): the settled head of the open offsets is popped.
    */
   settled(partition: string, offset: bigint): bigint | undefined {
     const p = this.#partitions.get(partition);
-    if (!p || !p.open.has(offset)) return undefined;
-    const lowest = minOf(p.open);
-    p.open.delete(offset);
-    if (offset !== lowest) {
-      p.done.add(offset);
+    if (!p || p.head === p.offsets.length || offset < p.offsets[p.head]! || p.done.has(offset))
+      return undefined;
+    if (offset !== p.offsets[p.head]) {
+      if (offset <= p.max) p.done.add(offset);
       return undefined;
     }
-    // The lowest open one settled: the watermark is now the next still-open offset.
-    const next = p.open.size === 0 ? p.max + 1n : minOf(p.open);
-    for (const d of p.done) if (d < next) p.done.delete(d);
-    return next;
+    p.head++;
+    while (p.head < p.offsets.length && p.done.delete(p.offsets[p.head]!)) p.head++;
+    if (p.head > 1024 && p.head * 2 > p.offsets.length) {
+      p.offsets = p.offsets.slice(p.head);
+      p.head = 0;
+    }
+    return p.head < p.offsets.length ? p.offsets[p.head]! : p.max + 1n;
   }
 
   /** Records of a partition still unsettled. */
   pending(partition: string): number {
-    return this.#partitions.get(partition)?.open.size ?? 0;
+    const p = this.#partitions.get(partition);
+    return p ? p.offsets.length - p.head - p.done.size : 0;
   }
 
   /** Forgets a partition (revoked in a rebalance). */
   forget(partition: string): void {
     this.#partitions.delete(partition);
   }
-}
-
-function minOf(s: Set<bigint>): bigint {
-  let m: bigint | undefined;
-  for (const v of s) if (m === undefined || v < m) m = v;
-  return m ?? 0n;
 }

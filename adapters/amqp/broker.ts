@@ -32,6 +32,7 @@ import { BROKER_OPTION_KEYS, Broker, type BrokerOptions } from '../../src/broker
 import type { ErrorCode } from '../../src/errors.ts';
 import { InvalidArgumentError } from '../../src/errors.ts';
 import { describeError, type Logger, silentLogger } from '../../src/log.ts';
+import { optionalPeer } from '../../src/peer.ts';
 import { PushBuffer } from '../../src/sources.ts';
 import type {
   Capabilities,
@@ -55,24 +56,8 @@ import {
 } from './wire.ts';
 
 type RabbitModule = typeof import('rabbitmq-client');
-let rabbitModule: RabbitModule | undefined;
-
 /** `rabbitmq-client`, loaded on first use (an optional peer dependency). */
-export function rabbit(): RabbitModule {
-  if (!rabbitModule) {
-    try {
-      // no static import: loading cloudmom/amqp costs nothing until a broker connects
-      const load = process.getBuiltinModule('node:module').createRequire(import.meta.url);
-      rabbitModule = load('rabbitmq-client') as RabbitModule;
-    } catch (cause) {
-      throw new InvalidArgumentError(
-        'cloudmom/amqp needs the optional peer dependency rabbitmq-client: npm install rabbitmq-client',
-        { cause },
-      );
-    }
-  }
-  return rabbitModule;
-}
+export const rabbit = optionalPeer<RabbitModule>('rabbitmq-client', 'cloudmom/amqp');
 
 /**
  * A publish that no queue took: the exchange had no binding for the routing key (a

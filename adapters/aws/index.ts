@@ -1,7 +1,12 @@
 /**
  * cloudmom on AWS: {@link SqsBroker} and {@link SnsBroker} (on `@aws-sdk/client-sqs` and
  * `@aws-sdk/client-sns` v3, optional peers loaded on first use) and the Lambda entrypoint
- * {@link lambdaHandler} (a middy handler for SQS and SNS events).
+ * {@link lambdaHandler} (SQS and SNS events; middy middlewares with `.use()` when
+ * `@middy/core` is installed).
+ *
+ * Files: `broker.ts` (the brokers, their transport and source), `wire.ts` (the SQS/SNS wire
+ * mapping and the record decoders), `entrypoint.ts` (the Lambda handler), `sdk.ts` (lazy SDK
+ * loading, SDK errors).
  *
  * @example
  * ```ts
@@ -13,7 +18,17 @@
  * @module
  */
 export {
+  SNS_MAX_BYTES,
+  SnsBroker,
+  type SnsBrokerOptions,
+  SQS_MAX_BYTES,
+  SqsBroker,
+  type SqsBrokerOptions,
+} from './broker.ts';
+export {
+  type LambdaHandler,
   type LambdaHandlerOptions,
+  type LambdaMiddleware,
   lambdaHandler,
   type SnsEvent,
   type SnsRecord,
@@ -21,6 +36,4 @@ export {
   type SqsEvent,
   type SqsRecord,
   type SqsRecordAttribute,
-} from './lambda.ts';
-export { SNS_MAX_BYTES, SnsBroker, type SnsBrokerOptions } from './sns.ts';
-export { SQS_MAX_BYTES, SqsBroker, type SqsBrokerOptions } from './sqs.ts';
+} from './entrypoint.ts';

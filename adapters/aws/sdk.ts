@@ -1,41 +1,19 @@
 /**
  * The AWS SDK v3 clients, loaded on first use (synchronously, through `require`), so that a
  * Lambda which never sends (no replies, no dead letters) does not pay for loading them at
- * cold start. Both are optional peer dependencies of cloudmom.
+ * cold start. Both are optional peer dependencies of cloudmom. And how their errors read:
+ * the core wraps them once, through the transport's `isRetryable` / `errorCode`.
  */
-import { InvalidArgumentError, SendError } from '../../src/errors.ts';
+import { optionalPeer } from '../../src/peer.ts';
 
 type SqsModule = typeof import('@aws-sdk/client-sqs');
 type SnsModule = typeof import('@aws-sdk/client-sns');
 
-let load: NodeJS.Require | undefined;
-let sqs: SqsModule | undefined;
-let sns: SnsModule | undefined;
-
 /** `@aws-sdk/client-sqs`, loaded once. */
-export function sqsSdk(): SqsModule {
-  if (!sqs) sqs = loadPeer<SqsModule>('@aws-sdk/client-sqs');
-  return sqs;
-}
+export const sqsSdk = optionalPeer<SqsModule>('@aws-sdk/client-sqs', 'cloudmom/aws');
 
 /** `@aws-sdk/client-sns`, loaded once. */
-export function snsSdk(): SnsModule {
-  if (!sns) sns = loadPeer<SnsModule>('@aws-sdk/client-sns');
-  return sns;
-}
-
-function loadPeer<T>(name: string): T {
-  try {
-    // no static `node:module` import: nothing to load at cold start until an SDK is needed
-    load ??= process.getBuiltinModule('node:module').createRequire(import.meta.url);
-    return load(name) as T;
-  } catch (cause) {
-    throw new InvalidArgumentError(
-      `cloudmom/aws needs the optional peer dependency ${name}: npm install ${name}`,
-      { cause },
-    );
-  }
-}
+export const snsSdk = optionalPeer<SnsModule>('@aws-sdk/client-sns', 'cloudmom/aws');
 
 /** The AWS error name (`QueueDoesNotExist`, `InvalidParameterValue`...) of an SDK error. */
 export function awsErrorName(err: unknown): string {
@@ -57,12 +35,13 @@ export function isClientFault(err: unknown): boolean {
   return status !== undefined && status >= 400 && status < 500 && status !== 429;
 }
 
-/** Wraps an SDK error once as a SendError, retryable unless the service blamed the request. */
-export function toSendError(err: unknown, what: string): SendError {
-  if (err instanceof SendError) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  return new SendError(`${what}: ${awsErrorName(err)}: ${message}`, {
-    cause: err,
-    retryable: !isClientFault(err),
-  });
+/** True when the queue or topic an SDK error is about does not exist. */
+export function isNotFound(err: unknown): boolean {
+  const name = awsErrorName(err);
+  return (
+    name.includes('QueueDoesNotExist') ||
+    name.includes('NonExistentQueue') ||
+    name === 'NotFound' ||
+    name === 'NotFoundException'
+  );
 }

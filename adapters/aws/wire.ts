@@ -9,13 +9,21 @@
  *   a placeholder travels). Plain text and JSON travel as they are.
  * - Empty header values (which SQS and SNS refuse) travel as the attribute `empty_headers`,
  *   the comma-separated names of the headers whose value is `""`.
- * - Dead-lettered copies add `dead_letter_reason` and `dead_letter_description`; when that
- *   would pass 10 attributes, the user headers are packed as JSON into `dead_letter_headers`.
+ * - Dead-letter copies (`OutgoingMessage.deadLetter`, built by the core) carry `message_id`,
+ *   `dead_letter_reason`, `dead_letter_description` and, where there is room,
+ *   `delivery_count`. When the user headers would pass 10 attributes, or one of them cannot
+ *   travel as an attribute of its own (a name SQS refuses, a value with characters SQS
+ *   refuses, or `__proto__`, which the AWS SDK v3 drops on receive), they are all packed as
+ *   JSON into `dead_letter_headers`.
  * - A body that is an SNS notification envelope (subscription without raw delivery) is
  *   unwrapped: payload from `Message`, attributes from `MessageAttributes`.
+ * - Received messages (SDK `Message`, Lambda SQS and SNS records) decode to the core's
+ *   `IncomingMessage` with `ackId` (the receipt handle) and `source` (the queue URL, or the
+ *   record's `eventSourceARN` / subscription ARN); what can never be read is marked `poison`.
  */
+import type { Message } from '@aws-sdk/client-sqs';
 import { InvalidMessageError } from '../../src/errors.ts';
-import type { IncomingMessage, OutgoingMessage } from '../../src/transport.ts';
+import type { DeadLetterReason, IncomingMessage, OutgoingMessage } from '../../src/transport.ts';
 import { WIRE } from '../../src/transport.ts';
 
 /** Most message attributes SQS (and SNS → SQS) carries. */
@@ -97,11 +105,12 @@ export function wireBody(m: OutgoingMessage): WireBody {
   return b;
 }
 
-/** The string attributes of an outgoing message, in wire order. */
+/** The string attributes of an outgoing message (a dead-letter copy too), in wire order. */
 export function wireAttributes(
   m: OutgoingMessage,
   options: { messageId?: boolean } = {},
 ): [string, string][] {
+  if (m.deadLetter) return deadLetterAttributes(m, m.deadLetter);
   const attrs: [string, string][] = [
     [WIRE.target, m.target],
     [WIRE.contentType, m.contentType],
@@ -122,6 +131,75 @@ function pushHeaders(attrs: [string, string][], headers: Readonly<Record<string,
     else attrs.push([k, v]);
   }
   if (empty.length > 0) attrs.push([EMPTY_HEADERS, empty.join(',')]);
+}
+
+/**
+ * The attributes of a dead-letter copy: the original's own, the reason, the user headers —
+ * as attributes when each can be one and all fit, else packed as JSON into
+ * `dead_letter_headers` — and the delivery count where there is room (at most 10 in all).
+ * The target may be empty (a message that carried none).
+ */
+function deadLetterAttributes(
+  m: OutgoingMessage,
+  reason: NonNullable<OutgoingMessage['deadLetter']>,
+): [string, string][] {
+  const out: [string, string][] = [];
+  // what the original carried travels whole (it came off SQS/SNS, so it is carriable already)
+  if (m.target !== '') out.push([WIRE.target, sanitize(m.target, WHOLE)]);
+  out.push([WIRE.contentType, sanitize(m.contentType, WHOLE) || '-']);
+  if (m.correlationId) out.push([WIRE.correlationId, sanitize(m.correlationId, WHOLE)]);
+  if (m.replyTo) out.push([WIRE.replyTo, sanitize(m.replyTo, WHOLE)]);
+  out.push([WIRE.messageId, sanitize(m.messageId, WHOLE) || '-']);
+  const encoding = wireBody(m).encoding;
+  if (encoding) out.push([BODY_ENCODING, encoding]);
+  out.push([WIRE.deadLetterReason, reason.code]);
+  out.push([WIRE.deadLetterDescription, sanitize(reason.description) || '-']);
+  // A null-prototype object: a header named "__proto__" is data like any other.
+  const user: Record<string, string> = Object.create(null);
+  let names = 0;
+  let direct = true;
+  for (const k of Object.keys(m.headers)) {
+    const v = m.headers[k]!;
+    if (k === WIRE.deadLetterTruncated) {
+      out.push([k, sanitize(v, 32)]);
+      continue;
+    }
+    user[k] = v;
+    names++;
+    if (!carriableHeader(k, v)) direct = false;
+  }
+  if (names > 0) {
+    const attrs: [string, string][] = [];
+    if (direct) pushHeaders(attrs, user);
+    if (direct && out.length + attrs.length <= MAX_ATTRIBUTES) out.push(...attrs);
+    // JSON escapes control characters and lone surrogates; sanitize only replaces what is left
+    else out.push([DEAD_LETTER_HEADERS, sanitize(JSON.stringify(user), 200_000)]);
+  }
+  if (out.length < MAX_ATTRIBUTES) out.push([WIRE.deliveryCount, String(reason.deliveryCount)]);
+  return out;
+}
+
+const WHOLE = Number.MAX_SAFE_INTEGER;
+
+/** A received header that can travel as an attribute of its own on a dead-letter copy. */
+function carriableHeader(k: string, v: string): boolean {
+  if (k === '__proto__') return false; // the AWS SDK v3 drops such an attribute on receive
+  if (k !== WIRE.traceparent && (AWS_RESERVED.has(k) || attributeNameProblem(k) !== undefined))
+    return false;
+  return xmlSafe(v);
+}
+
+/**
+ * SQS `MessageAttributes` of an outgoing message. Built with `Object.fromEntries`, which
+ * defines every name as an own property (`__proto__` included).
+ */
+export function sqsAttributes(
+  m: OutgoingMessage,
+  options: { messageId?: boolean } = {},
+): Record<string, { DataType: 'String'; StringValue: string }> {
+  return Object.fromEntries(
+    wireAttributes(m, options).map(([k, v]) => [k, { DataType: 'String', StringValue: v }]),
+  );
 }
 
 const NAME = /^[A-Za-z0-9_.-]{1,256}$/;
@@ -196,6 +274,10 @@ export interface WireIn {
   readonly publishedAt?: Date;
   readonly groupKey?: string;
   readonly raw: unknown;
+  /** Receipt handle (long-running consumer). */
+  readonly ackId?: string;
+  /** Queue URL or ARN it was received from. */
+  readonly source?: string;
 }
 
 /** Builds the core's IncomingMessage from what came off the wire (envelopes already unwrapped). */
@@ -203,7 +285,16 @@ export function toIncoming(w: WireIn): IncomingMessage {
   const reader = new AttributeReader();
   const a = w.attributes;
   for (const k in a) reader.add(k, a[k]!);
-  return reader.toMessage(w.text, w.messageId, w.deliveryCount, w.publishedAt, w.groupKey, w.raw);
+  return reader.toMessage(
+    w.text,
+    w.messageId,
+    w.deliveryCount,
+    w.publishedAt,
+    w.groupKey,
+    w.raw,
+    w.ackId,
+    w.source,
+  );
 }
 
 /**
@@ -249,6 +340,8 @@ export class AttributeReader {
         break;
       case WIRE.deadLetterReason:
       case WIRE.deadLetterDescription:
+      case WIRE.deadLetterTruncated:
+      case WIRE.deliveryCount:
         break;
       default:
         if (this.headers === EMPTY) this.headers = {};
@@ -264,6 +357,8 @@ export class AttributeReader {
     publishedAt: Date | undefined,
     groupKey: string | undefined,
     raw: unknown,
+    ackId?: string,
+    source?: string,
   ): IncomingMessage {
     const encoding = this.encoding;
     // Plain text (no body_encoding) stays text: the core's JSON and text codecs decode it
@@ -277,6 +372,8 @@ export class AttributeReader {
       publishedAt,
       groupKey,
       raw,
+      ackId,
+      source,
     );
   }
 }
@@ -294,6 +391,9 @@ class ReceivedMessage implements IncomingMessage {
   readonly publishedAt: Date | undefined;
   readonly groupKey: string | undefined;
   readonly raw: unknown;
+  readonly ackId: string | undefined;
+  readonly source: string | undefined;
+  readonly poison: DeadLetterReason | undefined;
   #body: Uint8Array | undefined;
 
   constructor(
@@ -305,6 +405,8 @@ class ReceivedMessage implements IncomingMessage {
     publishedAt: Date | undefined,
     groupKey: string | undefined,
     raw: unknown,
+    ackId: string | undefined,
+    source: string | undefined,
   ) {
     this.text = text;
     this.#body = bytes;
@@ -318,6 +420,16 @@ class ReceivedMessage implements IncomingMessage {
     this.publishedAt = publishedAt;
     this.groupKey = groupKey;
     this.raw = raw;
+    this.ackId = ackId;
+    this.source = source;
+    const e = a.encoding;
+    this.poison =
+      e === undefined || e === 'base64' || e === 'empty'
+        ? undefined
+        : {
+            code: 'undecodable',
+            description: `unknown ${BODY_ENCODING} "${e.length > 40 ? `${e.slice(0, 40)}…` : e}"`,
+          };
   }
 
   get body(): Uint8Array {
@@ -403,34 +515,211 @@ export function fromEnvelope(
   });
 }
 
-/** Attributes of a dead-lettered copy: the message's own plus the reason (≤ 10 in all). */
-export function deadLetterAttributes(
-  m: IncomingMessage,
-  encoding: WireBody['encoding'],
-  reason: { code: string; description: string },
-): [string, string][] {
-  const base: [string, string][] = [];
-  if (m.target) base.push([WIRE.target, m.target]);
-  if (m.contentType) base.push([WIRE.contentType, m.contentType]);
-  if (m.correlationId) base.push([WIRE.correlationId, m.correlationId]);
-  if (m.replyTo) base.push([WIRE.replyTo, m.replyTo]);
-  base.push([WIRE.messageId, m.messageId]);
-  if (encoding) base.push([BODY_ENCODING, encoding]);
-  base.push([WIRE.deadLetterReason, reason.code]);
-  base.push([WIRE.deadLetterDescription, sanitize(reason.description) || '-']);
-  const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(m.headers))
-    if (attributeNameProblem(k) === undefined && !AWS_RESERVED.has(k)) headers[k] = sanitize(v);
-    else if (k === WIRE.traceparent) headers[k] = sanitize(v);
-  const withHeaders = [...base];
-  pushHeaders(withHeaders, headers);
-  if (withHeaders.length <= MAX_ATTRIBUTES) return withHeaders;
-  if (Object.keys(headers).length > 0)
-    base.push([DEAD_LETTER_HEADERS, sanitize(JSON.stringify(headers), 200_000)]);
-  return base;
-}
-
 /** UTF-8 text of bytes, lossy (for logs of foreign bodies; never of bodies by default). */
 export function lossyText(bytes: Uint8Array): string {
   return looseUtf8.decode(bytes);
+}
+
+// ---- received messages: SDK messages and Lambda records ----
+
+/**
+ * One message attribute of an SQS record as Lambda delivers it.
+ * @example
+ * ```ts
+ * const target: SqsRecordAttribute = { stringValue: 'hello', stringListValues: [], binaryListValues: [], dataType: 'String' };
+ * ```
+ */
+export interface SqsRecordAttribute {
+  stringValue?: string;
+  /** Base64. */
+  binaryValue?: string;
+  stringListValues?: string[];
+  binaryListValues?: string[];
+  dataType: string;
+}
+
+/**
+ * An SQS record of a Lambda event (event source mapping on an SQS queue).
+ *
+ * @example
+ * ```ts
+ * const record: SqsRecord = { messageId: 'm1', body: '"hi"', attributes: { ApproximateReceiveCount: '1' },
+ *   messageAttributes: { target: { stringValue: 'hello', dataType: 'String' } },
+ *   eventSource: 'aws:sqs', eventSourceARN: 'arn:aws:sqs:us-east-1:123456789012:orders', awsRegion: 'us-east-1' };
+ * ```
+ */
+export interface SqsRecord {
+  messageId: string;
+  receiptHandle?: string;
+  body: string;
+  /** System attributes: `ApproximateReceiveCount`, `SentTimestamp`, `MessageGroupId` (FIFO)... */
+  attributes: Record<string, string | undefined>;
+  messageAttributes: Record<string, SqsRecordAttribute>;
+  md5OfBody?: string;
+  md5OfMessageAttributes?: string;
+  eventSource: 'aws:sqs';
+  eventSourceARN: string;
+  awsRegion: string;
+}
+
+/**
+ * An SNS record of a Lambda event (the function subscribed to a topic).
+ *
+ * @example
+ * ```ts
+ * const record: SnsRecord = { EventSource: 'aws:sns', EventVersion: '1.0', EventSubscriptionArn: 'arn:...',
+ *   Sns: { Type: 'Notification', MessageId: 'm1', TopicArn: 'arn:...', Message: '"hi"', Timestamp: new Date().toISOString(),
+ *     MessageAttributes: { target: { Type: 'String', Value: 'hello' } } } };
+ * ```
+ */
+export interface SnsRecord {
+  EventSource: 'aws:sns';
+  EventVersion: string;
+  EventSubscriptionArn: string;
+  Sns: {
+    Type: string;
+    MessageId: string;
+    TopicArn: string;
+    Subject?: string | null;
+    Message: string;
+    Timestamp: string;
+    SignatureVersion?: string;
+    Signature?: string;
+    SigningCertUrl?: string;
+    UnsubscribeUrl?: string;
+    MessageAttributes?: Record<string, { Type: string; Value: string }>;
+  };
+}
+
+/** `Number(s)` of a numeric system attribute, without its cost for the usual short digit strings. */
+function count(s: string | undefined): number {
+  if (s === '1') return 1;
+  if (typeof s !== 'string' || s.length === 0 || s.length > 15) return Number(s);
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const d = s.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return Number(s);
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+/**
+ * An SQS message as ReceiveMessage returns it (all attributes asked) → the core's message,
+ * SNS envelopes unwrapped; `ackId` is its receipt handle, `source` the queue URL.
+ */
+export function fromSqsMessage(m: Message, source: string): IncomingMessage {
+  const a = m.Attributes ?? {};
+  const sent = count(a.SentTimestamp);
+  const deliveryCount = Math.max(1, count(a.ApproximateReceiveCount) || 1);
+  const publishedAt = Number.isFinite(sent) && sent > 0 ? new Date(sent) : undefined;
+  const groupKey = a.MessageGroupId;
+  const reader = new AttributeReader();
+  const attrs = m.MessageAttributes;
+  if (attrs) {
+    for (const k in attrs) {
+      // the SDK leaves an attribute it could not read (one named "__proto__") undefined
+      const v = attrs[k];
+      if (!v) continue;
+      if (v.StringValue !== undefined) reader.add(k, v.StringValue);
+      else if (v.BinaryValue !== undefined)
+        reader.add(k, Buffer.from(v.BinaryValue).toString('base64'));
+    }
+  }
+  const text = m.Body ?? '';
+  const ackId = m.ReceiptHandle;
+  if (reader.target === undefined) {
+    const env = parseSnsEnvelope(text);
+    if (env)
+      return fromEnvelope(env, { deliveryCount, publishedAt, groupKey, raw: m, ackId, source });
+  }
+  return reader.toMessage(
+    text,
+    m.MessageId ?? '',
+    deliveryCount,
+    publishedAt,
+    groupKey,
+    m,
+    ackId,
+    source,
+  );
+}
+
+/**
+ * An SQS record of a Lambda event → the core's message; an SNS envelope in the body is
+ * unwrapped. `source` is the record's `eventSourceARN` (where dead letters are looked up).
+ */
+export function fromSqsRecord(record: SqsRecord): IncomingMessage {
+  const a = record.attributes && typeof record.attributes === 'object' ? record.attributes : {};
+  const sent = count(a.SentTimestamp);
+  const deliveryCount = Math.max(1, count(a.ApproximateReceiveCount) || 1);
+  const publishedAt = Number.isFinite(sent) && sent > 0 ? new Date(sent) : undefined;
+  const groupKey = typeof a.MessageGroupId === 'string' ? a.MessageGroupId : undefined;
+  const source = typeof record.eventSourceARN === 'string' ? record.eventSourceARN : undefined;
+  const reader = new AttributeReader();
+  const attrs = record.messageAttributes as Record<string, SqsRecordAttribute | undefined>;
+  if (attrs && typeof attrs === 'object') {
+    for (const k in attrs) {
+      const v = attrs[k];
+      if (!v || typeof v !== 'object') continue;
+      if (typeof v.stringValue === 'string') reader.add(k, v.stringValue);
+      else if (typeof v.binaryValue === 'string') reader.add(k, v.binaryValue);
+    }
+  }
+  if (reader.target === undefined) {
+    const env = parseSnsEnvelope(record.body);
+    if (env)
+      return fromEnvelope(env, { deliveryCount, publishedAt, groupKey, raw: record, source });
+  }
+  return reader.toMessage(
+    record.body,
+    record.messageId,
+    deliveryCount,
+    publishedAt,
+    groupKey,
+    record,
+    undefined,
+    source,
+  );
+}
+
+/**
+ * An SNS record (topic → Lambda) → the core's message. SNS invokes Lambda asynchronously and
+ * the event carries no attempt count: `deliveryCount` is 1 on every attempt. `source` is the
+ * subscription ARN (not a queue: dead letters need the broker's `deadLetterQueue`).
+ */
+export function fromSnsRecord(record: SnsRecord): IncomingMessage {
+  const s = record.Sns;
+  const ts = new Date(s.Timestamp);
+  return toIncoming({
+    text: s.Message,
+    attributes: snsAttributes(s.MessageAttributes),
+    messageId: s.MessageId,
+    deliveryCount: 1,
+    publishedAt: Number.isNaN(ts.getTime()) ? undefined : ts,
+    raw: record,
+    source:
+      typeof record.EventSubscriptionArn === 'string' ? record.EventSubscriptionArn : s.TopicArn,
+  });
+}
+
+/** The same message marked as never to be handled again (the core dead-letters it with `reason`). */
+export function withPoison(m: IncomingMessage, reason: DeadLetterReason): IncomingMessage {
+  return {
+    body: m.body,
+    text: m.text,
+    target: m.target,
+    messageId: m.messageId,
+    contentType: m.contentType,
+    headers: m.headers,
+    correlationId: m.correlationId,
+    replyTo: m.replyTo,
+    deliveryCount: m.deliveryCount,
+    publishedAt: m.publishedAt,
+    groupKey: m.groupKey,
+    ackId: m.ackId,
+    source: m.source,
+    poison: reason,
+    raw: m.raw,
+  };
 }

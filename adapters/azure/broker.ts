@@ -32,6 +32,7 @@ import {
   SendError,
 } from '../../src/errors.ts';
 import { describeError, type Logger, silentLogger } from '../../src/log.ts';
+import { optionalPeer } from '../../src/peer.ts';
 import { PushBuffer } from '../../src/sources.ts';
 import type {
   Capabilities,
@@ -56,23 +57,8 @@ import {
 } from './wire.ts';
 
 type ServiceBusModule = typeof import('@azure/service-bus');
-let sdkModule: ServiceBusModule | undefined;
-
 /** `@azure/service-bus`, loaded on first use (an optional peer dependency of cloudmom). */
-function sdk(): ServiceBusModule {
-  if (!sdkModule) {
-    try {
-      const load = process.getBuiltinModule('node:module').createRequire(import.meta.url);
-      sdkModule = load('@azure/service-bus') as ServiceBusModule;
-    } catch (cause) {
-      throw new InvalidArgumentError(
-        'cloudmom/azure needs the optional peer dependency @azure/service-bus: npm install @azure/service-bus',
-        { cause },
-      );
-    }
-  }
-  return sdkModule;
-}
+const sdk = optionalPeer<ServiceBusModule>('@azure/service-bus', 'cloudmom/azure');
 
 /**
  * Options of {@link ServiceBusBroker}: those of every broker (`concurrency`, `maxDeliveries`,

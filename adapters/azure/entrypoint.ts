@@ -41,11 +41,11 @@ export interface FunctionContextLike {
  * ```
  */
 export interface ServiceBusSettlementActions {
-  /** Completes the message (removes it from the entity). */
+  /** Removes the message from the entity (done). */
   complete(message: any): Promise<void>;
-  /** Abandons the message: the service counts the delivery and redelivers it. */
+  /** Gives the message back for redelivery (delivery count + 1). */
   abandon(message: any, propertiesToModify?: Uint8Array): Promise<void>;
-  /** Moves the message to the dead-letter sub-queue with a reason and description. */
+  /** Moves the message to the dead-letter sub-queue with a reason. */
   deadletter(
     message: any,
     propertiesToModify?: Uint8Array,

@@ -14,6 +14,7 @@ import {
   SendError,
 } from '../../src/errors.ts';
 import { describeError, type Logger, silentLogger } from '../../src/log.ts';
+import { optionalPeer } from '../../src/peer.ts';
 import { PushBuffer } from '../../src/sources.ts';
 import type {
   Capabilities,
@@ -206,23 +207,8 @@ export class PubSubBroker extends Broker {
 }
 
 type PubSubModule = typeof import('@google-cloud/pubsub');
-let sdk: PubSubModule | undefined;
-
 /** `@google-cloud/pubsub`, loaded once, on first use (importing `cloudmom/gcp` never needs it). */
-function pubsubSdk(): PubSubModule {
-  if (!sdk) {
-    try {
-      const require = process.getBuiltinModule('node:module').createRequire(import.meta.url);
-      sdk = require('@google-cloud/pubsub') as PubSubModule;
-    } catch (cause) {
-      throw new InvalidArgumentError(
-        'cloudmom/gcp needs the optional peer dependency @google-cloud/pubsub: npm install @google-cloud/pubsub',
-        { cause },
-      );
-    }
-  }
-  return sdk;
-}
+const pubsubSdk = optionalPeer<PubSubModule>('@google-cloud/pubsub', 'cloudmom/gcp');
 
 /** Messages one reply subscription leases at once (the core's reply budget). */
 const REPLY_FLOW = 100;

@@ -13,8 +13,7 @@ import {
   ReceiveMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import type { SnsRecord, SqsRecord } from '../../adapters/aws/lambda.ts';
-import { fromSqsMessage } from '../../adapters/aws/sqs.ts';
+import { fromSqsMessage, type SnsRecord, type SqsRecord } from '../../adapters/aws/wire.ts';
 import { CodecRegistry } from '../../src/codec.ts';
 import { AWS_REGION, awsClientConfig } from '../emulators/aws/moto.ts';
 
@@ -120,7 +119,7 @@ export interface ReadDeadLetter {
 }
 
 export function readDeadLetter(m: Message): ReadDeadLetter {
-  const incoming = fromSqsMessage(m);
+  const incoming = fromSqsMessage(m, 'dlq');
   let body: unknown;
   try {
     body = codecs.decode(incoming.body, incoming.contentType);

@@ -75,6 +75,39 @@ function statements(): { where: string; statement: Json }[] {
   return out;
 }
 
+/**
+ * Functions an SNS topic invokes directly that would lose a failing event: SNS invokes Lambda
+ * asynchronously, Lambda retries a failed event twice and then drops it, unless the function
+ * has an on-failure destination (`AWS::Lambda::EventInvokeConfig`, serverless.yml
+ * `destinations.onFailure`) or a function dead-letter queue (`DeadLetterConfig`). The shapes
+ * osls generates for `events: [sns: ...]`: a Subscription with protocol `lambda`, and a
+ * Permission for `sns.amazonaws.com`.
+ */
+function snsFunctionsLosingFailures(resources: Record<string, Resource>): string[] {
+  const invoked = new Set<string>();
+  const covered = new Set<string>();
+  for (const [id, r] of Object.entries(resources)) {
+    const p = r.Properties ?? {};
+    if (r.Type === 'AWS::SNS::Subscription' && p.Protocol === 'lambda') {
+      const fn = refId(p.Endpoint);
+      if (fn) invoked.add(fn);
+    }
+    if (r.Type === 'AWS::Lambda::Permission' && p.Principal === 'sns.amazonaws.com') {
+      const fn = refId(p.FunctionName);
+      if (fn) invoked.add(fn);
+    }
+    if (
+      r.Type === 'AWS::Lambda::EventInvokeConfig' &&
+      p.DestinationConfig?.OnFailure?.Destination
+    ) {
+      const fn = refId(p.FunctionName);
+      if (fn) covered.add(fn);
+    }
+    if (r.Type === 'AWS::Lambda::Function' && p.DeadLetterConfig?.TargetArn) covered.add(id);
+  }
+  return [...invoked].filter((fn) => !covered.has(fn)).sort();
+}
+
 beforeAll(async () => {
   dir = mkdtempSync(join(cacheDir('aws-iac'), 'run-'));
   // No AWS credentials, profile, endpoint or network: packaging must not need them.
@@ -332,6 +365,58 @@ describe('serverless.yml: the properties that matter', () => {
       expect(refId(allow[0].Resource)).toBe(queueId);
       expect(refId(allow[0].Condition.ArnEquals['aws:SourceArn'])).toBe(topicId);
     }
+  });
+
+  it('gives every function SNS invokes directly somewhere to put failed events (on-failure destination or DLQ)', () => {
+    // The example functions consume SQS queues (synchronous invocations, the queues' DLQs);
+    // a function subscribed to the topic itself must not lose events after Lambda's retries.
+    expect(snsFunctionsLosingFailures(template.Resources)).toEqual([]);
+  });
+
+  it('the on-failure rule flags an SNS-triggered function without a destination, and accepts one with', () => {
+    const fn: Resource = { Type: 'AWS::Lambda::Function', Properties: {} };
+    const base: Record<string, Resource> = {
+      EventsTopic: { Type: 'AWS::SNS::Topic', Properties: {} },
+      AuditLambdaFunction: fn,
+      AuditSnsSubscriptionEventsTopic: {
+        Type: 'AWS::SNS::Subscription',
+        Properties: {
+          TopicArn: { Ref: 'EventsTopic' },
+          Protocol: 'lambda',
+          Endpoint: { 'Fn::GetAtt': ['AuditLambdaFunction', 'Arn'] },
+        },
+      },
+      AuditLambdaPermissionEventsTopicSNS: {
+        Type: 'AWS::Lambda::Permission',
+        Properties: {
+          FunctionName: { 'Fn::GetAtt': ['AuditLambdaFunction', 'Arn'] },
+          Action: 'lambda:InvokeFunction',
+          Principal: 'sns.amazonaws.com',
+          SourceArn: { Ref: 'EventsTopic' },
+        },
+      },
+    };
+    expect(snsFunctionsLosingFailures(base)).toEqual(['AuditLambdaFunction']);
+    const withDestination = {
+      ...base,
+      AuditLambdaEvConf: {
+        Type: 'AWS::Lambda::EventInvokeConfig',
+        Properties: {
+          FunctionName: { Ref: 'AuditLambdaFunction' },
+          Qualifier: '$LATEST',
+          DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': ['AuditDlq', 'Arn'] } } },
+        },
+      },
+    };
+    expect(snsFunctionsLosingFailures(withDestination)).toEqual([]);
+    const withDlq = {
+      ...base,
+      AuditLambdaFunction: {
+        ...fn,
+        Properties: { DeadLetterConfig: { TargetArn: { 'Fn::GetAtt': ['AuditDlq', 'Arn'] } } },
+      },
+    };
+    expect(snsFunctionsLosingFailures(withDlq)).toEqual([]);
   });
 
   it('grants no wildcard action or resource, and no public principal', () => {

@@ -316,7 +316,7 @@ describe('lambdaHandler on SNS', () => {
     expect(r!.MessageAttributes?.correlation_id?.StringValue).toBe('c-sns');
   });
 
-  it('an SNS event (topic → Lambda) is dispatched; a failure throws so SNS retries', async () => {
+  it("an SNS event (topic → Lambda) is dispatched; with snsFailure: 'retry' a failure throws so Lambda retries", async () => {
     const { queue, broker, subscription } = await snsTopology();
     const seen: unknown[] = [];
     broker.add('ok', (_p, b) => seen.push(b));
@@ -329,10 +329,10 @@ describe('lambdaHandler on SNS', () => {
     const records = envelopes.map((m) => snsEnvelopeToLambdaRecord(m.Body!, subscription));
     const okRecord = records.find((r) => r.Sns.MessageAttributes?.target?.Value === 'ok')!;
     const badRecord = records.find((r) => r.Sns.MessageAttributes?.target?.Value === 'bad')!;
-    const handler = lambdaHandler(broker);
+    const handler = lambdaHandler(broker, { snsFailure: 'retry' });
     expect(await handler({ Records: [okRecord] }, ctx)).toBeUndefined();
     expect(seen).toEqual(['fine']);
-    await expect(handler({ Records: [badRecord] }, ctx)).rejects.toThrow(/SNS will retry/);
+    await expect(handler({ Records: [badRecord] }, ctx)).rejects.toThrow(/Lambda will retry/);
   });
 
   it('an undecodable SNS record is dead-lettered to the configured DLQ', async () => {

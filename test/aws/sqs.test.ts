@@ -12,10 +12,10 @@ import {
 } from '@aws-sdk/client-sqs';
 import {
   type BrokerOptions,
+  CloudmomError,
   InvalidArgumentError,
   InvalidMessageError,
   type Properties,
-  SendError,
 } from 'cloudmom';
 import { SqsBroker } from 'cloudmom/aws';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
@@ -91,7 +91,7 @@ describe('SqsBroker publish', () => {
     expect(got.map((m) => m.MessageId).sort()).toEqual([...ids].sort());
   });
 
-  it('maps per-entry failures of one batch to their own messages', async () => {
+  it('maps per-entry failures of one batch to their own messages (platform errors, read by isRetryable)', async () => {
     const { queue } = await topology();
     const b = make({ client: sqs, queue: queue.url });
     const msg = (i: number, delaySeconds?: number): OutgoingMessage => ({
@@ -103,27 +103,36 @@ describe('SqsBroker publish', () => {
       delaySeconds,
     });
     // 901 s passes no validation here (we call the transport directly): SQS fails that entry only
-    const outcomes = await b[INTERNALS].transport.send([msg(0), msg(1, 901), msg(2)]);
+    const transport = b[INTERNALS].transport;
+    const outcomes = await transport.send([msg(0), msg(1, 901), msg(2)]);
     expect(outcomes[0]).toMatchObject({ ok: true });
     expect(outcomes[2]).toMatchObject({ ok: true });
     expect(outcomes[1]!.ok).toBe(false);
+    // the transport returns the platform's error; the core wraps it once
     const err = (outcomes[1] as { error: Error }).error;
-    expect(err).toBeInstanceOf(SendError);
-    expect((err as SendError).retryable).toBe(false);
-    expect(err.message).toMatch(/InvalidParameterValue/);
+    expect(err).not.toBeInstanceOf(CloudmomError);
+    expect(err.name).toMatch(/InvalidParameterValue/);
+    expect(transport.isRetryable(err)).toBe(false);
+    expect(transport.errorCode?.(err)).toBe('send-failed');
     expect(await drain(sqs, queue.url, { waitTimeSeconds: 1 })).toHaveLength(2);
   });
 
-  it('a missing queue rejects every caller with a non-retryable SendError', async () => {
+  it('a missing queue fails on send (not on construction): every caller gets a typed not-found error', async () => {
     const b = make({ client: sqs, queue: `does-not-exist-${uid()}` });
     const results = await Promise.allSettled([b.publish('a', 't'), b.publish('b', 't')]);
     for (const r of results) {
       expect(r.status).toBe('rejected');
-      const e = (r as PromiseRejectedResult).reason as SendError;
-      expect(e).toBeInstanceOf(SendError);
+      const e = (r as PromiseRejectedResult).reason as CloudmomError;
+      expect(e).toBeInstanceOf(CloudmomError);
+      expect(e.code).toBe('not-found');
       expect(e.retryable).toBe(false);
       expect(e.message).toMatch(/QueueDoesNotExist|NonExistentQueue/);
     }
+    // by URL too: the queue is not looked up first
+    const url = new URL(`/123456789012/does-not-exist-${uid()}`, endpoint).toString();
+    const byUrl = make({ client: sqs, queue: url });
+    const e = (await byUrl.publish('c', 't').catch((x: unknown) => x)) as CloudmomError;
+    expect(e.code).toBe('not-found');
   });
 
   it('takes a queue by name, URL or ARN and looks a name up once', async () => {
@@ -303,7 +312,7 @@ describe('SqsBroker consumer', () => {
     await b.start();
     await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: '{}' }));
     await until('the error log', () => errors.length > 0);
-    expect(errors[0]).toMatch(/settling a message failed/);
+    expect(errors[0]).toMatch(/dead-lettering failed/);
   });
 
   it('request() creates its reply queue on demand and deletes it on stop', async () => {

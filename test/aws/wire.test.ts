@@ -4,7 +4,6 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   attributeNameProblem,
-  deadLetterAttributes,
   decodeBody,
   encodeBody,
   measureWire,
@@ -82,25 +81,75 @@ describe('aws wire', () => {
     expect(measureWire(m)).toBe(expected);
   });
 
+  const copy = (o: Partial<OutgoingMessage> = {}): OutgoingMessage =>
+    out({
+      deadLetter: { code: 'handler-failed', description: 'Error: \u0000 bad', deliveryCount: 3 },
+      ...o,
+    });
+  const readBack = (m: OutgoingMessage) =>
+    toIncoming({
+      text: '"x"',
+      attributes: Object.fromEntries(wireAttributes(m)),
+      messageId: 'sqs-id',
+      deliveryCount: 1,
+      raw: null,
+    });
+
+  it('dead-letter copies carry the reason, the original id and the delivery count where room', () => {
+    const attrs = new Map(wireAttributes(copy({ headers: { tenant: 'a' } })));
+    expect(attrs.get('dead_letter_reason')).toBe('handler-failed');
+    expect(xmlSafe(attrs.get('dead_letter_description')!)).toBe(true);
+    expect(attrs.get('message_id')).toBe('m');
+    expect(attrs.get('delivery_count')).toBe('3');
+    expect(attrs.get('tenant')).toBe('a');
+    const back = readBack(copy({ headers: { tenant: 'a' } }));
+    expect(back.headers).toEqual({ tenant: 'a' });
+    expect(back.messageId).toBe('m');
+  });
+
+  it('a dead-letter copy of a message without target carries none (empty target accepted)', () => {
+    const attrs = new Map(wireAttributes(copy({ target: '' })));
+    expect(attrs.has('target')).toBe(false);
+    expect(readBack(copy({ target: '' })).target).toBeUndefined();
+  });
+
   it('dead-letter attributes stay within 10 by packing headers', () => {
     const headers = Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`h${i}`, `v${i}`]));
-    const attrs = deadLetterAttributes(
-      {
-        body: new Uint8Array(),
-        target: 't',
-        messageId: 'm',
-        contentType: 'application/json',
-        headers,
-        deliveryCount: 1,
-        raw: null,
-      },
-      undefined,
-      { code: 'handler-failed', description: 'Error: \u0000 bad' },
-    );
+    const attrs = wireAttributes(copy({ headers }));
     expect(attrs.length).toBeLessThanOrEqual(10);
     const map = new Map(attrs);
     expect(JSON.parse(map.get('dead_letter_headers')!)).toEqual(headers);
-    expect(xmlSafe(map.get('dead_letter_description')!)).toBe(true);
+    expect(readBack(copy({ headers })).headers).toEqual(headers);
+  });
+
+  it('dead-letter copies pack headers that cannot be attributes of their own, __proto__ included', () => {
+    const headers: Record<string, string> = Object.create(null);
+    const proto = '__proto__';
+    headers[proto] = 'p'; // an own property: the object has no prototype
+    headers['with space'] = 'x';
+    headers.ctl = 'bell\u0007';
+    const attrs = wireAttributes(copy({ headers }));
+    expect(attrs.length).toBeLessThanOrEqual(10);
+    for (const [k, v] of attrs) {
+      expect(attributeNameProblem(k), k).toBeUndefined();
+      expect(xmlSafe(v), k).toBe(true);
+    }
+    expect(attrs.map(([k]) => k)).not.toContain('__proto__');
+    const back = readBack(copy({ headers }));
+    expect(Object.keys(back.headers).sort()).toEqual(['__proto__', 'ctl', 'with space']);
+    expect(Object.getOwnPropertyDescriptor(back.headers, '__proto__')?.value).toBe('p');
+    expect(back.headers.ctl).toBe('bell\u0007');
+  });
+
+  it('an unknown body_encoding marks the message poison (undecodable), not an exception', () => {
+    const m = toIncoming({
+      text: 'x',
+      attributes: { target: 't', body_encoding: 'rot13' },
+      messageId: 'id',
+      deliveryCount: 1,
+      raw: null,
+    });
+    expect(m.poison?.code).toBe('undecodable');
   });
 
   it('a header named __proto__ round-trips as a plain header', () => {

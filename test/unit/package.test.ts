@@ -17,7 +17,7 @@ const SDKS: Record<string, RegExp> = {
   './gcp': /^@google-cloud\//,
   './cloudflare': /^$/,
   './amqp': /^rabbitmq-client$/,
-  './kafka': /^kafkajs$/,
+  './kafka': /^@platformatic\/kafka$/,
 };
 
 /** Every bare import reachable from a built file, following relative imports. */

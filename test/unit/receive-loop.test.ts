@@ -36,7 +36,8 @@ const CAPS: Capabilities = {
 /** A queue in an array: enough of a platform to drive the core's loop. */
 class ArraySource implements Source {
   readonly name = 'array';
-  readonly maxReceive = 10;
+  maxReceive = 10;
+  parallelReceives = 1;
   readonly maxAckBatch: number;
   readonly queue: IncomingMessage[] = [];
   readonly acked: unknown[] = [];
@@ -346,5 +347,52 @@ describe('logs carry no message content', () => {
     expect(lines.filter((l) => l.includes(MARKER))).toEqual([]);
     // the reasons on the dead letters keep the detail
     expect(b.deadLetters().some((d) => d.reason.description.includes('id'))).toBe(true);
+  });
+});
+
+describe('several receive loops on one source', () => {
+  it('every loop is woken when room frees up, and stop() returns (one waiter used to be kept)', async () => {
+    const source = new ArraySource();
+    Object.assign(source, { parallelReceives: 3, maxReceive: 1 });
+    const t = new TestTransport(source);
+    const b = new TestBroker(t, { concurrency: 2 });
+    b.add('t', async () => {
+      await sleep(5);
+    });
+    for (let i = 0; i < 40; i++) source.push(msg({ i }));
+    await b.start();
+    await until('40 acks', () => source.acked.length >= 40);
+    const stopped = Promise.race([b.stop().then(() => 'stopped'), sleep(3000).then(() => 'hung')]);
+    expect(await stopped).toBe('stopped');
+  });
+});
+
+describe('OffsetTracker (Kafka commit watermarks)', () => {
+  it('commits only past every settled earlier offset, in any settle order', async () => {
+    const { OffsetTracker } = await import('../../src/sources.ts');
+    for (let round = 0; round < 200; round++) {
+      const t = new OffsetTracker();
+      const offsets = Array.from({ length: 30 }, (_, i) => BigInt(100 + i * 2)); // gaps, as compaction leaves
+      for (const o of offsets) t.received('p', o);
+      const order = [...offsets].sort(() => Math.random() - 0.5);
+      const settled = new Set<bigint>();
+      let committed = -1n;
+      for (const o of order) {
+        settled.add(o);
+        const c = t.settled('p', o);
+        // the reference: one past the longest settled prefix
+        let k = 0;
+        while (k < offsets.length && settled.has(offsets[k]!)) k++;
+        const expected = k === offsets.length ? offsets[k - 1]! + 1n : offsets[k]!;
+        if (c !== undefined) {
+          expect(c).toBe(expected);
+          expect(c > committed).toBe(true);
+          committed = c;
+        } else expect(expected).toBe(committed === -1n ? offsets[0] : committed);
+      }
+      expect(committed).toBe(offsets[offsets.length - 1]! + 1n);
+      expect(t.pending('p')).toBe(0);
+      expect(t.settled('p', offsets[0]!)).toBeUndefined(); // settling twice changes nothing
+    }
   });
 });

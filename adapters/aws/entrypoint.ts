@@ -1,0 +1,338 @@
+/**
+ * The Lambda entrypoint: SQS events (partial batch response), SNS envelopes carried in SQS
+ * bodies, and SNS events (topic → function). It decodes records (wire.ts), hands them to the
+ * core with `dispatch()`, and answers Lambda from one verdict per record; it never touches a
+ * transport. `@middy/core` is loaded only when a middleware is added (`.use()` and friends).
+ */
+import type { Broker } from '../../src/broker.ts';
+import { dispatch, loggerOf } from '../../src/entrypoint.ts';
+import { CloudmomError, InvalidArgumentError } from '../../src/errors.ts';
+import { describeError } from '../../src/log.ts';
+import type { IncomingMessage, Verdict } from '../../src/transport.ts';
+import { checkOptionKeys } from '../../src/util.ts';
+import {
+  fromSnsRecord,
+  fromSqsRecord,
+  type SnsRecord,
+  type SqsRecord,
+  withPoison,
+} from './wire.ts';
+
+export type { SnsRecord, SqsRecord, SqsRecordAttribute } from './wire.ts';
+
+/**
+ * A Lambda event from SQS.
+ * @example
+ * ```ts
+ * const event: SqsEvent = { Records: [record] };
+ * ```
+ */
+export interface SqsEvent {
+  Records: SqsRecord[];
+}
+
+/**
+ * A Lambda event from SNS.
+ * @example
+ * ```ts
+ * const event: SnsEvent = { Records: [snsRecord] };
+ * ```
+ */
+export interface SnsEvent {
+  Records: SnsRecord[];
+}
+
+/**
+ * The partial batch response (the event source mapping needs `ReportBatchItemFailures`).
+ * @example
+ * ```ts
+ * const response: SqsBatchResponse = { batchItemFailures: [{ itemIdentifier: 'm1' }] };
+ * ```
+ */
+export interface SqsBatchResponse {
+  batchItemFailures: { itemIdentifier: string }[];
+}
+
+/**
+ * Options of {@link lambdaHandler}.
+ *
+ * @example
+ * ```ts
+ * export const handler = lambdaHandler(broker, { ordered: 'auto', snsFailure: 'dead-letter' });
+ * ```
+ */
+export interface LambdaHandlerOptions {
+  /**
+   * Process records of one message group one after the other, a failure failing the rest of
+   * its group: `'auto'` (default) does so for FIFO sources (`.fifo` ARN or a `MessageGroupId`);
+   * `true` always; `false` never (all records concurrently, up to the broker's `concurrency`).
+   */
+  ordered?: boolean | 'auto';
+  /**
+   * What a failing SNS record (topic → function) becomes. SNS invokes Lambda asynchronously
+   * and the event carries no attempt count, so `maxDeliveries` cannot apply; Lambda retries a
+   * failed event twice (by default) and then drops it unless the function has an on-failure
+   * destination.
+   * - `'dead-letter'` (default): dead-lettered at once, with the handler's error as the
+   *   reason, to the broker's `deadLetterQueue`; if that copy cannot be sent the handler
+   *   throws (Lambda retries).
+   * - `'retry'`: the handler throws and Lambda retries. Give the function an on-failure
+   *   destination (or a function DLQ), or the event is lost after Lambda's last retry.
+   */
+  snsFailure?: 'dead-letter' | 'retry';
+}
+
+/** A middy-style middleware: what `.use()` takes (middy's `MiddlewareObj` fits). */
+export interface LambdaMiddleware {
+  /** Runs before the records are dispatched. */
+  before?: (request: any) => unknown;
+  /** Runs after the response was built. */
+  after?: (request: any) => unknown;
+  /** Runs when the handler threw. */
+  onError?: (request: any) => unknown;
+}
+
+/**
+ * What {@link lambdaHandler} returns: an async Lambda handler. `.use()`, `.before()`,
+ * `.after()` and `.onError()` add middy middlewares (loading `@middy/core` then); without them
+ * no middy runs.
+ *
+ * @example
+ * ```ts
+ * export const handler: LambdaHandler = lambdaHandler(broker).use(myMiddleware);
+ * ```
+ */
+export interface LambdaHandler {
+  (event: SqsEvent | SnsEvent, context?: unknown): Promise<SqsBatchResponse | undefined>;
+  /** Adds middy middlewares (needs `@middy/core`). */
+  use(middlewares: LambdaMiddleware | readonly LambdaMiddleware[]): LambdaHandler;
+  /** Adds a middy `before` step (loads `@middy/core`). */
+  before(fn: (request: any) => unknown): LambdaHandler;
+  /** Adds a middy `after` step (loads `@middy/core`). */
+  after(fn: (request: any) => unknown): LambdaHandler;
+  /** Adds a middy `onError` step (loads `@middy/core`). */
+  onError(fn: (request: any) => unknown): LambdaHandler;
+}
+
+type MiddyInstance = ((event: unknown, context: unknown) => Promise<unknown>) & {
+  [K in 'use' | 'before' | 'after' | 'onError']: (x: unknown) => unknown;
+};
+
+/**
+ * The Lambda entrypoint for SQS events, SNS events and SNS envelopes carried in SQS bodies.
+ * Each record is dispatched by its `target` through the broker's handlers; replies are sent
+ * before a record counts as done; the answer is a partial batch response naming only the
+ * failed records. A record that can never succeed (undecodable, no target, schema failure,
+ * reply address not allowed) is dead-lettered by the core with its reason (the broker's
+ * `deadLetterQueue`, else the source queue's RedrivePolicy target) and counts as done. An
+ * event of an unexpected shape throws, so Lambda retries it rather than dropping it. A failing
+ * SNS record is dead-lettered at once (see {@link LambdaHandlerOptions.snsFailure}).
+ *
+ * Without `deadLetterQueue` on the broker it logs one warning at cold start (a queue with no
+ * RedrivePolicy cannot take dead letters: such records fail on every delivery).
+ *
+ * @example
+ * ```ts
+ * import { SqsBroker, lambdaHandler } from 'cloudmom/aws';
+ * const broker = new SqsBroker({ queue: process.env.QUEUE_URL!, deadLetterQueue: process.env.DLQ_URL });
+ * broker.add('hello', () => 'Hi there too');
+ * export const handler = lambdaHandler(broker); // handler.use(middyMiddleware) works with @middy/core
+ * ```
+ */
+export function lambdaHandler(broker: Broker, options: LambdaHandlerOptions = {}): LambdaHandler {
+  checkOptionKeys(options, ['ordered', 'snsFailure'], 'lambdaHandler');
+  const ordered = options.ordered ?? 'auto';
+  if (ordered !== 'auto' && typeof ordered !== 'boolean')
+    throw new InvalidArgumentError("lambdaHandler: ordered must be true, false or 'auto'");
+  const snsFailure = options.snsFailure ?? 'dead-letter';
+  if (snsFailure !== 'dead-letter' && snsFailure !== 'retry')
+    throw new InvalidArgumentError("lambdaHandler: snsFailure must be 'dead-letter' or 'retry'");
+  const logger = loggerOf(broker);
+  if ((broker as { deadLetterQueue?: unknown }).deadLetterQueue === undefined) {
+    logger.warn(
+      'lambdaHandler: no deadLetterQueue set; records that can never succeed go to the ' +
+        "source queue's RedrivePolicy dead-letter queue: from a queue without one (and from " +
+        'SNS events, which have no queue) they fail on every delivery until they expire',
+      { broker: broker.constructor.name },
+    );
+  }
+
+  const snsResponse = (results: readonly Verdict[]): undefined => {
+    let failed = 0;
+    let first: unknown;
+    for (const r of results) {
+      if (r.kind === 'ack') continue;
+      failed++;
+      first ??= r.kind === 'retry' ? r.error : r.reason;
+    }
+    if (failed > 0) {
+      throw new CloudmomError(
+        'transport-failed',
+        `${failed} of ${results.length} SNS records failed; Lambda will retry the event`,
+        { cause: first, retryable: true },
+      );
+    }
+    return undefined;
+  };
+
+  /** SNS records that failed: dead-lettered now (their attempt count is unknown). */
+  const snsDeadLetter = (
+    messages: readonly IncomingMessage[],
+    results: Verdict[],
+  ): Verdict[] | Promise<Verdict[]> => {
+    const again: IncomingMessage[] = [];
+    const at: number[] = [];
+    for (let i = 0; i < results.length; i++) {
+      const r = results[i]!;
+      if (r.kind !== 'retry') continue;
+      at.push(i);
+      again.push(
+        withPoison(messages[i]!, {
+          code: 'handler-failed',
+          description: `${describeError(r.error)} (SNS → Lambda: the attempt count is unknown, so dead-lettered on the first failure)`,
+        }),
+      );
+    }
+    if (again.length === 0) return results;
+    const merge = (vs: readonly Verdict[]) => {
+      for (let j = 0; j < at.length; j++) results[at[j]!] = vs[j]!;
+      return results;
+    };
+    const second = dispatch(broker, again);
+    return second instanceof Promise ? second.then(merge) : merge(second);
+  };
+
+  const handleSns = (records: SnsRecord[]): undefined | Promise<undefined> => {
+    const messages = records.map(fromSnsRecord);
+    let results = dispatch(broker, messages);
+    if (snsFailure === 'dead-letter')
+      results =
+        results instanceof Promise
+          ? results.then((rs) => snsDeadLetter(messages, rs))
+          : snsDeadLetter(messages, results);
+    return results instanceof Promise ? results.then(snsResponse) : snsResponse(results);
+  };
+
+  // Synchronous when every record was (synchronous handlers, no replies): no promise per record.
+  const handle = (
+    event: SqsEvent | SnsEvent,
+  ): SqsBatchResponse | undefined | Promise<SqsBatchResponse | undefined> => {
+    const records = recordsOf(event);
+    if (records.kind === 'sns') return handleSns(records.records);
+    const list = records.records;
+    let fifo = ordered === true;
+    if (ordered === 'auto')
+      for (const r of list)
+        if (r.eventSourceARN?.endsWith('.fifo') || r.attributes?.MessageGroupId) {
+          fifo = true;
+          break;
+        }
+    const messages: IncomingMessage[] = new Array(list.length);
+    for (let i = 0; i < list.length; i++) messages[i] = fromSqsRecord(list[i]!);
+    const results = dispatch(broker, messages, { ordered: fifo });
+    return results instanceof Promise
+      ? results.then((rs) => batchResponse(list, rs))
+      : batchResponse(list, results);
+  };
+
+  let middyfied: MiddyInstance | undefined;
+  let loading: Promise<MiddyInstance> | undefined;
+  const pending: [keyof LambdaMiddleware | 'use', unknown][] = [];
+
+  const handler = ((event: SqsEvent | SnsEvent, context?: unknown) => {
+    if (middyfied) return middyfied(event, context);
+    if (loading) return loading.then((m) => m(event, context));
+    try {
+      const r = handle(event);
+      return r instanceof Promise ? r : Promise.resolve(r);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }) as LambdaHandler;
+
+  /** Loads middy once (a dynamic import: bundlers include it when it is installed). */
+  const withMiddy = (kind: keyof LambdaMiddleware | 'use', arg: unknown): LambdaHandler => {
+    if (middyfied) {
+      middyfied[kind](arg);
+      return handler;
+    }
+    pending.push([kind, arg]);
+    loading ??= loadMiddy().then((middy) => {
+      const m = middy((event: SqsEvent | SnsEvent) => handle(event));
+      for (const [k, a] of pending.splice(0)) m[k](a);
+      middyfied = m;
+      return m;
+    });
+    loading.catch((err: unknown) =>
+      logger.error('lambdaHandler: a middleware was added but @middy/core cannot be loaded', {
+        error: describeError(err),
+      }),
+    );
+    return handler;
+  };
+  handler.use = (m) => withMiddy('use', m);
+  handler.before = (fn) => withMiddy('before', fn);
+  handler.after = (fn) => withMiddy('after', fn);
+  handler.onError = (fn) => withMiddy('onError', fn);
+  return handler;
+}
+
+async function loadMiddy(): Promise<(handler: unknown) => MiddyInstance> {
+  try {
+    const mod = (await import('@middy/core')) as unknown as {
+      default: (handler: unknown) => MiddyInstance;
+    };
+    return mod.default;
+  } catch (cause) {
+    throw new InvalidArgumentError(
+      'lambdaHandler(...).use() needs the optional peer dependency @middy/core: npm install @middy/core',
+      { cause },
+    );
+  }
+}
+
+/** The partial batch response: the records that did not come out `ack`. */
+function batchResponse(list: readonly SqsRecord[], results: readonly Verdict[]): SqsBatchResponse {
+  const batchItemFailures: { itemIdentifier: string }[] = [];
+  for (let i = 0; i < results.length; i++)
+    if (results[i]!.kind !== 'ack') batchItemFailures.push({ itemIdentifier: list[i]!.messageId });
+  return { batchItemFailures };
+}
+
+/** Checks the event's shape; throws InvalidArgumentError for anything else (Lambda retries it). */
+function recordsOf(
+  event: unknown,
+): { kind: 'sqs'; records: SqsRecord[] } | { kind: 'sns'; records: SnsRecord[] } {
+  const records = (event as { Records?: unknown } | null | undefined)?.Records;
+  if (!Array.isArray(records) || records.length === 0)
+    throw new InvalidArgumentError('lambdaHandler: the event has no Records (not SQS or SNS)');
+  const first = records[0] as Record<string, unknown> | null;
+  if (first?.eventSource === 'aws:sqs') {
+    for (const r of records as Record<string, unknown>[]) {
+      if (
+        r?.eventSource !== 'aws:sqs' ||
+        typeof r.messageId !== 'string' ||
+        r.messageId === '' ||
+        typeof r.body !== 'string'
+      )
+        throw new InvalidArgumentError(
+          'lambdaHandler: an SQS event record has no messageId or body, or another source',
+        );
+    }
+    return { kind: 'sqs', records: records as SqsRecord[] };
+  }
+  if (first?.EventSource === 'aws:sns') {
+    for (const r of records as Record<string, unknown>[]) {
+      const sns = r?.Sns as Record<string, unknown> | undefined;
+      if (
+        r?.EventSource !== 'aws:sns' ||
+        !sns ||
+        typeof sns.Message !== 'string' ||
+        typeof sns.MessageId !== 'string'
+      )
+        throw new InvalidArgumentError('lambdaHandler: an SNS event record has no Sns.Message');
+    }
+    return { kind: 'sns', records: records as SnsRecord[] };
+  }
+  throw new InvalidArgumentError('lambdaHandler: unsupported event (expected SQS or SNS records)');
+}

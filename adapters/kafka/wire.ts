@@ -1,0 +1,293 @@
+/**
+ * The Kafka wire mapping (ARCHITECTURE §3): how an {@link OutgoingMessage} becomes a Kafka
+ * record and a record (from a consumer fetch or a Lambda event) becomes an
+ * {@link IncomingMessage}, the limits, and reply addresses. Pure functions, no SDK.
+ *
+ * - value: the encoded body, as bytes;
+ * - key: the `groupKey` (UTF-8), so the same key lands on the same partition, in order; a
+ *   reply address's instance key on replies;
+ * - headers (UTF-8 values): the user headers, then cloudmom's own — `target`, `content_type`,
+ *   `message_id`, `correlation_id`, `reply_to`, and on a dead-letter copy
+ *   `dead_letter_reason`, `dead_letter_description`, `delivery_count`.
+ */
+import { InvalidMessageError } from '../../src/errors.ts';
+import { setOwn, utf8Length } from '../../src/publisher.ts';
+import {
+  type DeadLetterReason,
+  type IncomingMessage,
+  type OutgoingMessage,
+  WIRE,
+} from '../../src/transport.ts';
+import { BoundedMap } from '../../src/util.ts';
+
+/** Defaults and limits of the mapping. */
+export const LIMITS = {
+  /**
+   * Largest message by default, as `measure` counts it (value + key + header names and
+   * values). Kafka's own default (`message.max.bytes`, 1 048 588 bytes per record batch;
+   * Event Hubs 1 046 528) leaves room for the record and batch framing above it.
+   */
+  maxMessageBytes: 1_000_000,
+  /** Records per produce call by default (one record batch per partition). */
+  maxBatchMessages: 500,
+  /** Topic names: 1–249 of `[a-zA-Z0-9._-]`. */
+  topicName: /^[a-zA-Z0-9._-]{1,249}$/,
+} as const;
+
+/** The reply topic when none is configured. */
+export const DEFAULT_REPLY_TOPIC = 'cloudmom-replies';
+/** Suffix of the dead-letter topic of a topic when none is configured: `orders` → `orders.dlt`. */
+export const DEAD_LETTER_SUFFIX = '.dlt';
+
+/** Header names cloudmom reads as its own; every other header is a user header. */
+const OWN: ReadonlySet<string> = new Set([
+  WIRE.target,
+  WIRE.contentType,
+  WIRE.messageId,
+  WIRE.correlationId,
+  WIRE.replyTo,
+  WIRE.deliveryCount,
+  WIRE.deadLetterReason,
+  WIRE.deadLetterDescription,
+]);
+
+/** True when `name` is a valid Kafka topic name. */
+export function isTopicName(name: string): boolean {
+  return LIMITS.topicName.test(name) && name !== '.' && name !== '..';
+}
+
+/**
+ * Splits an address — a topic, or a reply address `<topic>#<key>` — into the topic and the
+ * record key replies carry. Throws InvalidMessageError for a malformed one.
+ *
+ * @example
+ * ```ts
+ * parseAddress('cloudmom-replies#5f0c…'); // { topic: 'cloudmom-replies', key: '5f0c…' }
+ * parseAddress('orders'); // { topic: 'orders' }
+ * ```
+ */
+export function parseAddress(address: string): { topic: string; key?: string } {
+  const i = address.indexOf('#');
+  const topic = i < 0 ? address : address.slice(0, i);
+  if (!isTopicName(topic))
+    throw new InvalidMessageError(
+      `"${address.slice(0, 300)}" is not a Kafka topic (1–249 of a-z A-Z 0-9 . _ -) or a reply address <topic>#<key>`,
+    );
+  if (i < 0) return { topic };
+  const key = address.slice(i + 1);
+  if (key === '') throw new InvalidMessageError(`reply address "${address}" has an empty key`);
+  return { topic, key };
+}
+
+/** The reply address of an instance: `<topic>#<key>`. */
+export function replyAddress(topic: string, key: string): string {
+  return `${topic}#${key}`;
+}
+
+/**
+ * Record keys that are not UTF-8 (a foreign producer's binary key), by message id: the group
+ * key carries them lossily, so a dead-letter copy takes its key from here, byte for byte.
+ */
+const binaryKeys = new BoundedMap<string, Uint8Array>(10_000);
+
+/** A record to produce (the shape `Producer.send` takes with the default byte serialisers). */
+export interface RecordOut {
+  readonly topic: string;
+  readonly key?: Buffer;
+  readonly value: Buffer;
+  readonly headers: Map<Buffer, Buffer>;
+}
+
+const nameBuffers = new Map<string, Buffer>();
+/** Header names as bytes, cached for cloudmom's own (the same few on every record). */
+function nameBuffer(name: string): Buffer {
+  let b = nameBuffers.get(name);
+  if (b === undefined) {
+    b = Buffer.from(name, 'utf8');
+    if (OWN.has(name)) nameBuffers.set(name, b);
+  }
+  return b;
+}
+
+/** cloudmom's own headers of a message, in wire order. */
+function ownHeaders(m: OutgoingMessage): [string, string][] {
+  const own: [string, string][] = [];
+  if (m.target !== '') own.push([WIRE.target, m.target]);
+  own.push([WIRE.contentType, m.contentType], [WIRE.messageId, m.messageId]);
+  if (m.correlationId !== undefined) own.push([WIRE.correlationId, m.correlationId]);
+  if (m.replyTo !== undefined) own.push([WIRE.replyTo, m.replyTo]);
+  const dl = m.deadLetter;
+  if (dl) {
+    own.push(
+      [WIRE.deadLetterReason, dl.code],
+      [WIRE.deadLetterDescription, dl.description],
+      [WIRE.deliveryCount, String(dl.deliveryCount)],
+    );
+  }
+  return own;
+}
+
+/** The record key of a message: a reply address's key, else its group key. */
+function keyOf(m: OutgoingMessage, defaultTopic: string): { topic: string; key?: string } {
+  const { topic, key } = parseAddress(m.destination ?? defaultTopic);
+  return { topic, key: key ?? m.groupKey };
+}
+
+/**
+ * The record for a message; `defaultTopic` when the message has no destination.
+ *
+ * @example
+ * ```ts
+ * const record = toRecord(message, 'orders');
+ * await producer.send({ messages: [record] });
+ * ```
+ */
+export function toRecord(m: OutgoingMessage, defaultTopic: string): RecordOut {
+  const { topic, key } = keyOf(m, defaultTopic);
+  const binary = m.deadLetter ? binaryKeys.get(m.messageId) : undefined;
+  const headers = new Map<Buffer, Buffer>();
+  for (const k in m.headers)
+    headers.set(Buffer.from(k, 'utf8'), Buffer.from(m.headers[k]!, 'utf8'));
+  for (const [k, v] of ownHeaders(m)) headers.set(nameBuffer(k), Buffer.from(v, 'utf8'));
+  const body = m.body;
+  const value = Buffer.isBuffer(body)
+    ? body
+    : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  if (binary) return { topic, key: Buffer.from(binary), value, headers };
+  return key === undefined
+    ? { topic, value, headers }
+    : { topic, key: Buffer.from(key, 'utf8'), value, headers };
+}
+
+/**
+ * Size of a message as counted against `maxMessageBytes`: value, key, and every header name
+ * and value (the record framing, a few dozen bytes, is left to the limit's headroom).
+ */
+export function measure(m: OutgoingMessage): number {
+  let n = m.body.byteLength;
+  const i = m.destination === undefined ? -1 : m.destination.indexOf('#');
+  const key = i >= 0 ? m.destination!.slice(i + 1) : m.groupKey;
+  if (key !== undefined) n += utf8Length(key);
+  for (const k in m.headers) n += utf8Length(k) + utf8Length(m.headers[k]!);
+  for (const [k, v] of ownHeaders(m)) n += k.length + utf8Length(v);
+  return n;
+}
+
+/** Refuses, before anything is sent, what Kafka cannot carry (a malformed destination). */
+export function validate(m: OutgoingMessage, defaultTopic: string): void {
+  parseAddress(m.destination ?? defaultTopic);
+}
+
+/**
+ * A received record in the shape every source shares: a consumer fetch (`@platformatic/kafka`
+ * `Message`) and a Lambda MSK / self-managed Kafka event record both map onto it.
+ */
+export interface WireRecord {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: bigint;
+  /** Milliseconds since the epoch; negative when the record has none. */
+  readonly timestamp?: bigint | number;
+  readonly key: Uint8Array | null | undefined;
+  readonly value: Uint8Array | null | undefined;
+  /** In wire order; a later header of the same name wins. */
+  readonly headers: Iterable<
+    readonly [Uint8Array | null | undefined, Uint8Array | null | undefined]
+  >;
+}
+
+const strict = new TextDecoder('utf-8', { fatal: true });
+const lossy = new TextDecoder('utf-8');
+const EMPTY = new Uint8Array(0);
+
+/**
+ * The message id of a record that carries no `message_id` header (a foreign producer):
+ * `<topic>/<partition>/<offset>`, unique and stable across redeliveries.
+ */
+export function recordId(topic: string, partition: number, offset: bigint): string {
+  return `${topic}/${partition}/${offset}`;
+}
+
+/**
+ * A received record as the core takes it. cloudmom's own headers must be UTF-8 (else the
+ * message is poison: `undecodable`); user header values that are not UTF-8 are decoded with
+ * U+FFFD replacements (the raw bytes stay in `raw`). A record key that is empty or absent
+ * gives no group key; one that is not UTF-8 gives a lossy group key, and its dead-letter copy
+ * still gets the original key bytes. `deliveryCount` is 1: redeliveries are counted by the source.
+ *
+ * @example
+ * ```ts
+ * const m = fromRecord({ topic: 'orders', partition: 0, offset: 5n, key: null, value, headers: [] }, raw);
+ * ```
+ */
+export function fromRecord(
+  r: WireRecord,
+  raw: unknown,
+  extra: { ackId?: unknown; deliveryCount?: number } = {},
+): IncomingMessage {
+  const headers: Record<string, string> = {};
+  const own: Record<string, string> = {};
+  let poison: DeadLetterReason | undefined;
+  for (const [k, v] of r.headers) {
+    if (!k) continue;
+    const name = lossy.decode(k);
+    const bytes = v ?? EMPTY;
+    if (OWN.has(name)) {
+      try {
+        own[name] = strict.decode(bytes);
+      } catch {
+        poison ??= { code: 'undecodable', description: `header "${name}" is not valid UTF-8` };
+      }
+    } else setOwn(headers, name, lossy.decode(bytes));
+  }
+  let key: string | undefined;
+  if (r.key && r.key.byteLength > 0) {
+    try {
+      key = strict.decode(r.key);
+    } catch {
+      key = lossy.decode(r.key);
+      binaryKeys.set(own[WIRE.messageId] || recordId(r.topic, r.partition, r.offset), r.key);
+    }
+  }
+  const ts = r.timestamp === undefined ? -1 : Number(r.timestamp);
+  const target = own[WIRE.target];
+  return {
+    body: r.value ?? EMPTY,
+    target: target === '' ? undefined : target,
+    messageId: own[WIRE.messageId] || recordId(r.topic, r.partition, r.offset),
+    contentType: own[WIRE.contentType],
+    headers,
+    correlationId: own[WIRE.correlationId],
+    replyTo: own[WIRE.replyTo],
+    deliveryCount: extra.deliveryCount ?? 1,
+    publishedAt: ts >= 0 ? new Date(ts) : undefined,
+    groupKey: key,
+    ackId: extra.ackId,
+    source: r.topic,
+    poison,
+    raw,
+  };
+}
+
+/** The dead-letter headers of a record, if it is a dead-letter copy (for tools reading a DLT). */
+export function deadLetterOf(
+  r: Pick<WireRecord, 'headers'>,
+): (DeadLetterReason & { deliveryCount?: number }) | undefined {
+  let code: string | undefined;
+  let description = '';
+  let count: number | undefined;
+  for (const [k, v] of r.headers) {
+    if (!k) continue;
+    const name = lossy.decode(k);
+    const value = lossy.decode(v ?? EMPTY);
+    if (name === WIRE.deadLetterReason) code = value;
+    else if (name === WIRE.deadLetterDescription) description = value;
+    else if (name === WIRE.deliveryCount) count = Number(value);
+  }
+  if (code === undefined) return undefined;
+  return {
+    code: code as DeadLetterReason['code'],
+    description,
+    ...(count !== undefined && Number.isFinite(count) ? { deliveryCount: count } : {}),
+  };
+}

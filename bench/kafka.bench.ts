@@ -1,0 +1,273 @@
+/**
+ * Kafka benchmark, on the test peer (Kafka 4.4 KRaft, started here; `CLOUDMOM_KAFKA_BROKERS`
+ * replaces it), against `@platformatic/kafka` used directly:
+ * - K1 produce throughput: `KafkaBroker.publish` (the core batches up to 500 records per
+ *   produce call) vs `Producer.send` with the same batching (500 records a call), the same
+ *   headers (target, content_type, message_id), idempotent, acks=all; N records of a ~256-byte
+ *   JSON body, 1,000 outstanding.
+ * - K2 consume throughput: `KafkaBroker.start()` handling N pre-produced records (a no-op
+ *   handler, watermark commits) vs a raw `Consumer.consume()` loop doing the same work per
+ *   record (headers decoded, JSON value parsed, the handler called) with a commit every 1,000;
+ *   both from a fresh group's join to the N-th record. Rows: records keyed (100 keys, the
+ *   broker orders per key), and keyless with `orderKeyless: false`; and, for information,
+ *   keyless in partition order (the default: one record at a time per partition).
+ * After a warm-up, rounds alternate the two (ABBA); rows give medians and the median of the
+ * paired ratios.
+ */
+import { randomUUID } from 'node:crypto';
+import { Admin, Consumer, type Message, ProduceAcks, Producer } from '@platformatic/kafka';
+import { KafkaBroker } from 'cloudmom/kafka';
+import { startKafka } from '../test/emulators/kafka/kafka.ts';
+import type { BenchRow, BenchSuite } from './types.ts';
+
+const N = 20_000;
+const WINDOW = 1000;
+const BATCH = 500;
+const ROUNDS = 7;
+const WARMUP = 3;
+const body = { id: 0, text: 'x'.repeat(200), tags: ['a', 'b', 'c'] };
+const gc = (globalThis as { gc?: () => void }).gc;
+const GROUP = { sessionTimeoutMs: 6000, heartbeatIntervalMs: 500, rebalanceTimeoutMs: 6000 };
+
+async function produceRaw(brokers: string[], topic: string): Promise<number> {
+  const producer = new Producer({
+    clientId: 'bench-raw',
+    bootstrapBrokers: brokers,
+    idempotent: true,
+    acks: ProduceAcks.ALL,
+  });
+  const h = (s: string) => Buffer.from(s);
+  try {
+    gc?.();
+    const t0 = performance.now();
+    for (let i = 0; i < N; i += WINDOW) {
+      const sends: Promise<unknown>[] = [];
+      for (let j = i; j < Math.min(N, i + WINDOW); j += BATCH) {
+        const messages = [];
+        for (let k = j; k < Math.min(N, j + BATCH, i + WINDOW); k++)
+          messages.push({
+            topic,
+            value: Buffer.from(JSON.stringify({ ...body, id: k })),
+            headers: new Map([
+              [h('target'), h('bench')],
+              [h('content_type'), h('application/json')],
+              [h('message_id'), h(randomUUID())],
+            ]),
+          });
+        sends.push(producer.send({ messages }));
+      }
+      await Promise.all(sends);
+    }
+    return N / ((performance.now() - t0) / 1000);
+  } finally {
+    await producer.close();
+  }
+}
+
+async function produceCloudmom(brokers: string[], topic: string, keys = 0): Promise<number> {
+  const broker = new KafkaBroker({ brokers, topic, logger: false });
+  try {
+    gc?.();
+    const t0 = performance.now();
+    for (let i = 0; i < N; i += WINDOW) {
+      const batch: Promise<string>[] = [];
+      for (let j = i; j < Math.min(N, i + WINDOW); j++)
+        batch.push(
+          broker.publish(
+            { ...body, id: j },
+            'bench',
+            keys > 0 ? { groupKey: `key-${j % keys}` } : {},
+          ),
+        );
+      await Promise.all(batch);
+    }
+    return N / ((performance.now() - t0) / 1000);
+  } finally {
+    await broker.stop();
+  }
+}
+
+async function consumeRaw(brokers: string[], topic: string): Promise<number> {
+  const consumer = new Consumer({
+    clientId: 'bench-raw',
+    bootstrapBrokers: brokers,
+    groupId: `bench-raw-${randomUUID()}`,
+    sessionTimeout: GROUP.sessionTimeoutMs,
+    heartbeatInterval: GROUP.heartbeatIntervalMs,
+    rebalanceTimeout: GROUP.rebalanceTimeoutMs,
+    maxWaitTime: 500,
+  });
+  try {
+    gc?.();
+    const t0 = performance.now();
+    const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false });
+    let n = 0;
+    await new Promise<void>((resolve) => {
+      const handler = (_headers: Record<string, string>, _body: unknown) => {
+        n++;
+      };
+      stream.on('data', (m: Message) => {
+        const headers: Record<string, string> = {};
+        for (const [k, v] of m.headerEntries) headers[k.toString()] = v.toString();
+        handler(headers, JSON.parse(m.value.toString()));
+        if (n % 1000 === 0) void m.commit();
+        if (n === N) resolve();
+      });
+    });
+    const rate = N / ((performance.now() - t0) / 1000);
+    await stream.close();
+    return rate;
+  } finally {
+    await consumer.close(true);
+  }
+}
+
+async function consumeCloudmom(
+  brokers: string[],
+  topic: string,
+  orderKeyless = true,
+): Promise<number> {
+  const broker = new KafkaBroker({
+    brokers,
+    topic,
+    orderKeyless,
+    groupId: `bench-cm-${randomUUID()}`,
+    logger: false,
+    concurrency: 50,
+    group: GROUP,
+  });
+  let n = 0;
+  let done: () => void = () => {};
+  const all = new Promise<void>((r) => {
+    done = r;
+  });
+  broker.add('bench', () => {
+    n++;
+    if (n === N) done();
+  });
+  try {
+    gc?.();
+    const t0 = performance.now();
+    await broker.start();
+    await all;
+    return N / ((performance.now() - t0) / 1000);
+  } finally {
+    await broker.stop();
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+
+async function compare(
+  ours: () => Promise<number>,
+  theirs: () => Promise<number>,
+): Promise<{ value: number; anchorValue: number; ratio: number; runs: string }> {
+  for (let i = 0; i < WARMUP; i++) {
+    // JIT: cloudmom's path is longer and takes a few runs to optimize
+    await theirs();
+    await ours();
+  }
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    if (round % 2) {
+      a.push(await ours());
+      b.push(await theirs());
+    } else {
+      b.push(await theirs());
+      a.push(await ours());
+    }
+  }
+  return {
+    value: Math.round(median(a)),
+    anchorValue: Math.round(median(b)),
+    ratio: Math.round(median(a.map((x, i) => x / b[i]!)) * 100) / 100,
+    runs: `cloudmom ${a.map(Math.round).join(' ')}; raw ${b.map(Math.round).join(' ')}`,
+  };
+}
+
+export const suite: BenchSuite = {
+  name: 'kafka (Kafka 4.4 KRaft)',
+  async run(): Promise<BenchRow[]> {
+    const peer = await startKafka();
+    const brokers = peer.endpoint.split(',');
+    const admin = new Admin({ clientId: 'bench-admin', bootstrapBrokers: brokers });
+    const topic = `bench-${Date.now()}`;
+    const source = `${topic}-source`;
+    const keyed = `${topic}-keyed`;
+    try {
+      await admin.createTopics({ topics: [topic, source, keyed], partitions: 3, replicas: 1 });
+      await new Promise((r) => setTimeout(r, 500));
+      const produce = await compare(
+        () => produceCloudmom(brokers, topic),
+        () => produceRaw(brokers, topic),
+      );
+      process.stderr.write(`kafka produce runs: ${produce.runs}\n`);
+      await produceCloudmom(brokers, keyed, 100); // N records to consume, 100 keys
+      await produceCloudmom(brokers, source); // N records without a key
+      const consumeKeyed = await compare(
+        () => consumeCloudmom(brokers, keyed),
+        () => consumeRaw(brokers, keyed),
+      );
+      process.stderr.write(`kafka consume (keyed) runs: ${consumeKeyed.runs}\n`);
+      const consume = await compare(
+        () => consumeCloudmom(brokers, source, false),
+        () => consumeRaw(brokers, source),
+      );
+      process.stderr.write(`kafka consume (keyless, unordered) runs: ${consume.runs}\n`);
+      const ordered = await compare(
+        () => consumeCloudmom(brokers, source, true),
+        () => consumeRaw(brokers, source),
+      );
+      process.stderr.write(`kafka consume (keyless, partition order) runs: ${ordered.runs}\n`);
+      return [
+        {
+          id: 'K1',
+          case: `produce, ${N.toLocaleString('en-US')} × ~256 B JSON, 500 records a call, idempotent acks=all (medians of ${ROUNDS} ABBA rounds)`,
+          value: produce.value,
+          unit: 'msgs/s',
+          anchor: '@platformatic/kafka Producer.send, same batching',
+          anchorValue: produce.anchorValue,
+          ratio: produce.ratio,
+          goal: '≥ 0.95',
+          met: produce.ratio >= 0.95,
+        },
+        {
+          id: 'K2',
+          case: `consume ${N.toLocaleString('en-US')} keyed records (100 keys, 3 partitions) from a fresh group's join; concurrency 50, order per key, watermark commits`,
+          value: consumeKeyed.value,
+          unit: 'msgs/s',
+          anchor: '@platformatic/kafka consume() loop, same work per record, commit every 1,000',
+          anchorValue: consumeKeyed.anchorValue,
+          ratio: consumeKeyed.ratio,
+          goal: '≥ 0.9',
+          met: consumeKeyed.ratio >= 0.9,
+        },
+        {
+          id: 'K2b',
+          case: `consume ${N.toLocaleString('en-US')} keyless records, orderKeyless: false`,
+          value: consume.value,
+          unit: 'msgs/s',
+          anchor: 'the same raw loop',
+          anchorValue: consume.anchorValue,
+          ratio: consume.ratio,
+          goal: '≥ 0.9',
+          met: consume.ratio >= 0.9,
+        },
+        {
+          id: 'K2c',
+          case: `consume ${N.toLocaleString('en-US')} keyless records in partition order (default: one at a time per partition)`,
+          value: ordered.value,
+          unit: 'msgs/s',
+          anchor: 'the same raw loop',
+          anchorValue: ordered.anchorValue,
+          ratio: ordered.ratio,
+        },
+      ];
+    } finally {
+      await admin.deleteTopics({ topics: [topic, source, keyed] }).catch(() => undefined);
+      await admin.close();
+      await peer.stop();
+    }
+  },
+};

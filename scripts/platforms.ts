@@ -1,0 +1,206 @@
+/**
+ * The capability matrix (`docs/platforms.md`), generated from the code: every row is read from
+ * a broker's own `capabilities` (constructed offline: no network, no credentials), so the page
+ * cannot disagree with what the brokers declare. `test/unit/platforms.test.ts` fails when the
+ * committed page differs; `npm run docs:platforms` rewrites it.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Broker, Capabilities } from '../src/index.ts';
+
+/** One broker configuration: how to build it offline, and what the code does not declare. */
+interface Row {
+  readonly broker: string;
+  readonly load: () => Promise<Broker>;
+  readonly entrypoints: string;
+  readonly iac: string;
+  readonly orderingNote?: string;
+}
+
+const ROWS: Row[] = [
+  {
+    broker: '`MemoryBroker` (`cloudmom`)',
+    load: async () => {
+      const { MemoryBroker, MemoryHub } = await import('../src/index.ts');
+      return new MemoryBroker({ hub: new MemoryHub(), logger: false });
+    },
+    entrypoints: '—',
+    iac: '—',
+  },
+  {
+    broker: '`SqsBroker`, standard queue (`cloudmom/aws`)',
+    load: async () => {
+      const { SqsBroker } = await import('../adapters/aws/index.ts');
+      return new SqsBroker({ queue: 'orders', logger: false });
+    },
+    entrypoints: '`lambdaHandler` (SQS events, partial batch response)',
+    iac: '`serverless.yml`',
+    orderingNote: 'standard queues do not order',
+  },
+  {
+    broker: '`SqsBroker`, FIFO queue',
+    load: async () => {
+      const { SqsBroker } = await import('../adapters/aws/index.ts');
+      return new SqsBroker({ queue: 'orders.fifo', logger: false });
+    },
+    entrypoints: '`lambdaHandler` (groups in order)',
+    iac: '`serverless.yml`',
+  },
+  {
+    broker: '`SnsBroker` (`cloudmom/aws`)',
+    load: async () => {
+      const { SnsBroker } = await import('../adapters/aws/index.ts');
+      return new SnsBroker({ topic: 'arn:aws:sns:us-east-1:123456789012:events', logger: false });
+    },
+    entrypoints: '`lambdaHandler` (SNS events)',
+    iac: '`serverless.yml`',
+    orderingNote: 'standard topics do not order',
+  },
+  {
+    broker: '`ServiceBusBroker`, queue (`cloudmom/azure`)',
+    load: async () => {
+      const { ServiceBusBroker } = await import('../adapters/azure/index.ts');
+      return new ServiceBusBroker({
+        connectionString:
+          'Endpoint=sb://example.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=x',
+        queue: 'orders',
+        logger: false,
+      });
+    },
+    entrypoints: '`azureFunctionHandler` (Functions v4 trigger, plain or SDK binding)',
+    iac: '`infra/azure/main.bicep`',
+    orderingNote: 'needs `sessions: true`',
+  },
+  {
+    broker: '`ServiceBusBroker`, sessions',
+    load: async () => {
+      const { ServiceBusBroker } = await import('../adapters/azure/index.ts');
+      return new ServiceBusBroker({
+        connectionString:
+          'Endpoint=sb://example.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=x',
+        queue: 'orders',
+        sessions: true,
+        logger: false,
+      });
+    },
+    entrypoints: '`azureFunctionHandler`',
+    iac: '`infra/azure/main.bicep`',
+  },
+  {
+    broker: '`PubSubBroker` (`cloudmom/gcp`)',
+    load: async () => {
+      const { PubSubBroker } = await import('../adapters/gcp/index.ts');
+      return new PubSubBroker({
+        projectId: 'p',
+        topic: 'events',
+        replyTopic: 'replies',
+        logger: false,
+      });
+    },
+    entrypoints: '`cloudEventHandler`, `pushHandler`',
+    iac: '`infra/gcp/*.tf`',
+  },
+  {
+    broker: '`CloudflareQueueBroker` (`cloudmom/cloudflare`)',
+    load: async () => {
+      const { CloudflareQueueBroker } = await import('../adapters/cloudflare/index.ts');
+      // a producer binding is the runtime's; it is never called here
+      const binding = { send: async () => undefined, sendBatch: async () => undefined };
+      return new CloudflareQueueBroker({ queue: binding, logger: false });
+    },
+    entrypoints: "`queueHandler` (the Worker's `queue()`)",
+    iac: '`infra/cloudflare/wrangler.toml`',
+    orderingNote: 'Cloudflare Queues do not order',
+  },
+  {
+    broker: '`AmqpBroker` (`cloudmom/amqp`)',
+    load: async () => {
+      const { AmqpBroker } = await import('../adapters/amqp/index.ts');
+      return new AmqpBroker({ logger: false });
+    },
+    entrypoints: '`rmqHandler` (Amazon MQ Lambda events)',
+    iac: '`infra/amqp/definitions.json`',
+    orderingNote: 'competing consumers with prefetch keep no order',
+  },
+  {
+    broker: '`KafkaBroker` (`cloudmom/kafka`)',
+    load: async () => {
+      const { KafkaBroker } = await import('../adapters/kafka/index.ts');
+      return new KafkaBroker({ brokers: ['127.0.0.1:9092'], logger: false });
+    },
+    entrypoints: '`kafkaHandler` (MSK / self-managed Kafka Lambda events)',
+    iac: '`infra/kafka/topics.json`',
+  },
+];
+
+const kb = (n: number): string => {
+  if (n % (1024 * 1024) === 0) return `${n / (1024 * 1024)} MiB`;
+  if (n % 1_000_000 === 0) return `${n / 1_000_000} MB`;
+  if (n % 1000 === 0) return `${n / 1000} KB`;
+  if (n % 1024 === 0) return `${n / 1024} KiB`;
+  return `${n.toLocaleString('en-US')} B`;
+};
+
+function cells(c: Capabilities, row: Row): string[] {
+  return [
+    row.broker,
+    c.ordering ? 'per group key' : `no (${row.orderingNote ?? 'not offered'})`,
+    c.maxDelaySeconds > 0 ? `up to ${c.maxDelaySeconds.toLocaleString('en-US')} s` : 'no',
+    kb(c.maxMessageBytes),
+    `${c.maxBatchMessages} / ${kb(c.maxBatchBytes)}`,
+    c.deadLetter === 'native' ? 'native (with reason)' : 'copy (with reason)',
+    c.nackDelay ? 'yes' : `no${c.retryHoldMs ? ` (held ≤ ${c.retryHoldMs} ms)` : ''}`,
+    c.request ? 'yes' : 'no',
+    row.entrypoints,
+    row.iac,
+  ];
+}
+
+/** The page, from the brokers' capabilities. */
+export async function renderPlatforms(): Promise<string> {
+  const head = [
+    'broker',
+    'ordering',
+    'delay',
+    'message limit',
+    'batch (messages / bytes)',
+    'dead letters',
+    'delayed retry',
+    '`request()`',
+    'entrypoints',
+    'IaC',
+  ];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
+  for (const row of ROWS) {
+    const broker = await row.load();
+    lines.push(`| ${cells(broker.capabilities, row).join(' | ')} |`);
+    await broker.stop().catch(() => undefined);
+  }
+  return `# What each platform can do
+
+<!-- Generated by \`npm run docs:platforms\` (scripts/platforms.ts) from each broker's declared
+capabilities; test/unit/platforms.test.ts fails when this page and the code disagree. -->
+
+Every broker passes the same conformance suite (\`test/conformance/\`); a case the platform
+cannot support is skipped with its reason, and those reasons are the "no" cells below.
+
+${lines.join('\n')}
+
+- **ordering**: messages with the same \`groupKey\` are handled one at a time, in order, also
+  after a failure (the failed one comes back first).
+- **delay**: \`publish(..., { delaySeconds })\`; "no" refuses a delay with \`InvalidMessageError\`.
+- **message limit**: measured on the platform's wire (body and attributes, or the envelope).
+- **dead letters**: *native* settles into the platform's dead-letter sub-queue with the reason;
+  *copy* sends a copy with \`dead_letter_reason\` / \`dead_letter_description\` to the
+  dead-letter destination, then acknowledges the original.
+- **delayed retry**: a failed message comes back after the retry backoff; where the platform
+  cannot delay a redelivery, the core holds it briefly before giving it back.
+- **\`request()\`**: RPC over the platform, replies to a per-instance address.
+`;
+}
+
+if (import.meta.main) {
+  const page = await renderPlatforms();
+  writeFileSync(join(import.meta.dirname, '..', 'docs', 'platforms.md'), page);
+  console.log('wrote docs/platforms.md');
+}
