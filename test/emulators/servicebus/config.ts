@@ -100,6 +100,8 @@ export const EXAMPLE_CONFIG: PeerConfig = {
     // The conformance suite: a 5 s lock (its "settled at the platform" cases wait past it).
     { prefix: 'conf-', lockDurationMs: 5_000 },
     { prefix: 'session-conf-', requiresSession: true, lockDurationMs: 5_000 },
+    // The chaos run: killed consumers' locks expire soon; the service never dead-letters first.
+    { prefix: 'chaos-', lockDurationMs: 5_000, maxDeliveryCount: 50 },
     // Entities that do not exist, as on Azure (sends fail with MessagingEntityNotFound).
     { prefix: 'missing-', create: false },
     { prefix: 'cloudmom-reply-missing-', create: false },
