@@ -32,7 +32,7 @@ import { BROKER_OPTION_KEYS, Broker, type BrokerOptions } from '../../src/broker
 import { type ErrorCode, InvalidArgumentError, SendError } from '../../src/errors.ts';
 import { describeError, type Logger, silentLogger } from '../../src/log.ts';
 import { optionalPeer } from '../../src/peer.ts';
-import { PushBuffer } from '../../src/sources.ts';
+import { OffsetTracker, PushBuffer } from '../../src/sources.ts';
 import type {
   Capabilities,
   IncomingMessage,
@@ -587,52 +587,6 @@ interface Entry {
   timer?: ReturnType<typeof setTimeout>;
 }
 
-/**
- * Commit watermarks per partition, as the core's `OffsetTracker` computes them (an offset is
- * committed only once every earlier received one is settled), in amortized O(1) a record: a
- * source receives each partition's offsets in increasing order (re-fetched ones are dropped
- * before), so the open offsets form a queue whose settled head is popped. (`OffsetTracker`
- * scans its sets on every settle, which costs microseconds a record at a prefetch of 1000.)
- */
-export class Watermarks {
-  readonly #partitions = new Map<
-    string,
-    { queue: bigint[]; head: number; open: Set<bigint>; max: bigint }
-  >();
-
-  received(pkey: string, offset: bigint): void {
-    let p = this.#partitions.get(pkey);
-    if (!p) {
-      p = { queue: [], head: 0, open: new Set(), max: -1n };
-      this.#partitions.set(pkey, p);
-    }
-    p.queue.push(offset);
-    p.open.add(offset);
-    if (offset > p.max) p.max = offset;
-  }
-
-  /** Marks a record settled; the offset to commit when the watermark moved, else undefined. */
-  settled(pkey: string, offset: bigint): bigint | undefined {
-    const p = this.#partitions.get(pkey);
-    if (p === undefined) return undefined;
-    if (!p.open.delete(offset)) return undefined;
-    if (p.queue[p.head] !== offset) return undefined;
-    const q = p.queue;
-    let h = p.head + 1;
-    while (h < q.length && !p.open.has(q[h]!)) h++;
-    if (h > 1024 && h * 2 > q.length) {
-      q.splice(0, h);
-      h = 0;
-    }
-    p.head = h;
-    return h < q.length ? q[h] : p.max + 1n;
-  }
-
-  forget(pkey: string): void {
-    this.#partitions.delete(pkey);
-  }
-}
-
 /** `topic:partition`. */
 const partitionKey = (topic: string, partition: number) => `${topic}:${partition}`;
 
@@ -644,7 +598,7 @@ const partitionKey = (topic: string, partition: number) => `${topic}:${partition
 class Inbox {
   readonly #ready = new PushBuffer<IncomingMessage>();
   readonly #lanes = new Map<string, Entry[]>();
-  readonly #tracker = new Watermarks();
+  readonly #tracker = new OffsetTracker();
   /** Current assignment epoch of each partition this source owns. */
   readonly #epochs = new Map<string, number>();
   /** Highest offset taken per partition (re-fetched records at or below it are skipped). */
