@@ -48,6 +48,8 @@ export function extractBlocks(): { blocks: Block[]; fragments: number } {
   }
   // `./app.ts` in a block is the reader's own app: here, the example app
   writeFileSync(join(OUT, 'app.ts'), "export * from '../../examples/app.ts';\n");
+  // `./topology.ts` is the reader's topology: here, the example app's
+  writeFileSync(join(OUT, 'topology.ts'), "export * from '../../examples/topology.ts';\n");
   writeFileSync(
     join(OUT, 'tsconfig.json'),
     JSON.stringify(
