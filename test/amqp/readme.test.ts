@@ -29,6 +29,9 @@ describe('README: RabbitMQ', () => {
     const run = await runBlock(block.path, { AMQP_URL: url });
     expect(run.code, `exit ${run.code} ${run.signal ?? ''}\n${run.stderr}`).toBe(0);
     expect(run.stdout).toBe('Hi there too\n');
+    // and exits once stop() returned: stop()'s 5 s guard on closing the connection used to
+    // hold the process that long after a close that took milliseconds
+    expect(run.ms).toBeLessThan(4000);
     // the block's queue exists, and its publish and request were consumed
     const conn = new Connection({ url, retryLow: 100, retryHigh: 500 });
     try {
