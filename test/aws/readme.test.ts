@@ -1,7 +1,7 @@
 /**
  * The README's AWS block, run as written (`node --conditions=source`, a child process) against
  * moto: the SDK finds moto through `AWS_ENDPOINT_URL`, in a region of its own so the block's
- * names (`orders`, `events`) meet no other test's. The test creates the queue and topic the
+ * names (`orders`, `events`) meet no other test's. The test creates the queues and topic the
  * block names, and a queue subscribed to the topic to see the block's SNS publish arrive. The
  * block's last line (`export const handler = lambdaHandler(broker)`) is type-checked and built,
  * not invoked: the Lambda entrypoint runs against moto in lambda.test.ts.
@@ -30,6 +30,7 @@ describe('README: AWS', () => {
     const orders = await sqs.send(
       new CreateQueueCommand({ QueueName: 'orders', Attributes: { VisibilityTimeout: '5' } }),
     );
+    const dlq = await sqs.send(new CreateQueueCommand({ QueueName: 'orders-dlq' }));
     const topic = await sns.send(new CreateTopicCommand({ Name: 'events' }));
     const tap = await sqs.send(new CreateQueueCommand({ QueueName: 'events-tap' }));
     const tapArn = (
@@ -45,8 +46,7 @@ describe('README: AWS', () => {
         Attributes: { RawMessageDelivery: 'true' },
       }),
     );
-    await drain(sqs, orders.QueueUrl!);
-    await drain(sqs, tap.QueueUrl!);
+    for (const q of [orders, dlq, tap]) await drain(sqs, q.QueueUrl!);
 
     const run = await runBlock(block.path, {
       AWS_ENDPOINT_URL: endpoint,
@@ -67,6 +67,7 @@ describe('README: AWS', () => {
     ]);
     // the queue holds nothing: 'order.created' (no handler) was discarded, the request handled
     expect(await drain(sqs, orders.QueueUrl!)).toEqual([]);
+    expect(await drain(sqs, dlq.QueueUrl!)).toEqual([]);
     // stop() deleted the per-instance reply queue
     const left = await sqs.send(new ListQueuesCommand({ QueueNamePrefix: 'cloudmom-reply-' }));
     expect(left.QueueUrls ?? []).toEqual([]);
