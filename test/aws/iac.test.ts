@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TARGETS } from '../../examples/app.ts';
-import { extractZip, packageExamples, zipEntries } from '../../infra/aws/stack.ts';
+import { topology } from '../../examples/topology.ts';
+import { extractZip, packageExamples, stackNames, zipEntries } from '../../infra/aws/stack.ts';
 import { cacheDir, pyTool, ROOT } from '../emulators/harness.ts';
 
 const CFN_LINT = 'cfn-lint==1.*';
@@ -40,6 +41,12 @@ function resource(id: string): Resource {
   const r = template.Resources[id];
   if (!r) throw new Error(`no resource ${id} in the template`);
   return r;
+}
+
+/** The topology's service of a function's logical id (`GreeterLambdaFunction` → greeter). */
+function serviceOf(fnId: string) {
+  const base = fnId.replace(/LambdaFunction$/, '');
+  return topology.service(base.charAt(0).toLowerCase() + base.slice(1));
 }
 
 /** `{Ref: X}`, `{Fn::GetAtt: [X, ...]}` or `{Fn::Sub: '${X.Arn}'}` → X. */
@@ -106,6 +113,14 @@ function snsFunctionsLosingFailures(resources: Record<string, Resource>): string
     if (r.Type === 'AWS::Lambda::Function' && p.DeadLetterConfig?.TargetArn) covered.add(id);
   }
   return [...invoked].filter((fn) => !covered.has(fn)).sort();
+}
+
+/**
+ * A venv's console script run by the venv's python (not through its shebang, which names the
+ * folder the venv was created in: the shared .cache outlives the worktree that made it).
+ */
+function venvScript(bin: string, script: string, args: string[]): [string, string[]] {
+  return [join(bin, 'python'), [join(bin, script), ...args]];
 }
 
 beforeAll(async () => {
@@ -201,13 +216,12 @@ describe('serverless.yml: offline package and scanners', () => {
     const bin = pyTool('cfn-lint', [CFN_LINT]);
     for (const file of ['update', 'create']) {
       const r = spawnSync(
-        `${bin}/cfn-lint`,
-        [
+        ...venvScript(bin, 'cfn-lint', [
           '--config-file',
           join(ROOT, 'infra/aws/cfn-lint.yaml'),
           '--',
           join(dir, `package/cloudformation-template-${file}-stack.json`),
-        ],
+        ]),
         { encoding: 'utf8', timeout: 120_000 },
       );
       expect(`${r.stdout}${r.stderr}`.trim()).toBe('');
@@ -218,15 +232,14 @@ describe('serverless.yml: offline package and scanners', () => {
   it('passes checkov with no finding beyond the documented skips', () => {
     const bin = pyTool('checkov', [CHECKOV]);
     const r = spawnSync(
-      `${bin}/checkov`,
-      [
+      ...venvScript(bin, 'checkov', [
         '--config-file',
         join(ROOT, 'infra/aws/checkov.yaml'),
         '-f',
         join(dir, 'package/cloudformation-template-update-stack.json'),
         '-o',
         'json',
-      ],
+      ]),
       { encoding: 'utf8', timeout: 240_000, maxBuffer: 64 * 1024 * 1024 },
     );
     const report = JSON.parse(r.stdout);
@@ -262,6 +275,28 @@ describe('serverless.yml: offline package and scanners', () => {
 });
 
 describe('serverless.yml: the properties that matter', () => {
+  it('is generated from the topology, and names every resource as the topology does', () => {
+    expect(readFileSync(join(ROOT, 'serverless.yml'), 'utf8')).toMatch(
+      /^# Generated from the topology "cloudmom-examples" by cloudmom\/infra/,
+    );
+    const names = stackNames(STAGE);
+    expect(resource('EventsTopic').Properties.TopicName).toBe(names.topic);
+    expect(names.topic).toBe(topology.names(STAGE).topic);
+    expect(resource('RepliesQueue').Properties.QueueName).toBe(names.replies);
+    for (const s of topology.services) {
+      const n = names.services[s.name]!;
+      const id = s.name.charAt(0).toUpperCase() + s.name.slice(1);
+      expect(resource(`${id}Queue`).Properties.QueueName).toBe(
+        topology.names(STAGE).services[s.name]!.queue,
+      );
+      expect(resource(`${id}Queue`).Properties.QueueName).toBe(n.queue);
+      expect(resource(`${id}DeadLetterQueue`).Properties.QueueName).toBe(n.deadLetter);
+      expect(resource(`${id}LambdaFunction`).Properties.FunctionName).toBe(n.function);
+      expect(resource(`${id}LogGroup`).Properties.LogGroupName).toBe(n.logGroup);
+    }
+    expect(ofType('AWS::Lambda::Function').length).toBe(topology.services.length);
+  });
+
   it('encrypts every queue (SSE-SQS or KMS) and the topic (KMS)', () => {
     const queues = ofType('AWS::SQS::Queue');
     expect(queues.length).toBe(5);
@@ -276,6 +311,7 @@ describe('serverless.yml: the properties that matter', () => {
     for (const id of ['GreeterQueue', 'WorkerQueue']) {
       const redrive = resource(id).Properties.RedrivePolicy;
       expect(redrive.maxReceiveCount).toBe(5);
+      expect(resource(id).Properties.MessageRetentionPeriod).toBe(topology.retentionSeconds);
       const dlq = resource(refId(redrive.deadLetterTargetArn)!);
       expect(dlq.Type).toBe('AWS::SQS::Queue');
       expect(dlq.Properties.MessageRetentionPeriod).toBe(1_209_600);
@@ -321,12 +357,21 @@ describe('serverless.yml: the properties that matter', () => {
       const base = id.replace(/LambdaFunction$/, '');
       expect(refId(env.CLOUDMOM_QUEUE_URL)).toBe(`${base}Queue`);
       expect(refId(env.CLOUDMOM_DLQ_URL)).toBe(`${base}DeadLetterQueue`);
+      const service = serviceOf(id);
+      expect(p.Timeout).toBe(service.timeoutSeconds);
       expect(env.CLOUDMOM_MAX_DELIVERIES).toBe('5');
+      expect(env.CLOUDMOM_MAX_DELIVERIES).toBe(String(service.maxDeliveries));
+      expect(env.CLOUDMOM_CONCURRENCY).toBe(String(service.concurrency));
       expect(env.CLOUDMOM_UNKNOWN_TARGET).toBe('dead-letter');
-      // Replies only to the reply queue, by name or URL.
-      const allow = env.CLOUDMOM_REPLY_ALLOW_LIST['Fn::Join'];
-      expect(allow[0]).toBe(',');
-      expect(allow[1].map(refId)).toEqual(['RepliesQueue', 'RepliesQueue']);
+      if (service.replies) {
+        // Replies only to the reply queue, by name or URL.
+        const allow = env.CLOUDMOM_REPLY_ALLOW_LIST['Fn::Join'];
+        expect(allow[0]).toBe(',');
+        expect(allow[1].map(refId)).toEqual(['RepliesQueue', 'RepliesQueue']);
+      } else {
+        // A one-way service (worker: audit, flaky) may reply nowhere.
+        expect(env.CLOUDMOM_REPLY_ALLOW_LIST).toBe('');
+      }
       expect(refId(p.Role)).toBe(`${base}Role`);
     }
   });
@@ -437,8 +482,13 @@ describe('serverless.yml: the properties that matter', () => {
     }
   });
 
-  it('scopes each function role to its own queue, DLQ, the reply queue and its log group', () => {
+  it('scopes each function role to its own queue, DLQ, the reply queue (if it replies) and its log group', () => {
+    expect(topology.services.map((s) => [s.name, s.replies])).toEqual([
+      ['greeter', true],
+      ['worker', false],
+    ]);
     for (const base of ['Greeter', 'Worker']) {
+      const replies = serviceOf(`${base}LambdaFunction`).replies;
       const role = resource(`${base}Role`);
       expect(role.Properties.ManagedPolicyArns).toBeUndefined();
       const granted = new Map<string, Set<string>>();
@@ -460,7 +510,7 @@ describe('serverless.yml: the properties that matter', () => {
           'sqs:ReceiveMessage',
         ],
         [`${base}DeadLetterQueue`]: ['sqs:GetQueueUrl', 'sqs:SendMessage'],
-        RepliesQueue: ['sqs:GetQueueUrl', 'sqs:SendMessage'],
+        ...(replies && { RepliesQueue: ['sqs:GetQueueUrl', 'sqs:SendMessage'] }),
         [`${base}LogGroup`]: ['logs:CreateLogStream', 'logs:PutLogEvents'],
       });
     }
