@@ -60,14 +60,16 @@ export interface Packaged {
 }
 
 /**
- * Runs osls from the repository root with exactly `env` (plus PATH and an isolated HOME,
- * so no ~/.aws profile or osls state leaks in). Rejects with osls's output on failure.
+ * Runs osls in `cwd` (default: the repository root, the example's service) with exactly `env`
+ * (plus PATH and an isolated HOME, so no ~/.aws profile or osls state leaks in). Rejects with
+ * osls's output on failure.
  */
 export function osls(
   args: readonly string[],
   env: NodeJS.ProcessEnv,
   home: string,
   timeoutMs = 180_000,
+  cwd = ROOT,
 ): Promise<string> {
   mkdirSync(home, { recursive: true });
   return new Promise((resolvePromise, reject) => {
@@ -75,7 +77,7 @@ export function osls(
       process.execPath,
       [OSLS, ...args],
       {
-        cwd: ROOT,
+        cwd,
         env: {
           PATH: process.env.PATH,
           HOME: home,

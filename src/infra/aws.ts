@@ -409,14 +409,17 @@ function visibilityTimeout(s: ServiceSpec, window: number): number {
 }
 
 function header(topology: Topology, o: Resolved, n: AwsNames, maxStage: number): CommentLine[] {
-  const width = Math.max(
-    ...topology.services.map((s) => s.targets.map((t) => t.name).join(', ').length),
-  );
+  const shown = (s: ServiceSpec) => {
+    const names = s.targets.map((t) => t.name);
+    return names.length <= 4
+      ? names.join(', ')
+      : `${names.slice(0, 3).join(', ')}, … (${names.length})`;
+  };
+  const width = Math.max(...topology.services.map((s) => shown(s).length));
   const qwidth = Math.max(...Object.values(n.services).map((s) => s.queue.length));
   const routes = topology.services.map((s) => {
-    const targets = s.targets.map((t) => t.name).join(', ');
     const queue = n.services[s.name]!.queue;
-    return `  ${targets.padEnd(width)} → ${queue.padEnd(qwidth)} → ${s.name} λ${s.replies ? ` → ${n.replies}` : ''}`;
+    return `  ${shown(s).padEnd(width)} → ${queue.padEnd(qwidth)} → ${s.name} λ${s.replies ? ` → ${n.replies}` : ''}`;
   });
   const fifo = topology.services.some((s) => s.ordered);
   return [

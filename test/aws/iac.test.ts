@@ -6,13 +6,22 @@
  * they are checked).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TARGETS } from '../../examples/app.ts';
 import { topology } from '../../examples/topology.ts';
-import { extractZip, packageExamples, stackNames, zipEntries } from '../../infra/aws/stack.ts';
+import {
+  extractZip,
+  osls,
+  packageExamples,
+  REGION,
+  stackNames,
+  zipEntries,
+} from '../../infra/aws/stack.ts';
+import { defineTopology } from '../../src/index.ts';
+import { awsNames, generateAws } from '../../src/infra/index.ts';
 import { cacheDir, pyTool, ROOT } from '../emulators/harness.ts';
 
 const CFN_LINT = 'cfn-lint==1.*';
@@ -252,6 +261,67 @@ describe('serverless.yml: offline package and scanners', () => {
     expect(report.summary.resource_count).toBe(Object.keys(template.Resources).length);
     expect(r.status).toBe(0);
   }, 300_000);
+
+  it('an ordered topology (FIFO topic and queues) packages offline and passes cfn-lint too', async () => {
+    const ledger = defineTopology({
+      name: 'ledger',
+      defaults: { timeoutSeconds: 20 },
+      services: {
+        posts: { targets: ['entry.posted', 'entry.voided'], ordered: true },
+        'audit-log': { targets: { 'entry.audited': { replies: false } }, ordered: true },
+      },
+    });
+    const service = join(dir, 'fifo');
+    mkdirSync(service, { recursive: true });
+    const [file] = generateAws(ledger, {
+      handler: 'handler.handler',
+      package: { patterns: ['!**', 'handler.mjs'], excludeDevDependencies: false },
+    });
+    writeFileSync(join(service, file!.path), file!.content);
+    writeFileSync(
+      join(service, 'handler.mjs'),
+      'export const handler = async () => ({ batchItemFailures: [] });\n',
+    );
+    const out = join(service, 'package');
+    await osls(
+      ['package', '--stage', STAGE, '--region', REGION, '--package', out],
+      {},
+      `${service}.home`,
+      180_000,
+      service,
+    );
+    const fifo = JSON.parse(
+      readFileSync(join(out, 'cloudformation-template-update-stack.json'), 'utf8'),
+    );
+    const names = awsNames(ledger, STAGE);
+    const r = fifo.Resources as Record<string, Resource>;
+    expect(r.EventsTopic!.Properties).toMatchObject({ TopicName: names.topic, FifoTopic: true });
+    expect(names.topic).toBe('ledger-iac.fifo');
+    expect(r.PostsQueue!.Properties).toMatchObject({
+      QueueName: 'ledger-iac-posts.fifo',
+      FifoQueue: true,
+    });
+    expect(r.AuditDashlogDeadLetterQueue!.Properties).toMatchObject({
+      QueueName: names.services['audit-log']!.deadLetter,
+      FifoQueue: true,
+    });
+    expect(r.AuditDashlogLambdaFunction!.Properties.FunctionName).toBe('ledger-iac-audit-log');
+    const mappings = Object.values(r).filter((x) => x.Type === 'AWS::Lambda::EventSourceMapping');
+    expect(mappings.length).toBe(2);
+    for (const m of mappings) expect(m.Properties.MaximumBatchingWindowInSeconds).toBeUndefined();
+    const bin = pyTool('cfn-lint', [CFN_LINT]);
+    const lint = spawnSync(
+      ...venvScript(bin, 'cfn-lint', [
+        '--config-file',
+        join(ROOT, 'infra/aws/cfn-lint.yaml'),
+        '--',
+        join(out, 'cloudformation-template-update-stack.json'),
+      ]),
+      { encoding: 'utf8', timeout: 120_000 },
+    );
+    expect(`${lint.stdout}${lint.stderr}`.trim()).toBe('');
+    expect(lint.status).toBe(0);
+  }, 240_000);
 
   it('every checkov skip in infra/aws/checkov.yaml carries its reason', () => {
     const lines = readFileSync(join(ROOT, 'infra/aws/checkov.yaml'), 'utf8').split('\n');
