@@ -165,6 +165,8 @@ const variable = (expression: string) => `\${${expression}}`;
 /** The prefix in the generated file: osls resolves it per stage. */
 const PREFIX = variable('self:custom.prefix');
 const WHERE = 'generateAws';
+/** The longest stage `topology.names(stage)` takes. */
+const MAX_STAGE = 16;
 
 /**
  * Generates `serverless.yml` for a topology: the whole deployment (functions, topic,
@@ -190,9 +192,9 @@ export function generateAws(topology: Topology, options: AwsOptions = {}): Gener
   const ordered = topology.services.filter((s) => s.ordered);
   if (ordered.length > 0 && ordered.length < topology.services.length)
     throw new InvalidArgumentError(
-      `${WHERE}: services ${list(ordered.map((s) => s.name))} are ordered and ${list(
+      `${WHERE}: ordered services (${list(ordered.map((s) => s.name))}) and unordered ones (${list(
         topology.services.filter((s) => !s.ordered).map((s) => s.name),
-      )} are not, but one SNS topic is either FIFO (ordered) or standard: make every service ordered, or put the ordered ones in a topology of their own`,
+      )}) cannot share one SNS topic, which is either FIFO or standard: make every service ordered, or put the ordered ones in a topology of their own`,
     );
   const fifo = ordered.length > 0;
   for (const s of topology.services) {
@@ -217,7 +219,7 @@ export function generateAws(topology: Topology, options: AwsOptions = {}): Gener
   const names = spell(topology, PREFIX);
   const generic = spell(topology, `${topology.name}-<stage>`);
   const doc: YamlMap = {
-    service: note(header(topology, o, generic, Math.min(maxStage, 16)), topology.name),
+    service: note(header(topology, o, generic, Math.min(maxStage, MAX_STAGE)), topology.name),
     frameworkVersion: '4',
     custom: note(null, { prefix: `${variable('self:service')}-${variable('sls:stage')}` }),
     provider: note(null, provider(o)),

@@ -316,7 +316,7 @@ describe('generateAws: other topologies', () => {
     refused(
       t,
       {},
-      /services "a" are ordered and "b" are not.*make every service ordered, or put the ordered ones in a topology of their own/,
+      /ordered services \("a"\) and unordered ones \("b"\) cannot share one SNS topic.*make every service ordered, or put the ordered ones in a topology of their own/,
     );
   });
 
