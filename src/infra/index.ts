@@ -14,8 +14,17 @@
  */
 import { InvalidArgumentError } from '../errors.ts';
 import type { Topology } from '../topology.ts';
+import { generateAws } from './aws.ts';
 import type { GeneratedFile, Generator } from './types.ts';
 
+export {
+  type AwsFunctionOptions,
+  type AwsNames,
+  type AwsOptions,
+  type AwsServiceNames,
+  awsNames,
+  generateAws,
+} from './aws.ts';
 export type { GeneratedFile, Generator } from './types.ts';
 
 /**
@@ -27,7 +36,9 @@ export type { GeneratedFile, Generator } from './types.ts';
  * Object.keys(GENERATORS); // the platforms `cloudmom infra <platform>` knows
  * ```
  */
-export const GENERATORS: Readonly<Record<string, Generator<never>>> = Object.freeze({});
+export const GENERATORS: Readonly<Record<string, Generator<never>>> = Object.freeze({
+  aws: generateAws,
+});
 
 /**
  * Runs the generator of `platform`.
