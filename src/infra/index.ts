@@ -14,7 +14,24 @@
  */
 import { InvalidArgumentError } from '../errors.ts';
 import type { Topology } from '../topology.ts';
+import { generateAmqp } from './amqp.ts';
+import { generateCloudflare } from './cloudflare.ts';
+import { generateKafka } from './kafka.ts';
 import type { GeneratedFile, Generator } from './types.ts';
+
+export {
+  type AmqpInfraOptions,
+  amqpBrokerOptions,
+  generateAmqp,
+} from './amqp.ts';
+export {
+  type CloudflareBindings,
+  type CloudflareInfraOptions,
+  type CloudflareServiceBindings,
+  cloudflareBindings,
+  generateCloudflare,
+} from './cloudflare.ts';
+export { generateKafka, type KafkaInfraOptions, kafkaBrokerOptions } from './kafka.ts';
 
 export type { GeneratedFile, Generator } from './types.ts';
 
@@ -27,7 +44,11 @@ export type { GeneratedFile, Generator } from './types.ts';
  * Object.keys(GENERATORS); // the platforms `cloudmom infra <platform>` knows
  * ```
  */
-export const GENERATORS: Readonly<Record<string, Generator<never>>> = Object.freeze({});
+export const GENERATORS: Readonly<Record<string, Generator<never>>> = Object.freeze({
+  cloudflare: generateCloudflare,
+  amqp: generateAmqp,
+  kafka: generateKafka,
+});
 
 /**
  * Runs the generator of `platform`.
