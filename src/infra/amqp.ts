@@ -266,8 +266,8 @@ export function generateAmqp(topology: Topology, options: AmqpInfraOptions = {})
 }
 
 /**
- * The {@link AmqpBrokerOptions}-style options of one service's broker on the generated
- * definitions: its exchange, queue, dead-letter exchange and queue, `declare: false`, the
+ * The `AmqpBrokerOptions` of one service's broker on the generated definitions: its
+ * exchange, queue, bindings (its targets), dead-letter exchange and queue, `declare: false`, the
  * delivery limit and queue arguments the file gives it (so a broker with `declare: true`
  * declares the same, without PRECONDITION_FAILED), the reply queue prefix the reply policy
  * covers, the topology's delivery settings and a reply allow-list for the topology's reply
@@ -288,6 +288,7 @@ export function amqpBrokerOptions(
 ): {
   exchange: string;
   queue: string;
+  bindings: string[];
   deadLetterExchange: string;
   deadLetterQueue: string;
   declare: false;
@@ -308,6 +309,7 @@ export function amqpBrokerOptions(
   return {
     exchange: n.topic,
     queue: p.queue,
+    bindings: s.targets.map((t) => t.name),
     deadLetterExchange: p.deadLetter,
     deadLetterQueue: p.deadLetter,
     declare: false,

@@ -182,7 +182,7 @@ export function generateKafka(
 }
 
 /**
- * What a {@link KafkaBrokerOptions}-style broker of one service needs from the topology:
+ * What the `KafkaBroker` of one service needs from the topology:
  * the app topic, the service's consumer group and dead-letter topic, the replies topic, the
  * topology's delivery settings and a reply allow-list for Kafka's reply addresses
  * (`<replies topic>#<key>`). `unknownTarget` is `discard`: every group reads the whole app
