@@ -44,11 +44,13 @@ export type { GeneratedFile, Generator } from './types.ts';
  * Object.keys(GENERATORS); // the platforms `cloudmom infra <platform>` knows
  * ```
  */
-export const GENERATORS: Readonly<Record<string, Generator<never>>> = Object.freeze({
-  cloudflare: generateCloudflare,
-  amqp: generateAmqp,
-  kafka: generateKafka,
-});
+export const GENERATORS: Readonly<Record<string, Generator<never>>> = /* @__PURE__ */ Object.freeze(
+  {
+    cloudflare: generateCloudflare,
+    amqp: generateAmqp,
+    kafka: generateKafka,
+  },
+);
 
 /**
  * Runs the generator of `platform`.
