@@ -20,6 +20,13 @@ import { generateKafka } from './kafka.ts';
 import type { GeneratedFile, Generator } from './types.ts';
 
 export {
+  type AsyncApiDocument,
+  type AsyncApiOptions,
+  asyncapi,
+  generateAsyncapi,
+  type JsonSchema,
+} from '../asyncapi.ts';
+export {
   type AmqpInfraOptions,
   amqpBrokerOptions,
   generateAmqp,
