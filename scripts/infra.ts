@@ -4,14 +4,17 @@
  * committed files that differ from what the topology gives and exits 1
  * (test/unit/infra.test.ts runs the check).
  *
+ * It writes the example's AsyncAPI document too (`docs/asyncapi.json`, from `asyncapi()`).
+ *
  * Each platform's deploy options for the example (function handler paths, runtimes…) are the
  * `deploy` export of `examples/<platform>/deploy.ts`, when that file exists.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import * as z from 'zod/mini';
 import { topology } from '../examples/topology.ts';
-import { GENERATORS, type GeneratedFile, generate } from '../src/infra/index.ts';
+import { GENERATORS, type GeneratedFile, generate, generateAsyncapi } from '../src/infra/index.ts';
 
 export const ROOT = join(import.meta.dirname, '..');
 
@@ -25,6 +28,14 @@ export const OUT_DIRS: Readonly<Record<string, string>> = {
   kafka: 'infra/kafka',
 };
 
+/** The example's schemas (zod/mini) as JSON Schema draft-07, the body a publisher sends. */
+function exampleJsonSchema(schema: unknown): Record<string, unknown> {
+  return z.toJSONSchema(schema as z.ZodMiniType, { target: 'draft-07', io: 'input' }) as Record<
+    string,
+    unknown
+  >;
+}
+
 /** Every generated file of the example app, with its path from the repository root. */
 export async function exampleFiles(): Promise<GeneratedFile[]> {
   const out: GeneratedFile[] = [];
@@ -37,6 +48,10 @@ export async function exampleFiles(): Promise<GeneratedFile[]> {
     for (const file of generate(platform, topology, options))
       out.push({ path: dir === '.' ? file.path : `${dir}/${file.path}`, content: file.content });
   }
+  // the AsyncAPI document, the targets' zod schemas as JSON Schema (zod/mini has no
+  // Standard JSON Schema of its own; z.toJSONSchema converts them)
+  for (const file of generateAsyncapi(topology, { jsonSchema: exampleJsonSchema }))
+    out.push({ path: `docs/${file.path}`, content: file.content });
   return out;
 }
 

@@ -14,9 +14,24 @@
  */
 import { InvalidArgumentError } from '../errors.ts';
 import type { Topology } from '../topology.ts';
+import { generateAmqp } from './amqp.ts';
 import { generateAws } from './aws.ts';
+import { generateCloudflare } from './cloudflare.ts';
+import { generateKafka } from './kafka.ts';
 import type { GeneratedFile, Generator } from './types.ts';
 
+export {
+  type AsyncApiDocument,
+  type AsyncApiOptions,
+  asyncapi,
+  generateAsyncapi,
+  type JsonSchema,
+} from '../asyncapi.ts';
+export {
+  type AmqpInfraOptions,
+  amqpBrokerOptions,
+  generateAmqp,
+} from './amqp.ts';
 export {
   type AwsFunctionOptions,
   type AwsNames,
@@ -25,6 +40,14 @@ export {
   awsNames,
   generateAws,
 } from './aws.ts';
+export {
+  type CloudflareBindings,
+  type CloudflareInfraOptions,
+  type CloudflareServiceBindings,
+  cloudflareBindings,
+  generateCloudflare,
+} from './cloudflare.ts';
+export { generateKafka, type KafkaInfraOptions, kafkaBrokerOptions } from './kafka.ts';
 export type { GeneratedFile, Generator } from './types.ts';
 
 /**
@@ -36,9 +59,14 @@ export type { GeneratedFile, Generator } from './types.ts';
  * Object.keys(GENERATORS); // the platforms `cloudmom infra <platform>` knows
  * ```
  */
-export const GENERATORS: Readonly<Record<string, Generator<never>>> = Object.freeze({
-  aws: generateAws,
-});
+export const GENERATORS: Readonly<Record<string, Generator<never>>> = /* @__PURE__ */ Object.freeze(
+  {
+    aws: generateAws,
+    cloudflare: generateCloudflare,
+    amqp: generateAmqp,
+    kafka: generateKafka,
+  },
+);
 
 /**
  * Runs the generator of `platform`.
