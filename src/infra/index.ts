@@ -14,8 +14,16 @@
  */
 import { InvalidArgumentError } from '../errors.ts';
 import type { Topology } from '../topology.ts';
+import { generateAzure } from './azure.ts';
 import type { GeneratedFile, Generator } from './types.ts';
 
+export {
+  AZURE_ROLES,
+  type AzureOptions,
+  type AzureService,
+  azureService,
+  generateAzure,
+} from './azure.ts';
 export type { GeneratedFile, Generator } from './types.ts';
 
 /**
@@ -27,7 +35,9 @@ export type { GeneratedFile, Generator } from './types.ts';
  * Object.keys(GENERATORS); // the platforms `cloudmom infra <platform>` knows
  * ```
  */
-export const GENERATORS: Readonly<Record<string, Generator<never>>> = Object.freeze({});
+export const GENERATORS: Readonly<Record<string, Generator<never>>> = Object.freeze({
+  azure: generateAzure,
+});
 
 /**
  * Runs the generator of `platform`.
