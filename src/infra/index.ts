@@ -15,6 +15,7 @@
 import { InvalidArgumentError } from '../errors.ts';
 import type { Topology } from '../topology.ts';
 import { generateAzure } from './azure.ts';
+import { generateGcp } from './gcp.ts';
 import type { GeneratedFile, Generator } from './types.ts';
 
 export {
@@ -24,6 +25,7 @@ export {
   azureService,
   generateAzure,
 } from './azure.ts';
+export { type GcpOptions, type GcpService, gcpService, generateGcp } from './gcp.ts';
 export type { GeneratedFile, Generator } from './types.ts';
 
 /**
@@ -37,6 +39,7 @@ export type { GeneratedFile, Generator } from './types.ts';
  */
 export const GENERATORS: Readonly<Record<string, Generator<never>>> = Object.freeze({
   azure: generateAzure,
+  gcp: generateGcp,
 });
 
 /**
