@@ -16,7 +16,9 @@ import { InvalidArgumentError } from '../errors.ts';
 import type { Topology } from '../topology.ts';
 import { generateAmqp } from './amqp.ts';
 import { generateAws } from './aws.ts';
+import { generateAzure } from './azure.ts';
 import { generateCloudflare } from './cloudflare.ts';
+import { generateGcp } from './gcp.ts';
 import { generateKafka } from './kafka.ts';
 import type { GeneratedFile, Generator } from './types.ts';
 
@@ -41,12 +43,20 @@ export {
   generateAws,
 } from './aws.ts';
 export {
+  AZURE_ROLES,
+  type AzureOptions,
+  type AzureService,
+  azureService,
+  generateAzure,
+} from './azure.ts';
+export {
   type CloudflareBindings,
   type CloudflareInfraOptions,
   type CloudflareServiceBindings,
   cloudflareBindings,
   generateCloudflare,
 } from './cloudflare.ts';
+export { type GcpOptions, type GcpService, gcpService, generateGcp } from './gcp.ts';
 export { generateKafka, type KafkaInfraOptions, kafkaBrokerOptions } from './kafka.ts';
 export type { GeneratedFile, Generator } from './types.ts';
 
@@ -62,6 +72,8 @@ export type { GeneratedFile, Generator } from './types.ts';
 export const GENERATORS: Readonly<Record<string, Generator<never>>> = /* @__PURE__ */ Object.freeze(
   {
     aws: generateAws,
+    azure: generateAzure,
+    gcp: generateGcp,
     cloudflare: generateCloudflare,
     amqp: generateAmqp,
     kafka: generateKafka,
