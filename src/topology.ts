@@ -163,7 +163,10 @@ export interface Topology {
   /**
    * Broker options for a service: `maxDeliveries`, `retry`, `concurrency`,
    * `unknownTarget: 'dead-letter'` and the reply allow-list (the topology's reply
-   * destination for `stage`, plus `replyAllowList`). Spread them into any broker's options.
+   * destination for `stage` by its bare name, plus `replyAllowList`). Spread them into any
+   * broker's options. Where the platform's reply addresses carry more than the name (SQS
+   * URLs, Pub/Sub resource paths, per-request keys), use the generator's helper for that
+   * platform (`cloudmom/infra`): names are matched exactly, never by suffix.
    */
   brokerOptions(
     service: string,
