@@ -44,7 +44,7 @@ export const DEAD_TARGETS = [T.zod, T.valibot, T.fails, T.json] as const;
  * `echo` replies with its body to `echoed` (or to the message's reply address), `json` is fed
  * undecodable JSON by {@link liar}.
  */
-export function addHandlers(b: Broker): Broker {
+export function addHandlers<B extends Broker>(b: B): B {
   const noop = () => undefined;
   b.add(T.ok, noop);
   b.add(T.zod, noop, { schema: zodSchema });
@@ -120,7 +120,7 @@ export function captureLogs(level: LogLevel): {
  * The assertion: the capture saw the dead-letter lines (so it works), and no line has the
  * marker. `deadLettered`: how many "message dead-lettered" lines at least.
  */
-export function expectNoMarker(lines: readonly string[], deadLettered = 1): void {
+export function expectNoMarker(lines: readonly string[], deadLettered: number): void {
   const all = lines.join('').split('\n').filter(Boolean);
   expect(all.filter((l) => l.includes('"message dead-lettered"')).length).toBeGreaterThanOrEqual(
     deadLettered,
