@@ -5,10 +5,12 @@
  * dead-lettering and each entrypoint; every log line written meanwhile — through the default
  * JSON logger (`jsonLogger(level)`) and anything else written to stderr — is captured, and none
  * may contain the marker. Run at `warn` (the default level) and at `debug` (everything).
+ *
+ * No vitest import: the Cloudflare test Worker (test/cloudflare/worker/log-safety.ts) bundles
+ * the handlers from here into workerd.
  */
 import { type Broker, type Codec, jsonLogger, type Logger, type LogLevel } from 'cloudmom';
 import * as v from 'valibot';
-import { expect } from 'vitest';
 import { z } from 'zod';
 
 /** Put wherever content goes; must appear in no log line. */
@@ -122,10 +124,13 @@ export function captureLogs(level: LogLevel): {
  */
 export function expectNoMarker(lines: readonly string[], deadLettered: number): void {
   const all = lines.join('').split('\n').filter(Boolean);
-  expect(all.filter((l) => l.includes('"message dead-lettered"')).length).toBeGreaterThanOrEqual(
-    deadLettered,
-  );
-  expect(all.filter((l) => l.includes(MARKER))).toEqual([]);
+  const seen = all.filter((l) => l.includes('"message dead-lettered"')).length;
+  if (seen < deadLettered)
+    throw new Error(
+      `expected at least ${deadLettered} "message dead-lettered" lines, got ${seen}:\n${all.join('\n')}`,
+    );
+  const leaks = all.filter((l) => l.includes(MARKER));
+  if (leaks.length > 0) throw new Error(`log lines carry message content:\n${leaks.join('\n')}`);
 }
 
 /** Waits for `ok()` (polling), failing after `ms` with `what`. */
@@ -163,6 +168,7 @@ export async function runBrokerPath(
       timeoutMs: 20_000,
       ...(extra.groupKey ? { groupKey: extra.groupKey } : {}),
     });
-    expect((reply.body as { secret: string }).secret).toBe(MARKER);
+    if ((reply.body as { secret?: string }).secret !== MARKER)
+      throw new Error(`unexpected reply ${JSON.stringify(reply.body)}`);
   }
 }
