@@ -92,8 +92,9 @@ export async function publishMarked(
 }
 
 /**
- * Captures every line written to stderr (where `jsonLogger` writes) while the test runs, and
- * hands out `jsonLogger(level)` for the brokers. `stop()` restores stderr and returns the lines.
+ * Captures every line written to stderr (where `jsonLogger` writes) while the test runs, sets
+ * `CLOUDMOM_LOG_LEVEL` to `level` (what a broker built without `logger` uses), and hands out
+ * `jsonLogger(level)` for brokers given one. `stop()` restores both and returns the lines.
  */
 export function captureLogs(level: LogLevel): {
   readonly logger: Logger;
@@ -102,6 +103,8 @@ export function captureLogs(level: LogLevel): {
 } {
   const lines: string[] = [];
   const write = process.stderr.write;
+  const envLevel = process.env.CLOUDMOM_LOG_LEVEL;
+  process.env.CLOUDMOM_LOG_LEVEL = level;
   process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
     lines.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
     const cb = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
@@ -113,6 +116,8 @@ export function captureLogs(level: LogLevel): {
     lines,
     stop() {
       process.stderr.write = write;
+      if (envLevel === undefined) delete process.env.CLOUDMOM_LOG_LEVEL;
+      else process.env.CLOUDMOM_LOG_LEVEL = envLevel;
       return lines;
     },
   };

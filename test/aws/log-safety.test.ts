@@ -116,7 +116,8 @@ describe.each(LEVELS)('at %s, no log line carries the marker', (level) => {
   it('lambdaHandler: an SQS event of the marked messages', async () => {
     const { queue, dlq } = await queues();
     capture = captureLogs(level);
-    const { logger } = capture;
+    // no logger option: the default, jsonLogger() at CLOUDMOM_LOG_LEVEL (set by captureLogs)
+    const logger = undefined;
     const common = { client: sqs, queue: queue.url, logger };
     const broker = track(addHandlers(new SqsBroker({ ...common, maxDeliveries: 1 })));
     const liar = track(new SqsBroker({ ...common, codecs: [liarCodec] }));
@@ -132,7 +133,8 @@ describe.each(LEVELS)('at %s, no log line carries the marker', (level) => {
   it('lambdaHandler: an SNS event (topic → Lambda) of the marked messages', async () => {
     const { queue, dlq, topicArn, subscription } = await topic(false);
     capture = captureLogs(level);
-    const { logger } = capture;
+    // no logger option: the default, jsonLogger() at CLOUDMOM_LOG_LEVEL (set by captureLogs)
+    const logger = undefined;
     const common = { client: sns, sqsClient: sqs, topic: topicArn, logger };
     const broker = track(
       addHandlers(new SnsBroker({ ...common, deadLetterQueue: dlq.url, maxDeliveries: 1 })),

@@ -108,7 +108,8 @@ describe.each(LEVELS)('at %s, no log line carries the marker', (level) => {
       const queue = fresh('ls-in-');
       const poisonQueue = fresh('ls-poison-');
       capture = captureLogs(level);
-      const { logger } = capture;
+      // no logger option: the default, jsonLogger() at CLOUDMOM_LOG_LEVEL (set by captureLogs)
+      const logger = undefined;
       const common = { connectionString, publishTo: queue, logger };
       const broker = track(
         addHandlers(

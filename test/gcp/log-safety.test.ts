@@ -76,7 +76,8 @@ describe.each(LEVELS)('at %s, no log line carries the marker', (level) => {
     it(`${name}: the marked messages delivered from the subscription`, async () => {
       const t = await world();
       capture = captureLogs(level);
-      const { logger } = capture;
+      // no logger option: the default, jsonLogger() at CLOUDMOM_LOG_LEVEL (set by captureLogs)
+      const logger = undefined;
       const broker = track(
         addHandlers(t.broker({ logger, subscription: undefined, maxDeliveries: 1 })),
       );

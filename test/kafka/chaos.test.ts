@@ -8,7 +8,9 @@
  * A SIGKILLed member sends no LeaveGroup: its partitions stall until its session times out
  * (`sessionTimeoutMs` 3 s here, 30 s by default) and the group rebalances; the records after
  * their last committed watermark are delivered again (with a delivery count of 1: Kafka's
- * counts live in the consumer's memory).
+ * counts live in the consumer's memory). `CLOUDMOM_CHAOS_KAFKA_SESSION_MS` sets the session
+ * timeout (default 3 000 ms; cloudmom's default, 30 s, keeps each killed member's partitions
+ * idle that long).
  */
 import { ListOffsetTimestamps } from '@platformatic/kafka';
 import { KafkaBroker } from 'cloudmom/kafka';
@@ -19,6 +21,10 @@ import { FAST_GROUP, Kafka, uid } from './fixture.ts';
 
 const TOTAL = Number(process.env.CLOUDMOM_CHAOS_MESSAGES ?? 10_000);
 const PARTITIONS = 6;
+/** The group's session timeout (how long a SIGKILLed member holds its partitions). */
+const SESSION_MS = Number(
+  process.env.CLOUDMOM_CHAOS_KAFKA_SESSION_MS ?? FAST_GROUP.sessionTimeoutMs,
+);
 const kafka = new Kafka();
 afterAll(() => kafka.close());
 
@@ -50,7 +56,11 @@ it(`KafkaBroker: ${TOTAL.toLocaleString('en')} messages, three consumer processe
     maxDeliveries: 5,
     retry: { baseDelayMs: 0, maxDelayMs: 0 },
     maxWaitMs: 200,
-    group: FAST_GROUP,
+    group: {
+      sessionTimeoutMs: SESSION_MS,
+      heartbeatIntervalMs: Math.min(FAST_GROUP.heartbeatIntervalMs, Math.floor(SESSION_MS / 3)),
+      rebalanceTimeoutMs: Math.max(FAST_GROUP.rebalanceTimeoutMs, SESSION_MS),
+    },
     connection: { retryDelay: 250, retries: 20 },
   };
   const publisher = new KafkaBroker({ ...options, groupId: `${groupId}-publisher`, logger: false });

@@ -71,7 +71,8 @@ describe.each(LEVELS)('at %s, no log line carries the marker', (level) => {
   it('kafkaHandler: an MSK event of the marked records', async () => {
     t = await topology(kafka);
     capture = captureLogs(level);
-    const { logger } = capture;
+    // no logger option: the default, jsonLogger() at CLOUDMOM_LOG_LEVEL (set by captureLogs)
+    const logger = undefined;
     const broker = addHandlers(t.broker({ logger, maxDeliveries: 1 }));
     const liar = t.broker({ logger, codecs: [liarCodec] });
     stops.push(
