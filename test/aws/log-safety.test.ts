@@ -5,6 +5,7 @@
  * (topic → Lambda), both built from the messages moto holds, at `warn` and at `debug`, every
  * line of the default JSON logger captured.
  */
+import { inspect } from 'node:util';
 import { CreateTopicCommand, DeleteTopicCommand, SubscribeCommand } from '@aws-sdk/client-sns';
 import type { Broker } from 'cloudmom';
 import { lambdaHandler, SnsBroker, SqsBroker } from 'cloudmom/aws';
@@ -148,5 +149,28 @@ describe.each(LEVELS)('at %s, no log line carries the marker', (level) => {
     await Promise.all([broker.stop(), liar.stop()]);
     await expectDeadLetters(dlq.url);
     expectNoMarker(capture.stop(), DEAD_TARGETS.length);
+  });
+
+  it("lambdaHandler: an SNS event with snsFailure 'retry' and no dead-letter queue: the thrown error carries no content", async () => {
+    const { queue, topicArn, subscription } = await topic(false);
+    capture = captureLogs(level);
+    const common = { client: sns, sqsClient: sqs, topic: topicArn };
+    const broker = track(addHandlers(new SnsBroker({ ...common, maxDeliveries: 1 })));
+    const liar = track(new SnsBroker({ ...common, codecs: [liarCodec] }));
+    const n = await publishMarked(broker, liar);
+    const envelopes = await receiveInFlight(sqs, queue, n);
+    const records = envelopes.map((m) => snsEnvelopeToLambdaRecord(m.Body!, subscription));
+    const err = await lambdaHandler(broker, { snsFailure: 'retry' })(
+      { Records: records },
+      lambdaContext(),
+    ).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    // Lambda logs the error a handler rejects with (and middy/users may inspect its cause)
+    expect(err).toBeInstanceOf(Error);
+    expect(inspect(err, { depth: 10 })).not.toContain(MARKER);
+    await Promise.all([broker.stop(), liar.stop()]);
+    expectNoMarker(capture.stop(), 1);
   });
 });

@@ -7,6 +7,7 @@
  * (test/azure/host.ts), at `warn` and at `debug`, every line of the default JSON logger captured.
  */
 import { randomUUID } from 'node:crypto';
+import { inspect } from 'node:util';
 import {
   ServiceBusClient,
   type ServiceBusReceivedMessage,
@@ -97,6 +98,30 @@ describe.each(LEVELS)('at %s, no log line carries the marker', (level) => {
     await runBrokerPath(consumer, publisher, liar);
     await Promise.all([consumer.stop(), publisher.stop(), liar.stop()]);
     await expectDeadLetters(queue, DEAD_TARGETS, 'deadLetter');
+    expectNoMarker(capture.stop(), DEAD_TARGETS.length);
+  });
+
+  it('azureFunctionHandler, plain binding without poisonQueue: the failed invocation and its error carry no content', async () => {
+    const queue = fresh('ls-in-');
+    capture = captureLogs(level);
+    const common = { connectionString, publishTo: queue };
+    const broker = track(addHandlers(new ServiceBusBroker({ ...common, maxDeliveries: 1 })));
+    const liar = track(new ServiceBusBroker({ ...common, codecs: [liarCodec] }));
+    const n = await publishMarked(broker, liar);
+    const r = receiver(queue);
+    const msgs = await receive(r, n);
+    const err = await azureFunctionHandler(broker)(
+      hostInput(msgs, 'many', 'binary'),
+      invocation(msgs, 'many'),
+    ).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    for (const m of msgs) await r.abandonMessage(m); // the host abandons a failed invocation
+    // the host logs a failed invocation's error: it must not quote the messages either
+    expect(err).toBeInstanceOf(Error);
+    expect(inspect(err, { depth: 10 })).not.toContain(MARKER);
+    await Promise.all([broker.stop(), liar.stop()]);
     expectNoMarker(capture.stop(), DEAD_TARGETS.length);
   });
 
