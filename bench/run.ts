@@ -47,16 +47,16 @@ const NOTES = [
 const fmt = (n: number | undefined) =>
   n === undefined ? '' : Number.isInteger(n) ? n.toLocaleString('en-US') : String(n);
 const lines = [
-  '| id | case | cloudmom | anchor | anchor figure | ratio | goal | met |',
-  '|---|---|---:|---|---:|---:|---|:---:|',
+  '| id | case | cloudmom | anchor | anchor figure | ratio | spread | goal | met |',
+  '|---|---|---:|---|---:|---:|---:|---|:---:|',
 ];
 for (const s of sections) {
-  lines.push(`| | **${s.name}** (${s.seconds.toFixed(0)} s) | | | | | | |`);
+  lines.push(`| | **${s.name}** (${s.seconds.toFixed(0)} s) | | | | | | | |`);
   if (s.error)
-    lines.push(`| | failed: ${s.error.replace(/\|/g, '/').split('\n')[0]} | | | | | | ✗ |`);
+    lines.push(`| | failed: ${s.error.replace(/\|/g, '/').split('\n')[0]} | | | | | | | ✗ |`);
   for (const r of s.rows) {
     lines.push(
-      `| ${r.id} | ${r.case} | ${fmt(r.value)} ${r.unit} | ${r.anchor ?? ''} | ${fmt(r.anchorValue)} | ${r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}×`} | ${r.goal ?? ''} | ${r.met === undefined ? '' : r.met ? '✓' : '✗'} |`,
+      `| ${r.id} | ${r.case} | ${fmt(r.value)} ${r.unit} | ${r.anchor ?? ''} | ${fmt(r.anchorValue)} | ${r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}×`} | ${r.spread ?? ''} | ${r.goal ?? ''} | ${r.met === undefined ? '' : r.met ? '✓' : '✗'} |`,
     );
   }
 }

@@ -14,6 +14,8 @@ export interface BenchRow {
   readonly anchor?: string;
   readonly anchorValue?: number;
   readonly ratio?: number;
+  /** The ratio's spread over the rounds, e.g. "0.84–0.93" (bench/rounds.ts). */
+  readonly spread?: string;
   /** The goal as text, e.g. "≥ 0.9", and whether it was met. */
   readonly goal?: string;
   readonly met?: boolean;
