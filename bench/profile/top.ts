@@ -46,3 +46,25 @@ if (want) {
   for (const [k, t] of [...lines.entries()].sort((a, b) => b[1] - a[1]).slice(0, 15))
     console.log(`  ${String(t).padStart(6)}  ${k}`);
 }
+
+// Self time by owner: cloudmom's code, each node_modules package, Node and V8.
+const owners = new Map<string, number>();
+for (const [id, n] of ticks) {
+  const url = byId.get(id)!.callFrame.url;
+  const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  const owner = m
+    ? m[1]!
+    : /\/(src|adapters)\//.test(url)
+      ? 'cloudmom'
+      : /\/bench\//.test(url)
+        ? 'bench'
+        : url.startsWith('node:')
+          ? 'node'
+          : url === ''
+            ? byId.get(id)!.callFrame.functionName || '(native)'
+            : url;
+  owners.set(owner, (owners.get(owner) ?? 0) + n);
+}
+console.log('by owner:');
+for (const [k, n] of [...owners.entries()].sort((a, b) => b[1] - a[1]).slice(0, 12))
+  console.log(`${((100 * n) / total).toFixed(1).padStart(5)}%  ${k}`);
