@@ -56,7 +56,7 @@ for (const s of sections) {
     lines.push(`| | failed: ${s.error.replace(/\|/g, '/').split('\n')[0]} | | | | | | | ✗ |`);
   for (const r of s.rows) {
     lines.push(
-      `| ${r.id} | ${r.case} | ${fmt(r.value)} ${r.unit} | ${r.anchor ?? ''} | ${fmt(r.anchorValue)} | ${r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}×`} | ${r.spread ?? ''} | ${r.goal ?? ''} | ${r.met === undefined ? '' : r.met ? '✓' : '✗'} |`,
+      `| ${r.id} | ${r.case} | ${r.text ?? `${fmt(r.value)} ${r.unit}`} | ${r.anchor ?? ''} | ${fmt(r.anchorValue)} | ${r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}×`} | ${r.spread ?? ''} | ${r.goal ?? ''} | ${r.met === undefined ? '' : r.met ? '✓' : '✗'} |`,
     );
   }
 }

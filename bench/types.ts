@@ -10,6 +10,8 @@ export interface BenchRow {
   /** The measured figure of cloudmom, e.g. 182000, with its unit, e.g. "records/s". */
   readonly value: number;
   readonly unit: string;
+  /** Shown instead of value and unit when set (rows listing several figures). */
+  readonly text?: string;
   /** The anchor measured in the same run, its figure, and cloudmom/anchor (higher = better for cloudmom when `higherIsBetter`). */
   readonly anchor?: string;
   readonly anchorValue?: number;
