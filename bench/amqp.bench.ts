@@ -6,11 +6,12 @@
  * - A2 consume: `AmqpBroker.start()` handling a pre-filled queue vs a raw `basic.consume`
  *   loop with the same prefetch (50) acking each message (goal ≥ 0.9);
  * - A3 `request()` round trip p50 (sequential).
- * Warm-up, then alternating rounds (ABBA); medians of each and of the paired ratios.
+ * Warm-up, then interleaved rounds (bench/rounds.ts); medians of each and of the paired ratios.
  */
 import { AmqpBroker } from 'cloudmom/amqp';
 import { Connection } from 'rabbitmq-client';
 import { startRabbitmq } from '../test/emulators/amqp/rabbitmq.ts';
+import { interleave, median, ratioRow } from './rounds.ts';
 import type { BenchRow, BenchSuite } from './types.ts';
 
 const N = 10_000;
@@ -18,7 +19,6 @@ const WINDOW = 1000;
 const PREFETCH = 50;
 const body = { id: 0, text: 'x'.repeat(200), tags: ['a', 'b', 'c'] };
 const gc = (globalThis as { gc?: () => void }).gc;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function rate(n: number, fn: () => Promise<void>): Promise<number> {
   gc?.();
@@ -80,25 +80,7 @@ export const suite: BenchSuite = {
         await purge();
         return r;
       };
-      for (let i = 0; i < 2; i++) {
-        await theirs();
-        await ours();
-      }
-      const a1 = { ours: [] as number[], theirs: [] as number[], ratios: [] as number[] };
-      for (let round = 0; round < 6; round++) {
-        let o: number;
-        let t: number;
-        if (round % 2) {
-          o = await ours();
-          t = await theirs();
-        } else {
-          t = await theirs();
-          o = await ours();
-        }
-        a1.ours.push(o);
-        a1.theirs.push(t);
-        a1.ratios.push(o / t);
-      }
+      const a1 = await interleave({ ours, raw: theirs }, 6, { warmup: 2, log: 'A1 publish' });
 
       // A2
       const fill = async () => {
@@ -143,23 +125,10 @@ export const suite: BenchSuite = {
         await ch.close();
         return r;
       };
-      await consumeRaw();
-      await consumeOurs();
-      const a2 = { ours: [] as number[], theirs: [] as number[], ratios: [] as number[] };
-      for (let round = 0; round < 4; round++) {
-        let o: number;
-        let t: number;
-        if (round % 2) {
-          o = await consumeOurs();
-          t = await consumeRaw();
-        } else {
-          t = await consumeRaw();
-          o = await consumeOurs();
-        }
-        a2.ours.push(o);
-        a2.theirs.push(t);
-        a2.ratios.push(o / t);
-      }
+      const a2 = await interleave({ ours: consumeOurs, raw: consumeRaw }, 4, {
+        warmup: 1,
+        log: 'A2 consume',
+      });
 
       // A3
       await purge();
@@ -182,31 +151,25 @@ export const suite: BenchSuite = {
       await conn.exchangeDelete({ exchange });
       await conn.exchangeDelete({ exchange: `${exchange}.dead-letter` });
 
-      const r1 = median(a1.ratios);
-      const r2 = median(a2.ratios);
       return [
-        {
+        ratioRow({
           id: 'A1',
           case: `confirmed publish, ${N.toLocaleString('en-US')} × 256 B JSON, ${WINDOW} outstanding`,
-          value: Math.round(median(a1.ours)),
           unit: 'msg/s',
-          anchor: 'rabbitmq-client Publisher.send (confirm, mandatory, persistent)',
-          anchorValue: Math.round(median(a1.theirs)),
-          ratio: r1,
-          goal: '≥ 0.95',
-          met: r1 >= 0.95,
-        },
-        {
+          ours: a1.ours,
+          anchor: a1.raw,
+          anchorName: 'rabbitmq-client Publisher.send (confirm, mandatory, persistent)',
+          goal: ['≥', 0.95],
+        }),
+        ratioRow({
           id: 'A2',
           case: `consume ${N.toLocaleString('en-US')} pre-filled, prefetch ${PREFETCH}`,
-          value: Math.round(median(a2.ours)),
           unit: 'msg/s',
-          anchor: 'raw basic.consume + JSON.parse + basic.ack',
-          anchorValue: Math.round(median(a2.theirs)),
-          ratio: r2,
-          goal: '≥ 0.9',
-          met: r2 >= 0.9,
-        },
+          ours: a2.ours,
+          anchor: a2.raw,
+          anchorName: 'raw basic.consume + JSON.parse + basic.ack',
+          goal: ['≥', 0.9],
+        }),
         {
           id: 'A3',
           case: 'request() round trip p50 (500 sequential, per-instance reply queue)',

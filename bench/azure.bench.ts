@@ -4,24 +4,24 @@
  * CLOUDMOM_SERVICEBUS_CONNECTION_STRING): `ServiceBusBroker.publish` of N concurrent messages
  * (the core batches them, the transport packs `createMessageBatch` batches) against the raw
  * `@azure/service-bus` sender doing the same work by hand — encode each body, fill
- * `createMessageBatch` batches to the link size, `sendMessages` each batch. Best of 10 rounds
- * each, alternating which goes first, fresh queues per round (best-of, because other processes
- * share the CPU); a second row divides by the CPU time of this process instead of the wall
- * clock, which other processes' load disturbs less.
+ * `createMessageBatch` batches to the link size, `sendMessages` each batch. Interleaved rounds
+ * (bench/rounds.ts), fresh queues per round; a second row divides by the CPU time of this
+ * process instead of the wall clock, which other processes' load disturbs less.
  *
  * Consume (issue 13): `ServiceBusBroker.start()` draining a queue pre-filled with N messages
  * (a handler that does nothing, `concurrency` 50: the core completes each message) against the
  * raw `receiver.subscribe` with `maxConcurrentCalls` 50 completing each in `processMessage`.
- * Best of `BENCH_AZURE_CONSUME_ROUNDS` (5), alternating.
+ * `BENCH_AZURE_CONSUME_ROUNDS` (5) interleaved rounds.
  */
 import { randomUUID } from 'node:crypto';
 import { ServiceBusClient, type ServiceBusSender } from '@azure/service-bus';
 import { ServiceBusBroker } from '../adapters/azure/index.ts';
 import { startServiceBus } from '../test/emulators/azure/setup.ts';
+import { interleave, ratioRow } from './rounds.ts';
 import type { BenchRow, BenchSuite } from './types.ts';
 
 const N = Number(process.env.BENCH_AZURE_MESSAGES ?? 5000);
-const ROUNDS = Number(process.env.BENCH_AZURE_ROUNDS ?? 10);
+const ROUNDS = Number(process.env.BENCH_AZURE_ROUNDS ?? 7);
 const CONSUME_N = Number(process.env.BENCH_AZURE_CONSUME_MESSAGES ?? 3000);
 const CONSUME_ROUNDS = Number(process.env.BENCH_AZURE_CONSUME_ROUNDS ?? 5);
 const CONCURRENCY = 50;
@@ -148,62 +148,54 @@ export const suite: BenchSuite = {
     const sb = await startServiceBus();
     const client = new ServiceBusClient(sb.connectionString);
     try {
-      const cm: Round = { wall: 0, cpu: 0 };
-      const raw: Round = { wall: 0, cpu: 0 };
-      const best = (into: Round, r: Round) => {
-        into.wall = Math.max(into.wall, r.wall);
-        into.cpu = Math.max(into.cpu, r.cpu);
-      };
-      const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
-      for (let r = 0; r < ROUNDS; r++) {
-        // Alternate which goes first, and collect garbage before each, so neither pays the other's.
-        const order = r % 2 === 0 ? ['raw', 'cm'] : ['cm', 'raw'];
-        for (const which of order) {
-          gc();
-          if (which === 'raw') best(raw, await rawRound(client));
-          else best(cm, await cloudmomRound(client));
-        }
-      }
+      const rounds: Record<'cm' | 'raw', Round[]> = { cm: [], raw: [] };
+      await interleave(
+        {
+          raw: async () => {
+            const r = await rawRound(client);
+            rounds.raw.push(r);
+            return r.wall;
+          },
+          cm: async () => {
+            const r = await cloudmomRound(client);
+            rounds.cm.push(r);
+            return r.wall;
+          },
+        },
+        ROUNDS,
+        { warmup: 1, log: 'P4 Service Bus send msg/s' },
+      );
+      // the warm-up's figures are the first of each
+      rounds.cm.shift();
+      rounds.raw.shift();
       const where = sb.isPeer ? 'peer on loopback' : 'namespace from env';
-      const row = (kind: 'wall' | 'cpu', what: string, unit: string): BenchRow => {
-        const ratio = Math.round((cm[kind] / raw[kind]) * 100) / 100;
-        return {
+      const row = (kind: 'wall' | 'cpu', what: string, unit: string): BenchRow =>
+        ratioRow({
           id: 'P4',
           case: `Service Bus send throughput, ${N} × ~0.5 KB JSON messages, ${what} (${where})`,
-          value: Math.round(cm[kind]),
           unit,
-          anchor: 'raw ServiceBusSender.sendMessages(createMessageBatch)',
-          anchorValue: Math.round(raw[kind]),
-          ratio,
-          goal: '≥ 0.95',
-          met: ratio >= 0.95,
-        };
-      };
-      let cmConsume = 0;
-      let rawConsumeRate = 0;
-      for (let r = 0; r < CONSUME_ROUNDS; r++) {
-        const order = r % 2 === 0 ? ['raw', 'cm'] : ['cm', 'raw'];
-        for (const which of order) {
-          gc();
-          if (which === 'raw') rawConsumeRate = Math.max(rawConsumeRate, await rawConsume(client));
-          else cmConsume = Math.max(cmConsume, await cloudmomConsume(client));
-        }
-      }
-      const consumeRatio = Math.round((cmConsume / rawConsumeRate) * 100) / 100;
+          ours: rounds.cm.map((r) => r[kind]),
+          anchor: rounds.raw.map((r) => r[kind]),
+          anchorName: 'raw ServiceBusSender.sendMessages(createMessageBatch)',
+          goal: ['≥', 0.95],
+        });
+      const consume = await interleave(
+        { raw: () => rawConsume(client), cm: () => cloudmomConsume(client) },
+        CONSUME_ROUNDS,
+        { warmup: 0, log: 'Service Bus consume msg/s' },
+      );
       return [
-        row('wall', `wall clock, best of ${ROUNDS}`, 'msg/s'),
-        row('cpu', `per CPU second of client + in-process peer, best of ${ROUNDS}`, 'msg/CPU-s'),
-        {
+        row('wall', 'wall clock', 'msg/s'),
+        row('cpu', 'per CPU second of client + in-process peer', 'msg/CPU-s'),
+        ratioRow({
           id: 'P4',
-          case: `Service Bus consume throughput, ${CONSUME_N} × ~0.5 KB JSON messages, concurrency ${CONCURRENCY}, wall clock, best of ${CONSUME_ROUNDS} (${where})`,
-          value: Math.round(cmConsume),
+          case: `Service Bus consume throughput, ${CONSUME_N} × ~0.5 KB JSON messages, concurrency ${CONCURRENCY}, wall clock (${where})`,
           unit: 'msg/s',
-          anchor: 'raw ServiceBusReceiver.subscribe + completeMessage',
-          anchorValue: Math.round(rawConsumeRate),
-          ratio: consumeRatio,
-          goal: '≥ 0.9',
-          met: consumeRatio >= 0.9,
-        },
+          ours: consume.cm,
+          anchor: consume.raw,
+          anchorName: 'raw ServiceBusReceiver.subscribe + completeMessage',
+          goal: ['≥', 0.9],
+        }),
       ];
     } finally {
       await client.close();

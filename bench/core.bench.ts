@@ -74,13 +74,32 @@ async function throughput(
   };
 }
 
+/** Growth after GC (MB) at 100k and 200k messages, from the last C2 run (the curves suite draws it). */
+export let memoryFigures:
+  | { n100: { heap: number; rss: number }; n200: { heap: number; rss: number } }
+  | undefined;
+
+/** C2: a warm-up, then 100k and 200k messages; sets {@link memoryFigures}. */
+export async function retained(): Promise<NonNullable<typeof memoryFigures>> {
+  await throughput(20_000); // warm-up: JIT and the heap's one-off growth to working size
+  const t100 = await throughput(100_000);
+  const t200 = await throughput(200_000);
+  memoryFigures = {
+    n100: { heap: t100.heapGrowthMB, rss: t100.rssGrowthMB },
+    n200: { heap: t200.heapGrowthMB, rss: t200.rssGrowthMB },
+  };
+  lastRuns = { t100, t200 };
+  return memoryFigures;
+}
+let lastRuns: { t100: Throughput; t200: Throughput } | undefined;
+type Throughput = Awaited<ReturnType<typeof throughput>>;
+
 export const suite: BenchSuite = {
   name: 'core (embedded broker)',
   async run(): Promise<BenchRow[]> {
     const lat = await requestLatency(20_000);
-    await throughput(20_000); // warm-up: JIT and the heap's one-off growth to working size
-    const t100 = await throughput(100_000);
-    const t200 = await throughput(200_000);
+    await retained();
+    const { t100, t200 } = lastRuns!;
     return [
       {
         id: 'C1',

@@ -4,10 +4,10 @@
  *   1,000 messages / 9 MiB per publish request, the client's own batching a pass-through) vs
  *   the raw client's `topic.publishMessage` with its default batching (100 messages, 1 MiB,
  *   10 ms) and the same attributes, N messages of a ~256-byte JSON body with at most 1,000
- *   outstanding. After a warm-up (3 runs each), 7 rounds alternate the two (ABBA order, GC
- *   before each run); the row gives the median of each and the median of the paired ratios
- *   (pairs run back to back, so their ratio is the least disturbed by other load on a 2-core
- *   machine).
+ *   outstanding. Interleaved rounds after a warm-up (bench/rounds.ts: medians, the median of
+ *   the paired ratios and its spread).
+ * - P8 consume: `PubSubBroker.start()` draining a subscription filled beforehand vs the raw
+ *   client's `subscription.on('message')` + `ack()` with the same flow control (100).
  * - RPC: `request()` round trip through a responder's subscription and the requester's reply
  *   subscription, median of 30 sequential requests (two publishes and two streaming-pull
  *   deliveries each), next to the first request (which creates the reply subscription).
@@ -15,17 +15,19 @@
 import { PubSub } from '@google-cloud/pubsub';
 import { PubSubBroker } from 'cloudmom/gcp';
 import { startPstest } from '../test/emulators/gcp/pstest.ts';
+import { interleave, ratioRow, since } from './rounds.ts';
 import type { BenchRow, BenchSuite } from './types.ts';
 
 const N = 20_000;
 const WINDOW = 1000;
+const ROUNDS = Number(process.env.BENCH_GCP_ROUNDS ?? 7);
+const CONSUME_N = Number(process.env.BENCH_GCP_CONSUME_MESSAGES ?? 1000);
+const CONSUME_ROUNDS = Number(process.env.BENCH_GCP_CONSUME_ROUNDS ?? 3);
+const CONSUME_CONCURRENCY = 100;
 const PROJECT = 'cloudmom-bench';
 const body = { id: 0, text: 'x'.repeat(200), tags: ['a', 'b', 'c'] };
 
-const gc = (globalThis as { gc?: () => void }).gc;
-
 async function timed(publish: (i: number) => Promise<string>): Promise<number> {
-  gc?.();
   const t0 = performance.now();
   for (let i = 0; i < N; i += WINDOW) {
     const batch: Promise<string>[] = [];
@@ -93,6 +95,85 @@ async function roundTrips(host: string, topic: string, subscription: string, rep
   }
 }
 
+/** A subscription on a fresh topic holding CONSUME_N messages (filled outside the timing). */
+async function filled(admin: PubSub, name: string): Promise<string> {
+  const [topic] = await admin.createTopic(name);
+  await topic.createSubscription(`${name}-sub`, { ackDeadlineSeconds: 60 });
+  const t = admin.topic(name, { batching: { maxMessages: 500, maxMilliseconds: 5 } });
+  for (let i = 0; i < CONSUME_N; i += WINDOW)
+    await Promise.all(
+      Array.from({ length: Math.min(WINDOW, CONSUME_N - i) }, (_, j) =>
+        t.publishMessage({
+          data: Buffer.from(JSON.stringify({ ...body, id: i + j })),
+          attributes: { target: 'bench', content_type: 'application/json' },
+        }),
+      ),
+    );
+  return `${name}-sub`;
+}
+
+/** Drains a filled subscription with PubSubBroker.start(): messages per second. */
+async function cloudmomConsume(host: string, admin: PubSub, name: string): Promise<number> {
+  const subscription = await filled(admin, name);
+  const client = new PubSub({ projectId: PROJECT, apiEndpoint: host });
+  const broker = new PubSubBroker({
+    client,
+    topic: name,
+    subscription,
+    projectId: PROJECT,
+    logger: false,
+    concurrency: CONSUME_CONCURRENCY,
+  });
+  let n = 0;
+  let done!: () => void;
+  const all = new Promise<void>((r) => {
+    done = r;
+  });
+  broker.add('bench', (_p, b: { id: number }) => {
+    sink += b.id;
+    if (++n === CONSUME_N) done();
+  });
+  const t0 = performance.now();
+  await broker.start();
+  await all;
+  const rate = CONSUME_N / since(t0);
+  await broker.stop();
+  await client.close();
+  await admin.subscription(subscription).delete();
+  await admin.topic(name).delete();
+  return rate;
+}
+
+/** The same with the raw client: subscription.on('message'), same flow control, ack each. */
+async function rawConsume(host: string, admin: PubSub, name: string): Promise<number> {
+  const subscription = await filled(admin, name);
+  const client = new PubSub({ projectId: PROJECT, apiEndpoint: host });
+  const sub = client.subscription(subscription, {
+    flowControl: { maxMessages: CONSUME_CONCURRENCY, allowExcessMessages: false },
+  });
+  let n = 0;
+  let done!: () => void;
+  const all = new Promise<void>((r) => {
+    done = r;
+  });
+  const t0 = performance.now();
+  sub.on('message', (m: { data: Buffer; attributes: Record<string, string>; ack(): void }) => {
+    if (m.attributes.target === 'bench') sink += JSON.parse(m.data.toString('utf8')).id;
+    m.ack();
+    if (++n === CONSUME_N) done();
+  });
+  sub.on('error', () => {});
+  await all;
+  const rate = CONSUME_N / since(t0);
+  await sub.close();
+  await client.close();
+  await admin.subscription(subscription).delete();
+  await admin.topic(name).delete();
+  return rate;
+}
+
+let sink = 0;
+
 export const suite: BenchSuite = {
   name: 'gcp (Pub/Sub on pstest)',
   async run(): Promise<BenchRow[]> {
@@ -102,26 +183,26 @@ export const suite: BenchSuite = {
       const admin = new PubSub({ projectId: PROJECT, apiEndpoint: peer.endpoint });
       const topic = `bench-${Date.now()}`;
       await admin.createTopic(topic);
-      for (let i = 0; i < 3; i++) {
-        // warm-up (JIT: cloudmom's path is longer and takes a few runs to optimize)
-        await raw(peer.endpoint, topic);
-        await cloudmom(peer.endpoint, topic);
-      }
-      const ours: number[] = [];
-      const theirs: number[] = [];
-      for (let round = 0; round < 7; round++) {
-        if (round % 2) {
-          ours.push(await cloudmom(peer.endpoint, topic));
-          theirs.push(await raw(peer.endpoint, topic));
-        } else {
-          theirs.push(await raw(peer.endpoint, topic));
-          ours.push(await cloudmom(peer.endpoint, topic));
-        }
-      }
-      process.stderr.write(
-        `gcp bench runs: cloudmom ${ours.map(Math.round).join(' ')}; raw ${theirs.map(Math.round).join(' ')}\n`,
+      const pub = await interleave(
+        {
+          ours: () => cloudmom(peer.endpoint, topic),
+          raw: () => raw(peer.endpoint, topic),
+        },
+        ROUNDS,
+        // JIT: cloudmom's path is longer and takes a few runs to optimize
+        { warmup: 2, log: 'P4 Pub/Sub publish msg/s' },
       );
       await admin.topic(topic).delete();
+      let k = 0;
+      const consume = await interleave(
+        {
+          ours: () => cloudmomConsume(peer.endpoint, admin, `${topic}-c${k++}`),
+          raw: () => rawConsume(peer.endpoint, admin, `${topic}-c${k++}`),
+        },
+        CONSUME_ROUNDS,
+        { warmup: 1, log: 'Pub/Sub consume msg/s' },
+      );
+      if (sink === 0) throw new Error('consume bench: handlers did not run');
       const [rpcTopic] = await admin.createTopic(`${topic}-rpc`);
       const [replyTopic] = await admin.createTopic(`${topic}-replies`);
       await rpcTopic.createSubscription(`${topic}-rpc-sub`);
@@ -134,23 +215,25 @@ export const suite: BenchSuite = {
       await admin.subscription(`${topic}-rpc-sub`).delete();
       await Promise.all([rpcTopic.delete(), replyTopic.delete()]);
       await admin.close();
-      const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
-      const value = Math.round(median(ours));
-      const anchorValue = Math.round(median(theirs));
-      // Pairs ran back to back, so their ratio is the least affected by drifting load.
-      const ratio = Math.round(median(ours.map((o, i) => o / theirs[i]!)) * 100) / 100;
       return [
-        {
+        ratioRow({
           id: 'P4',
-          case: `Pub/Sub publish via pstest, ${N.toLocaleString('en-US')} × ~256 B JSON, cloudmom's batching (≤ 1,000 msg per request) vs the client's (100 msg / 10 ms) (medians of 7 ABBA rounds)`,
-          value,
-          unit: 'msgs/s',
-          anchor: '@google-cloud/pubsub topic.publishMessage',
-          anchorValue,
-          ratio,
-          goal: '≥ 0.95',
-          met: ratio >= 0.95,
-        },
+          case: `Pub/Sub publish via pstest, ${N.toLocaleString('en-US')} × ~256 B JSON, ≤ ${WINDOW} outstanding, cloudmom's batching vs the client's (100 msg / 10 ms)`,
+          unit: 'msg/s',
+          ours: pub.ours,
+          anchor: pub.raw,
+          anchorName: '@google-cloud/pubsub topic.publishMessage',
+          goal: ['≥', 0.95],
+        }),
+        ratioRow({
+          id: 'P8',
+          case: `Pub/Sub consume via pstest: drain ${CONSUME_N.toLocaleString('en-US')} × ~256 B JSON, concurrency ${CONSUME_CONCURRENCY}`,
+          unit: 'msg/s',
+          ours: consume.ours,
+          anchor: consume.raw,
+          anchorName: "raw subscription.on('message') + ack, same flow control",
+          goal: ['≥', 0.9],
+        }),
         {
           id: 'RPC',
           case: 'request() round trip over Pub/Sub on pstest, median of 30 (per-instance reply subscription)',

@@ -11,13 +11,14 @@
  *   both from a fresh group's join to the N-th record. Rows: records keyed (100 keys, the
  *   broker orders per key), and keyless with `orderKeyless: false`; and, for information,
  *   keyless in partition order (the default: one record at a time per partition).
- * After a warm-up, rounds alternate the two (ABBA); rows give medians and the median of the
+ * After a warm-up, interleaved rounds (bench/rounds.ts); rows give medians and the median of the
  * paired ratios.
  */
 import { randomUUID } from 'node:crypto';
 import { Admin, Consumer, type Message, ProduceAcks, Producer } from '@platformatic/kafka';
 import { KafkaBroker } from 'cloudmom/kafka';
 import { startKafka } from '../test/emulators/kafka/kafka.ts';
+import { interleave, ratioRow } from './rounds.ts';
 import type { BenchRow, BenchSuite } from './types.ts';
 
 const N = 20_000;
@@ -156,34 +157,14 @@ async function consumeCloudmom(
   }
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
-
-async function compare(
+/** cloudmom vs the raw client: interleaved rounds after a warm-up (bench/rounds.ts). */
+function compare(
   ours: () => Promise<number>,
   theirs: () => Promise<number>,
-): Promise<{ value: number; anchorValue: number; ratio: number; runs: string }> {
-  for (let i = 0; i < WARMUP; i++) {
-    // JIT: cloudmom's path is longer and takes a few runs to optimize
-    await theirs();
-    await ours();
-  }
-  const a: number[] = [];
-  const b: number[] = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    if (round % 2) {
-      a.push(await ours());
-      b.push(await theirs());
-    } else {
-      b.push(await theirs());
-      a.push(await ours());
-    }
-  }
-  return {
-    value: Math.round(median(a)),
-    anchorValue: Math.round(median(b)),
-    ratio: Math.round(median(a.map((x, i) => x / b[i]!)) * 100) / 100,
-    runs: `cloudmom ${a.map(Math.round).join(' ')}; raw ${b.map(Math.round).join(' ')}`,
-  };
+  log: string,
+): Promise<Record<'ours' | 'raw', number[]>> {
+  // warm-up: JIT (cloudmom's path is longer and takes a few runs to optimize)
+  return interleave({ ours, raw: theirs }, ROUNDS, { warmup: WARMUP, log });
 }
 
 export const suite: BenchSuite = {
@@ -201,68 +182,62 @@ export const suite: BenchSuite = {
       const produce = await compare(
         () => produceCloudmom(brokers, topic),
         () => produceRaw(brokers, topic),
+        'kafka produce',
       );
-      process.stderr.write(`kafka produce runs: ${produce.runs}\n`);
       await produceCloudmom(brokers, keyed, 100); // N records to consume, 100 keys
       await produceCloudmom(brokers, source); // N records without a key
       const consumeKeyed = await compare(
         () => consumeCloudmom(brokers, keyed),
         () => consumeRaw(brokers, keyed),
+        'kafka consume (keyed)',
       );
-      process.stderr.write(`kafka consume (keyed) runs: ${consumeKeyed.runs}\n`);
       const consume = await compare(
         () => consumeCloudmom(brokers, source, false),
         () => consumeRaw(brokers, source),
+        'kafka consume (keyless, unordered)',
       );
-      process.stderr.write(`kafka consume (keyless, unordered) runs: ${consume.runs}\n`);
       const ordered = await compare(
         () => consumeCloudmom(brokers, source, true),
         () => consumeRaw(brokers, source),
+        'kafka consume (keyless, partition order)',
       );
-      process.stderr.write(`kafka consume (keyless, partition order) runs: ${ordered.runs}\n`);
       return [
-        {
+        ratioRow({
           id: 'K1',
-          case: `produce, ${N.toLocaleString('en-US')} × ~256 B JSON, 500 records a call, idempotent acks=all (medians of ${ROUNDS} ABBA rounds)`,
-          value: produce.value,
-          unit: 'msgs/s',
-          anchor: '@platformatic/kafka Producer.send, same batching',
-          anchorValue: produce.anchorValue,
-          ratio: produce.ratio,
-          goal: '≥ 0.95',
-          met: produce.ratio >= 0.95,
-        },
-        {
+          case: `produce, ${N.toLocaleString('en-US')} × ~256 B JSON, 500 records a call, idempotent acks=all`,
+          unit: 'msg/s',
+          ours: produce.ours,
+          anchor: produce.raw,
+          anchorName: '@platformatic/kafka Producer.send, same batching',
+          goal: ['≥', 0.95],
+        }),
+        ratioRow({
           id: 'K2',
           case: `consume ${N.toLocaleString('en-US')} keyed records (100 keys, 3 partitions) from a fresh group's join; concurrency 50, order per key, watermark commits`,
-          value: consumeKeyed.value,
-          unit: 'msgs/s',
-          anchor: '@platformatic/kafka consume() loop, same work per record, commit every 1,000',
-          anchorValue: consumeKeyed.anchorValue,
-          ratio: consumeKeyed.ratio,
-          goal: '≥ 0.9',
-          met: consumeKeyed.ratio >= 0.9,
-        },
-        {
+          unit: 'msg/s',
+          ours: consumeKeyed.ours,
+          anchor: consumeKeyed.raw,
+          anchorName:
+            '@platformatic/kafka consume() loop, same work per record, commit every 1,000',
+          goal: ['≥', 0.9],
+        }),
+        ratioRow({
           id: 'K2b',
           case: `consume ${N.toLocaleString('en-US')} keyless records, orderKeyless: false`,
-          value: consume.value,
-          unit: 'msgs/s',
-          anchor: 'the same raw loop',
-          anchorValue: consume.anchorValue,
-          ratio: consume.ratio,
-          goal: '≥ 0.9',
-          met: consume.ratio >= 0.9,
-        },
-        {
+          unit: 'msg/s',
+          ours: consume.ours,
+          anchor: consume.raw,
+          anchorName: 'the same raw loop',
+          goal: ['≥', 0.9],
+        }),
+        ratioRow({
           id: 'K2c',
           case: `consume ${N.toLocaleString('en-US')} keyless records in partition order (default: one at a time per partition)`,
-          value: ordered.value,
-          unit: 'msgs/s',
-          anchor: 'the same raw loop',
-          anchorValue: ordered.anchorValue,
-          ratio: ordered.ratio,
-        },
+          unit: 'msg/s',
+          ours: ordered.ours,
+          anchor: ordered.raw,
+          anchorName: 'the same raw loop',
+        }),
       ];
     } finally {
       await admin.deleteTopics({ topics: [topic, source, keyed] }).catch(() => undefined);

@@ -10,10 +10,14 @@ export interface BenchRow {
   /** The measured figure of cloudmom, e.g. 182000, with its unit, e.g. "records/s". */
   readonly value: number;
   readonly unit: string;
+  /** Shown instead of value and unit when set (rows listing several figures). */
+  readonly text?: string;
   /** The anchor measured in the same run, its figure, and cloudmom/anchor (higher = better for cloudmom when `higherIsBetter`). */
   readonly anchor?: string;
   readonly anchorValue?: number;
   readonly ratio?: number;
+  /** The ratio's spread over the rounds, e.g. "0.84–0.93" (bench/rounds.ts). */
+  readonly spread?: string;
   /** The goal as text, e.g. "≥ 0.9", and whether it was met. */
   readonly goal?: string;
   readonly met?: boolean;

@@ -359,12 +359,14 @@ export class Broker {
 
   /** @internal entrypoints' access; see {@link BrokerInternals}. */
   get [INTERNALS](): BrokerInternals {
-    return {
+    this.#internals ??= {
       transport: this.#transport,
       logger: this.#logger,
       dispatch: (messages, options) => this.#dispatch(messages, options),
     };
+    return this.#internals;
   }
+  #internals: BrokerInternals | undefined;
 
   /**
    * The entrypoint path: every message started at once (the slots bound how many run; in order

@@ -299,16 +299,58 @@ export function deadLetter(code: DeadLetterReason['code'], description: string):
 }
 
 export function toProperties(m: IncomingMessage, target: string): Properties {
-  return {
-    target,
-    messageId: m.messageId,
-    correlationId: m.correlationId,
-    replyTo: m.replyTo,
-    contentType: m.contentType ?? 'application/json',
-    headers: m.headers,
-    deliveryCount: m.deliveryCount,
-    publishedAt: m.publishedAt,
-    groupKey: m.groupKey,
-    raw: m.raw,
-  };
+  return new MessageProperties(m, target);
+}
+
+/**
+ * What a handler sees. `publishedAt` is a getter, read from the message on first use (SQS
+ * makes the Date only when asked: most handlers never read it, and it was the largest cost of
+ * a Lambda dispatch after JSON.parse); JSON and `console.log` show it like the other fields,
+ * but `{ ...properties }` does not copy it.
+ */
+class MessageProperties implements Properties {
+  readonly target: string;
+  readonly messageId: string;
+  readonly correlationId: string | undefined;
+  readonly replyTo: string | undefined;
+  readonly contentType: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly deliveryCount: number;
+  readonly groupKey: string | undefined;
+  readonly raw: unknown;
+  readonly #m: IncomingMessage;
+  constructor(m: IncomingMessage, target: string) {
+    this.target = target;
+    this.messageId = m.messageId;
+    this.correlationId = m.correlationId;
+    this.replyTo = m.replyTo;
+    this.contentType = m.contentType ?? 'application/json';
+    this.headers = m.headers;
+    this.deliveryCount = m.deliveryCount;
+    this.groupKey = m.groupKey;
+    this.raw = m.raw;
+    this.#m = m;
+  }
+  get publishedAt(): Date | undefined {
+    return this.#m.publishedAt;
+  }
+  /** The properties as a plain object (JSON, logs), `publishedAt` included. */
+  toJSON(): Properties {
+    return {
+      target: this.target,
+      messageId: this.messageId,
+      correlationId: this.correlationId,
+      replyTo: this.replyTo,
+      contentType: this.contentType,
+      headers: this.headers,
+      deliveryCount: this.deliveryCount,
+      publishedAt: this.publishedAt,
+      groupKey: this.groupKey,
+      raw: this.raw,
+    };
+  }
+  /** `console.log(properties)` shows `publishedAt` too (Node's inspection hook). */
+  [Symbol.for('nodejs.util.inspect.custom')](): Properties {
+    return this.toJSON();
+  }
 }

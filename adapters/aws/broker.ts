@@ -525,13 +525,12 @@ function batchOutcomes(
     | undefined,
   ownIds = false,
 ): SendOutcome[] {
-  const outcomes: SendOutcome[] = batch.map(() => ({
-    ok: false,
-    error: new Error('the service returned no result for this entry'),
-  }));
+  // filled by Id; an entry the service did not answer gets its error last (an Error per
+  // message up front would cost a stack trace each on the common all-successful path)
+  const outcomes: (SendOutcome | undefined)[] = new Array(batch.length).fill(undefined);
   for (const s of successful ?? []) {
     const i = Number(s.Id);
-    if (outcomes[i])
+    if (Number.isInteger(i) && i >= 0 && i < batch.length)
       outcomes[i] = {
         ok: true,
         messageId: (ownIds ? undefined : s.MessageId) ?? batch[i]!.messageId,
@@ -539,14 +538,19 @@ function batchOutcomes(
   }
   for (const f of failed ?? []) {
     const i = Number(f.Id);
-    if (!outcomes[i]) continue;
+    if (!(Number.isInteger(i) && i >= 0 && i < batch.length)) continue;
     const error = Object.assign(new Error(f.Message ?? f.Code ?? 'failed'), {
       name: f.Code ?? 'Error',
       $fault: f.SenderFault ? 'client' : 'server',
     });
     outcomes[i] = { ok: false, error };
   }
-  return outcomes;
+  for (let i = 0; i < outcomes.length; i++)
+    outcomes[i] ??= {
+      ok: false,
+      error: new Error('the service returned no result for this entry'),
+    };
+  return outcomes as SendOutcome[];
 }
 
 function dedupId(s: string): string {

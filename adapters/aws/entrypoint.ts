@@ -221,15 +221,19 @@ export function lambdaHandler(broker: Broker, options: LambdaHandlerOptions = {}
     if (records.kind === 'sns') return handleSns(records.records);
     const list = records.records;
     let fifo = ordered === true;
-    if (ordered === 'auto')
-      for (const r of list)
-        if (r.eventSourceARN?.endsWith('.fifo') || r.attributes?.MessageGroupId) {
-          fifo = true;
-          break;
-        }
     const messages: IncomingMessage[] = new Array(list.length);
-    for (let i = 0; i < list.length; i++) messages[i] = fromSqsRecord(list[i]!);
-    const results = dispatch(broker, messages, { ordered: fifo });
+    for (let i = 0; i < list.length; i++) {
+      const r = list[i]!;
+      checkSqsRecord(r);
+      if (
+        ordered === 'auto' &&
+        !fifo &&
+        (r.eventSourceARN?.endsWith('.fifo') || r.attributes?.MessageGroupId)
+      )
+        fifo = true;
+      messages[i] = fromSqsRecord(r);
+    }
+    const results = dispatch(broker, messages, fifo ? ORDERED : UNORDERED);
     return results instanceof Promise
       ? results.then((rs) => batchResponse(list, rs))
       : batchResponse(list, results);
@@ -277,6 +281,9 @@ export function lambdaHandler(broker: Broker, options: LambdaHandlerOptions = {}
   return handler;
 }
 
+const ORDERED = Object.freeze({ ordered: true });
+const UNORDERED = Object.freeze({ ordered: false });
+
 async function loadMiddy(): Promise<(handler: unknown) => MiddyInstance> {
   try {
     const mod = (await import('@middy/core')) as unknown as {
@@ -299,7 +306,24 @@ function batchResponse(list: readonly SqsRecord[], results: readonly Verdict[]):
   return { batchItemFailures };
 }
 
-/** Checks the event's shape; throws InvalidArgumentError for anything else (Lambda retries it). */
+/** Throws unless `r` is an SQS record with a messageId and a body (Lambda retries the event). */
+function checkSqsRecord(r: SqsRecord | null | undefined): void {
+  if (
+    r?.eventSource !== 'aws:sqs' ||
+    typeof r.messageId !== 'string' ||
+    r.messageId === '' ||
+    typeof r.body !== 'string'
+  )
+    throw new InvalidArgumentError(
+      'lambdaHandler: an SQS event record has no messageId or body, or another source',
+    );
+}
+
+/**
+ * Checks the event's shape; throws InvalidArgumentError for anything else (Lambda retries it).
+ * SQS records are checked by the caller as it decodes them ({@link checkSqsRecord}), before
+ * any is dispatched.
+ */
 function recordsOf(
   event: unknown,
 ): { kind: 'sqs'; records: SqsRecord[] } | { kind: 'sns'; records: SnsRecord[] } {
@@ -307,20 +331,8 @@ function recordsOf(
   if (!Array.isArray(records) || records.length === 0)
     throw new InvalidArgumentError('lambdaHandler: the event has no Records (not SQS or SNS)');
   const first = records[0] as Record<string, unknown> | null;
-  if (first?.eventSource === 'aws:sqs') {
-    for (const r of records as Record<string, unknown>[]) {
-      if (
-        r?.eventSource !== 'aws:sqs' ||
-        typeof r.messageId !== 'string' ||
-        r.messageId === '' ||
-        typeof r.body !== 'string'
-      )
-        throw new InvalidArgumentError(
-          'lambdaHandler: an SQS event record has no messageId or body, or another source',
-        );
-    }
-    return { kind: 'sqs', records: records as SqsRecord[] };
-  }
+  // SQS records are checked one by one as they are decoded (checkSqsRecord): one pass
+  if (first?.eventSource === 'aws:sqs') return { kind: 'sqs', records: records as SqsRecord[] };
   if (first?.EventSource === 'aws:sns') {
     for (const r of records as Record<string, unknown>[]) {
       const sns = r?.Sns as Record<string, unknown> | undefined;

@@ -282,10 +282,7 @@ export interface WireIn {
 
 /** Builds the core's IncomingMessage from what came off the wire (envelopes already unwrapped). */
 export function toIncoming(w: WireIn): IncomingMessage {
-  const reader = new AttributeReader();
-  const a = w.attributes;
-  for (const k in a) reader.add(k, a[k]!);
-  return reader.toMessage(
+  const m = new ReceivedMessage(
     w.text,
     w.messageId,
     w.deliveryCount,
@@ -295,21 +292,56 @@ export function toIncoming(w: WireIn): IncomingMessage {
     w.ackId,
     w.source,
   );
+  const a = w.attributes;
+  for (const k in a) m.add(k, a[k]!);
+  return m.done();
 }
 
 /**
- * Reads received attributes one by one into the core's fields (what {@link toIncoming} does
- * with an attributes object, for callers that walk their native attributes themselves).
+ * A received SQS/SNS message, filled in one received attribute at a time ({@link add}) and
+ * then {@link done}: one object per message, no reader beside it. Plain text (no
+ * `body_encoding`) stays text — the core's JSON and text codecs decode it directly — and
+ * `body`, its UTF-8, is made only if something asks for it (custom codecs, dead letters).
  */
-export class AttributeReader {
+class ReceivedMessage implements IncomingMessage {
+  text: string | undefined;
   target: string | undefined = undefined;
+  messageId: string;
   contentType: string | undefined = undefined;
+  headers: Record<string, string> = EMPTY;
   correlationId: string | undefined = undefined;
   replyTo: string | undefined = undefined;
-  messageId: string | undefined = undefined;
-  encoding: string | undefined = undefined;
-  headers: Record<string, string> = EMPTY;
+  readonly deliveryCount: number;
+  readonly groupKey: string | undefined;
+  readonly raw: unknown;
+  readonly ackId: string | undefined;
+  readonly source: string | undefined;
+  poison: DeadLetterReason | undefined = undefined;
+  #publishedAt: Date | string | undefined;
+  #encoding: string | undefined = undefined;
+  #body: Uint8Array | undefined = undefined;
 
+  constructor(
+    text: string,
+    messageId: string,
+    deliveryCount: number,
+    publishedAt: Date | string | undefined,
+    groupKey: string | undefined,
+    raw: unknown,
+    ackId: string | undefined,
+    source: string | undefined,
+  ) {
+    this.text = text;
+    this.messageId = messageId;
+    this.deliveryCount = deliveryCount;
+    this.#publishedAt = publishedAt;
+    this.groupKey = groupKey;
+    this.raw = raw;
+    this.ackId = ackId;
+    this.source = source;
+  }
+
+  /** One received attribute (a string) into the core's fields. */
   add(k: string, v: string): void {
     switch (k) {
       case WIRE.target:
@@ -328,7 +360,7 @@ export class AttributeReader {
         this.messageId = v;
         break;
       case BODY_ENCODING:
-        this.encoding = v;
+        this.#encoding = v;
         break;
       case EMPTY_HEADERS:
         if (this.headers === EMPTY) this.headers = {};
@@ -349,87 +381,31 @@ export class AttributeReader {
     }
   }
 
-  /** The message, with the body `text` as it travelled; `messageId` unless an attribute said otherwise. */
-  toMessage(
-    text: string,
-    messageId: string,
-    deliveryCount: number,
-    publishedAt: Date | undefined,
-    groupKey: string | undefined,
-    raw: unknown,
-    ackId?: string,
-    source?: string,
-  ): IncomingMessage {
-    const encoding = this.encoding;
-    // Plain text (no body_encoding) stays text: the core's JSON and text codecs decode it
-    // directly; the bytes are made only if something asks for them (custom codecs, dead letters).
-    return new ReceivedMessage(
-      encoding === undefined ? text : undefined,
-      encoding === undefined ? undefined : decodeBody(text, encoding),
-      this,
-      this.messageId ?? messageId,
-      deliveryCount,
-      publishedAt,
-      groupKey,
-      raw,
-      ackId,
-      source,
-    );
+  /** After the last attribute: a `body_encoding` decodes the text into bytes (or poisons it). */
+  done(): this {
+    const e = this.#encoding;
+    if (e === undefined) return this;
+    if (e === 'base64' || e === 'empty') {
+      this.#body = decodeBody(this.text!, e);
+      this.text = undefined;
+    } else {
+      this.#body = decodeBody(this.text!, e);
+      this.text = undefined;
+      this.poison = {
+        code: 'undecodable',
+        description: `unknown ${BODY_ENCODING} "${e.length > 40 ? `${e.slice(0, 40)}…` : e}"`,
+      };
+    }
+    return this;
   }
-}
 
-/** A received SQS/SNS message; `body` is the UTF-8 of `text`, encoded on first use. */
-class ReceivedMessage implements IncomingMessage {
-  readonly text: string | undefined;
-  readonly target: string | undefined;
-  readonly messageId: string;
-  readonly contentType: string | undefined;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly correlationId: string | undefined;
-  readonly replyTo: string | undefined;
-  readonly deliveryCount: number;
-  readonly publishedAt: Date | undefined;
-  readonly groupKey: string | undefined;
-  readonly raw: unknown;
-  readonly ackId: string | undefined;
-  readonly source: string | undefined;
-  readonly poison: DeadLetterReason | undefined;
-  #body: Uint8Array | undefined;
-
-  constructor(
-    text: string | undefined,
-    bytes: Uint8Array | undefined,
-    a: AttributeReader,
-    messageId: string,
-    deliveryCount: number,
-    publishedAt: Date | undefined,
-    groupKey: string | undefined,
-    raw: unknown,
-    ackId: string | undefined,
-    source: string | undefined,
-  ) {
-    this.text = text;
-    this.#body = bytes;
-    this.target = a.target;
-    this.messageId = messageId;
-    this.contentType = a.contentType;
-    this.headers = a.headers;
-    this.correlationId = a.correlationId;
-    this.replyTo = a.replyTo;
-    this.deliveryCount = deliveryCount;
-    this.publishedAt = publishedAt;
-    this.groupKey = groupKey;
-    this.raw = raw;
-    this.ackId = ackId;
-    this.source = source;
-    const e = a.encoding;
-    this.poison =
-      e === undefined || e === 'base64' || e === 'empty'
-        ? undefined
-        : {
-            code: 'undecodable',
-            description: `unknown ${BODY_ENCODING} "${e.length > 40 ? `${e.slice(0, 40)}…` : e}"`,
-          };
+  /** Made on first use: from the `SentTimestamp` text a Lambda record carries, or a Date. */
+  get publishedAt(): Date | undefined {
+    const p = this.#publishedAt;
+    if (typeof p !== 'string') return p;
+    const d = sentAt(p);
+    this.#publishedAt = d;
+    return d;
   }
 
   get body(): Uint8Array {
@@ -591,6 +567,12 @@ export interface SnsRecord {
   };
 }
 
+/** The Date of a `SentTimestamp` (milliseconds as text), if it is one. */
+function sentAt(s: string | undefined): Date | undefined {
+  const sent = count(s);
+  return Number.isFinite(sent) && sent > 0 ? new Date(sent) : undefined;
+}
+
 /** `Number(s)` of a numeric system attribute, without its cost for the usual short digit strings. */
 function count(s: string | undefined): number {
   if (s === '1') return 1;
@@ -610,30 +592,12 @@ function count(s: string | undefined): number {
  */
 export function fromSqsMessage(m: Message, source: string): IncomingMessage {
   const a = m.Attributes ?? {};
-  const sent = count(a.SentTimestamp);
   const deliveryCount = Math.max(1, count(a.ApproximateReceiveCount) || 1);
-  const publishedAt = Number.isFinite(sent) && sent > 0 ? new Date(sent) : undefined;
+  const publishedAt = a.SentTimestamp; // the Date is made when read
   const groupKey = a.MessageGroupId;
-  const reader = new AttributeReader();
-  const attrs = m.MessageAttributes;
-  if (attrs) {
-    for (const k in attrs) {
-      // the SDK leaves an attribute it could not read (one named "__proto__") undefined
-      const v = attrs[k];
-      if (!v) continue;
-      if (v.StringValue !== undefined) reader.add(k, v.StringValue);
-      else if (v.BinaryValue !== undefined)
-        reader.add(k, Buffer.from(v.BinaryValue).toString('base64'));
-    }
-  }
   const text = m.Body ?? '';
   const ackId = m.ReceiptHandle;
-  if (reader.target === undefined) {
-    const env = parseSnsEnvelope(text);
-    if (env)
-      return fromEnvelope(env, { deliveryCount, publishedAt, groupKey, raw: m, ackId, source });
-  }
-  return reader.toMessage(
+  const out = new ReceivedMessage(
     text,
     m.MessageId ?? '',
     deliveryCount,
@@ -643,6 +607,30 @@ export function fromSqsMessage(m: Message, source: string): IncomingMessage {
     ackId,
     source,
   );
+  const attrs = m.MessageAttributes;
+  if (attrs) {
+    for (const k in attrs) {
+      // the SDK leaves an attribute it could not read (one named "__proto__") undefined
+      const v = attrs[k];
+      if (!v) continue;
+      if (v.StringValue !== undefined) out.add(k, v.StringValue);
+      else if (v.BinaryValue !== undefined)
+        out.add(k, Buffer.from(v.BinaryValue).toString('base64'));
+    }
+  }
+  if (out.target === undefined) {
+    const env = parseSnsEnvelope(text);
+    if (env)
+      return fromEnvelope(env, {
+        deliveryCount,
+        publishedAt: sentAt(publishedAt),
+        groupKey,
+        raw: m,
+        ackId,
+        source,
+      });
+  }
+  return out.done();
 }
 
 /**
@@ -651,27 +639,12 @@ export function fromSqsMessage(m: Message, source: string): IncomingMessage {
  */
 export function fromSqsRecord(record: SqsRecord): IncomingMessage {
   const a = record.attributes && typeof record.attributes === 'object' ? record.attributes : {};
-  const sent = count(a.SentTimestamp);
   const deliveryCount = Math.max(1, count(a.ApproximateReceiveCount) || 1);
-  const publishedAt = Number.isFinite(sent) && sent > 0 ? new Date(sent) : undefined;
+  // the Date is made if something reads it (a handler, a log line): most never do
+  const publishedAt = typeof a.SentTimestamp === 'string' ? a.SentTimestamp : undefined;
   const groupKey = typeof a.MessageGroupId === 'string' ? a.MessageGroupId : undefined;
   const source = typeof record.eventSourceARN === 'string' ? record.eventSourceARN : undefined;
-  const reader = new AttributeReader();
-  const attrs = record.messageAttributes as Record<string, SqsRecordAttribute | undefined>;
-  if (attrs && typeof attrs === 'object') {
-    for (const k in attrs) {
-      const v = attrs[k];
-      if (!v || typeof v !== 'object') continue;
-      if (typeof v.stringValue === 'string') reader.add(k, v.stringValue);
-      else if (typeof v.binaryValue === 'string') reader.add(k, v.binaryValue);
-    }
-  }
-  if (reader.target === undefined) {
-    const env = parseSnsEnvelope(record.body);
-    if (env)
-      return fromEnvelope(env, { deliveryCount, publishedAt, groupKey, raw: record, source });
-  }
-  return reader.toMessage(
+  const out = new ReceivedMessage(
     record.body,
     record.messageId,
     deliveryCount,
@@ -681,6 +654,27 @@ export function fromSqsRecord(record: SqsRecord): IncomingMessage {
     undefined,
     source,
   );
+  const attrs = record.messageAttributes as Record<string, SqsRecordAttribute | undefined>;
+  if (attrs && typeof attrs === 'object') {
+    for (const k in attrs) {
+      const v = attrs[k];
+      if (!v || typeof v !== 'object') continue;
+      if (typeof v.stringValue === 'string') out.add(k, v.stringValue);
+      else if (typeof v.binaryValue === 'string') out.add(k, v.binaryValue);
+    }
+  }
+  if (out.target === undefined) {
+    const env = parseSnsEnvelope(record.body);
+    if (env)
+      return fromEnvelope(env, {
+        deliveryCount,
+        publishedAt: sentAt(publishedAt),
+        groupKey,
+        raw: record,
+        source,
+      });
+  }
+  return out.done();
 }
 
 /**
