@@ -129,7 +129,8 @@ export function svgChart(c: { title: string; panels: readonly Panel[]; bars?: Ba
     const i = c.panels.length;
     parts.push(barPanel(c.bars, (i % 2) * W, 30 + Math.floor(i / 2) * H));
   }
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11" role="img">
+<title>${esc(c.title)}</title>
 <rect width="100%" height="100%" fill="#fff"/>
 ${text(width / 2, 20, c.title, 'text-anchor="middle" font-size="14" font-weight="bold"')}
 ${parts.join('\n')}
