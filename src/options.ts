@@ -27,6 +27,11 @@ export interface Properties {
   readonly headers: Readonly<Record<string, string>>;
   /** 1 on the first delivery. */
   readonly deliveryCount: number;
+  /**
+   * When the message was published, where the platform says. Computed when first read (it
+   * costs a `Date` per message otherwise), so `{ ...properties }` does not copy it; read it
+   * by name, or use `JSON.stringify(properties)`, which includes it.
+   */
   readonly publishedAt?: Date;
   readonly groupKey?: string;
   /** The platform's native message: an escape hatch. */
