@@ -72,3 +72,10 @@ export type {
   Transport,
   Verdict,
 } from './transport.ts';
+export {
+  type BrokerPlatform,
+  type BrokerUrl,
+  createBroker,
+  parseBrokerUrl,
+  URL_PARAMETERS,
+} from './url.ts';
