@@ -64,6 +64,7 @@ export { OffsetTracker, PushBuffer } from './sources.ts';
 export type {
   Capabilities,
   DeadLetterCode,
+  DeadLetters,
   DeadLetterReason,
   IncomingMessage,
   OutgoingMessage,

@@ -19,6 +19,7 @@ import {
 import { describeError, type Logger, silentLogger } from '../../src/log.ts';
 import type {
   Capabilities,
+  DeadLetters,
   IncomingMessage,
   OutgoingMessage,
   SendOutcome,
@@ -26,6 +27,7 @@ import type {
   Transport,
 } from '../../src/transport.ts';
 import { BoundedMap, checkOptionKeys, pick } from '../../src/util.ts';
+import { openSqsDeadLetters } from './dlq.ts';
 import { awsErrorName, isClientFault, isNotFound, snsSdk, sqsSdk } from './sdk.ts';
 import { fromSqsMessage, measureWire, sqsAttributes, validateWire, wireBody } from './wire.ts';
 
@@ -346,6 +348,11 @@ export class SqsTransport implements Transport {
       dlq.catch(() => this.#dlqs.delete(source));
     }
     return dlq;
+  }
+
+  /** The dead-letter queue of `queue` and where its messages go back to (adapters/aws/dlq.ts). */
+  openDeadLetters(): Promise<DeadLetters> {
+    return openSqsDeadLetters(this, this.#options.queue);
   }
 
   async openReplyAddress(): Promise<{ address: string; source: Source }> {

@@ -37,6 +37,7 @@ import { PushBuffer } from '../../src/sources.ts';
 import type {
   Capabilities,
   DeadLetterReason,
+  DeadLetters,
   IncomingMessage,
   OutgoingMessage,
   SendOutcome,
@@ -44,6 +45,7 @@ import type {
   Transport,
 } from '../../src/transport.ts';
 import { BoundedSet, checkOptionKeys, pick } from '../../src/util.ts';
+import { openServiceBusDeadLetters } from './dlq.ts';
 import {
   DEAD_LETTER_TEXT_MAX,
   fromReceived,
@@ -560,6 +562,15 @@ class ServiceBusTransport implements Transport {
             })
           : this.client.acceptNextSession(this.#queue!, { ...options, abortSignal }),
     };
+  }
+
+  /** The `$deadletterqueue` of the queue or subscription (adapters/azure/dlq.ts). */
+  openDeadLetters(): Promise<DeadLetters> {
+    return openServiceBusDeadLetters(this.client, {
+      queue: this.#queue,
+      topic: this.#topic,
+      subscription: this.#subscription,
+    });
   }
 
   async openReplyAddress(): Promise<{ address: string; source: Source }> {
