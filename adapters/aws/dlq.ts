@@ -67,6 +67,7 @@ function reason(m: IncomingMessage): ReturnType<DeadLetters['reason']> {
 class SqsDeadLetterSource implements Source {
   readonly name: string;
   readonly maxReceive = 10;
+  readonly parallelReceives = 4;
   readonly maxAckBatch = 10;
   readonly #t: SqsTransport;
   readonly #url: string;

@@ -76,6 +76,7 @@ export const COMMANDS = {
       bodies: { type: 'boolean' },
       'dry-run': { type: 'boolean' },
       to: { type: 'string' },
+      parallel: { type: 'string' },
     },
   },
 } as const satisfies Record<
@@ -215,6 +216,7 @@ export const HELP: Readonly<Record<Command, string>> = {
     --max <n>             at most n dead letters
     --dry-run             redrive: count and list what would move, move nothing
     --to <destination>    redrive: send there instead of the origin
+    --parallel <n>        redrive: receive/send loops at once (default 4)
     --bodies              list: show bodies and header values
     --json                JSON output
   Example:

@@ -22,6 +22,7 @@ import {
   WIRE,
 } from '../transport.ts';
 import { parseBrokerUrl } from '../url.ts';
+import { Semaphore } from '../util.ts';
 import { EXIT, intFlag, UsageError } from './args.ts';
 import { brokerFor, type Context, withBroker } from './context.ts';
 import { describeMessage, messageLine, println, progressBar } from './io.ts';
@@ -173,14 +174,18 @@ export async function redrive(
     }
   };
 
+  // receives at once: as the source allows (a Service Bus receiver takes one at a time)
+  const receives = new Semaphore(Math.max(1, source.parallelReceives ?? 1));
   const worker = async () => {
     while (!signal.aborted && reserved < max) {
       const want = Math.max(1, Math.min(source.maxReceive, max - reserved));
       reserved += want;
       let batch: readonly IncomingMessage[];
+      await receives.acquire();
       try {
         batch = await source.receive(want, signal);
       } finally {
+        receives.release();
         reserved -= want;
       }
       if (batch.length === 0) return;
@@ -364,6 +369,7 @@ async function redriveCommand(ctx: Context, broker: Broker, dl: DeadLetters): Pr
   const done = (r: RedriveResult) => (dryRun ? r.wouldMove : r.moved + r.failed);
   const result = await redrive(transport, dl, {
     max,
+    workers: intFlag(flags.parallel, 'parallel') ?? 4,
     dryRun,
     to,
     signal: ctx.signal,
