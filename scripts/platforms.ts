@@ -8,130 +8,135 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Broker, Capabilities } from '../src/index.ts';
 
-/** One broker configuration: how to build it offline, and what the code does not declare. */
+/** Where each broker class is exported (the package's subpaths, from source). */
+const MODULES = {
+  cloudmom: '../src/index.ts',
+  aws: '../adapters/aws/index.ts',
+  azure: '../adapters/azure/index.ts',
+  gcp: '../adapters/gcp/index.ts',
+  cloudflare: '../adapters/cloudflare/index.ts',
+  amqp: '../adapters/amqp/index.ts',
+  kafka: '../adapters/kafka/index.ts',
+} as const;
+
+/** One broker configuration: built offline from its options; what the code does not declare. */
 interface Row {
   readonly broker: string;
-  readonly load: () => Promise<Broker>;
+  readonly module: keyof typeof MODULES;
+  readonly className: string;
+  readonly options: object;
   readonly entrypoints: string;
   readonly iac: string;
   readonly orderingNote?: string;
 }
 
+const SERVICE_BUS = {
+  connectionString:
+    'Endpoint=sb://example.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=x',
+  queue: 'orders',
+};
+
 const ROWS: Row[] = [
   {
     broker: '`MemoryBroker` (`cloudmom`)',
-    load: async () => {
-      const { MemoryBroker, MemoryHub } = await import('../src/index.ts');
-      return new MemoryBroker({ hub: new MemoryHub(), logger: false });
-    },
+    module: 'cloudmom',
+    className: 'MemoryBroker',
+    options: {},
     entrypoints: '—',
     iac: '—',
   },
   {
     broker: '`SqsBroker`, standard queue (`cloudmom/aws`)',
-    load: async () => {
-      const { SqsBroker } = await import('../adapters/aws/index.ts');
-      return new SqsBroker({ queue: 'orders', logger: false });
-    },
+    module: 'aws',
+    className: 'SqsBroker',
+    options: { queue: 'orders' },
     entrypoints: '`lambdaHandler` (SQS events, partial batch response)',
     iac: '`serverless.yml`',
     orderingNote: 'standard queues do not order',
   },
   {
     broker: '`SqsBroker`, FIFO queue',
-    load: async () => {
-      const { SqsBroker } = await import('../adapters/aws/index.ts');
-      return new SqsBroker({ queue: 'orders.fifo', logger: false });
-    },
+    module: 'aws',
+    className: 'SqsBroker',
+    options: { queue: 'orders.fifo' },
     entrypoints: '`lambdaHandler` (groups in order)',
     iac: '`serverless.yml`',
   },
   {
     broker: '`SnsBroker` (`cloudmom/aws`)',
-    load: async () => {
-      const { SnsBroker } = await import('../adapters/aws/index.ts');
-      return new SnsBroker({ topic: 'arn:aws:sns:us-east-1:123456789012:events', logger: false });
-    },
+    module: 'aws',
+    className: 'SnsBroker',
+    options: { topic: 'arn:aws:sns:us-east-1:123456789012:events' },
     entrypoints: '`lambdaHandler` (SNS events)',
     iac: '`serverless.yml`',
     orderingNote: 'standard topics do not order',
   },
   {
     broker: '`ServiceBusBroker`, queue (`cloudmom/azure`)',
-    load: async () => {
-      const { ServiceBusBroker } = await import('../adapters/azure/index.ts');
-      return new ServiceBusBroker({
-        connectionString:
-          'Endpoint=sb://example.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=x',
-        queue: 'orders',
-        logger: false,
-      });
-    },
+    module: 'azure',
+    className: 'ServiceBusBroker',
+    options: SERVICE_BUS,
     entrypoints: '`azureFunctionHandler` (Functions v4 trigger, plain or SDK binding)',
     iac: '`infra/azure/main.bicep`',
     orderingNote: 'needs `sessions: true`',
   },
   {
     broker: '`ServiceBusBroker`, sessions',
-    load: async () => {
-      const { ServiceBusBroker } = await import('../adapters/azure/index.ts');
-      return new ServiceBusBroker({
-        connectionString:
-          'Endpoint=sb://example.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=x',
-        queue: 'orders',
-        sessions: true,
-        logger: false,
-      });
-    },
+    module: 'azure',
+    className: 'ServiceBusBroker',
+    options: { ...SERVICE_BUS, sessions: true },
     entrypoints: '`azureFunctionHandler`',
     iac: '`infra/azure/main.bicep`',
   },
   {
     broker: '`PubSubBroker` (`cloudmom/gcp`)',
-    load: async () => {
-      const { PubSubBroker } = await import('../adapters/gcp/index.ts');
-      return new PubSubBroker({
-        projectId: 'p',
-        topic: 'events',
-        replyTopic: 'replies',
-        logger: false,
-      });
-    },
+    module: 'gcp',
+    className: 'PubSubBroker',
+    options: { projectId: 'p', topic: 'events', replyTopic: 'replies' },
     entrypoints: '`cloudEventHandler`, `pushHandler`',
     iac: '`infra/gcp/*.tf`',
   },
   {
     broker: '`CloudflareQueueBroker` (`cloudmom/cloudflare`)',
-    load: async () => {
-      const { CloudflareQueueBroker } = await import('../adapters/cloudflare/index.ts');
-      // a producer binding is the runtime's; it is never called here
-      const binding = { send: async () => undefined, sendBatch: async () => undefined };
-      return new CloudflareQueueBroker({ queue: binding, logger: false });
-    },
+    module: 'cloudflare',
+    className: 'CloudflareQueueBroker',
+    // a producer binding is the runtime's; it is never called here
+    options: { queue: { send: async () => undefined, sendBatch: async () => undefined } },
     entrypoints: "`queueHandler` (the Worker's `queue()`)",
     iac: '`infra/cloudflare/wrangler.toml`',
     orderingNote: 'Cloudflare Queues do not order',
   },
   {
     broker: '`AmqpBroker` (`cloudmom/amqp`)',
-    load: async () => {
-      const { AmqpBroker } = await import('../adapters/amqp/index.ts');
-      return new AmqpBroker({ logger: false });
-    },
+    module: 'amqp',
+    className: 'AmqpBroker',
+    options: {},
     entrypoints: '`rmqHandler` (Amazon MQ Lambda events)',
     iac: '`infra/amqp/definitions.json`',
     orderingNote: 'competing consumers with prefetch keep no order',
   },
   {
     broker: '`KafkaBroker` (`cloudmom/kafka`)',
-    load: async () => {
-      const { KafkaBroker } = await import('../adapters/kafka/index.ts');
-      return new KafkaBroker({ brokers: ['127.0.0.1:9092'], logger: false });
-    },
+    module: 'kafka',
+    className: 'KafkaBroker',
+    options: { brokers: ['127.0.0.1:9092'] },
     entrypoints: '`kafkaHandler` (MSK / self-managed Kafka Lambda events)',
     iac: '`infra/kafka/topics.json`',
   },
 ];
+
+/** Builds a row's broker offline (constructors open no connection). */
+async function load(row: Row): Promise<Broker> {
+  const exports = (await import(MODULES[row.module])) as Record<
+    string,
+    new (
+      options: object,
+    ) => Broker
+  >;
+  const BrokerClass = exports[row.className];
+  if (!BrokerClass) throw new Error(`${MODULES[row.module]} exports no ${row.className}`);
+  return new BrokerClass({ ...row.options, logger: false });
+}
 
 const kb = (n: number): string => {
   if (n % (1024 * 1024) === 0) return `${n / (1024 * 1024)} MiB`;
@@ -172,7 +177,7 @@ export async function renderPlatforms(): Promise<string> {
   ];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const row of ROWS) {
-    const broker = await row.load();
+    const broker = await load(row);
     lines.push(`| ${cells(broker.capabilities, row).join(' | ')} |`);
     await broker.stop().catch(() => undefined);
   }

@@ -61,6 +61,18 @@ export {
 export type { StandardResult, StandardSchema } from './schema.ts';
 export { MOMService } from './service.ts';
 export { OffsetTracker, PushBuffer } from './sources.ts';
+export {
+  defineTopology,
+  type RepliesDefinition,
+  type ServiceDefinition,
+  type ServiceSettings,
+  type ServiceSpec,
+  type TargetDefinition,
+  type TargetSpec,
+  type Topology,
+  type TopologyDefinition,
+  type TopologyNames,
+} from './topology.ts';
 export type {
   Capabilities,
   DeadLetterCode,

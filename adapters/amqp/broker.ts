@@ -578,7 +578,10 @@ class AmqpTransport implements Transport {
       () => true,
       () => false,
     );
-    if (!(await Promise.race([closed, sleep(5000).then(() => false)]))) conn.unsafeDestroy();
+    if (
+      !(await Promise.race([closed, new Promise<false>((r) => setTimeout(r, 5000, false).unref())]))
+    )
+      conn.unsafeDestroy();
   }
 }
 

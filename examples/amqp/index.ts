@@ -1,67 +1,90 @@
 /**
- * The example app on RabbitMQ: the handlers of `examples/app.ts` on an {@link AmqpBroker},
- * as a long-running worker (`node --conditions=source examples/amqp/index.ts`) or as a Lambda
- * behind an Amazon MQ for RabbitMQ event source (`handler`). The topology is provisioned by
- * `infra/amqp/definitions.json` (`rabbitmqctl import_definitions`), so the broker declares
- * nothing.
+ * The example app on RabbitMQ: the handlers of `examples/app.ts` on one {@link AmqpBroker} per
+ * service of `examples/topology.ts` (greeter: hello, sum; worker: audit, flaky), as a
+ * long-running worker (`node --conditions=source examples/amqp/index.ts [service…]`) or as
+ * Lambdas behind Amazon MQ for RabbitMQ event sources (`handlers.greeter`, `handlers.worker`).
+ * The topology is provisioned by `infra/amqp/definitions.json` (generated from the topology:
+ * `npm run infra`; `rabbitmqctl import_definitions`), so the brokers declare nothing; their
+ * options come from the same topology (`amqpBrokerOptions`), so names and limits agree.
  *
  * Configuration comes from the environment: `AMQP_URL` (default
- * `amqp://guest:guest@localhost:5672`), `CLOUDMOM_EXCHANGE` (cloudmom), `CLOUDMOM_QUEUE`
- * (cloudmom-example).
+ * `amqp://guest:guest@localhost:5672`).
  *
  * @example
  * ```sh
  * rabbitmqctl import_definitions infra/amqp/definitions.json
- * AMQP_URL=amqp://guest:guest@localhost:5672 node --conditions=source examples/amqp/index.ts
+ * AMQP_URL=amqp://guest:guest@localhost:5672 node --conditions=source examples/amqp/index.ts greeter
  * ```
  * @module
  */
+import { MOMService } from 'cloudmom';
 import { AmqpBroker, type AmqpBrokerOptions, rmqHandler } from 'cloudmom/amqp';
+import { amqpBrokerOptions } from 'cloudmom/infra';
 import { registerExample } from '../app.ts';
+import { topology } from '../topology.ts';
+import { deploy } from './deploy.ts';
 
 /**
- * The broker options of the example (the topology of infra/amqp/definitions.json).
+ * The broker options of one service of the example (the queues of infra/amqp/definitions.json).
  *
  * @example
  * ```ts
- * const broker = new AmqpBroker({ ...exampleOptions(), url: 'amqp://localhost' });
+ * const broker = new AmqpBroker({ ...exampleOptions('greeter'), url: 'amqp://localhost' });
  * ```
  */
-export function exampleOptions(env: NodeJS.ProcessEnv = process.env): AmqpBrokerOptions {
+export function exampleOptions(
+  service: string,
+  env: NodeJS.ProcessEnv = process.env,
+): AmqpBrokerOptions {
   return {
     url: env.AMQP_URL ?? 'amqp://guest:guest@localhost:5672',
-    exchange: env.CLOUDMOM_EXCHANGE ?? 'cloudmom',
-    queue: env.CLOUDMOM_QUEUE ?? 'cloudmom-example',
-    declare: false, // provisioned by infra/amqp/definitions.json
-    maxDeliveries: 5, // below the queue's x-delivery-limit (10), RabbitMQ's own backstop
+    ...amqpBrokerOptions(topology, service, deploy),
   };
 }
 
 /**
- * The example's broker (connects on first use).
+ * The example's brokers, one per service, registered under the service's name (they connect
+ * on first use; `mom.start()` consumes every service's queue).
  *
  * @example
  * ```ts
- * const reply = await broker.request({ numbers: [1, 2] }, 'sum');
+ * await mom.start();
+ * const reply = await mom.get('greeter').request({ numbers: [1, 2] }, 'sum');
  * ```
  */
-export const broker: AmqpBroker = registerExample(new AmqpBroker(exampleOptions()), {
-  log: (line) => process.stdout.write(`${line}\n`),
-});
+export const mom = new MOMService();
+for (const s of topology.services)
+  mom.register(
+    s.name,
+    registerExample(new AmqpBroker(exampleOptions(s.name)), {
+      log: (line) => process.stdout.write(`${line}\n`),
+    }),
+  );
 
 /**
- * The Lambda handler for an Amazon MQ for RabbitMQ event source on `cloudmom-example`.
+ * The Lambda handlers, one per service, for an Amazon MQ for RabbitMQ event source on the
+ * service's queue.
  *
  * @example
  * ```ts
- * await handler(event); // throws RmqBatchError when the batch must be retried
+ * await handlers.greeter!(event); // throws RmqBatchError when the batch must be retried
  * ```
  */
-export const handler = rmqHandler(broker);
+export const handlers: Readonly<Record<string, ReturnType<typeof rmqHandler>>> = Object.fromEntries(
+  mom.names().map((name) => [name, rmqHandler(mom.get<AmqpBroker>(name))]),
+);
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  await broker.start();
-  process.stdout.write('cloudmom example worker consuming cloudmom-example; Ctrl-C stops\n');
+  const services = process.argv.slice(2);
+  const running = services.length > 0 ? services.map((s) => mom.get(s)) : undefined;
+  if (running) await Promise.all(running.map((b) => b.start()));
+  else await mom.start();
+  process.stdout.write(
+    `cloudmom example consuming ${(services.length > 0 ? services : mom.names()).join(', ')}; Ctrl-C stops\n`,
+  );
   for (const signal of ['SIGINT', 'SIGTERM'] as const)
-    process.once(signal, () => void broker.stop());
+    process.once(
+      signal,
+      () => void (running ? Promise.all(running.map((b) => b.stop())) : mom.stop()),
+    );
 }

@@ -2,16 +2,18 @@
  * The examples app (`examples/app.ts`) as an AWS Lambda function: the example handlers on an
  * {@link SqsBroker}, behind `lambdaHandler` (middy; SQS events with partial batch response).
  *
- * `serverless.yml` deploys this file, bundled by `infra/aws/bundle.cjs`, as two functions
- * (`greeter`, `worker`), each on its own queue. Everything deployment-specific comes from the
- * environment that serverless.yml sets:
+ * `serverless.yml` deploys this file, bundled by `infra/aws/bundle.cjs`, as one function per
+ * service of `examples/topology.ts` (`greeter`, `worker`), each on its own queue. Its settings
+ * come from the environment the generated serverless.yml sets from the topology (so a function
+ * and its queues cannot disagree), plus the queue URLs only CloudFormation knows:
  *
  * | variable | meaning |
  * |---|---|
  * | `CLOUDMOM_QUEUE_URL` | the function's inbound queue (name, URL or ARN) — required |
  * | `CLOUDMOM_DLQ_URL` | its dead-letter queue; default: the queue's RedrivePolicy target |
- * | `CLOUDMOM_REPLY_ALLOW_LIST` | comma-separated reply addresses allowed (`*` suffix = prefix) |
+ * | `CLOUDMOM_REPLY_ALLOW_LIST` | comma-separated reply addresses allowed (`*` suffix = prefix); set but empty: none |
  * | `CLOUDMOM_MAX_DELIVERIES` | delivery on which a failing message is dead-lettered (default 5) |
+ * | `CLOUDMOM_CONCURRENCY` | records of a batch handled at once (default: the broker's, 10) |
  * | `CLOUDMOM_UNKNOWN_TARGET` | `discard` (default) or `dead-letter` |
  * | `AWS_ENDPOINT_URL_SQS` / `AWS_ENDPOINT_URL` | an emulator (moto, LocalStack) for every SQS call |
  *
@@ -36,6 +38,7 @@ export interface ExampleLambdaConfig {
   readonly deadLetterQueue: string | undefined;
   readonly replyAllowList: string[] | undefined;
   readonly maxDeliveries: number;
+  readonly concurrency: number | undefined;
   readonly unknownTarget: 'discard' | 'dead-letter';
   readonly endpoint: string | undefined;
 }
@@ -51,6 +54,7 @@ export interface ExampleLambdaConfig {
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ExampleLambdaConfig {
   const queue = env.CLOUDMOM_QUEUE_URL;
   if (!queue) throw new Error('CLOUDMOM_QUEUE_URL is not set (serverless.yml sets it)');
+  // Unset: the broker's default; set (even empty, a one-way service): exactly these.
   const allow = env.CLOUDMOM_REPLY_ALLOW_LIST?.split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '');
@@ -58,8 +62,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ExampleLamb
   return {
     queue,
     deadLetterQueue: env.CLOUDMOM_DLQ_URL || undefined,
-    replyAllowList: allow && allow.length > 0 ? allow : undefined,
+    replyAllowList: allow,
     maxDeliveries: Number(env.CLOUDMOM_MAX_DELIVERIES) || 5,
+    concurrency: Number(env.CLOUDMOM_CONCURRENCY) || undefined,
     unknownTarget,
     endpoint: env.AWS_ENDPOINT_URL_SQS || env.AWS_ENDPOINT_URL || undefined,
   };
@@ -90,6 +95,7 @@ export const broker = registerExample(
     ...(config.deadLetterQueue ? { deadLetterQueue: config.deadLetterQueue } : {}),
     ...(config.replyAllowList ? { replyAllowList: config.replyAllowList } : {}),
     ...(client ? { client } : {}),
+    ...(config.concurrency ? { concurrency: config.concurrency } : {}),
     maxDeliveries: config.maxDeliveries,
     unknownTarget: config.unknownTarget,
   }),

@@ -1,5 +1,5 @@
 /**
- * Runs osls on serverless.yml for the AWS tests: package offline (no credentials, no
+ * Runs osls on serverless.yml (generated from examples/topology.ts) for the AWS tests: package offline (no credentials, no
  * endpoint, no network) and deploy a packaged stage into an endpoint (moto, LocalStack) with
  * `AWS_ENDPOINT_URL`. Each caller uses its own stage and package folder, so test files can
  * run in parallel without sharing `.serverless/`.
@@ -17,48 +17,27 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { topology } from '../../examples/topology.ts';
+import { type AwsNames, awsNames } from '../../src/infra/aws.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const OSLS = join(ROOT, 'node_modules/osls/bin/serverless.js');
 
-/** The service name in serverless.yml. */
-export const SERVICE = 'cloudmom-examples';
+/** The service name in serverless.yml: the topology's name. */
+export const SERVICE = topology.name;
 /** The region the tests package and deploy to. */
 export const REGION = 'us-east-1';
 
-/** Names serverless.yml gives a stage's resources. */
-export interface StackNames {
-  readonly stack: string;
-  readonly topic: string;
-  readonly greeter: string;
-  readonly greeterDlq: string;
-  readonly worker: string;
-  readonly workerDlq: string;
-  readonly replies: string;
-  readonly greeterFunction: string;
-  readonly workerFunction: string;
-}
-
 /**
- * The resource names of a stage.
+ * The resource names of a stage, as the generated serverless.yml gives them (the topology's
+ * names, AWS-spelled by the generator: the same function, so they cannot disagree).
  * @example
  * ```ts
- * stackNames('dev').greeter; // "cloudmom-examples-dev-greeter"
+ * stackNames('dev').services.greeter?.deadLetter; // "cloudmom-examples-dev-greeter-dead-letter"
  * ```
  */
-export function stackNames(stage: string): StackNames {
-  const p = `${SERVICE}-${stage}`;
-  return {
-    stack: p,
-    topic: `${p}-events`,
-    greeter: `${p}-greeter`,
-    greeterDlq: `${p}-greeter-dlq`,
-    worker: `${p}-worker`,
-    workerDlq: `${p}-worker-dlq`,
-    replies: `${p}-replies`,
-    greeterFunction: `${p}-greeter`,
-    workerFunction: `${p}-worker`,
-  };
+export function stackNames(stage: string): AwsNames {
+  return awsNames(topology, stage);
 }
 
 /**
@@ -81,14 +60,16 @@ export interface Packaged {
 }
 
 /**
- * Runs osls from the repository root with exactly `env` (plus PATH and an isolated HOME,
- * so no ~/.aws profile or osls state leaks in). Rejects with osls's output on failure.
+ * Runs osls in `cwd` (default: the repository root, the example's service) with exactly `env`
+ * (plus PATH and an isolated HOME, so no ~/.aws profile or osls state leaks in). Rejects with
+ * osls's output on failure.
  */
 export function osls(
   args: readonly string[],
   env: NodeJS.ProcessEnv,
   home: string,
   timeoutMs = 180_000,
+  cwd = ROOT,
 ): Promise<string> {
   mkdirSync(home, { recursive: true });
   return new Promise((resolvePromise, reject) => {
@@ -96,7 +77,7 @@ export function osls(
       process.execPath,
       [OSLS, ...args],
       {
-        cwd: ROOT,
+        cwd,
         env: {
           PATH: process.env.PATH,
           HOME: home,

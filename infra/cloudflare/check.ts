@@ -3,6 +3,9 @@
  * at most a warning (an unknown key, `max_batch_size = 500`, `max_retries = 1000`) and the
  * platform refuses or silently clamps, plus the rules cloudmom relies on.
  *
+ * The example's wrangler.toml is generated from the topology (`generateCloudflare` in
+ * `cloudmom/infra`, `npm run infra`); these checks run on it in test/cloudflare/iac.test.ts.
+ *
  * Limits: https://developers.cloudflare.com/queues/platform/limits/ and the consumer settings of
  * https://developers.cloudflare.com/queues/configuration/configure-queues/.
  *
@@ -25,6 +28,8 @@ export interface QueuesConfig {
     readonly producers?: readonly Record<string, unknown>[];
     readonly consumers?: readonly Record<string, unknown>[];
   };
+  /** Environments (`[env.<name>]`): each a Worker of its own, with its own queues. */
+  readonly env?: Readonly<Record<string, QueuesConfig>>;
 }
 
 /** Consumer settings: allowed range, inclusive; `integer` where fractions are refused. */
@@ -118,6 +123,26 @@ export function checkQueues(
   return problems;
 }
 
+/**
+ * {@link checkQueues} on the top-level Worker and on every environment (`[env.<name>]`, one
+ * Worker each: queues are not inherited), the problems of an environment prefixed with
+ * `env.<name>.`.
+ *
+ * @example
+ * ```ts
+ * checkConfig(rawConfig, { maxDeliveries: 5 }); // [] when every Worker's queues are sound
+ * ```
+ */
+export function checkConfig(
+  config: QueuesConfig,
+  options: { maxDeliveries?: number } = {},
+): string[] {
+  const problems = checkQueues(config, options);
+  for (const [name, env] of Object.entries(config.env ?? {}))
+    problems.push(...checkQueues(env, options).map((p) => `env.${name}.${p}`));
+  return problems;
+}
+
 function range(
   problems: string[],
   where: string,
@@ -142,7 +167,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const [file = 'infra/cloudflare/wrangler.toml', maxDeliveries] = process.argv.slice(2);
   const { experimental_readRawConfig } = await import('wrangler');
   const { rawConfig } = experimental_readRawConfig({ config: file });
-  const problems = checkQueues(rawConfig as QueuesConfig, {
+  const problems = checkConfig(rawConfig as QueuesConfig, {
     ...(maxDeliveries ? { maxDeliveries: Number(maxDeliveries) } : {}),
   });
   for (const p of problems) console.error(`${file}: ${p}`);

@@ -1,5 +1,6 @@
 /**
- * Applies `topics.json` to a Kafka cluster with the admin client: creates missing topics,
+ * Applies `topics.json` (generated from the topology by `generateKafka` in `cloudmom/infra`:
+ * `npm run infra`) to a Kafka cluster with the admin client: creates missing topics,
  * adds partitions where the file asks for more (Kafka cannot remove any), and sets each
  * topic's configs. Idempotent. `replicationFactor` and `min.insync.replicas` are capped at the
  * cluster's broker count (a one-broker test cluster takes the file unchanged otherwise).
@@ -23,6 +24,10 @@ export interface TopicSpec {
 
 export interface TopicsFile {
   readonly topics: readonly TopicSpec[];
+  /** One consumer group per service (documentation: Kafka creates groups on first join). */
+  readonly consumerGroups?: readonly { readonly groupId: string; readonly service: string }[];
+  /** Each service principal's ACLs, for clusters with an authorizer (not applied here). */
+  readonly acls?: readonly unknown[];
 }
 
 /** The topics file next to this script. */

@@ -5,16 +5,16 @@
  * dead-letter copies it sends are read back from RabbitMQ.
  */
 import { InvalidArgumentError } from 'cloudmom';
-import {
-  RmqBatchError,
-  type RmqEvent,
-  type RmqMessage,
-  rmqHandler,
-  rmqMessages,
-} from 'cloudmom/amqp';
-import type { SyncMessage } from 'rabbitmq-client';
+import { RmqBatchError, type RmqEvent, rmqHandler, rmqMessages } from 'cloudmom/amqp';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { closeTestConnection, type Topology, testConnection, topology } from './fixture.ts';
+import {
+  closeTestConnection,
+  drainAsRmq as drain,
+  rmqEvent,
+  type Topology,
+  testConnection,
+  topology,
+} from './fixture.ts';
 
 /** The example event of the AWS docs (aws-lambda-events fixture `example-rabbitmq-event.json`). */
 const DOCUMENTED_EVENT: RmqEvent = {
@@ -51,69 +51,6 @@ const DOCUMENTED_EVENT: RmqEvent = {
     ],
   },
 };
-
-const javaDate = (seconds: number) =>
-  new Date(seconds * 1000).toLocaleString('en-US', {
-    timeZone: 'UTC',
-    month: 'short',
-    day: 'numeric',
-    year: 'numeric',
-    hour: 'numeric',
-    minute: '2-digit',
-    second: '2-digit',
-  });
-
-/** A message received from RabbitMQ as the `aws:rmq` event source writes it. */
-function toRmqRecord(m: SyncMessage): RmqMessage {
-  const headers: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(m.headers ?? {}))
-    headers[k] =
-      typeof v === 'string'
-        ? { bytes: [...Buffer.from(v)].map((b) => (b > 127 ? b - 256 : b)) }
-        : v;
-  const body = Buffer.isBuffer(m.body)
-    ? m.body
-    : Buffer.from(typeof m.body === 'string' ? m.body : JSON.stringify(m.body));
-  return {
-    basicProperties: {
-      contentType: m.contentType ?? null,
-      contentEncoding: null,
-      headers,
-      deliveryMode: m.durable ? 2 : 1,
-      priority: null,
-      correlationId: m.correlationId ?? null,
-      replyTo: m.replyTo ?? null,
-      expiration: null,
-      messageId: m.messageId ?? null,
-      timestamp: m.timestamp === undefined ? null : javaDate(m.timestamp),
-      type: null,
-      userId: null,
-      appId: null,
-      clusterId: null,
-      bodySize: body.length,
-    },
-    redelivered: m.redelivered,
-    data: body.toString('base64'),
-  };
-}
-
-function rmqEvent(queue: string, records: RmqMessage[]): RmqEvent {
-  return {
-    eventSource: 'aws:rmq',
-    eventSourceArn: 'arn:aws:mq:us-east-1:111122223333:broker:cloudmom:b-0000',
-    rmqMessagesByQueue: { [`${queue}::/`]: records },
-  };
-}
-
-/** Takes every message of the queue (basic.get, no ack) as event records. */
-async function drain(queue: string): Promise<RmqMessage[]> {
-  const out: RmqMessage[] = [];
-  for (;;) {
-    const m = await testConnection().basicGet({ queue, noAck: true });
-    if (!m) return out;
-    out.push(toRmqRecord(m));
-  }
-}
 
 let t: Topology | undefined;
 afterEach(async () => {

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { BrokerOptions } from 'cloudmom';
+import type { RmqEvent, RmqMessage } from 'cloudmom/amqp';
 import { AmqpBroker, type AmqpBrokerOptions } from 'cloudmom/amqp';
 import { Connection, type SyncMessage } from 'rabbitmq-client';
 import { inject } from 'vitest';
@@ -141,4 +142,67 @@ export async function topology(
 export async function closeTestConnection(): Promise<void> {
   await shared?.close();
   shared = undefined;
+}
+
+const javaDate = (seconds: number) =>
+  new Date(seconds * 1000).toLocaleString('en-US', {
+    timeZone: 'UTC',
+    month: 'short',
+    day: 'numeric',
+    year: 'numeric',
+    hour: 'numeric',
+    minute: '2-digit',
+    second: '2-digit',
+  });
+
+/** A message received from RabbitMQ as the `aws:rmq` event source writes it. */
+export function toRmqRecord(m: SyncMessage): RmqMessage {
+  const headers: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(m.headers ?? {}))
+    headers[k] =
+      typeof v === 'string'
+        ? { bytes: [...Buffer.from(v)].map((b) => (b > 127 ? b - 256 : b)) }
+        : v;
+  const body = Buffer.isBuffer(m.body)
+    ? m.body
+    : Buffer.from(typeof m.body === 'string' ? m.body : JSON.stringify(m.body));
+  return {
+    basicProperties: {
+      contentType: m.contentType ?? null,
+      contentEncoding: null,
+      headers,
+      deliveryMode: m.durable ? 2 : 1,
+      priority: null,
+      correlationId: m.correlationId ?? null,
+      replyTo: m.replyTo ?? null,
+      expiration: null,
+      messageId: m.messageId ?? null,
+      timestamp: m.timestamp === undefined ? null : javaDate(m.timestamp),
+      type: null,
+      userId: null,
+      appId: null,
+      clusterId: null,
+      bodySize: body.length,
+    },
+    redelivered: m.redelivered,
+    data: body.toString('base64'),
+  };
+}
+
+export function rmqEvent(queue: string, records: RmqMessage[]): RmqEvent {
+  return {
+    eventSource: 'aws:rmq',
+    eventSourceArn: 'arn:aws:mq:us-east-1:111122223333:broker:cloudmom:b-0000',
+    rmqMessagesByQueue: { [`${queue}::/`]: records },
+  };
+}
+
+/** Takes every message of the queue (basic.get, no ack) as event records. */
+export async function drainAsRmq(queue: string): Promise<RmqMessage[]> {
+  const out: RmqMessage[] = [];
+  for (;;) {
+    const m = await testConnection().basicGet({ queue, noAck: true });
+    if (!m) return out;
+    out.push(toRmqRecord(m));
+  }
 }

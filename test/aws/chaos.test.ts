@@ -8,8 +8,9 @@
 import { CreateTopicCommand, DeleteTopicCommand, SubscribeCommand } from '@aws-sdk/client-sns';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { SnsBroker, SqsBroker } from 'cloudmom/aws';
-import { afterAll, expect, inject, it } from 'vitest';
-import { type ChaosResult, type DeadLetter, poison, runChaos } from '../chaos/harness.ts';
+import { afterAll, inject, it } from 'vitest';
+import { expectNothingLost } from '../chaos/expect.ts';
+import { type DeadLetter, runChaos } from '../chaos/harness.ts';
 import {
   clients,
   createQueueWithDlq,
@@ -72,21 +73,6 @@ const readDlq = (url: string) => async (): Promise<DeadLetter[]> =>
     };
   });
 
-function check(r: ChaosResult): void {
-  expect(r.lost).toEqual([]);
-  expect(r.kills).toBe(3);
-  expect(r.restarts).toBe(3);
-  expect(r.queueDepth).toBe(0);
-  const expectedDead = Array.from({ length: TOTAL }, (_, n) => n).filter(poison);
-  const dead = [...new Set(r.deadLetterRecords.map((d) => d.n))].sort((a, b) => a - b);
-  expect(dead).toEqual(expectedDead); // only poison is dead-lettered, all of it
-  for (const d of r.deadLetterRecords) {
-    expect(d.reason).toBe('handler-failed');
-    expect(d.description).toMatch(/poison \d+/);
-  }
-  expect(r.handledAndDead).toBe(0);
-}
-
 it(`SqsBroker: ${TOTAL.toLocaleString('en')} messages, three consumer processes SIGKILLed and restarted: none lost`, async () => {
   const { queue, dlq } = await queues();
   const publisher = new SqsBroker({ queue: queue.url, client: sqs, logger: false });
@@ -101,7 +87,7 @@ it(`SqsBroker: ${TOTAL.toLocaleString('en')} messages, three consumer processes 
       readDeadLetters: readDlq(dlq.url),
       queueDepth: () => depth(queue.url),
     });
-    check(r);
+    expectNothingLost(r, TOTAL);
   } finally {
     await publisher.stop();
   }
@@ -130,7 +116,7 @@ it(`SnsBroker: ${TOTAL.toLocaleString('en')} messages, three consumer processes 
       readDeadLetters: readDlq(dlq.url),
       queueDepth: () => depth(queue.url),
     });
-    check(r);
+    expectNothingLost(r, TOTAL);
   } finally {
     await publisher.stop();
     await sns.send(new DeleteTopicCommand({ TopicArn: topic })).catch(() => {});

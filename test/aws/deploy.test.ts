@@ -22,11 +22,11 @@ import {
 } from '@aws-sdk/client-sns';
 import { GetQueueAttributesCommand, GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { topology } from '../../examples/topology.ts';
 import {
   deployExamples,
   packageExamples,
   REGION,
-  type StackNames,
   stackNames,
   uniqueStage,
 } from '../../infra/aws/stack.ts';
@@ -35,7 +35,10 @@ import { cacheDir } from '../emulators/harness.ts';
 
 const endpoint = inject('awsEndpoint');
 const stage = uniqueStage('deploy');
-const names: StackNames = stackNames(stage);
+// The names the generated serverless.yml gives the stage: the topology's (awsNames).
+const names = stackNames(stage);
+const services = topology.services.map((s) => ({ spec: s, ...names.services[s.name]! }));
+const replies = names.replies!;
 const dir = join(cacheDir('aws-deploy'), stage);
 const sqs = new SQSClient(awsClientConfig(endpoint));
 const sns = new SNSClient(awsClientConfig(endpoint));
@@ -64,26 +67,23 @@ afterAll(() => {
 });
 
 describe('osls deploy into moto', () => {
-  it('creates every queue encrypted with SSE-SQS', async () => {
-    for (const name of [
-      names.greeter,
-      names.greeterDlq,
-      names.worker,
-      names.workerDlq,
-      names.replies,
-    ]) {
+  it('creates every queue, named as the topology names it, encrypted with SSE-SQS', async () => {
+    const prefix = `cloudmom-examples-${stage}`;
+    expect(services.map((s) => [s.queue, s.deadLetter])).toEqual([
+      [`${prefix}-greeter`, `${prefix}-greeter-dead-letter`],
+      [`${prefix}-worker`, `${prefix}-worker-dead-letter`],
+    ]);
+    expect([names.topic, replies]).toEqual([prefix, `${prefix}-replies`]);
+    for (const name of [...services.flatMap((s) => [s.queue, s.deadLetter]), replies]) {
       const q = await queue(name);
       expect(q.attributes.SqsManagedSseEnabled, name).toBe('true');
     }
   });
 
   it('redrives each inbound queue to its DLQ after 5 receives, visibility 90 s', async () => {
-    for (const [name, dlqName] of [
-      [names.greeter, names.greeterDlq],
-      [names.worker, names.workerDlq],
-    ] as const) {
-      const q = await queue(name);
-      const dlq = await queue(dlqName);
+    for (const s of services) {
+      const q = await queue(s.queue);
+      const dlq = await queue(s.deadLetter);
       const redrive = JSON.parse(q.attributes.RedrivePolicy ?? '{}');
       expect(redrive.deadLetterTargetArn).toBe(dlq.attributes.QueueArn);
       expect(Number(redrive.maxReceiveCount)).toBe(5);
@@ -91,9 +91,9 @@ describe('osls deploy into moto', () => {
       expect(dlq.attributes.MessageRetentionPeriod).toBe('1209600');
       expect(dlq.attributes.RedrivePolicy).toBeUndefined();
     }
-    const replies = await queue(names.replies);
-    expect(replies.attributes.MessageRetentionPeriod).toBe('3600');
-    expect(replies.attributes.RedrivePolicy).toBeUndefined();
+    const r = await queue(replies);
+    expect(r.attributes.MessageRetentionPeriod).toBe('3600');
+    expect(r.attributes.RedrivePolicy).toBeUndefined();
   });
 
   it('creates the topic, encrypted with the SNS key', async () => {
@@ -103,11 +103,9 @@ describe('osls deploy into moto', () => {
   });
 
   it('deploys both functions on Node 22 with their configuration', async () => {
-    const replies = await queue(names.replies);
-    for (const [fn, q, dlq] of [
-      [names.greeterFunction, names.greeter, names.greeterDlq],
-      [names.workerFunction, names.worker, names.workerDlq],
-    ] as const) {
+    const r = await queue(replies);
+    expect(r.attributes.QueueArn).toMatch(new RegExp(`:${replies}$`));
+    for (const { spec, function: fn, queue: q, deadLetter: dlq } of services) {
       const c = await lambda.send(new GetFunctionConfigurationCommand({ FunctionName: fn }));
       expect(c.Runtime).toBe('nodejs22.x');
       expect(c.Handler).toBe('examples/aws/dist/handler.handler');
@@ -116,19 +114,23 @@ describe('osls deploy into moto', () => {
       expect(env.CLOUDMOM_QUEUE_URL).toMatch(new RegExp(`/${q}$`));
       expect(env.CLOUDMOM_DLQ_URL).toMatch(new RegExp(`/${dlq}$`));
       expect(env.CLOUDMOM_MAX_DELIVERIES).toBe('5');
+      expect(env.CLOUDMOM_CONCURRENCY).toBe('5');
       expect(env.CLOUDMOM_UNKNOWN_TARGET).toBe('dead-letter');
-      const allow = (env.CLOUDMOM_REPLY_ALLOW_LIST ?? '').split(',');
-      expect(allow[0]).toBe(names.replies);
-      expect(allow[1]).toMatch(new RegExp(`/${names.replies}$`));
-      expect(replies.attributes.QueueArn).toContain(names.replies);
+      if (spec.replies) {
+        // Replies only to the reply queue, by name or by the URL CloudFormation gives it.
+        const allow = (env.CLOUDMOM_REPLY_ALLOW_LIST ?? '').split(',');
+        expect(allow.length).toBe(2);
+        expect(allow[0]).toBe(replies);
+        expect(allow[1]).toMatch(new RegExp(`/${replies}$`));
+      } else {
+        // A one-way service may reply nowhere.
+        expect(env.CLOUDMOM_REPLY_ALLOW_LIST).toBe('');
+      }
     }
   });
 
   it('maps each queue to its function with ReportBatchItemFailures', async () => {
-    for (const [fn, q] of [
-      [names.greeterFunction, names.greeter],
-      [names.workerFunction, names.worker],
-    ] as const) {
+    for (const { function: fn, queue: q } of services) {
       const { attributes } = await queue(q);
       // By queue: moto filters FunctionName literally, and CloudFormation gave it the ARN.
       const { EventSourceMappings = [] } = await lambda.send(
@@ -154,7 +156,7 @@ describe('osls deploy into moto', () => {
     const { Subscriptions = [] } = await sns.send(
       new ListSubscriptionsByTopicCommand({ TopicArn: topicArn }),
     );
-    const greeter = await queue(names.greeter);
+    const greeter = await queue(services[0]!.queue);
     if (Subscriptions.length === 0) {
       // moto 5.2's CloudFormation skips AWS::SNS::Subscription and AWS::SQS::QueuePolicy
       // (both asserted on the template by iac.test.ts).
@@ -162,7 +164,7 @@ describe('osls deploy into moto', () => {
       return;
     }
     expect(Subscriptions.map((s) => s.Endpoint?.split(':').pop()).sort()).toEqual(
-      [names.greeter, names.worker].sort(),
+      services.map((s) => s.queue).sort(),
     );
     const policy = JSON.parse(greeter.attributes.Policy ?? '{}');
     expect(JSON.stringify(policy)).toContain(topicArn);

@@ -46,7 +46,6 @@ import {
   extractZip,
   packageExamples,
   REGION,
-  type StackNames,
   stackNames,
   uniqueStage,
 } from '../../infra/aws/stack.ts';
@@ -58,7 +57,9 @@ type LambdaFn = (event: SqsEvent, context: unknown) => Promise<SqsBatchResponse 
 
 const endpoint = inject('awsEndpoint');
 const stage = uniqueStage('e2e');
-const names: StackNames = stackNames(stage);
+// The names the generated serverless.yml gives the stage: the topology's (awsNames).
+const names = stackNames(stage);
+const replies = names.replies!;
 const dir = join(cacheDir('aws-e2e'), stage);
 const sqs = new SQSClient(awsClientConfig(endpoint));
 const sns = new SNSClient(awsClientConfig(endpoint));
@@ -215,7 +216,7 @@ beforeAll(async () => {
   await deployExamples(stage, join(dir, 'package'), endpoint);
 
   // moto would run the functions in Docker on each SendMessage: this test is the poller.
-  for (const q of [names.greeter, names.worker]) {
+  for (const { queue: q } of Object.values(names.services)) {
     const arn = await queueArn(await queueUrl(q));
     const { EventSourceMappings = [] } = await lambda.send(
       new ListEventSourceMappingsCommand({ EventSourceArn: arn }),
@@ -249,20 +250,21 @@ beforeAll(async () => {
   }
 
   for (const key of ['greeter', 'worker'] as const) {
-    const name = key === 'greeter' ? names.greeterFunction : names.workerFunction;
+    const n = names.services[key]!;
+    const name = n.function;
     const c = await lambda.send(new GetFunctionConfigurationCommand({ FunctionName: name }));
     const env = c.Environment?.Variables ?? {};
-    const url = await queueUrl(key === 'greeter' ? names.greeter : names.worker);
+    const url = await queueUrl(n.queue);
     fns[key] = {
       name,
       queueUrl: url,
       queueArn: await queueArn(url),
-      dlqUrl: await queueUrl(key === 'greeter' ? names.greeterDlq : names.workerDlq),
+      dlqUrl: await queueUrl(n.deadLetter),
       env,
       handler: await loadPackagedHandler(packaged.zip, name, env),
     };
   }
-  repliesUrl = await queueUrl(names.replies);
+  repliesUrl = await queueUrl(replies);
   repliesCfnUrl = fns.greeter.env.CLOUDMOM_REPLY_ALLOW_LIST!.split(',')[1]!;
 
   requester = new SqsBroker({ queue: fns.greeter.queueUrl, client: sqs, logger: false });
@@ -282,7 +284,7 @@ afterAll(async () => {
 describe('end to end on the deployed stack (moto)', () => {
   it('SNS → filtered queue → packaged greeter: the reply carries the correlation id', async () => {
     const correlationId = `hello-${randomUUID()}`;
-    await publisher.publish('Hello World!', 'hello', { correlationId, replyTo: names.replies });
+    await publisher.publish('Hello World!', 'hello', { correlationId, replyTo: replies });
     await publisher.publish({ event: 'login' }, 'audit');
 
     // The filter policy routed each message to its queue only, raw (attributes, no envelope).
@@ -290,7 +292,7 @@ describe('end to end on the deployed stack (moto)', () => {
     expect(moreHello).toEqual([]);
     expect(attr(hello!, 'target')).toBe('hello');
     expect(attr(hello!, 'correlation_id')).toBe(correlationId);
-    expect(attr(hello!, 'reply_to')).toBe(names.replies);
+    expect(attr(hello!, 'reply_to')).toBe(replies);
     expect(hello!.Body).toBe('Hello World!');
     expect(attr(hello!, 'content_type')).toMatch(/^text\/plain/);
     const audit = await poll(fns.worker.queueUrl, 1);
@@ -324,7 +326,10 @@ describe('end to end on the deployed stack (moto)', () => {
   it('refuses a reply address outside the allow-list: dead-lettered with the reason', async () => {
     const correlationId = `evil-${randomUUID()}`;
     // The worker queue exists and is reachable, but is not a reply address.
-    await requester.publish('Hello', 'hello', { correlationId, replyTo: names.worker });
+    await requester.publish('Hello', 'hello', {
+      correlationId,
+      replyTo: names.services.worker!.queue,
+    });
     const batch = await poll(fns.greeter.queueUrl, 1);
     expect(await invoke(fns.greeter, batch)).toEqual({ batchItemFailures: [] });
     const [dead] = await poll(fns.greeter.dlqUrl, 1);
@@ -362,7 +367,7 @@ describe('end to end on the deployed stack (moto)', () => {
         ],
       }),
     );
-    await requester.publish({ numbers: [2, 3] }, 'sum', { correlationId, replyTo: names.replies });
+    await requester.publish({ numbers: [2, 3] }, 'sum', { correlationId, replyTo: replies });
     const batch = await poll(fns.greeter.queueUrl, 4);
     expect(batch.length).toBe(4);
     expect(await invoke(fns.greeter, batch)).toEqual({ batchItemFailures: [] });

@@ -107,6 +107,31 @@ export async function drain(
   }
 }
 
+/** Receives exactly `n` messages (as Lambda's poller would), keeping them in flight. */
+export async function receiveInFlight(
+  client: SQSClient,
+  q: TestQueue,
+  n: number,
+): Promise<Message[]> {
+  const got: Message[] = [];
+  const deadline = Date.now() + 10_000;
+  while (got.length < n && Date.now() < deadline) {
+    const r = await client.send(
+      new ReceiveMessageCommand({
+        QueueUrl: q.url,
+        MaxNumberOfMessages: Math.min(10, n - got.length),
+        WaitTimeSeconds: 1,
+        VisibilityTimeout: 30,
+        MessageAttributeNames: ['All'],
+        MessageSystemAttributeNames: ['All'],
+      }),
+    );
+    got.push(...(r.Messages ?? []));
+  }
+  if (got.length !== n) throw new Error(`received ${got.length} of ${n} messages`);
+  return got;
+}
+
 const codecs = new CodecRegistry();
 
 /** A dead-lettered message as read back from a DLQ: target, decoded body, reason. */

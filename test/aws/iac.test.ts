@@ -6,12 +6,22 @@
  * they are checked).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TARGETS } from '../../examples/app.ts';
-import { extractZip, packageExamples, zipEntries } from '../../infra/aws/stack.ts';
+import { topology } from '../../examples/topology.ts';
+import {
+  extractZip,
+  osls,
+  packageExamples,
+  REGION,
+  stackNames,
+  zipEntries,
+} from '../../infra/aws/stack.ts';
+import { defineTopology } from '../../src/index.ts';
+import { awsNames, generateAws } from '../../src/infra/index.ts';
 import { cacheDir, pyTool, ROOT } from '../emulators/harness.ts';
 
 const CFN_LINT = 'cfn-lint==1.*';
@@ -40,6 +50,12 @@ function resource(id: string): Resource {
   const r = template.Resources[id];
   if (!r) throw new Error(`no resource ${id} in the template`);
   return r;
+}
+
+/** The topology's service of a function's logical id (`GreeterLambdaFunction` → greeter). */
+function serviceOf(fnId: string) {
+  const base = fnId.replace(/LambdaFunction$/, '');
+  return topology.service(base.charAt(0).toLowerCase() + base.slice(1));
 }
 
 /** `{Ref: X}`, `{Fn::GetAtt: [X, ...]}` or `{Fn::Sub: '${X.Arn}'}` → X. */
@@ -106,6 +122,14 @@ function snsFunctionsLosingFailures(resources: Record<string, Resource>): string
     if (r.Type === 'AWS::Lambda::Function' && p.DeadLetterConfig?.TargetArn) covered.add(id);
   }
   return [...invoked].filter((fn) => !covered.has(fn)).sort();
+}
+
+/**
+ * A venv's console script run by the venv's python (not through its shebang, which names the
+ * folder the venv was created in: the shared .cache outlives the worktree that made it).
+ */
+function venvScript(bin: string, script: string, args: string[]): [string, string[]] {
+  return [join(bin, 'python'), [join(bin, script), ...args]];
 }
 
 beforeAll(async () => {
@@ -201,13 +225,12 @@ describe('serverless.yml: offline package and scanners', () => {
     const bin = pyTool('cfn-lint', [CFN_LINT]);
     for (const file of ['update', 'create']) {
       const r = spawnSync(
-        `${bin}/cfn-lint`,
-        [
+        ...venvScript(bin, 'cfn-lint', [
           '--config-file',
           join(ROOT, 'infra/aws/cfn-lint.yaml'),
           '--',
           join(dir, `package/cloudformation-template-${file}-stack.json`),
-        ],
+        ]),
         { encoding: 'utf8', timeout: 120_000 },
       );
       expect(`${r.stdout}${r.stderr}`.trim()).toBe('');
@@ -218,15 +241,14 @@ describe('serverless.yml: offline package and scanners', () => {
   it('passes checkov with no finding beyond the documented skips', () => {
     const bin = pyTool('checkov', [CHECKOV]);
     const r = spawnSync(
-      `${bin}/checkov`,
-      [
+      ...venvScript(bin, 'checkov', [
         '--config-file',
         join(ROOT, 'infra/aws/checkov.yaml'),
         '-f',
         join(dir, 'package/cloudformation-template-update-stack.json'),
         '-o',
         'json',
-      ],
+      ]),
       { encoding: 'utf8', timeout: 240_000, maxBuffer: 64 * 1024 * 1024 },
     );
     const report = JSON.parse(r.stdout);
@@ -239,6 +261,67 @@ describe('serverless.yml: offline package and scanners', () => {
     expect(report.summary.resource_count).toBe(Object.keys(template.Resources).length);
     expect(r.status).toBe(0);
   }, 300_000);
+
+  it('an ordered topology (FIFO topic and queues) packages offline and passes cfn-lint too', async () => {
+    const ledger = defineTopology({
+      name: 'ledger',
+      defaults: { timeoutSeconds: 20 },
+      services: {
+        posts: { targets: ['entry.posted', 'entry.voided'], ordered: true },
+        'audit-log': { targets: { 'entry.audited': { replies: false } }, ordered: true },
+      },
+    });
+    const service = join(dir, 'fifo');
+    mkdirSync(service, { recursive: true });
+    const [file] = generateAws(ledger, {
+      handler: 'handler.handler',
+      package: { patterns: ['!**', 'handler.mjs'], excludeDevDependencies: false },
+    });
+    writeFileSync(join(service, file!.path), file!.content);
+    writeFileSync(
+      join(service, 'handler.mjs'),
+      'export const handler = async () => ({ batchItemFailures: [] });\n',
+    );
+    const out = join(service, 'package');
+    await osls(
+      ['package', '--stage', STAGE, '--region', REGION, '--package', out],
+      {},
+      `${service}.home`,
+      180_000,
+      service,
+    );
+    const fifo = JSON.parse(
+      readFileSync(join(out, 'cloudformation-template-update-stack.json'), 'utf8'),
+    );
+    const names = awsNames(ledger, STAGE);
+    const r = fifo.Resources as Record<string, Resource>;
+    expect(r.EventsTopic!.Properties).toMatchObject({ TopicName: names.topic, FifoTopic: true });
+    expect(names.topic).toBe('ledger-iac.fifo');
+    expect(r.PostsQueue!.Properties).toMatchObject({
+      QueueName: 'ledger-iac-posts.fifo',
+      FifoQueue: true,
+    });
+    expect(r.AuditDashlogDeadLetterQueue!.Properties).toMatchObject({
+      QueueName: names.services['audit-log']!.deadLetter,
+      FifoQueue: true,
+    });
+    expect(r.AuditDashlogLambdaFunction!.Properties.FunctionName).toBe('ledger-iac-audit-log');
+    const mappings = Object.values(r).filter((x) => x.Type === 'AWS::Lambda::EventSourceMapping');
+    expect(mappings.length).toBe(2);
+    for (const m of mappings) expect(m.Properties.MaximumBatchingWindowInSeconds).toBeUndefined();
+    const bin = pyTool('cfn-lint', [CFN_LINT]);
+    const lint = spawnSync(
+      ...venvScript(bin, 'cfn-lint', [
+        '--config-file',
+        join(ROOT, 'infra/aws/cfn-lint.yaml'),
+        '--',
+        join(out, 'cloudformation-template-update-stack.json'),
+      ]),
+      { encoding: 'utf8', timeout: 120_000 },
+    );
+    expect(`${lint.stdout}${lint.stderr}`.trim()).toBe('');
+    expect(lint.status).toBe(0);
+  }, 240_000);
 
   it('every checkov skip in infra/aws/checkov.yaml carries its reason', () => {
     const lines = readFileSync(join(ROOT, 'infra/aws/checkov.yaml'), 'utf8').split('\n');
@@ -262,6 +345,28 @@ describe('serverless.yml: offline package and scanners', () => {
 });
 
 describe('serverless.yml: the properties that matter', () => {
+  it('is generated from the topology, and names every resource as the topology does', () => {
+    expect(readFileSync(join(ROOT, 'serverless.yml'), 'utf8')).toMatch(
+      /^# Generated from the topology "cloudmom-examples" by cloudmom\/infra/,
+    );
+    const names = stackNames(STAGE);
+    expect(resource('EventsTopic').Properties.TopicName).toBe(names.topic);
+    expect(names.topic).toBe(topology.names(STAGE).topic);
+    expect(resource('RepliesQueue').Properties.QueueName).toBe(names.replies);
+    for (const s of topology.services) {
+      const n = names.services[s.name]!;
+      const id = s.name.charAt(0).toUpperCase() + s.name.slice(1);
+      expect(resource(`${id}Queue`).Properties.QueueName).toBe(
+        topology.names(STAGE).services[s.name]!.queue,
+      );
+      expect(resource(`${id}Queue`).Properties.QueueName).toBe(n.queue);
+      expect(resource(`${id}DeadLetterQueue`).Properties.QueueName).toBe(n.deadLetter);
+      expect(resource(`${id}LambdaFunction`).Properties.FunctionName).toBe(n.function);
+      expect(resource(`${id}LogGroup`).Properties.LogGroupName).toBe(n.logGroup);
+    }
+    expect(ofType('AWS::Lambda::Function').length).toBe(topology.services.length);
+  });
+
   it('encrypts every queue (SSE-SQS or KMS) and the topic (KMS)', () => {
     const queues = ofType('AWS::SQS::Queue');
     expect(queues.length).toBe(5);
@@ -276,6 +381,7 @@ describe('serverless.yml: the properties that matter', () => {
     for (const id of ['GreeterQueue', 'WorkerQueue']) {
       const redrive = resource(id).Properties.RedrivePolicy;
       expect(redrive.maxReceiveCount).toBe(5);
+      expect(resource(id).Properties.MessageRetentionPeriod).toBe(topology.retentionSeconds);
       const dlq = resource(refId(redrive.deadLetterTargetArn)!);
       expect(dlq.Type).toBe('AWS::SQS::Queue');
       expect(dlq.Properties.MessageRetentionPeriod).toBe(1_209_600);
@@ -321,12 +427,21 @@ describe('serverless.yml: the properties that matter', () => {
       const base = id.replace(/LambdaFunction$/, '');
       expect(refId(env.CLOUDMOM_QUEUE_URL)).toBe(`${base}Queue`);
       expect(refId(env.CLOUDMOM_DLQ_URL)).toBe(`${base}DeadLetterQueue`);
+      const service = serviceOf(id);
+      expect(p.Timeout).toBe(service.timeoutSeconds);
       expect(env.CLOUDMOM_MAX_DELIVERIES).toBe('5');
+      expect(env.CLOUDMOM_MAX_DELIVERIES).toBe(String(service.maxDeliveries));
+      expect(env.CLOUDMOM_CONCURRENCY).toBe(String(service.concurrency));
       expect(env.CLOUDMOM_UNKNOWN_TARGET).toBe('dead-letter');
-      // Replies only to the reply queue, by name or URL.
-      const allow = env.CLOUDMOM_REPLY_ALLOW_LIST['Fn::Join'];
-      expect(allow[0]).toBe(',');
-      expect(allow[1].map(refId)).toEqual(['RepliesQueue', 'RepliesQueue']);
+      if (service.replies) {
+        // Replies only to the reply queue, by name or URL.
+        const allow = env.CLOUDMOM_REPLY_ALLOW_LIST['Fn::Join'];
+        expect(allow[0]).toBe(',');
+        expect(allow[1].map(refId)).toEqual(['RepliesQueue', 'RepliesQueue']);
+      } else {
+        // A one-way service (worker: audit, flaky) may reply nowhere.
+        expect(env.CLOUDMOM_REPLY_ALLOW_LIST).toBe('');
+      }
       expect(refId(p.Role)).toBe(`${base}Role`);
     }
   });
@@ -437,8 +552,13 @@ describe('serverless.yml: the properties that matter', () => {
     }
   });
 
-  it('scopes each function role to its own queue, DLQ, the reply queue and its log group', () => {
+  it('scopes each function role to its own queue, DLQ, the reply queue (if it replies) and its log group', () => {
+    expect(topology.services.map((s) => [s.name, s.replies])).toEqual([
+      ['greeter', true],
+      ['worker', false],
+    ]);
     for (const base of ['Greeter', 'Worker']) {
+      const replies = serviceOf(`${base}LambdaFunction`).replies;
       const role = resource(`${base}Role`);
       expect(role.Properties.ManagedPolicyArns).toBeUndefined();
       const granted = new Map<string, Set<string>>();
@@ -460,7 +580,7 @@ describe('serverless.yml: the properties that matter', () => {
           'sqs:ReceiveMessage',
         ],
         [`${base}DeadLetterQueue`]: ['sqs:GetQueueUrl', 'sqs:SendMessage'],
-        RepliesQueue: ['sqs:GetQueueUrl', 'sqs:SendMessage'],
+        ...(replies && { RepliesQueue: ['sqs:GetQueueUrl', 'sqs:SendMessage'] }),
         [`${base}LogGroup`]: ['logs:CreateLogStream', 'logs:PutLogEvents'],
       });
     }

@@ -5,13 +5,7 @@
  */
 
 import { CreateTopicCommand, SubscribeCommand } from '@aws-sdk/client-sns';
-import {
-  ChangeMessageVisibilityCommand,
-  type Message,
-  ReceiveMessageCommand,
-  SendMessageCommand,
-  type SQSClient,
-} from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { BrokerOptions } from 'cloudmom';
 import { lambdaHandler, SnsBroker, SqsBroker, type SqsEvent } from 'cloudmom/aws';
 import { afterAll, describe, expect, inject, it } from 'vitest';
@@ -24,6 +18,7 @@ import {
   drain,
   lambdaContext,
   readDeadLetter,
+  receiveInFlight,
   snsEnvelopeToLambdaRecord,
   type TestQueue,
   toLambdaRecord,
@@ -44,26 +39,7 @@ async function topology(fifo = false) {
   return { ...t, reply };
 }
 
-/** Receives exactly `n` messages (as Lambda's poller would), keeping them in flight. */
-async function receive(client: SQSClient, q: TestQueue, n: number): Promise<Message[]> {
-  const got: Message[] = [];
-  const deadline = Date.now() + 10_000;
-  while (got.length < n && Date.now() < deadline) {
-    const r = await client.send(
-      new ReceiveMessageCommand({
-        QueueUrl: q.url,
-        MaxNumberOfMessages: Math.min(10, n - got.length),
-        WaitTimeSeconds: 1,
-        VisibilityTimeout: 30,
-        MessageAttributeNames: ['All'],
-        MessageSystemAttributeNames: ['All'],
-      }),
-    );
-    got.push(...(r.Messages ?? []));
-  }
-  if (got.length !== n) throw new Error(`received ${got.length} of ${n} messages`);
-  return got;
-}
+const receive = receiveInFlight;
 
 async function eventOf(q: TestQueue, n: number): Promise<SqsEvent> {
   return { Records: (await receive(sqs, q, n)).map((m) => toLambdaRecord(m, q.arn)) };

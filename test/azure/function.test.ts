@@ -15,6 +15,7 @@ import { azureFunctionHandler, ServiceBusBroker } from 'cloudmom/azure';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { bodyBytes } from '../../adapters/azure/wire.ts';
 import { registerExample } from '../../examples/app.ts';
+import { topology as exampleTopology } from '../../examples/topology.ts';
 import { actionsFor, hostInput, invocation } from './host.ts';
 
 const connectionString = inject('serviceBusConnectionString');
@@ -326,11 +327,13 @@ describe('azureFunctionHandler on a topic subscription (app.serviceBusTopic)', (
     const replies = fresh('fn-replies-');
     const handler = azureFunctionHandler(functionBroker());
     const correlationId = `topic-${randomUUID()}`;
-    await publisher('cloudmom').publish({ numbers: [20, 22] }, 'sum', {
+    // infra/azure/main.bicep's names: the topology's topic, the greeter's subscription
+    const names = exampleTopology.names();
+    await publisher(names.topic).publish({ numbers: [20, 22] }, 'sum', {
       replyTo: replies,
       correlationId,
     });
-    const r = client.createReceiver('cloudmom', 'sum', {
+    const r = client.createReceiver(names.topic, names.services.greeter!.queue, {
       receiveMode: 'peekLock',
       skipParsingBodyAsJson: true,
     });

@@ -1,14 +1,17 @@
 /**
- * infra/cloudflare, validated offline: `wrangler deploy --dry-run` (wrangler from npm) bundles
- * the example Worker with its bindings and refuses wrong types; our own range checks
- * (infra/cloudflare/check.ts) catch what wrangler lets through.
+ * infra/cloudflare (generated from examples/topology.ts), validated offline: `wrangler deploy
+ * --dry-run` (wrangler from npm) bundles the example Worker with the bindings of each Worker
+ * (the front one and one per service, `--env <service>`) and refuses wrong types; our own
+ * range checks (infra/cloudflare/check.ts) catch what wrangler lets through.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkQueues, type QueuesConfig } from '../../infra/cloudflare/check.ts';
+import { topology } from '../../examples/topology.ts';
+import { checkConfig, checkQueues, type QueuesConfig } from '../../infra/cloudflare/check.ts';
+import { cloudflareBindings } from '../../src/infra/cloudflare.ts';
 import { ROOT } from '../emulators/harness.ts';
 
 const INFRA = join(ROOT, 'infra/cloudflare');
@@ -20,7 +23,7 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
  * `wrangler deploy --dry-run` on a copy of the config (so `.wrangler/` lands in a temporary
  * folder), with `main` made absolute; no network, no account, no telemetry.
  */
-function dryRun(toml: string, name: string) {
+function dryRun(toml: string, name: string, env?: string) {
   const dir = join(work, name);
   const outdir = join(dir, 'out');
   const config = join(dir, 'wrangler.toml');
@@ -31,12 +34,21 @@ function dryRun(toml: string, name: string) {
       /^main = ".*"$/m,
       // the package's own source (an installed package resolves to its built dist/)
       `main = "${join(ROOT, 'examples/cloudflare/worker.ts')}"\n` +
-        `alias = { "cloudmom/cloudflare" = "${join(ROOT, 'adapters/cloudflare/index.ts')}", "cloudmom" = "${join(ROOT, 'src/index.ts')}" }`,
+        `alias = { "cloudmom/cloudflare" = "${join(ROOT, 'adapters/cloudflare/index.ts')}", "cloudmom/infra" = "${join(ROOT, 'src/infra/index.ts')}", "cloudmom" = "${join(ROOT, 'src/index.ts')}" }`,
     ),
   );
   const r = spawnSync(
     join(ROOT, 'node_modules/.bin/wrangler'),
-    ['deploy', '--dry-run', '--minify', '--outdir', outdir, '--config', config],
+    [
+      'deploy',
+      '--dry-run',
+      '--minify',
+      '--outdir',
+      outdir,
+      '--config',
+      config,
+      ...(env ? ['--env', env] : []),
+    ],
     {
       cwd: dir,
       encoding: 'utf8',
@@ -62,17 +74,37 @@ async function readRaw(toml: string, name: string): Promise<QueuesConfig> {
   return experimental_readRawConfig({ config: file }).rawConfig as QueuesConfig;
 }
 
-describe('infra/cloudflare/wrangler.toml', () => {
-  let ok: ReturnType<typeof dryRun>;
-  beforeAll(() => {
-    ok = dryRun(CONFIG, 'ok');
-  }, 180_000);
+const b = cloudflareBindings(topology);
+const greeter = b.services.greeter!;
+const worker = b.services.worker!;
+const binding = (name: string, queue: string) =>
+  new RegExp(`env\\.${name} \\(${queue}\\)\\s+Queue`);
 
-  it('wrangler deploy --dry-run bundles the example Worker with its three queue bindings', () => {
+describe('infra/cloudflare/wrangler.toml', () => {
+  const runs: Record<string, ReturnType<typeof dryRun>> = {};
+  beforeAll(() => {
+    runs.front = dryRun(CONFIG, 'front');
+    runs.greeter = dryRun(CONFIG, 'greeter', 'greeter');
+    runs.worker = dryRun(CONFIG, 'worker', 'worker');
+  }, 300_000);
+
+  it('names the bindings as cloudflareBindings() does (the Worker reads them so)', () => {
+    expect(greeter).toEqual({
+      queue: 'cloudmom-examples-greeter',
+      binding: 'GREETER_QUEUE',
+      deadLetter: 'cloudmom-examples-greeter-dead-letter',
+      deadLetterBinding: 'GREETER_DEAD_LETTERS',
+    });
+    expect(b.replies).toEqual({ queue: 'cloudmom-examples-replies', binding: 'REPLIES' });
+  });
+
+  it('wrangler deploy --dry-run bundles the front Worker: every service queue and the replies', () => {
+    const ok = runs.front!;
     expect(ok.status, ok.output).toBe(0);
-    expect(ok.output).toMatch(/env\.QUEUE \(cloudmom\)\s+Queue/);
-    expect(ok.output).toMatch(/env\.REPLIES \(cloudmom-replies\)\s+Queue/);
-    expect(ok.output).toMatch(/env\.DEAD_LETTERS \(cloudmom-dead-letter\)\s+Queue/);
+    expect(ok.output).toMatch(binding('GREETER_QUEUE', greeter.queue));
+    expect(ok.output).toMatch(binding('WORKER_QUEUE', worker.queue));
+    expect(ok.output).toMatch(binding('REPLIES', 'cloudmom-examples-replies'));
+    expect(ok.output).not.toMatch(/DEAD_LETTERS/);
     expect(ok.output).toContain('--dry-run: exiting now');
     expect(ok.output).not.toMatch(/\[WARNING\]/);
     const bundle = readFileSync(join(ok.outdir, 'worker.js'), 'utf8');
@@ -81,30 +113,60 @@ describe('infra/cloudflare/wrangler.toml', () => {
     console.log(`wrangler bundle of the example Worker (minified): ${bundle.length} bytes`);
   });
 
-  it('our range checks pass on it, with the example broker’s maxDeliveries (5)', async () => {
-    expect(checkQueues(await readRaw(CONFIG, 'ranges'), { maxDeliveries: 5 })).toEqual([]);
+  it('--env greeter: its own dead-letter queue and the replies; --env worker: no replies', () => {
+    for (const [env, own, replies] of [
+      ['greeter', greeter, true],
+      ['worker', worker, false],
+    ] as const) {
+      const ok = runs[env]!;
+      expect(ok.status, ok.output).toBe(0);
+      expect(ok.output).toMatch(binding('GREETER_QUEUE', greeter.queue));
+      expect(ok.output).toMatch(binding('WORKER_QUEUE', worker.queue));
+      expect(ok.output).toMatch(binding(own.deadLetterBinding, own.deadLetter));
+      expect((ok.output.match(/_DEAD_LETTERS/g) ?? []).length, ok.output).toBe(1);
+      expect(binding('REPLIES', 'cloudmom-examples-replies').test(ok.output)).toBe(replies);
+      expect(ok.output).not.toMatch(/\[WARNING\]/);
+    }
+  });
+
+  it('our range checks pass on every Worker, with the example broker’s maxDeliveries (5)', async () => {
+    const raw = await readRaw(CONFIG, 'ranges');
+    expect(Object.keys(raw.env ?? {})).toEqual(['greeter', 'worker']);
+    expect(checkConfig(raw, { maxDeliveries: 5 })).toEqual([]);
+    const consumer = raw.env!.greeter!.queues!.consumers![0]!;
+    expect(consumer).toEqual({
+      queue: greeter.queue,
+      max_batch_size: 10,
+      max_batch_timeout: 5,
+      max_retries: 5,
+      dead_letter_queue: greeter.deadLetter,
+      retry_delay: 1,
+      max_concurrency: 5,
+    });
   });
 
   it('wrangler refuses a wrong type (max_batch_size = "ten")', () => {
-    const bad = dryRun(CONFIG.replace('max_batch_size = 50', 'max_batch_size = "ten"'), 'type');
+    const toml = CONFIG.replace('max_batch_size = 10\n', 'max_batch_size = "ten"\n');
+    expect(toml).not.toBe(CONFIG);
+    const bad = dryRun(toml, 'type', 'greeter');
     expect(bad.status).not.toBe(0);
     expect(bad.output).toMatch(/max_batch_size/);
   }, 120_000);
 
   it('wrangler lets out-of-range values and unknown keys through; our checks do not', async () => {
-    const toml = CONFIG.replace('max_batch_size = 50', 'max_batch_size = 500').replace(
-      'max_retries = 5\ndead_letter_queue = "cloudmom-dead-letter"\nretry_delay = 10\nmax_concurrency = 10',
-      'max_retries = 1000\ndead_letter_queue = "cloudmom-dead-letter"\nretry_delay = 50000\nmax_concurrency = 10\nmax_batch_timout = 5',
+    const toml = CONFIG.replace('max_batch_size = 10\n', 'max_batch_size = 500\n').replace(
+      `max_retries = 5\ndead_letter_queue = "${greeter.deadLetter}"\nretry_delay = 1\nmax_concurrency = 5`,
+      `max_retries = 1000\ndead_letter_queue = "${greeter.deadLetter}"\nretry_delay = 50000\nmax_concurrency = 5\nmax_batch_timout = 5`,
     );
     expect(toml).not.toBe(CONFIG);
-    const wrangler = dryRun(toml, 'ranges-bad');
+    const wrangler = dryRun(toml, 'ranges-bad', 'greeter');
     expect(wrangler.status, wrangler.output).toBe(0); // only a warning, at most
-    const problems = checkQueues(await readRaw(toml, 'ranges-bad'));
+    const problems = checkConfig(await readRaw(toml, 'ranges-bad'));
     expect(problems).toEqual([
-      'queues.consumers[0]: unknown key "max_batch_timout"',
-      'queues.consumers[0].max_batch_size: 500 is outside 1–100 (an integer)',
-      'queues.consumers[0].max_retries: 1000 is outside 0–100 (an integer)',
-      'queues.consumers[0].retry_delay: 50000 is outside 0–43200 (an integer)',
+      'env.greeter.queues.consumers[0]: unknown key "max_batch_timout"',
+      'env.greeter.queues.consumers[0].max_batch_size: 500 is outside 1–100 (an integer)',
+      'env.greeter.queues.consumers[0].max_retries: 1000 is outside 0–100 (an integer)',
+      'env.greeter.queues.consumers[0].retry_delay: 50000 is outside 0–43200 (an integer)',
     ]);
   }, 120_000);
 });

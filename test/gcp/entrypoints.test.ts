@@ -184,8 +184,12 @@ describe('cloudEventHandler on the functions-framework server', () => {
     });
   });
 
-  it('the example app deploys as examples/gcp: request() to "sum" through the CloudEvent function', async () => {
-    const t = await topology(client);
+  it('the example app deploys as examples/gcp: one push function per service, each behind its filtered subscription', async () => {
+    const { topology: example } = await import('../../examples/topology.ts');
+    const { targetFilter } = await import('cloudmom/gcp');
+    const greeterTargets = example.service('greeter').targets.map((x) => x.name);
+    // the greeter's subscription as infra/gcp makes it: filtered on the greeter's targets
+    const t = await topology(client, { filter: targetFilter(...greeterTargets) });
     cleanups.push(() => t.cleanup());
     Object.assign(process.env, {
       GOOGLE_CLOUD_PROJECT: PROJECT,
@@ -193,19 +197,28 @@ describe('cloudEventHandler on the functions-framework server', () => {
       CLOUDMOM_DEAD_LETTER_TOPIC: t.deadLetterTopic,
       CLOUDMOM_REPLY_TOPIC: t.replyTopic,
     });
-    const example = await import('../../examples/gcp/index.ts');
-    cleanups.push(() => example.broker.stop());
-    const fn = await serveFunction('cloudmom');
-    cleanups.push(() => fn.close());
-    const b = bridge(client, t.subscription, fn.url, 'binary');
+    const app = await import('../../examples/gcp/index.ts');
+    cleanups.push(async () => {
+      for (const b of Object.values(app.brokers)) await b.stop();
+    });
+    expect(Object.keys(app.brokers).sort()).toEqual(example.services.map((x) => x.name).sort());
+    const greeter = await serveFunction('greeter');
+    cleanups.push(() => greeter.close());
+    const b = bridge(client, t.subscription, greeter.url, 'push');
     cleanups.push(() => b.stop());
     const requester = t.broker({ subscription: undefined, logger: false });
     cleanups.push(() => requester.stop());
     const reply = await requester.request({ numbers: [1, 2, 3, 4] }, 'sum');
     expect(reply.body).toEqual({ sum: 10 });
-    const push = await serveFunction('cloudmomPush');
-    cleanups.push(() => push.close());
-    const res = await post(push.url, 'push', {
+    // a worker target never reaches the greeter's subscription
+    await requester.publish({ event: 'login' }, 'audit');
+    await requester.publish('Hello World!', 'hello');
+    await until('the hello delivered', () => b.statuses.length >= 2);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(b.statuses).toEqual([204, 204]); // sum and hello; audit was filtered out
+    const worker = await serveFunction('worker');
+    cleanups.push(() => worker.close());
+    const res = await post(worker.url, 'push', {
       data: b64('{"event":"login"}'),
       attributes: { target: 'audit', content_type: 'application/json' },
       messageId: nextId(),

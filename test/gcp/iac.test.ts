@@ -1,7 +1,10 @@
 /**
- * infra/gcp, validated offline (no provider can be downloaded here): HashiCorp's HCL parser
- * (the one Terraform uses, in the Go tool infra/gcp/check) parses every file and every
- * reference resolves; the topology has what the issue asks; checkov (PyPI) finds nothing.
+ * infra/gcp (generated from examples/topology.ts), validated offline (no provider can be
+ * downloaded here): HashiCorp's HCL parser (the one Terraform uses, in the Go tool
+ * infra/gcp/check) parses every file and every reference resolves; the topology has what the
+ * issue asks (per service: a filtered subscription, a dead-letter policy above maxDeliveries,
+ * retry, ack deadline, ordering, its own dead-letter topic, function and identities); checkov
+ * (PyPI) finds nothing.
  */
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPLY_KEY, targetFilter } from 'cloudmom/gcp';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { topology } from '../../examples/topology.ts';
 import { goBuild } from '../emulators/gcp/pstest.ts';
 import { pyTool, ROOT, run } from '../emulators/harness.ts';
 
@@ -71,30 +75,74 @@ describe('infra/gcp (Terraform)', () => {
     }
   });
 
-  it('has the example topology: topics, filtered push subscription with dead-letter policy, reply topic', () => {
+  const names = topology.names();
+  const ids = topology.services.map((s) => s.name.replace(/-/g, '_'));
+
+  it('has the example topology: CMEK topics, one filtered push subscription per service with its dead-letter topic, reply topic', () => {
     const topics = resources('google_pubsub_topic');
-    expect(topics.map((t) => t.labels[1]).sort()).toEqual(['app', 'dead_letter', 'replies']);
+    expect(topics.map((t) => t.labels[1]).sort()).toEqual(
+      ['app', 'replies', ...ids.map((id) => `dead_letter_${id}`)].sort(),
+    );
     for (const t of topics) expect(t.attrs.kms_key_name).toBe('google_kms_crypto_key.pubsub.id');
-    const push = resource('google_pubsub_subscription', 'audit_push');
-    // The same filter targetFilter() builds, in HCL's escaping.
-    expect(JSON.parse(push.attrs.filter!)).toBe(targetFilter('audit'));
-    const dl = sub(push, 'dead_letter_policy')!;
-    expect(dl.attrs.dead_letter_topic).toBe('google_pubsub_topic.dead_letter.id');
-    expect(sub(push, 'retry_policy')).toBeDefined();
-    expect(sub(sub(push, 'push_config')!, 'oidc_token')).toBeDefined();
+    expect(JSON.parse(resource('google_pubsub_topic', 'app').attrs.name!)).toBe(names.topic);
+    const routed: string[] = [];
+    for (const s of topology.services) {
+      const id = s.name.replace(/-/g, '_');
+      const push = resource('google_pubsub_subscription', `service_${id}`);
+      expect(JSON.parse(push.attrs.name!)).toBe(names.services[s.name]!.queue);
+      expect(push.attrs.topic).toBe('google_pubsub_topic.app.id');
+      // The same filter targetFilter() builds, in HCL's escaping.
+      expect(JSON.parse(push.attrs.filter!)).toBe(targetFilter(...s.targets.map((t) => t.name)));
+      routed.push(...s.targets.map((t) => t.name));
+      const dl = sub(push, 'dead_letter_policy')!;
+      expect(dl.attrs.dead_letter_topic).toBe(`google_pubsub_topic.dead_letter_${id}.id`);
+      const attempts = Number(dl.attrs.max_delivery_attempts);
+      expect(attempts).toBeGreaterThan(s.maxDeliveries); // cloudmom dead-letters first, with the reason
+      expect(attempts).toBeGreaterThanOrEqual(5);
+      expect(attempts).toBeLessThanOrEqual(100);
+      const retry = sub(push, 'retry_policy')!;
+      expect(JSON.parse(retry.attrs.minimum_backoff!)).toBe(`${s.retry.baseDelayMs / 1000}s`);
+      expect(JSON.parse(retry.attrs.maximum_backoff!)).toBe(
+        `${Math.min(600, s.retry.maxDelayMs / 1000)}s`,
+      );
+      const ack = Number(push.attrs.ack_deadline_seconds);
+      expect(ack).toBeGreaterThanOrEqual(Math.max(10, s.timeoutSeconds));
+      expect(ack).toBeLessThanOrEqual(600);
+      expect(push.attrs.enable_message_ordering).toBe(String(s.ordered));
+      const config = sub(push, 'push_config')!;
+      expect(config.attrs.push_endpoint).toBe(
+        `google_cloudfunctions2_function.${id}.service_config[0].uri`,
+      );
+      expect(sub(config, 'oidc_token')!.attrs.service_account_email).toBe(
+        `google_service_account.invoker_${id}.email`,
+      );
+      // the dead letters are readable: a pull subscription of the same name on the topic
+      const dls = resource('google_pubsub_subscription', `dead_letter_${id}`);
+      expect(JSON.parse(dls.attrs.name!)).toBe(names.services[s.name]!.deadLetter);
+      expect(dls.attrs.topic).toBe(`google_pubsub_topic.dead_letter_${id}.id`);
+    }
+    expect(routed.sort()).toEqual(
+      topology
+        .targets()
+        .map((t) => t.name)
+        .sort(),
+    );
   });
 
-  it('grants the Pub/Sub service agent publisher on the dead-letter topic and subscriber on each dead-lettering subscription', () => {
+  it('grants the Pub/Sub service agent publisher on each dead-letter topic and subscriber on each dead-lettering subscription', () => {
     const agent = 'local.pubsub_agent';
     const pubs = resources('google_pubsub_topic_iam_member').filter(
       (r) => r.attrs.member === agent,
     );
-    expect(pubs.map((r) => [r.attrs.topic, r.attrs.role])).toEqual([
-      ['google_pubsub_topic.dead_letter.id', '"roles/pubsub.publisher"'],
-    ]);
+    expect(pubs.map((r) => [r.attrs.topic, r.attrs.role]).sort()).toEqual(
+      ids
+        .map((id) => [`google_pubsub_topic.dead_letter_${id}.id`, '"roles/pubsub.publisher"'])
+        .sort(),
+    );
     const withPolicy = resources('google_pubsub_subscription').filter((s) =>
       sub(s, 'dead_letter_policy'),
     );
+    expect(withPolicy.length).toBe(topology.services.length);
     const subscriberOn = resources('google_pubsub_subscription_iam_member')
       .filter((r) => r.attrs.member === agent && r.attrs.role === '"roles/pubsub.subscriber"')
       .map((r) => r.attrs.subscription);
@@ -102,24 +150,30 @@ describe('infra/gcp (Terraform)', () => {
       expect(subscriberOn).toContain(`google_pubsub_subscription.${s.labels[1]}.id`);
   });
 
-  it('deploys the example entrypoints as 2nd gen functions; the Eventarc trigger retries', () => {
+  it('deploys one 2nd gen function per service, entry point registered by examples/gcp, its own runtime identity', () => {
     const example = readFileSync(join(ROOT, 'examples/gcp/index.ts'), 'utf8');
+    // the example registers one push function per topology service, under its name
+    expect(example).toMatch(/for \(const service of servicesOf\(\)\)/);
+    expect(example).toMatch(/functions\.http\(service, pushHandler\(/);
     const fns = resources('google_cloudfunctions2_function');
-    expect(fns.length).toBe(2);
-    for (const f of fns) {
-      const entry = JSON.parse(sub(f, 'build_config')!.attrs.entry_point!);
-      expect(example).toContain(`'${entry}'`);
-      expect(sub(f, 'service_config')!.attrs.service_account_email).toBe(
-        'google_service_account.functions.email',
+    expect(fns.map((f) => f.labels[1]).sort()).toEqual([...ids].sort());
+    for (const s of topology.services) {
+      const id = s.name.replace(/-/g, '_');
+      const f = resource('google_cloudfunctions2_function', id);
+      expect(JSON.parse(sub(f, 'build_config')!.attrs.entry_point!)).toBe(s.name);
+      const config = sub(f, 'service_config')!;
+      expect(config.attrs.service_account_email).toBe(`google_service_account.runtime_${id}.email`);
+      expect(Number(config.attrs.timeout_seconds)).toBe(s.timeoutSeconds);
+      expect(config.attrs.ingress_settings).toBe('"ALLOW_INTERNAL_ONLY"');
+      expect(config.attrs.environment_variables).toContain(`CLOUDMOM_SERVICE`);
+      expect(config.attrs.environment_variables).toContain(
+        `google_pubsub_topic.dead_letter_${id}.name`,
       );
+      expect(sub(f, 'event_trigger')).toBeUndefined(); // pushed by its filtered subscription
     }
-    const trigger = sub(resource('google_cloudfunctions2_function', 'rpc'), 'event_trigger')!;
-    expect(trigger.attrs.retry_policy).toBe('"RETRY_POLICY_RETRY"');
-    expect(trigger.attrs.event_type).toBe('"google.cloud.pubsub.topic.v1.messagePublished"');
-    expect(trigger.attrs.pubsub_topic).toBe('google_pubsub_topic.app.id');
   });
 
-  it('least privilege: no project-wide Pub/Sub, owner or editor role; rights on single topics and subscriptions', () => {
+  it('least privilege: no project-wide role; each identity has rights on its own topics, subscription and function only', () => {
     // Project-level grants: predefined roles named literally, none of Pub/Sub's (a custom
     // role's id would hide what it grants), no owner, editor or admin.
     for (const r of resources('google_project_iam_member')) {
@@ -132,7 +186,27 @@ describe('infra/gcp (Terraform)', () => {
     for (const r of resources('google_project_iam_custom_role'))
       expect(r.attrs.permissions, r.labels[1]).not.toMatch(/pubsub\./);
     const sa = resources('google_service_account').map((r) => r.labels[1]);
-    expect(sa.sort()).toEqual(['functions', 'push_invoker', 'trigger']);
+    expect(sa.sort()).toEqual(ids.flatMap((id) => [`invoker_${id}`, `runtime_${id}`]).sort());
+    for (const s of topology.services) {
+      const id = s.name.replace(/-/g, '_');
+      const publishes = resource('google_pubsub_topic_iam_member', `${id}_publishes`);
+      expect(publishes.attrs.member).toContain(`google_service_account.runtime_${id}.email`);
+      expect(publishes.attrs.role).toBe('"roles/pubsub.publisher"');
+      const topics = publishes.attrs.for_each!;
+      expect(topics).toContain('google_pubsub_topic.app.id');
+      expect(topics).toContain(`google_pubsub_topic.dead_letter_${id}.id`);
+      expect(topics.includes('google_pubsub_topic.replies.id')).toBe(s.replies);
+      for (const other of ids.filter((o) => o !== id))
+        expect(topics).not.toContain(`dead_letter_${other}`);
+      const invoker = resource('google_cloud_run_v2_service_iam_member', `${id}_invoker`);
+      expect(invoker.attrs).toMatchObject({
+        name: `google_cloudfunctions2_function.${id}.service_config[0].service`,
+        role: '"roles/run.invoker"',
+      });
+      expect(invoker.attrs.member).toContain(`google_service_account.invoker_${id}.email`);
+      const mints = resource('google_service_account_iam_member', `agent_mints_${id}_tokens`);
+      expect(mints.attrs.service_account_id).toBe(`google_service_account.invoker_${id}.name`);
+    }
   });
 
   it('requesters read only their own provisioned reply subscription and publish only to the app topic', () => {
@@ -143,10 +217,8 @@ describe('infra/gcp (Terraform)', () => {
     // name for it (<replyTopic>-<instanceId>)
     const filter = JSON.parse(replies.attrs.filter!) as string;
     expect(filter.replace(`\${each.key}`, 'api-1')).toBe(`attributes.${REPLY_KEY} = "api-1"`);
-    expect(JSON.parse(replies.attrs.name!)).toBe(`\${var.name}-replies-\${each.key}`);
-    expect(JSON.parse(resource('google_pubsub_topic', 'replies').attrs.name!)).toBe(
-      `\${var.name}-replies`,
-    );
+    expect(JSON.parse(replies.attrs.name!)).toBe(`${names.replies}-\${each.key}`);
+    expect(JSON.parse(resource('google_pubsub_topic', 'replies').attrs.name!)).toBe(names.replies);
     const read = resource('google_pubsub_subscription_iam_member', 'requesters_read_replies');
     expect(read.attrs).toMatchObject({
       for_each: 'var.requesters',
@@ -182,11 +254,13 @@ describe('infra/gcp (Terraform)', () => {
     const bin = existsSync(join(venv, 'bin', 'checkov'))
       ? join(venv, 'bin')
       : pyTool('checkov', ['checkov']);
+    // Through the venv's python: the script's #! line names where the venv was created.
     const r = spawnSync(
       'flock',
       [
         '-s',
         `${venv}.lock`,
+        `${bin}/python3`,
         `${bin}/checkov`,
         ...['-d', INFRA, '--framework', 'terraform', '--skip-download', '--compact', '-o', 'json'],
       ],
@@ -212,8 +286,9 @@ describe('infra/gcp (Terraform)', () => {
         (c) => `${c.check_id} ${c.resource}`,
       ),
     );
-    for (const t of ['app', 'dead_letter', 'replies'])
-      expect(passed).toContain(`CKV_GCP_83 google_pubsub_topic.${t}`);
+    const topics = resources('google_pubsub_topic');
+    for (const t of topics)
+      expect(passed).toContain(`CKV_GCP_83 google_pubsub_topic.${t.labels[1]}`);
     for (const r of resources('google_pubsub_topic_iam_member'))
       expect(
         [...passed].some((p) => p.startsWith(`CKV_GCP_99 ${r.labels[0]}.${r.labels[1]}`)),
@@ -221,7 +296,9 @@ describe('infra/gcp (Terraform)', () => {
     for (const r of resources('google_project_iam_member'))
       for (const id of ['CKV_GCP_41', 'CKV_GCP_42', 'CKV_GCP_46', 'CKV_GCP_49'])
         expect(passed).toContain(`${id} google_project_iam_member.${r.labels[1]}`);
-    expect(report.summary.passed).toBeGreaterThanOrEqual(19);
+    expect(report.summary.passed).toBeGreaterThanOrEqual(
+      topics.length + resources('google_pubsub_topic_iam_member').length,
+    );
     // Every resource block was scanned (for_each ones count once per known key).
     expect(report.summary.resource_count).toBeGreaterThanOrEqual(
       tf.blocks.filter((b) => b.type === 'resource').length,

@@ -37,12 +37,13 @@ describe('examples/gcp source archive', () => {
       CLOUDMOM_REPLY_TOPIC: t.replyTopic,
     });
     const loaded = (await import(pathToFileURL(bundle).href)) as {
-      broker: { stop(): Promise<void> };
+      brokers: Record<string, { stop(): Promise<void> }>;
     };
-    cleanups.push(() => loaded.broker.stop());
-    const fn = await serveFunction('cloudmom');
+    cleanups.push(() => Promise.all(Object.values(loaded.brokers).map((b) => b.stop())));
+    // the greeter's function, as infra/gcp deploys it (entry point = service name, push)
+    const fn = await serveFunction('greeter');
     cleanups.push(() => fn.close());
-    const b = bridge(client, t.subscription, fn.url, 'structured');
+    const b = bridge(client, t.subscription, fn.url, 'push');
     cleanups.push(() => b.stop());
     const requester = t.broker({ subscription: undefined, logger: false });
     cleanups.push(() => requester.stop());

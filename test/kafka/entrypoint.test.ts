@@ -14,7 +14,14 @@ import {
 } from 'cloudmom/kafka';
 import fc from 'fast-check';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { Kafka, type ReadRecord, type Topology, topology } from './fixture.ts';
+import {
+  Kafka,
+  type ReadRecord,
+  signed,
+  type Topology,
+  toKafkaEvent,
+  topology,
+} from './fixture.ts';
 
 const kafka = new Kafka();
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -50,41 +57,8 @@ function broker(t: Topology, options: Parameters<Topology['broker']>[0] = {}): K
   return b;
 }
 
-/** Java bytes are signed: Lambda's JSON may carry -128…127. */
-const signed = (b: Buffer) => [...b].map((x) => (x > 127 ? x - 256 : x));
-
-/** A Lambda event (MSK shape) from records read back from Kafka. */
-function toEvent(records: ReadRecord[], eventSource = 'aws:kafka'): KafkaEvent {
-  const out: Record<string, KafkaEventRecord[]> = {};
-  for (const r of records) {
-    const tp = `${r.topic}-${r.partition}`;
-    const list = out[tp] ?? [];
-    out[tp] = list;
-    list.push({
-      topic: r.topic,
-      partition: r.partition,
-      offset: Number(r.offset),
-      timestamp: Number(r.timestamp),
-      timestampType: 'CREATE_TIME',
-      ...(r.key ? { key: r.key.toString('base64') } : {}),
-      value: r.value ? r.value.toString('base64') : null,
-      headers: r.rawHeaders.map(([k, v]) => ({
-        [k!.toString('utf8')]: signed(v ?? Buffer.alloc(0)),
-      })),
-    });
-  }
-  return {
-    eventSource,
-    ...(eventSource === 'aws:kafka'
-      ? {
-          eventSourceArn:
-            'arn:aws:kafka:us-east-1:123456789012:cluster/demo/751d2973-a626-431c-9d4e-d7975eb44dd7-2',
-        }
-      : {}),
-    bootstrapServers: kafka.brokers.join(','),
-    records: out,
-  };
-}
+const toEvent = (records: ReadRecord[], eventSource = 'aws:kafka'): KafkaEvent =>
+  toKafkaEvent(records, kafka.brokers, eventSource);
 
 describe('kafkaHandler: event shapes', () => {
   it('decodes the documented MSK example event (no target: dead-lettered with its bytes)', async () => {

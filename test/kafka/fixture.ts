@@ -11,7 +11,12 @@ import {
   Producer,
 } from '@platformatic/kafka';
 import type { BrokerOptions } from 'cloudmom';
-import { KafkaBroker, type KafkaBrokerOptions } from 'cloudmom/kafka';
+import {
+  KafkaBroker,
+  type KafkaBrokerOptions,
+  type KafkaEvent,
+  type KafkaEventRecord,
+} from 'cloudmom/kafka';
 import { inject } from 'vitest';
 
 export const uid = () => Math.random().toString(36).slice(2, 10);
@@ -226,6 +231,46 @@ export async function topology(kafka: Kafka, partitions = 3): Promise<Topology> 
         ...options,
       }),
     cleanup: () => kafka.deleteTopics([topic, deadLetterTopic, replyTopic]),
+  };
+}
+
+/** Java bytes are signed: Lambda's JSON may carry -128…127. */
+export const signed = (b: Buffer) => [...b].map((x) => (x > 127 ? x - 256 : x));
+
+/** A Lambda event (MSK shape) from records read back from Kafka. */
+export function toKafkaEvent(
+  records: ReadRecord[],
+  bootstrap: readonly string[],
+  eventSource = 'aws:kafka',
+): KafkaEvent {
+  const out: Record<string, KafkaEventRecord[]> = {};
+  for (const r of records) {
+    const tp = `${r.topic}-${r.partition}`;
+    const list = out[tp] ?? [];
+    out[tp] = list;
+    list.push({
+      topic: r.topic,
+      partition: r.partition,
+      offset: Number(r.offset),
+      timestamp: Number(r.timestamp),
+      timestampType: 'CREATE_TIME',
+      ...(r.key ? { key: r.key.toString('base64') } : {}),
+      value: r.value ? r.value.toString('base64') : null,
+      headers: r.rawHeaders.map(([k, v]) => ({
+        [k!.toString('utf8')]: signed(v ?? Buffer.alloc(0)),
+      })),
+    });
+  }
+  return {
+    eventSource,
+    ...(eventSource === 'aws:kafka'
+      ? {
+          eventSourceArn:
+            'arn:aws:kafka:us-east-1:123456789012:cluster/demo/751d2973-a626-431c-9d4e-d7975eb44dd7-2',
+        }
+      : {}),
+    bootstrapServers: bootstrap.join(','),
+    records: out,
   };
 }
 

@@ -1,6 +1,7 @@
 /**
  * The Markdown a user reads: every relative link points at a file of the repository, and every
  * `#anchor` at a heading of its page (GitHub's slugs). Offline: external links are not fetched.
+ * Every platform page keeps the same outline: its first `###` sections are OUTLINE, in order.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -41,6 +42,35 @@ function anchors(text: string): Set<string> {
   return out;
 }
 
+/** The `level` headings of a Markdown text (outside code fences), in order. */
+function headings(text: string, level: number): string[] {
+  const out: string[] = [];
+  let inCode = false;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('```')) inCode = !inCode;
+    if (inCode) continue;
+    const m = /^(#{1,6})\s+(.*?)\s*$/.exec(line);
+    if (m && m[1]!.length === level) out.push(m[2]!);
+  }
+  return out;
+}
+
+/** The sections every platform page has, first and in this order; others may follow. */
+const OUTLINE = [
+  'Install',
+  'Publish',
+  'Handle',
+  'Reply',
+  'Request',
+  'Deploy',
+  'Limits',
+  'Local testing',
+  'What differs from the real service',
+];
+const PLATFORM_PAGES = ['aws', 'gcp', 'azure', 'cloudflare', 'amqp', 'kafka'].map(
+  (p) => `docs/${p}.md`,
+);
+
 function links(text: string): string[] {
   const stripped = text.replace(/```[\s\S]*?```/g, '').replace(/`[^`\n]*`/g, '');
   return [...stripped.matchAll(/\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g)].map((m) => m[1]!);
@@ -69,6 +99,21 @@ describe('documentation links', () => {
         }
       }
       expect(broken).toEqual([]);
+    });
+  }
+});
+
+describe('platform pages', () => {
+  for (const file of PLATFORM_PAGES) {
+    it(`${file}: the common outline (${OUTLINE.length} sections, in order), then any others`, () => {
+      const sections = headings(readFileSync(join(ROOT, file), 'utf8'), 3);
+      expect(sections.slice(0, OUTLINE.length)).toEqual(OUTLINE);
+      // an outline heading appears once: no second "Limits" further down
+      for (const h of OUTLINE)
+        expect(
+          sections.filter((s) => s === h),
+          h,
+        ).toHaveLength(1);
     });
   }
 });

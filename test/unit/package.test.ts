@@ -18,7 +18,10 @@ const SDKS: Record<string, RegExp> = {
   './cloudflare': /^$/,
   './amqp': /^rabbitmq-client$/,
   './kafka': /^@platformatic\/kafka$/,
+  './infra': /^$/, // the IaC generators: pure functions, no dependency
 };
+/** Subpaths that are not adapters. */
+const CORE_SUBPATHS = ['.', './infra'];
 
 /** Every bare import reachable from a built file, following relative imports. */
 function bareImports(entry: string): Set<string> {
@@ -53,7 +56,7 @@ describe('package', () => {
       existsSync(join(ROOT, 'adapters', d, 'index.ts')),
     );
     const subpaths = Object.keys(pkg.exports).filter((k) => k !== './package.json');
-    expect(subpaths.sort()).toEqual(['.', ...adapters.map((a) => `./${a}`)].sort());
+    expect(subpaths.sort()).toEqual([...CORE_SUBPATHS, ...adapters.map((a) => `./${a}`)].sort());
     for (const key of subpaths) {
       const e = pkg.exports[key];
       expect(existsSync(join(ROOT, e.default)), `${key} → ${e.default}`).toBe(true);

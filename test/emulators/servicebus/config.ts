@@ -63,11 +63,13 @@ export interface PeerConfig {
 }
 
 /**
- * The example topology (`examples/app.ts`, as `infra/azure/main.bicep` deploys it): topic
- * `cloudmom` with a subscription per handler target filtered on `subject`, queues
- * `cloudmom-inbox` and `cloudmom-replies`, Azure's defaults (lock 1 minute, max delivery count
- * 10); plus path prefixes for entities created on demand with short locks, few deliveries or
- * sessions, and prefixes that are never created (`missing-`, `cloudmom-reply-missing-`).
+ * The example topology (`examples/topology.ts`, as the generated `infra/azure/main.bicep`
+ * deploys it; test/azure/example.test.ts checks that they agree): its topic with one
+ * subscription per service whose rules pass the service's targets on `subject` (the Bicep's SQL
+ * filter `sys.Label IN (...)` as the correlation filters this peer evaluates: one rule per
+ * target), the Bicep's max delivery count, the session-enabled reply queue; plus path prefixes
+ * for entities created on demand with short locks, few deliveries or sessions, and prefixes
+ * that are never created (`missing-`, `cloudmom-reply-missing-`).
  *
  * @example
  * ```ts
@@ -76,18 +78,21 @@ export interface PeerConfig {
  */
 export const EXAMPLE_CONFIG: PeerConfig = {
   queues: {
-    'cloudmom-inbox': {},
-    'cloudmom-replies': {},
+    'cloudmom-examples-replies': { requiresSession: true },
   },
   topics: {
-    cloudmom: {
-      subscriptions: Object.fromEntries(
-        ['hello', 'sum', 'audit', 'flaky'].map((target) => [
-          target,
-          // As infra/azure/main.bicep: the `$Default` rule replaced by a filter on subject.
-          { rules: { $Default: { subject: target } } },
-        ]),
-      ),
+    'cloudmom-examples': {
+      subscriptions: {
+        // `$Default` replaced, as the Bicep does: only the service's targets pass.
+        'cloudmom-examples-greeter': {
+          maxDeliveryCount: 10,
+          rules: { $Default: { subject: 'hello' }, sum: { subject: 'sum' } },
+        },
+        'cloudmom-examples-worker': {
+          maxDeliveryCount: 10,
+          rules: { $Default: { subject: 'audit' }, flaky: { subject: 'flaky' } },
+        },
+      },
     },
   },
   autoCreate: true,
