@@ -79,6 +79,26 @@ export const COMMANDS = {
       parallel: { type: 'string' },
     },
   },
+  infra: {
+    positionals: ['platform'],
+    required: 1,
+    flags: {
+      ...COMMON,
+      topology: { type: 'string' },
+      out: { type: 'string', short: 'o' },
+      options: { type: 'string' },
+    },
+  },
+  asyncapi: {
+    positionals: [],
+    required: 0,
+    flags: { ...COMMON, topology: { type: 'string' }, out: { type: 'string', short: 'o' } },
+  },
+  dev: {
+    positionals: [],
+    required: 0,
+    flags: { ...COMMON, topology: { type: 'string' }, handlers: { type: 'string' } },
+  },
 } as const satisfies Record<
   string,
   { positionals: readonly string[]; required: number; flags: Record<string, Flag> }
@@ -222,6 +242,29 @@ export const HELP: Readonly<Record<Command, string>> = {
   Example:
     cloudmom dlq list sqs://orders
     cloudmom dlq redrive sqs://orders --max 1000`,
+  infra: `cloudmom infra <platform> [--topology file] [--out dir]
+  Writes the IaC of the topology for a platform (aws, azure, gcp, cloudflare, amqp, kafka):
+  the generators of cloudmom/infra.
+    --topology <file>     a module exporting \`topology\` (default ./topology.ts, .js, .mjs)
+    -o, --out <dir>       where to write (default .)
+    --options <file.json> the generator's options (see docs/topology.md)
+    --json                print {"files":[{"path","bytes"}]}
+  Example:
+    cloudmom infra aws --topology examples/topology.ts --out build`,
+  asyncapi: `cloudmom asyncapi [--topology file] [--out dir]
+  Writes the topology's AsyncAPI 3 document (asyncapi.json).
+    --topology <file>  -o, --out <dir>  --json
+  Example:
+    cloudmom asyncapi --topology examples/topology.ts --out docs`,
+  dev: `cloudmom dev --handlers <module> [--topology file]
+  Runs the topology's services on the embedded broker (no cloud): one MemoryBroker per
+  service with its settings, the handlers added by the module's register(broker, { service }).
+  Each stdin line "<target> [body]" is published to its service (a request when the target
+  replies: the reply is printed); dead letters are reported. Ends with stdin or Ctrl-C.
+    --handlers <module>   exports register(broker, { service }) (or a default function)
+    --topology <file>     --json (one JSON event per line)
+  Example:
+    echo 'sum {"numbers":[1,2]}' | cloudmom dev --topology topology.ts --handlers handlers.ts`,
 };
 
 /** The overview `cloudmom --help` prints. */

@@ -33,6 +33,7 @@ import {
   showBody,
   toBody,
 } from './io.ts';
+import { asyncapiCommand, dev, infra } from './topology.ts';
 
 /**
  * Runs one command line; resolves to its exit code. Never throws: errors are printed on
@@ -72,6 +73,12 @@ export async function run(
         return await tail(ctx);
       case 'dlq':
         return await dlq(ctx);
+      case 'infra':
+        return await infra(ctx);
+      case 'asyncapi':
+        return await asyncapiCommand(ctx);
+      case 'dev':
+        return await dev(ctx);
     }
   } catch (err) {
     return fail(io, err, json);

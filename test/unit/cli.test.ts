@@ -4,7 +4,7 @@
  * --lines, tail, dlq list/show/redrive (with the attributes kept and the dead-letter ones
  * dropped), dry run, exit codes and JSON output.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -225,5 +225,61 @@ describe('cloudmom (in process, memory://)', () => {
       traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
     });
     await broker.stop();
+  });
+});
+
+describe('cloudmom infra / asyncapi / dev (the topology commands, in process)', () => {
+  const topologyFile = 'examples/topology.ts';
+
+  it('writes a platform IaC as the generator gives it (the committed file)', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'cli-infra-'));
+    const t = io();
+    expect(
+      await run(['infra', 'kafka', '--topology', topologyFile, '--out', out, '--json'], t.io),
+    ).toBe(0);
+    const [file] = JSON.parse(t.out()).files;
+    expect(file.path).toBe(join(out, 'topics.json'));
+    expect(readFileSync(file.path, 'utf8')).toBe(readFileSync('infra/kafka/topics.json', 'utf8'));
+    const bad = io();
+    expect(await run(['infra', 'heroku', '--topology', topologyFile], bad.io)).toBe(EXIT.usage);
+    expect(bad.err()).toMatch(/platforms: aws, azure/);
+    const none = io();
+    expect(await run(['infra', 'aws', '--topology', 'no/such.ts'], none.io)).toBe(EXIT.usage);
+    expect(none.err()).toMatch(/cannot load the topology module/);
+  });
+
+  it('writes the AsyncAPI document', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'cli-asyncapi-'));
+    expect(await run(['asyncapi', '--topology', topologyFile, '--out', out], io().io)).toBe(0);
+    const doc = JSON.parse(readFileSync(join(out, 'asyncapi.json'), 'utf8'));
+    expect(doc.asyncapi).toMatch(/^3\./);
+    expect(Object.keys(doc.channels).length).toBeGreaterThanOrEqual(4);
+  });
+
+  it('runs the handlers on the embedded broker: replies, one-way, dead letters', async () => {
+    const t = io('hello "Ada"\nsum {"numbers":[1,2,3]}\naudit {"a":1}\nflaky 1\nnope 1\n');
+    const code = await run(
+      ['dev', '--topology', topologyFile, '--handlers', 'examples/app.ts', '--json'],
+      t.io,
+    );
+    expect(code, t.err()).toBe(0);
+    const events = t
+      .out()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(events[0]).toEqual({ event: 'started', services: ['greeter', 'worker'] });
+    expect(events).toContainEqual({ event: 'reply', target: 'hello', body: 'Hi there too' });
+    expect(events).toContainEqual({ event: 'reply', target: 'sum', body: { sum: 6 } });
+    expect(events).toContainEqual(expect.objectContaining({ event: 'published', target: 'audit' }));
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        event: 'dead-lettered',
+        target: 'flaky',
+        reason: 'handler-failed',
+        deliveryCount: 5,
+      }),
+    );
+    expect(events).toContainEqual(expect.objectContaining({ event: 'error', target: 'nope' }));
   });
 });
