@@ -106,7 +106,12 @@ const SQS_COMMON: Spec = {
  * Object.keys(URL_PARAMETERS.sqs); // ["concurrency", ..., "region", "endpoint", "dlq", ...]
  * ```
  */
-export const URL_PARAMETERS: Readonly<Record<BrokerPlatform, Spec>> = {
+export const URL_PARAMETERS: Readonly<
+  Record<
+    BrokerPlatform,
+    Readonly<Record<string, readonly [option: string, kind: 'string' | 'int' | 'bool' | 'list']>>
+  >
+> = {
   memory: { ...CORE, publishTo: ['publishTo', 'string'] },
   sqs: { ...SQS_COMMON, publishTo: ['publishTo', 'string'] },
   sns: { ...SQS_COMMON, queue: ['queue', 'string'] },

@@ -27,7 +27,6 @@ import type {
   Transport,
 } from '../../src/transport.ts';
 import { BoundedMap, checkOptionKeys, pick } from '../../src/util.ts';
-import { openSqsDeadLetters } from './dlq.ts';
 import { awsErrorName, isClientFault, isNotFound, snsSdk, sqsSdk } from './sdk.ts';
 import { fromSqsMessage, measureWire, sqsAttributes, validateWire, wireBody } from './wire.ts';
 
@@ -112,6 +111,9 @@ export function parseQueueArn(arn: string): { account: string; name: string } | 
 }
 
 const isQueueUrl = (s: string) => /^https?:\/\//.test(s);
+
+/** The dead-letter reader of the CLI (adapters/aws/dlq.ts). */
+const DLQ_MODULE = './dlq.ts';
 
 /** ReceiveMessage asks for every attribute. */
 const ALL: ['All'] = ['All'];
@@ -351,8 +353,10 @@ export class SqsTransport implements Transport {
   }
 
   /** The dead-letter queue of `queue` and where its messages go back to (adapters/aws/dlq.ts). */
-  openDeadLetters(): Promise<DeadLetters> {
-    return openSqsDeadLetters(this, this.#options.queue);
+  async openDeadLetters(): Promise<DeadLetters> {
+    // CLI code, loaded on call: a non-literal import keeps it out of function bundles
+    const m: typeof import('./dlq.ts') = await import(DLQ_MODULE);
+    return m.openSqsDeadLetters(this, this.#options.queue);
   }
 
   async openReplyAddress(): Promise<{ address: string; source: Source }> {

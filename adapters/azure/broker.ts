@@ -45,7 +45,6 @@ import type {
   Transport,
 } from '../../src/transport.ts';
 import { BoundedSet, checkOptionKeys, pick } from '../../src/util.ts';
-import { openServiceBusDeadLetters } from './dlq.ts';
 import {
   DEAD_LETTER_TEXT_MAX,
   fromReceived,
@@ -169,6 +168,9 @@ type OwnOptions = Pick<ServiceBusBrokerOptions, (typeof SB_KEYS)[number]>;
  * ```
  */
 export const REPLY_QUEUE_PREFIX = 'cloudmom-reply-';
+
+/** The dead-letter reader of the CLI (adapters/azure/dlq.ts). */
+const DLQ_MODULE = './dlq.ts';
 
 /** Messages in hand on a reply address (the core's budget for reply sources). */
 const REPLY_CREDIT = 100;
@@ -565,8 +567,10 @@ class ServiceBusTransport implements Transport {
   }
 
   /** The `$deadletterqueue` of the queue or subscription (adapters/azure/dlq.ts). */
-  openDeadLetters(): Promise<DeadLetters> {
-    return openServiceBusDeadLetters(this.client, {
+  async openDeadLetters(): Promise<DeadLetters> {
+    // CLI code, loaded on call: a non-literal import keeps it out of function bundles
+    const m: typeof import('./dlq.ts') = await import(DLQ_MODULE);
+    return m.openServiceBusDeadLetters(this.client, {
       queue: this.#queue,
       topic: this.#topic,
       subscription: this.#subscription,

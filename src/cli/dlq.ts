@@ -263,6 +263,13 @@ async function openDeadLetters(
 
 function describeDeadLetter(m: IncomingMessage, dl: DeadLetters, bodies: boolean) {
   const r = dl.reason(m);
+  const markers = dl.markers ?? [];
+  if (markers.some((k) => Object.hasOwn(m.headers, k))) {
+    const headers: Record<string, string> = {};
+    for (const k of Object.keys(m.headers))
+      if (!markers.includes(k)) setOwn(headers, k, m.headers[k]!);
+    m = { ...m, headers, body: m.body };
+  }
   return describeMessage(m, bodies, {
     reason: r?.code ?? 'moved by the platform',
     ...(r?.description ? { description: r.description } : {}),
