@@ -76,8 +76,8 @@ export {
 export type {
   Capabilities,
   DeadLetterCode,
-  DeadLetters,
   DeadLetterReason,
+  DeadLetters,
   IncomingMessage,
   OutgoingMessage,
   SendOutcome,
