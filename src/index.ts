@@ -77,6 +77,7 @@ export type {
   Capabilities,
   DeadLetterCode,
   DeadLetterReason,
+  DeadLetters,
   IncomingMessage,
   OutgoingMessage,
   SendOutcome,
@@ -84,3 +85,10 @@ export type {
   Transport,
   Verdict,
 } from './transport.ts';
+export {
+  type BrokerPlatform,
+  type BrokerUrl,
+  createBroker,
+  parseBrokerUrl,
+  URL_PARAMETERS,
+} from './url.ts';

@@ -4,6 +4,7 @@ import { InvalidArgumentError, MessageTooLargeError, SendError } from './errors.
 import type {
   Capabilities,
   DeadLetterReason,
+  DeadLetters,
   IncomingMessage,
   OutgoingMessage,
   SendOutcome,
@@ -42,6 +43,8 @@ export interface MemoryDelivery {
   readonly message: OutgoingMessage;
   readonly receiveCount: number;
   readonly enqueuedAt: Date;
+  /** Why it is in this (dead-letter) queue, when it is. */
+  readonly deadLetter?: DeadLetterReason;
 }
 
 /** A message in a dead-letter queue, with why it is there. */
@@ -180,6 +183,7 @@ export class MemoryQueue {
         message: s.message,
         receiveCount: s.receiveCount,
         enqueuedAt: s.enqueuedAt,
+        deadLetter: s.deadLetter,
       });
     }
     this.#compact();
@@ -517,6 +521,17 @@ class MemoryTransport implements Transport {
     return this.inbound.deadLetterQueue!.name;
   }
 
+  async openDeadLetters(): Promise<DeadLetters> {
+    const dlq = this.inbound.deadLetterQueue!;
+    return {
+      source: new MemorySource(dlq, false),
+      origin: this.inbound.name,
+      reason: (m) => (m.raw as MemoryDelivery).deadLetter,
+      count: async () => dlq.depth,
+      close: async () => {},
+    };
+  }
+
   async openReplyAddress(): Promise<{ address: string; source: Source }> {
     const name = `reply.${randomUUID()}`;
     this.#replyQueue = name;
@@ -559,9 +574,12 @@ class MemorySource implements Source {
   readonly maxAckBatch = 100;
   readonly extendEveryMs: number;
   readonly #queue: MemoryQueue;
+  /** False: `receive` resolves `[]` at once when nothing is there (a dead-letter reader). */
+  readonly #wait: boolean;
 
-  constructor(queue: MemoryQueue) {
+  constructor(queue: MemoryQueue, wait = true) {
     this.#queue = queue;
+    this.#wait = wait;
     this.name = queue.name;
     this.extendEveryMs = Math.max(50, Math.floor(queue.visibilityTimeoutMs / 2));
   }
@@ -570,7 +588,7 @@ class MemorySource implements Source {
     for (;;) {
       const got = this.#queue.receive(max);
       if (got.length > 0) return got.map(toIncoming);
-      if (signal.aborted) return [];
+      if (signal.aborted || !this.#wait) return [];
       await new Promise<void>((resolve) => {
         const done = () => {
           off();

@@ -13,7 +13,8 @@
  *   open() → sources               nack(ackId, delayMs, failed)       (retry / give back)
  *   openReplyAddress()             deadLetter?(ackId, reason)         (native dead-lettering)
  *   deadLetterAddress?(message)    extend?(ackIds)                    (lock heartbeat)
- *   isRetryable(err), errorCode    close()
+ *   openDeadLetters?() (CLI dlq)   close()
+ *   isRetryable(err), errorCode
  *   close()
  * ```
  *
@@ -69,6 +70,12 @@ export interface Transport {
   isRetryable(err: unknown): boolean;
   /** The code of a platform error, for the one wrap (`send-failed` unless said otherwise). */
   errorCode?(err: unknown): ErrorCode;
+  /**
+   * Opens the dead-letter destination of the broker's own queue or subscription (what the
+   * `cloudmom dlq` commands read and redrive), and says where its messages came from.
+   * Optional: without it, `dlq` is not supported on the platform.
+   */
+  openDeadLetters?(): Promise<DeadLetters>;
   /** Called once by the Broker constructor with what the transport may use (its logger). */
   attach?(context: { readonly logger: Logger }): void;
   /** Releases everything (reply address included). Called once, after draining. */
@@ -107,6 +114,38 @@ export interface Source {
   extend?(ackIds: readonly unknown[]): Promise<void>;
   readonly extendEveryMs?: number;
   /** Stops receiving: a pending `receive` resolves. Unsettled messages are settled before. */
+  close(): Promise<void>;
+}
+
+/**
+ * A dead-letter destination opened by {@link Transport.openDeadLetters}: its messages as a
+ * {@link Source} (`receive` resolves `[]` soon once it is empty; `ack` deletes, `nack` gives
+ * back), where they came from, and what the platform recorded about each.
+ *
+ * @example
+ * ```ts
+ * const dl = await transport.openDeadLetters!();
+ * for (const m of await dl.source.receive(10, signal)) console.log(m.messageId, dl.reason(m)?.code, '→', dl.origin);
+ * ```
+ */
+export interface DeadLetters {
+  readonly source: Source;
+  /** The destination (for {@link Transport.send}) the dead letters are redriven to. */
+  readonly origin: string;
+  /**
+   * The reason recorded with a dead letter (undefined when the platform moved it without one),
+   * and the original body size when the copy's body was cut to fit (`dead_letter_truncated`).
+   */
+  reason(
+    message: IncomingMessage,
+  ): (DeadLetterReason & { readonly truncatedFrom?: number }) | undefined;
+  /** An id unique to this dead-letter copy: the deduplication id of its redrive (SQS FIFO). */
+  copyId?(message: IncomingMessage): string;
+  /** Header names the platform adds on dead-lettering (dropped on redrive with `dead_letter_*`). */
+  readonly markers?: readonly string[];
+  /** About how many dead letters there are, where the platform says (a progress total). */
+  count?(): Promise<number | undefined>;
+  /** Releases what `source` holds (closes its link). */
   close(): Promise<void>;
 }
 

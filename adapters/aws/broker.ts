@@ -19,6 +19,7 @@ import {
 import { describeError, type Logger, silentLogger } from '../../src/log.ts';
 import type {
   Capabilities,
+  DeadLetters,
   IncomingMessage,
   OutgoingMessage,
   SendOutcome,
@@ -110,6 +111,9 @@ export function parseQueueArn(arn: string): { account: string; name: string } | 
 }
 
 const isQueueUrl = (s: string) => /^https?:\/\//.test(s);
+
+/** The dead-letter reader of the CLI (adapters/aws/dlq.ts). */
+const DLQ_MODULE = './dlq.ts';
 
 /** ReceiveMessage asks for every attribute. */
 const ALL: ['All'] = ['All'];
@@ -346,6 +350,13 @@ export class SqsTransport implements Transport {
       dlq.catch(() => this.#dlqs.delete(source));
     }
     return dlq;
+  }
+
+  /** The dead-letter queue of `queue` and where its messages go back to (adapters/aws/dlq.ts). */
+  async openDeadLetters(): Promise<DeadLetters> {
+    // CLI code, loaded on call: a non-literal import keeps it out of function bundles
+    const m: typeof import('./dlq.ts') = await import(DLQ_MODULE);
+    return m.openSqsDeadLetters(this, this.#options.queue);
   }
 
   async openReplyAddress(): Promise<{ address: string; source: Source }> {

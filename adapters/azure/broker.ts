@@ -37,6 +37,7 @@ import { PushBuffer } from '../../src/sources.ts';
 import type {
   Capabilities,
   DeadLetterReason,
+  DeadLetters,
   IncomingMessage,
   OutgoingMessage,
   SendOutcome,
@@ -167,6 +168,9 @@ type OwnOptions = Pick<ServiceBusBrokerOptions, (typeof SB_KEYS)[number]>;
  * ```
  */
 export const REPLY_QUEUE_PREFIX = 'cloudmom-reply-';
+
+/** The dead-letter reader of the CLI (adapters/azure/dlq.ts). */
+const DLQ_MODULE = './dlq.ts';
 
 /** Messages in hand on a reply address (the core's budget for reply sources). */
 const REPLY_CREDIT = 100;
@@ -560,6 +564,17 @@ class ServiceBusTransport implements Transport {
             })
           : this.client.acceptNextSession(this.#queue!, { ...options, abortSignal }),
     };
+  }
+
+  /** The `$deadletterqueue` of the queue or subscription (adapters/azure/dlq.ts). */
+  async openDeadLetters(): Promise<DeadLetters> {
+    // CLI code, loaded on call: a non-literal import keeps it out of function bundles
+    const m: typeof import('./dlq.ts') = await import(DLQ_MODULE);
+    return m.openServiceBusDeadLetters(this.client, {
+      queue: this.#queue,
+      topic: this.#topic,
+      subscription: this.#subscription,
+    });
   }
 
   async openReplyAddress(): Promise<{ address: string; source: Source }> {
