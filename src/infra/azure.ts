@@ -16,12 +16,8 @@
 import { InvalidArgumentError } from '../errors.ts';
 import type { ServiceSpec, Topology, TopologyNames } from '../topology.ts';
 import { checkOptionKeys } from '../util.ts';
-import {
-  DEFAULT_DELIVERY_MARGIN,
-  intOption,
-  platformDeliveries,
-  stringOption,
-} from './delivery.ts';
+import { DEFAULT_DELIVERY_MARGIN, platformDeliveries, stringOption } from './delivery.ts';
+import { integerOption } from './ranges.ts';
 import type { GeneratedFile } from './types.ts';
 
 /**
@@ -118,7 +114,7 @@ export function azureService(
 ): AzureService {
   const s = topology.service(service);
   const names = topology.names(options.stage);
-  const margin = intOption(
+  const margin = integerOption(
     options.deliveryMargin,
     DEFAULT_DELIVERY_MARGIN,
     1,

@@ -8,22 +8,6 @@ import type { ServiceSpec } from '../topology.ts';
 /** The default of `deliveryMargin`: deliveries the platform allows beyond `maxDeliveries`. */
 export const DEFAULT_DELIVERY_MARGIN = 5;
 
-/** An integer option within `[min, max]`, or its default. */
-export function intOption(
-  value: unknown,
-  fallback: number,
-  min: number,
-  max: number,
-  at: string,
-): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max)
-    throw new InvalidArgumentError(
-      `${at}: ${String(value)} must be an integer from ${min} to ${max}`,
-    );
-  return value;
-}
-
 /**
  * The platform's own delivery limit for a service: `maxDeliveries + margin`, within what the
  * platform allows, and never below `maxDeliveries` — so cloudmom, which dead-letters at

@@ -19,7 +19,8 @@
 import { InvalidArgumentError } from '../errors.ts';
 import type { ServiceSpec, Topology, TopologyNames } from '../topology.ts';
 import { checkOptionKeys } from '../util.ts';
-import { DEFAULT_DELIVERY_MARGIN, intOption, platformDeliveries } from './delivery.ts';
+import { DEFAULT_DELIVERY_MARGIN, platformDeliveries } from './delivery.ts';
+import { integerOption } from './ranges.ts';
 import type { GeneratedFile } from './types.ts';
 
 /**
@@ -126,7 +127,7 @@ export function gcpService(
   const s = topology.service(service);
   const names = topology.names(options.stage);
   const at = `generateGcp: services.${s.name}`;
-  const margin = intOption(
+  const margin = integerOption(
     options.deliveryMargin,
     DEFAULT_DELIVERY_MARGIN,
     1,
@@ -216,7 +217,13 @@ export function generateGcp(topology: Topology, options: GcpOptions = {}): Gener
   }
   if (options.entryPoint !== undefined && typeof options.entryPoint !== 'function')
     throw new InvalidArgumentError('generateGcp: entryPoint must be a function (service) => name');
-  const maxInstances = intOption(options.maxInstances, 10, 1, 1000, 'generateGcp: maxInstances');
+  const maxInstances = integerOption(
+    options.maxInstances,
+    10,
+    1,
+    1000,
+    'generateGcp: maxInstances',
+  );
   const memory = options.memory ?? '256M';
   if (typeof memory !== 'string' || !/^\d+(?:M|Mi|G|Gi)$/.test(memory))
     throw new InvalidArgumentError(
