@@ -811,6 +811,13 @@ class Inbox {
   }
 }
 
+/**
+ * Shortest time between two offset commits of a running group source: a burst of settlements
+ * costs one commit request per interval, not one per round trip (a crash redelivers at most
+ * what settled in the last interval, beside what was in the handlers).
+ */
+const COMMIT_INTERVAL_MS = 100;
+
 interface GroupSettings {
   readonly prefetch: number;
   readonly orderKeyless: boolean;
@@ -837,6 +844,8 @@ class KafkaGroupSource implements Source {
     { topic: string; partition: number; offset: bigint; leaderEpoch: number }
   >();
   #committing: Promise<void> | undefined;
+  #lastCommit = Number.NEGATIVE_INFINITY;
+  /** The next commit's turn (after the interval, or a failed commit's retry). */
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -986,14 +995,27 @@ class KafkaGroupSource implements Source {
     this.#flush();
   }
 
-  /** One commit in flight at a time; what settles meanwhile goes in the next one. */
+  /**
+   * One commit in flight at a time, at most one per {@link COMMIT_INTERVAL_MS} while running;
+   * what settles meanwhile goes in the next one. Closing commits at once.
+   */
   #flush(): void {
-    if (this.#committing || this.#pending.size === 0) return;
+    if (this.#committing || this.#retryTimer || this.#pending.size === 0) return;
+    const wait = this.#lastCommit + COMMIT_INTERVAL_MS - performance.now();
+    if (wait > 0 && !this.#closed) {
+      this.#retryTimer = setTimeout(() => {
+        this.#retryTimer = undefined;
+        this.#flush();
+      }, wait);
+      this.#retryTimer.unref?.();
+      return;
+    }
     const offsets = [...this.#pending.values()].filter((o) =>
       this.#inbox.owns(partitionKey(o.topic, o.partition)),
     );
     this.#pending.clear();
     if (offsets.length === 0) return;
+    this.#lastCommit = performance.now();
     this.#committing = this.#consumer
       .commit({ offsets })
       .catch((err: unknown) => {

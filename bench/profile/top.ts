@@ -68,3 +68,30 @@ for (const [id, n] of ticks) {
 console.log('by owner:');
 for (const [k, n] of [...owners.entries()].sort((a, b) => b[1] - a[1]).slice(0, 12))
   console.log(`${((100 * n) / total).toFixed(1).padStart(5)}%  ${k}`);
+
+// `CALLERS=<function name>`: where that function's self time is called from (4 frames up).
+const callersOf = process.env.CALLERS;
+if (callersOf) {
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const name = (id: number) => {
+    const f = byId.get(id)!.callFrame;
+    return `${f.functionName || '(anonymous)'} ${f.url.split('/').pop()}:${f.lineNumber + 1}`;
+  };
+  const chains = new Map<string, number>();
+  for (const [id, t] of ticks) {
+    if (byId.get(id)!.callFrame.functionName !== callersOf) continue;
+    const chain: string[] = [];
+    for (
+      let p = parent.get(id);
+      p !== undefined && chain.length < (Number(process.env.DEPTH) || 4);
+      p = parent.get(p)
+    )
+      chain.push(name(p));
+    const k = chain.join(' < ');
+    chains.set(k, (chains.get(k) ?? 0) + t);
+  }
+  console.log(`callers of ${callersOf}:`);
+  for (const [k, t] of [...chains.entries()].sort((a, b) => b[1] - a[1]).slice(0, 10))
+    console.log(`${((100 * t) / total).toFixed(1).padStart(5)}%  ${k}`);
+}
