@@ -252,6 +252,8 @@ export class Consumer {
   readonly #inHand = new Set<IncomingMessage>();
   /** In hand but being settled: their locks are no longer extended (the receipt may be gone). */
   readonly #settling = new WeakSet<IncomingMessage>();
+  /** Whether locks are extended (else `#settling` is not kept: a WeakSet costs per message). */
+  readonly #extends: boolean;
   readonly #loops: Promise<void>[] = [];
   #reserved = 0;
   #stopping = false;
@@ -277,14 +279,15 @@ export class Consumer {
     this.#ctx = ctx;
     this.#inflight = inflight;
     this.#acks = new AckBatch(source, ctx.logger);
+    const every = source.extendEveryMs;
+    this.#extends = source.extend !== undefined && every !== undefined && every > 0;
   }
 
   start(): void {
     const n = Math.max(1, this.#source.parallelReceives ?? 1);
     for (let i = 0; i < n; i++) this.#loops.push(this.#loop());
-    const every = this.#source.extendEveryMs;
-    if (this.#source.extend && every !== undefined && every > 0) {
-      this.#extendTimer = setInterval(() => this.#extend(), every);
+    if (this.#extends) {
+      this.#extendTimer = setInterval(() => this.#extend(), this.#source.extendEveryMs);
       this.#extendTimer.unref?.();
     }
   }
@@ -400,7 +403,7 @@ export class Consumer {
 
   /** Settles by the verdict; never rejects (a failed settlement is logged: the message comes back). */
   #settle(m: IncomingMessage, v: Verdict): Verdict | Promise<Verdict> {
-    this.#settling.add(m);
+    if (this.#extends) this.#settling.add(m);
     if (v.kind === 'ack') {
       this.#acks.add(m.ackId);
       return v;

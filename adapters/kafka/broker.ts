@@ -576,10 +576,14 @@ function nonEmpty(v: unknown, name: string): string {
 
 /** One received record while it is in the source's or the core's hands (its ackId). */
 interface Entry {
-  readonly record: WireRecord;
-  readonly raw: unknown;
+  /** The message of the first delivery (a redelivery hands the core a copy). */
+  message: IncomingMessage;
+  redelivered: boolean;
+  readonly offset: bigint;
   readonly pkey: string;
-  readonly lane: string;
+  /** The lane: the record's key, its partition (keyless, in order), or none (alone). */
+  lane: string | undefined;
+  byKey: boolean;
   readonly epoch: number;
   readonly leaderEpoch: number;
   deliveryCount: number;
@@ -587,8 +591,21 @@ interface Entry {
   timer?: ReturnType<typeof setTimeout>;
 }
 
-/** `topic:partition`. */
-const partitionKey = (topic: string, partition: number) => `${topic}:${partition}`;
+const partitionKeys = new Map<string, string[]>();
+/** `topic:partition` (one string per partition: map lookups by it need no new string). */
+function partitionKey(topic: string, partition: number): string {
+  let keys = partitionKeys.get(topic);
+  if (!keys) {
+    keys = [];
+    partitionKeys.set(topic, keys);
+  }
+  let k = keys[partition];
+  if (k === undefined) {
+    k = `${topic}:${partition}`;
+    keys[partition] = k;
+  }
+  return k;
+}
 
 /**
  * What both sources share: records in lanes (one record of a lane in the core at a time),
@@ -597,7 +614,11 @@ const partitionKey = (topic: string, partition: number) => `${topic}:${partition
  */
 class Inbox {
   readonly #ready = new PushBuffer<IncomingMessage>();
-  readonly #lanes = new Map<string, Entry[]>();
+  /** Lanes by record key, and by partition (keyless records in partition order). */
+  readonly #keyLanes = new Map<string, Entry[]>();
+  readonly #partitionLanes = new Map<string, Entry[]>();
+  /** Records in no lane (unordered). */
+  readonly #alone = new Set<Entry>();
   readonly #tracker = new OffsetTracker();
   /** Current assignment epoch of each partition this source owns. */
   readonly #epochs = new Map<string, number>();
@@ -651,20 +672,20 @@ class Inbox {
       this.#seen.delete(p);
       this.#tracker.forget(p);
     }
-    for (const [name, lane] of [...this.#lanes]) {
-      for (let i = lane.length - 1; i >= 0; i--) {
-        const e = lane[i]!;
-        if (!gone.has(e.pkey)) continue;
-        if (e.state === 'queued' || e.state === 'waiting') {
-          clearTimeout(e.timer);
-          e.state = 'done';
-          lane.splice(i, 1);
-          this.#held--;
-        }
+    const drop = (e: Entry) => {
+      if (!gone.has(e.pkey) || (e.state !== 'queued' && e.state !== 'waiting')) return false;
+      clearTimeout(e.timer);
+      e.state = 'done';
+      this.#held--;
+      return true;
+    };
+    for (const lanes of [this.#keyLanes, this.#partitionLanes])
+      for (const [name, lane] of [...lanes]) {
+        for (let i = lane.length - 1; i >= 0; i--) if (drop(lane[i]!)) lane.splice(i, 1);
+        if (lane.length === 0) lanes.delete(name);
+        else if (lane[0]!.state === 'queued') this.#deliver(lane[0]!);
       }
-      if (lane.length === 0) this.#lanes.delete(name);
-      else if (lane[0]!.state === 'queued') this.#deliver(lane[0]!);
-    }
+    for (const e of [...this.#alone]) if (drop(e)) this.#alone.delete(e);
     this.#pressure();
   }
 
@@ -678,32 +699,38 @@ class Inbox {
     if (seen !== undefined && record.offset <= seen) return false;
     this.#seen.set(pkey, record.offset);
     this.#tracker.received(pkey, record.offset);
-    const key = record.key && record.key.byteLength > 0 ? record.key : undefined;
-    const lane = !this.#ordered
-      ? `o:${pkey}:${record.offset}`
-      : key
-        ? `k:${Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1')}`
-        : this.#orderKeyless
-          ? `p:${pkey}`
-          : `o:${pkey}:${record.offset}`;
     const e: Entry = {
-      record,
-      raw,
+      message: undefined as unknown as IncomingMessage,
+      redelivered: false,
+      offset: record.offset,
       pkey,
-      lane,
+      lane: undefined,
+      byKey: false,
       epoch,
       leaderEpoch,
       deliveryCount: 1,
       state: 'queued',
     };
-    let queue = this.#lanes.get(lane);
-    if (!queue) {
-      queue = [];
-      this.#lanes.set(lane, queue);
-    }
-    queue.push(e);
+    e.message = fromRecord(record, raw, { ackId: e });
+    // A key that is not UTF-8 gets a lossy group key: keys that decode alike share a lane
+    // (as they share the core's order gate).
+    const key = this.#ordered ? e.message.groupKey : undefined;
+    const lane = key ?? (this.#ordered && this.#orderKeyless ? pkey : undefined);
+    e.lane = lane;
+    e.byKey = key !== undefined;
     this.#held++;
-    if (queue.length === 1) this.#deliver(e);
+    if (lane === undefined) {
+      this.#alone.add(e);
+      this.#deliver(e);
+    } else {
+      const lanes = e.byKey ? this.#keyLanes : this.#partitionLanes;
+      const queue = lanes.get(lane);
+      if (queue) queue.push(e);
+      else {
+        lanes.set(lane, [e]);
+        this.#deliver(e);
+      }
+    }
     this.#pressure();
     return true;
   }
@@ -714,7 +741,11 @@ class Inbox {
 
   #deliver(e: Entry): void {
     e.state = 'ready';
-    this.#ready.push(fromRecord(e.record, e.raw, { ackId: e, deliveryCount: e.deliveryCount }));
+    // each delivery its own object: the core tells deliveries apart by identity
+    if (!e.redelivered) {
+      e.redelivered = true;
+      this.#ready.push(e.message);
+    } else this.#ready.push({ ...e.message, deliveryCount: e.deliveryCount });
   }
 
   async receive(max: number, signal: AbortSignal): Promise<IncomingMessage[]> {
@@ -740,7 +771,7 @@ class Inbox {
       const e = id as Entry;
       if (e.state === 'done') continue;
       if (!this.#stale(e)) {
-        const w = this.#tracker.settled(e.pkey, e.record.offset);
+        const w = this.#tracker.settled(e.pkey, e.offset);
         if (w !== undefined) this.#onCommit(e.pkey, w, e.leaderEpoch);
       }
       this.#finish(e);
@@ -775,12 +806,19 @@ class Inbox {
     const wasHead = e.state !== 'queued';
     e.state = 'done';
     this.#held--;
-    const lane = this.#lanes.get(e.lane);
-    if (lane) {
-      const i = lane.indexOf(e);
-      if (i >= 0) lane.splice(i, 1);
-      if (lane.length === 0) this.#lanes.delete(e.lane);
-      else if (wasHead && lane[0]!.state === 'queued') this.#deliver(lane[0]!);
+    if (e.lane === undefined) this.#alone.delete(e);
+    else {
+      const lanes = e.byKey ? this.#keyLanes : this.#partitionLanes;
+      const lane = lanes.get(e.lane);
+      if (lane) {
+        if (lane[0] === e) lane.shift();
+        else {
+          const i = lane.indexOf(e);
+          if (i >= 0) lane.splice(i, 1);
+        }
+        if (lane.length === 0) lanes.delete(e.lane);
+        else if (wasHead && lane[0]!.state === 'queued') this.#deliver(lane[0]!);
+      }
     }
     this.#pressure();
   }
@@ -802,11 +840,13 @@ class Inbox {
   /** Stops: drops what is not in the core's hands (redelivered from the committed watermark). */
   close(): void {
     this.#closed = true;
-    for (const lane of this.#lanes.values())
-      for (const e of lane) {
-        clearTimeout(e.timer);
-        if (e.state !== 'core') e.state = 'done';
-      }
+    const stop = (e: Entry) => {
+      clearTimeout(e.timer);
+      if (e.state !== 'core') e.state = 'done';
+    };
+    for (const lanes of [this.#keyLanes, this.#partitionLanes])
+      for (const lane of lanes.values()) for (const e of lane) stop(e);
+    for (const e of this.#alone) stop(e);
     this.#ready.close();
   }
 }
@@ -818,6 +858,35 @@ class Inbox {
  */
 const COMMIT_INTERVAL_MS = 100;
 
+/** A source over an {@link Inbox}: the core's calls go to it; `close()` runs once. */
+abstract class InboxSource implements Source {
+  abstract readonly name: string;
+  readonly maxReceive = 100;
+  readonly maxAckBatch = 500;
+  protected abstract readonly inbox: Inbox;
+  #closing: Promise<void> | undefined;
+
+  receive(max: number, signal: AbortSignal): Promise<readonly IncomingMessage[]> {
+    return this.inbox.receive(max, signal);
+  }
+
+  async ack(ackIds: readonly unknown[]): Promise<void> {
+    this.inbox.ack(ackIds);
+  }
+
+  async nack(ackId: unknown, delayMs: number, failed: boolean): Promise<void> {
+    this.inbox.nack(ackId, delayMs, failed);
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.closeOnce();
+    return this.#closing;
+  }
+
+  /** Stops fetching, commits what settled, closes the stream or the reader. */
+  protected abstract closeOnce(): Promise<void>;
+}
+
 interface GroupSettings {
   readonly prefetch: number;
   readonly orderKeyless: boolean;
@@ -827,28 +896,25 @@ interface GroupSettings {
 }
 
 /** The consumer group of `start()`: a stream of fetched records, committed by watermark. */
-class KafkaGroupSource implements Source {
+class KafkaGroupSource extends InboxSource {
   readonly name: string;
-  readonly maxReceive = 100;
-  readonly maxAckBatch = 500;
   readonly #transport: KafkaTransport;
   readonly #consumer: Consumer;
   readonly #topics: readonly string[];
   readonly #settings: GroupSettings;
-  readonly #inbox: Inbox;
+  protected readonly inbox: Inbox;
   #stream: MessagesStream | undefined;
   #assigned = new Set<string>();
   #member: { id: string | null; generation: number } = { id: null, generation: -1 };
   readonly #pending = new Map<
     string,
-    { topic: string; partition: number; offset: bigint; leaderEpoch: number }
+    { readonly topic: string; readonly partition: number; offset: bigint; leaderEpoch: number }
   >();
   #committing: Promise<void> | undefined;
   #lastCommit = Number.NEGATIVE_INFINITY;
   /** The next commit's turn (after the interval, or a failed commit's retry). */
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
-  #closing: Promise<void> | undefined;
   readonly #onJoin: (p: {
     memberId: string;
     generationId?: number;
@@ -861,12 +927,13 @@ class KafkaGroupSource implements Source {
     topics: readonly string[],
     settings: GroupSettings,
   ) {
+    super();
     this.#transport = transport;
     this.#consumer = consumer;
     this.#topics = topics;
     this.#settings = settings;
     this.name = `kafka:${consumer.groupId}:${topics.join(',')}`;
-    this.#inbox = new Inbox(
+    this.inbox = new Inbox(
       settings,
       (pkey, offset, leaderEpoch) => this.#commitLater(pkey, offset, leaderEpoch),
       (paused) => (paused ? this.#stream?.pause() : this.#stream?.resume()),
@@ -900,12 +967,12 @@ class KafkaGroupSource implements Source {
     this.#sync(this.#consumer.assignments ?? []);
     stream.on('data', (m: KafkaMessage) => this.#take(m));
     stream.on('error', (err: unknown) => this.#streamFailed(stream, err));
-    if (this.#inbox.held >= s.prefetch) stream.pause();
+    if (this.inbox.held >= s.prefetch) stream.pause();
   }
 
   #take(m: KafkaMessage): void {
     // A fetch that left before a rebalance may deliver a partition no longer owned: dropped.
-    this.#inbox.accept(
+    this.inbox.accept(
       {
         topic: m.topic,
         partition: m.partition,
@@ -923,7 +990,7 @@ class KafkaGroupSource implements Source {
   #streamFailed(stream: MessagesStream, err: unknown): void {
     if (this.#closed || stream !== this.#stream) return;
     this.#stream = undefined;
-    this.#inbox.fail(err);
+    this.inbox.fail(err);
     void this.#reconsume();
   }
 
@@ -956,7 +1023,7 @@ class KafkaGroupSource implements Source {
     // A member that missed a generation (it was dropped from the group) may have lost its
     // partitions meanwhile: what it holds is stale even where the partition came back.
     if (!continuous && this.#assigned.size > 0) {
-      this.#inbox.revoke(this.#assigned);
+      this.inbox.revoke(this.#assigned);
       this.#assigned = new Set();
     }
     this.#sync(p.assignments ?? []);
@@ -971,8 +1038,8 @@ class KafkaGroupSource implements Source {
     const revoked = [...this.#assigned].filter((k) => !now.has(k));
     const added = [...now].filter((k) => !this.#assigned.has(k));
     for (const k of revoked) this.#pending.delete(k);
-    this.#inbox.revoke(revoked);
-    this.#inbox.assign(added);
+    this.inbox.revoke(revoked);
+    this.inbox.assign(added);
     this.#assigned = now;
     if (revoked.length > 0 || added.length > 0)
       this.#transport.logger.info('kafka partitions assigned', {
@@ -983,15 +1050,21 @@ class KafkaGroupSource implements Source {
   }
 
   #commitLater(pkey: string, offset: bigint, leaderEpoch: number): void {
-    const i = pkey.lastIndexOf(':');
     const prev = this.#pending.get(pkey);
-    if (prev && prev.offset >= offset) return;
-    this.#pending.set(pkey, {
-      topic: pkey.slice(0, i),
-      partition: Number(pkey.slice(i + 1)),
-      offset,
-      leaderEpoch,
-    });
+    if (prev) {
+      // not committed yet (a commit takes what is pending and clears it): moved in place
+      if (prev.offset >= offset) return;
+      prev.offset = offset;
+      prev.leaderEpoch = leaderEpoch;
+    } else {
+      const i = pkey.lastIndexOf(':');
+      this.#pending.set(pkey, {
+        topic: pkey.slice(0, i),
+        partition: Number(pkey.slice(i + 1)),
+        offset,
+        leaderEpoch,
+      });
+    }
     this.#flush();
   }
 
@@ -1011,7 +1084,7 @@ class KafkaGroupSource implements Source {
       return;
     }
     const offsets = [...this.#pending.values()].filter((o) =>
-      this.#inbox.owns(partitionKey(o.topic, o.partition)),
+      this.inbox.owns(partitionKey(o.topic, o.partition)),
     );
     this.#pending.clear();
     if (offsets.length === 0) return;
@@ -1022,7 +1095,7 @@ class KafkaGroupSource implements Source {
         for (const o of offsets) {
           const k = partitionKey(o.topic, o.partition);
           const now = this.#pending.get(k);
-          if ((!now || now.offset < o.offset) && this.#inbox.owns(k)) this.#pending.set(k, o);
+          if ((!now || now.offset < o.offset) && this.inbox.owns(k)) this.#pending.set(k, o);
         }
         this.#transport.logger.warn('kafka: committing offsets failed; retrying', {
           source: this.name,
@@ -1043,26 +1116,9 @@ class KafkaGroupSource implements Source {
       });
   }
 
-  receive(max: number, signal: AbortSignal): Promise<readonly IncomingMessage[]> {
-    return this.#inbox.receive(max, signal);
-  }
-
-  async ack(ackIds: readonly unknown[]): Promise<void> {
-    this.#inbox.ack(ackIds);
-  }
-
-  async nack(ackId: unknown, delayMs: number, failed: boolean): Promise<void> {
-    this.#inbox.nack(ackId, delayMs, failed);
-  }
-
-  close(): Promise<void> {
-    this.#closing ??= this.#close();
-    return this.#closing;
-  }
-
-  async #close(): Promise<void> {
+  protected async closeOnce(): Promise<void> {
     this.#closed = true;
-    this.#inbox.close();
+    this.inbox.close();
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
     // The last commits: what the core settled before it closed this source.
@@ -1083,22 +1139,19 @@ class KafkaGroupSource implements Source {
  * This instance's reply address: every partition of the shared reply topic read from its end
  * with plain fetches (no consumer group), keeping the records keyed with this instance's key.
  */
-class KafkaReplySource implements Source {
+class KafkaReplySource extends InboxSource {
   readonly name: string;
-  readonly maxReceive = 100;
-  readonly maxAckBatch = 500;
   readonly #transport: KafkaTransport;
   readonly #consumer: Consumer;
   readonly #topic: string;
   readonly #key: Buffer;
   readonly #maxWaitMs: number;
-  readonly #inbox: Inbox;
+  protected readonly inbox: Inbox;
   readonly #positions = new Map<number, bigint>();
   #room: (() => void)[] = [];
   #paused = false;
   #loop: Promise<void> | undefined;
   #closed = false;
-  #closing: Promise<void> | undefined;
 
   constructor(
     transport: KafkaTransport,
@@ -1107,6 +1160,7 @@ class KafkaReplySource implements Source {
     key: string,
     settings: { prefetch: number; orderKeyless: boolean; maxWaitMs: number },
   ) {
+    super();
     this.#transport = transport;
     this.#consumer = consumer;
     this.#topic = topic;
@@ -1114,7 +1168,7 @@ class KafkaReplySource implements Source {
     this.#maxWaitMs = settings.maxWaitMs;
     this.name = `kafka:${topic}#${key}`;
     // Replies all carry this instance's key: no order among them.
-    this.#inbox = new Inbox(
+    this.inbox = new Inbox(
       { ...settings, ordered: false },
       () => {},
       (paused) => {
@@ -1141,7 +1195,7 @@ class KafkaReplySource implements Source {
     ends.forEach((offset, partition) => {
       this.#positions.set(partition, offset);
     });
-    this.#inbox.assign([...this.#positions.keys()].map((p) => partitionKey(this.#topic, p)));
+    this.inbox.assign([...this.#positions.keys()].map((p) => partitionKey(this.#topic, p)));
     this.#loop = this.#run();
   }
 
@@ -1174,7 +1228,7 @@ class KafkaReplySource implements Source {
       if (!this.#positions.has(p)) {
         // A partition added while running: read it from its start.
         this.#positions.set(p, 0n);
-        this.#inbox.assign([partitionKey(this.#topic, p)]);
+        this.inbox.assign([partitionKey(this.#topic, p)]);
       }
     }
     const byNode = new Map<number, number[]>();
@@ -1240,7 +1294,7 @@ class KafkaReplySource implements Source {
               for (const r of batch.records) {
                 const offset = batch.firstOffset + BigInt(r.offsetDelta);
                 if (offset < position || !r.key || !this.#key.equals(r.key)) continue;
-                this.#inbox.accept(
+                this.inbox.accept(
                   {
                     topic: this.#topic,
                     partition: p,
@@ -1292,26 +1346,9 @@ class KafkaReplySource implements Source {
     }
   }
 
-  receive(max: number, signal: AbortSignal): Promise<readonly IncomingMessage[]> {
-    return this.#inbox.receive(max, signal);
-  }
-
-  async ack(ackIds: readonly unknown[]): Promise<void> {
-    this.#inbox.ack(ackIds);
-  }
-
-  async nack(ackId: unknown, delayMs: number, failed: boolean): Promise<void> {
-    this.#inbox.nack(ackId, delayMs, failed);
-  }
-
-  close(): Promise<void> {
-    this.#closing ??= this.#close();
-    return this.#closing;
-  }
-
-  async #close(): Promise<void> {
+  protected async closeOnce(): Promise<void> {
     this.#closed = true;
-    this.#inbox.close();
+    this.inbox.close();
     this.#wake();
     await this.#consumer.close(true).catch(() => undefined);
     await Promise.race([this.#loop, sleep(this.#maxWaitMs + 1000)]);
