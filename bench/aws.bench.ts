@@ -32,47 +32,12 @@ import { build } from 'esbuild';
 import { startFauxqs } from 'fauxqs';
 import { Consumer as SqsConsumer } from 'sqs-consumer';
 import { Producer } from 'sqs-producer';
-import { lambdaHandler, SqsBroker, type SqsEvent, type SqsRecord } from '../adapters/aws/index.ts';
+import { lambdaHandler, SqsBroker, type SqsEvent } from '../adapters/aws/index.ts';
 import { awsClientConfig, startMoto } from '../test/emulators/aws/moto.ts';
 import { cacheDir, ROOT } from '../test/emulators/harness.ts';
 import { interleave, ratioRow, since } from './rounds.ts';
+import { events, handLoop, QUEUE_ARN, record } from './sqs-events.ts';
 import type { BenchRow, BenchSuite } from './types.ts';
-
-const QUEUE_ARN = 'arn:aws:sqs:us-east-1:123456789012:bench';
-
-/** A record in the shape the SQS event source mapping delivers (as test/aws captures from moto). */
-function record(i: number): SqsRecord {
-  const now = String(Date.now());
-  return {
-    messageId: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
-    receiptHandle: `AQEB${i}`,
-    body: JSON.stringify({ id: i, name: `item ${i}`, tags: ['a', 'b'], price: i * 1.5 }),
-    attributes: {
-      ApproximateReceiveCount: '1',
-      SentTimestamp: now,
-      SenderId: 'AIDAIT2UOQQY3AUEKVGXU',
-      ApproximateFirstReceiveTimestamp: now,
-    },
-    messageAttributes: {
-      target: {
-        stringValue: 'orders',
-        stringListValues: [],
-        binaryListValues: [],
-        dataType: 'String',
-      },
-      content_type: {
-        stringValue: 'application/json',
-        stringListValues: [],
-        binaryListValues: [],
-        dataType: 'String',
-      },
-    },
-    md5OfBody: '0',
-    eventSource: 'aws:sqs',
-    eventSourceARN: QUEUE_ARN,
-    awsRegion: 'us-east-1',
-  };
-}
 
 const context: any = {
   functionName: 'bench',
@@ -104,27 +69,14 @@ async function rate(
 }
 
 async function p1(): Promise<BenchRow[]> {
-  const events: SqsEvent[] = Array.from({ length: 2_000 }, (_, e) => ({
-    Records: Array.from({ length: 10 }, (_, i) => record(e * 10 + i)),
-  }));
+  const batch = events(2_000);
 
   const broker = new SqsBroker({ queue: QUEUE_ARN, logger: false });
   broker.add('orders', (_p, body) => trivial(body));
   const ours = lambdaHandler(broker);
 
   const handlers: Record<string, (body: any) => void> = { orders: trivial };
-  const hand = async (event: SqsEvent) => {
-    const batchItemFailures: { itemIdentifier: string }[] = [];
-    for (const r of event.Records) {
-      try {
-        const h = handlers[r.messageAttributes.target?.stringValue ?? ''];
-        if (h) await h(JSON.parse(r.body));
-      } catch {
-        batchItemFailures.push({ itemIdentifier: r.messageId });
-      }
-    }
-    return { batchItemFailures };
-  };
+  const hand = handLoop(handlers);
 
   const processor = new BatchProcessor(EventType.SQS);
   const powertools = middy(async (event: SqsEvent, ctx: any) =>
@@ -140,9 +92,9 @@ async function p1(): Promise<BenchRow[]> {
   );
 
   const runs = {
-    ours: () => rate((e) => ours(e, context), events),
-    hand: () => rate(hand, events),
-    powertools: () => rate((e) => powertools(e, context), events),
+    ours: () => rate((e) => ours(e, context), batch),
+    hand: () => rate(hand, batch),
+    powertools: () => rate((e) => powertools(e, context), batch),
   };
   const got = await interleave(runs, P1_ROUNDS, {
     warmup: 3,

@@ -487,14 +487,7 @@ class KafkaTransport implements Transport {
       group: this.#group,
       maxWaitMs: this.#maxWaitMs,
     });
-    this.#sources.add(source);
-    try {
-      await source.start();
-    } catch (err) {
-      this.#sources.delete(source);
-      await source.close().catch(() => undefined);
-      throw err;
-    }
+    await this.#started(source);
     return [source];
   }
 
@@ -511,6 +504,12 @@ class KafkaTransport implements Transport {
       orderKeyless: false,
       maxWaitMs: this.#maxWaitMs,
     });
+    await this.#started(source);
+    return { address: replyAddress(this.#replyTopic, key), source };
+  }
+
+  /** Starts a source, tracked for close(); one that fails to start is closed and forgotten. */
+  async #started(source: KafkaGroupSource | KafkaReplySource): Promise<void> {
     this.#sources.add(source);
     try {
       await source.start();
@@ -519,7 +518,6 @@ class KafkaTransport implements Transport {
       await source.close().catch(() => undefined);
       throw err;
     }
-    return { address: replyAddress(this.#replyTopic, key), source };
   }
 
   deadLetterAddress(message: IncomingMessage): string {
