@@ -12,9 +12,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { cacheDir, log, PEER_LIFETIME_S, portOpen, run } from '../harness.ts';
+import { cacheDir, freePort, log, PEER_LIFETIME_S, portOpen, run } from '../harness.ts';
 
 const SERVER = '/usr/lib/rabbitmq/bin/rabbitmq-server';
 const CTL = '/usr/lib/rabbitmq/bin/rabbitmqctl';
@@ -36,20 +35,6 @@ export interface RunningRabbit {
   readonly startMs: number;
   /** Stops the node and epmd; resolves with how long it took (ms). */
   stop(): Promise<number>;
-}
-
-/** A free TCP port on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() =>
-        typeof a === 'object' && a ? resolve(a.port) : reject(new Error('no port')),
-      );
-    });
-  });
 }
 
 /**

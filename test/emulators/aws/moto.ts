@@ -13,10 +13,9 @@
  * await moto.stop();
  * ```
  */
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type PeerSpec, pyTool, type RunningPeer, startPeer } from '../harness.ts';
+import { freePort, type PeerSpec, pyTool, type RunningPeer, startPeer } from '../harness.ts';
 
 /** moto_server with a faster clock (see the file): moto's SQS is quadratic in queue depth. */
 const LAUNCHER = join(dirname(fileURLToPath(import.meta.url)), 'moto_server.py');
@@ -30,19 +29,6 @@ export const AWS_REGION = 'us-east-1';
 export const AWS_TEST_CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' } as const;
 /** moto's default account id (ARNs, queue URLs). */
 export const MOTO_ACCOUNT_ID = '123456789012';
-
-/** A free TCP port on 127.0.0.1 (asks the OS for one). */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** The moto peer spec for {@link startPeer}, serving on `127.0.0.1:<port>`. */
 export function motoPeer(port: number): PeerSpec {

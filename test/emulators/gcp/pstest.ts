@@ -9,27 +9,19 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { cacheDir, have, portOpen, ROOT, type RunningPeer, run, startPeer } from '../harness.ts';
+import {
+  cacheDir,
+  freePort,
+  have,
+  portOpen,
+  ROOT,
+  type RunningPeer,
+  run,
+  startPeer,
+} from '../harness.ts';
 
 const SOURCE = join(ROOT, 'test/emulators/gcp/pstest');
-
-/** A free TCP port on 127.0.0.1 (so tests and the bench can run side by side). */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const address = srv.address();
-      srv.close(() =>
-        typeof address === 'object' && address
-          ? resolve(address.port)
-          : reject(new Error('no port')),
-      );
-    });
-  });
-}
 
 /**
  * Builds the Go main in `source` (a folder with main.go, go.mod, go.sum) into

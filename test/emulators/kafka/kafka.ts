@@ -16,30 +16,22 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { cacheDir, have, log, ROOT, type RunningPeer, run, startPeer } from '../harness.ts';
+import {
+  cacheDir,
+  freePort,
+  have,
+  log,
+  ROOT,
+  type RunningPeer,
+  run,
+  startPeer,
+} from '../harness.ts';
 
 export const KAFKA_VERSION = '4.4.0';
 export const ENV_VAR = 'CLOUDMOM_KAFKA_BROKERS';
 
 const POM = join(ROOT, 'test/emulators/kafka/pom.xml');
-
-/** A free TCP port on 127.0.0.1. */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const address = srv.address();
-      srv.close(() =>
-        typeof address === 'object' && address
-          ? resolve(address.port)
-          : reject(new Error('no port')),
-      );
-    });
-  });
-}
 
 /**
  * Resolves the Kafka jars into `.cache/kafka/lib/` unless they are there (a stamp file names
