@@ -4,20 +4,10 @@
  * handler dispatches a message whose handler sends nothing, and only the first send fails —
  * with a typed error naming the package to install.
  */
-import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT } from '../emulators/harness.ts';
+import { runWithoutPackage } from '../without-package.ts';
 
 const SCRIPT = `
-import { registerHooks } from 'node:module';
-registerHooks({
-  resolve(specifier, context, next) {
-    if (specifier === '@azure/service-bus' || specifier.startsWith('@azure/service-bus/'))
-      throw Object.assign(new Error("Cannot find module '" + specifier + "'"), { code: 'MODULE_NOT_FOUND' });
-    return next(specifier, context);
-  },
-});
 const { ServiceBusBroker, azureFunctionHandler } = await import('cloudmom/azure');
 const broker = new ServiceBusBroker({
   connectionString: 'Endpoint=sb://127.0.0.9;SharedAccessKeyName=k;SharedAccessKey=v;UseDevelopmentEmulator=true',
@@ -36,12 +26,7 @@ console.log(JSON.stringify({ handled, name: err?.name, code: err?.code, message:
 
 describe('the Service Bus SDK is loaded lazily', () => {
   it('cloudmom/azure imports, constructs and dispatches without @azure/service-bus; the first send says what to install', () => {
-    const out = execFileSync(
-      join(ROOT, 'node_modules/.bin/node'),
-      ['--conditions=source', '--input-type=module', '-e', SCRIPT],
-      { cwd: ROOT, encoding: 'utf8', timeout: 30_000 },
-    );
-    const result = JSON.parse(out.trim().split('\n').at(-1)!);
+    const result = runWithoutPackage('@azure/service-bus', SCRIPT);
     expect(result).toMatchObject({ handled: 1, name: 'InvalidArgumentError' });
     expect(result.message).toMatch(/npm install @azure\/service-bus/);
   });

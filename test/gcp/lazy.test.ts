@@ -4,20 +4,10 @@
  * message whose handler sends nothing, and only the first send fails — with a typed error
  * naming the package to install.
  */
-import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT } from '../emulators/harness.ts';
+import { runWithoutPackage } from '../without-package.ts';
 
 const SCRIPT = `
-import { registerHooks } from 'node:module';
-registerHooks({
-  resolve(specifier, context, next) {
-    if (specifier === '@google-cloud/pubsub' || specifier.startsWith('@google-cloud/pubsub/'))
-      throw Object.assign(new Error("Cannot find module '" + specifier + "'"), { code: 'MODULE_NOT_FOUND' });
-    return next(specifier, context);
-  },
-});
 const { PubSubBroker, cloudEventHandler } = await import('cloudmom/gcp');
 const broker = new PubSubBroker({ topic: 't', projectId: 'p', logger: false });
 let handled = 0;
@@ -33,12 +23,7 @@ console.log(JSON.stringify({ handled, name: err?.name, code: err?.code, message:
 
 describe('the Pub/Sub SDK is loaded lazily', () => {
   it('cloudmom/gcp imports, constructs and dispatches without @google-cloud/pubsub; the first send says what to install', () => {
-    const out = execFileSync(
-      join(ROOT, 'node_modules/.bin/node'),
-      ['--conditions=source', '--input-type=module', '-e', SCRIPT],
-      { cwd: ROOT, encoding: 'utf8', timeout: 30_000 },
-    );
-    const result = JSON.parse(out.trim().split('\n').at(-1)!);
+    const result = runWithoutPackage('@google-cloud/pubsub', SCRIPT);
     expect(result).toMatchObject({ handled: 1, name: 'InvalidArgumentError' });
     expect(result.message).toMatch(/npm install @google-cloud\/pubsub/);
   });
