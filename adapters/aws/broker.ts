@@ -8,7 +8,12 @@
  */
 
 import type { PublishBatchRequestEntry, SNSClient } from '@aws-sdk/client-sns';
-import type { Message, SendMessageBatchRequestEntry, SQSClient } from '@aws-sdk/client-sqs';
+import type {
+  BatchResultErrorEntry,
+  Message,
+  SendMessageBatchRequestEntry,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import { BROKER_OPTION_KEYS, Broker, type BrokerOptions } from '../../src/broker.ts';
 import {
   BrokerStoppedError,
@@ -460,24 +465,13 @@ class SqsSource implements Source {
 
   async ack(ackIds: readonly unknown[]): Promise<void> {
     if (ackIds.length === 0) return;
-    const r = await this.#t.client.send(
-      new (sqsSdk().DeleteMessageBatchCommand)({
-        QueueUrl: this.#url,
-        Entries: ackIds.map((id, i) => ({ Id: String(i), ReceiptHandle: id as string })),
-      }),
-    );
-    this.#logFailures('deleting messages failed; they will be redelivered', ackIds, r.Failed);
+    const failed = await deleteReceived(this.#t.client, this.#url, ackIds);
+    this.#logFailures('deleting messages failed; they will be redelivered', ackIds, failed);
   }
 
   async nack(ackId: unknown, delayMs: number, failed: boolean): Promise<void> {
     const seconds = failed ? Math.max(0, Math.min(43_200, Math.round(delayMs / 1000))) : 0;
-    await this.#t.client.send(
-      new (sqsSdk().ChangeMessageVisibilityCommand)({
-        QueueUrl: this.#url,
-        ReceiptHandle: ackId as string,
-        VisibilityTimeout: seconds,
-      }),
-    );
+    await releaseReceived(this.#t.client, this.#url, ackId, seconds);
   }
 
   async extend(ackIds: readonly unknown[]): Promise<void> {
@@ -525,6 +519,40 @@ class SqsSource implements Source {
       codes,
     });
   }
+}
+
+/**
+ * Deletes received messages by receipt handle (one DeleteMessageBatch, up to 10); resolves
+ * the entries SQS refused (none when all were deleted).
+ */
+export async function deleteReceived(
+  client: SQSClient,
+  url: string,
+  handles: readonly unknown[],
+): Promise<readonly BatchResultErrorEntry[]> {
+  const r = await client.send(
+    new (sqsSdk().DeleteMessageBatchCommand)({
+      QueueUrl: url,
+      Entries: handles.map((id, i) => ({ Id: String(i), ReceiptHandle: id as string })),
+    }),
+  );
+  return r.Failed ?? [];
+}
+
+/** Makes a received message visible again in `seconds` (0: at once). */
+export async function releaseReceived(
+  client: SQSClient,
+  url: string,
+  handle: unknown,
+  seconds: number,
+): Promise<void> {
+  await client.send(
+    new (sqsSdk().ChangeMessageVisibilityCommand)({
+      QueueUrl: url,
+      ReceiptHandle: handle as string,
+      VisibilityTimeout: seconds,
+    }),
+  );
 }
 
 /** SendMessageBatch / PublishBatch results → one outcome per message (the platform's errors). */

@@ -13,7 +13,7 @@ import type {
   Source,
 } from '../../src/transport.ts';
 import { WIRE } from '../../src/transport.ts';
-import type { SqsTransport } from './broker.ts';
+import { deleteReceived, releaseReceived, type SqsTransport } from './broker.ts';
 import { sqsSdk } from './sdk.ts';
 import { fromSqsMessage } from './wire.ts';
 
@@ -96,26 +96,15 @@ class SqsDeadLetterSource implements Source {
 
   async ack(ackIds: readonly unknown[]): Promise<void> {
     if (ackIds.length === 0) return;
-    const r = await this.#t.client.send(
-      new (sqsSdk().DeleteMessageBatchCommand)({
-        QueueUrl: this.#url,
-        Entries: ackIds.map((id, i) => ({ Id: String(i), ReceiptHandle: id as string })),
-      }),
-    );
-    if (r.Failed && r.Failed.length > 0)
+    const failed = await deleteReceived(this.#t.client, this.#url, ackIds);
+    if (failed.length > 0)
       throw new Error(
-        `deleting ${r.Failed.length} of ${ackIds.length} dead letters failed: ${r.Failed[0]!.Code}`,
+        `deleting ${failed.length} of ${ackIds.length} dead letters failed: ${failed[0]!.Code}`,
       );
   }
 
   async nack(ackId: unknown): Promise<void> {
-    await this.#t.client.send(
-      new (sqsSdk().ChangeMessageVisibilityCommand)({
-        QueueUrl: this.#url,
-        ReceiptHandle: ackId as string,
-        VisibilityTimeout: 0,
-      }),
-    );
+    await releaseReceived(this.#t.client, this.#url, ackId, 0);
   }
 
   async close(): Promise<void> {}
