@@ -176,6 +176,12 @@ const DLQ_MODULE = './dlq.ts';
 const REPLY_CREDIT = 100;
 /** Most messages one session `receiveMessages` call asks for. */
 const SESSION_RECEIVE_MAX = 32;
+/**
+ * Session accepts in flight at once. An accept is a link attach that the service answers
+ * when it has locked a session (tens of ms), so one at a time caps a queue of one-message
+ * sessions at a few dozen messages a second.
+ */
+const SESSION_ACCEPTS = 4;
 /** Correlation ids of requests sent to a shared reply queue that are remembered. */
 const OWN_REQUESTS = 20_000;
 /** Senders kept open, one per destination (destinations come from messages: bounded). */
@@ -856,6 +862,14 @@ interface SessionState {
    * session receives next, so the failed one (abandoned, back first) runs before them.
    */
   held: SessionDelivery[];
+  /**
+   * Messages the next `receiveMessages` asks for: 1 for a session just accepted, doubled (up
+   * to SESSION_RECEIVE_MAX) each time a receive got all it asked for, back to 1 when it got
+   * fewer. A pending receive holds its count of the budget until it returns (up to `idleMs`),
+   * so a session with one message must not hold 32: that would keep the others from being
+   * accepted (one message per session ran two sessions at a time).
+   */
+  ask: number;
 }
 
 interface SessionDelivery extends Delivery {
@@ -863,9 +877,10 @@ interface SessionDelivery extends Delivery {
 }
 
 /**
- * A session-enabled queue or subscription: accepts sessions one at a time (a single pending
- * accept) while fewer than `maxSessions` are open and the core has room, reads each with
- * `receiveMessages` for no more than the room left (`budget` unsettled in all), and releases a
+ * A session-enabled queue or subscription: accepts sessions (up to SESSION_ACCEPTS at once)
+ * while fewer than `maxSessions` are open and the core has room, reads each with
+ * `receiveMessages` for no more than the room left (`budget` unsettled in all) — starting at one
+ * message and doubling while the session has more — and releases a
  * session after `idleMs` without messages once all of its messages are settled. Every message
  * carries its session id as group key: the core runs a session one message at a time, in order.
  */
@@ -927,46 +942,67 @@ class SessionSource implements Source {
   }
 
   async #acceptLoop(): Promise<void> {
-    const signal = this.#closing.signal;
+    const inFlight = new Set<Promise<void>>();
+    let failed = false;
     try {
-      while (!this.#draining) {
-        if (this.#sessions.size >= this.#s.maxSessions || this.#room() <= 0) {
+      while (!this.#draining && !failed) {
+        // each accept in flight will want at least one message of the budget
+        if (
+          inFlight.size >= SESSION_ACCEPTS ||
+          this.#sessions.size + inFlight.size >= this.#s.maxSessions ||
+          this.#room() - inFlight.size <= 0
+        ) {
           await this.#changed();
           continue;
         }
-        let receiver: ServiceBusSessionReceiver;
-        try {
-          receiver = await this.#s.accept(signal);
-        } catch (err) {
-          if (this.#draining || signal.aborted) return;
-          const code = serviceBusCode(err);
-          // No session available within the service's timeout: ask again.
-          if (code === 'ServiceTimeout' || code === 'SessionCannotBeLocked') continue;
-          // Anything else: the core's receive fails, logs and backs off, then starts this again.
-          this.#buffer.fail(err);
-          return;
-        }
-        if (this.#draining || signal.aborted) {
-          await receiver.close().catch(() => {});
-          return;
-        }
-        const session: SessionState = {
-          receiver,
-          settler: new Settler(receiver),
-          unsettled: 0,
-          held: [],
-        };
-        this.#sessions.add(session);
-        const pump: Promise<void> = this.#pump(session).finally(() => {
-          this.#pumps.delete(pump);
-          this.#sessions.delete(session);
+        const accepted: Promise<void> = this.#acceptOne().then((ok) => {
+          if (!ok) failed = true;
+        });
+        const settle = accepted.finally(() => {
+          inFlight.delete(settle);
           this.#wake();
         });
-        this.#pumps.add(pump);
+        inFlight.add(settle);
       }
     } finally {
       this.#accepting = undefined;
     }
+  }
+
+  /** Accepts one session and starts its pump; false when the source must stop accepting. */
+  async #acceptOne(): Promise<boolean> {
+    const signal = this.#closing.signal;
+    let receiver: ServiceBusSessionReceiver;
+    try {
+      receiver = await this.#s.accept(signal);
+    } catch (err) {
+      if (this.#draining || signal.aborted) return false;
+      const code = serviceBusCode(err);
+      // No session available within the service's timeout: ask again.
+      if (code === 'ServiceTimeout' || code === 'SessionCannotBeLocked') return true;
+      // Anything else: the core's receive fails, logs and backs off, then starts this again.
+      this.#buffer.fail(err);
+      return false;
+    }
+    if (this.#draining || signal.aborted) {
+      await receiver.close().catch(() => {});
+      return false;
+    }
+    const session: SessionState = {
+      receiver,
+      settler: new Settler(receiver),
+      unsettled: 0,
+      held: [],
+      ask: 1,
+    };
+    this.#sessions.add(session);
+    const pump: Promise<void> = this.#pump(session).finally(() => {
+      this.#pumps.delete(pump);
+      this.#sessions.delete(session);
+      this.#wake();
+    });
+    this.#pumps.add(pump);
+    return true;
   }
 
   async #pump(session: SessionState): Promise<void> {
@@ -979,7 +1015,7 @@ class SessionSource implements Source {
           await this.#changed();
           continue;
         }
-        const n = Math.min(room, SESSION_RECEIVE_MAX);
+        const n = Math.min(room, session.ask);
         this.#reserved += n;
         let got: ServiceBusReceivedMessage[];
         try {
@@ -990,6 +1026,7 @@ class SessionSource implements Source {
         } finally {
           this.#reserved -= n;
         }
+        session.ask = got.length === n ? Math.min(SESSION_RECEIVE_MAX, session.ask * 2) : 1;
         this.#unsettled += got.length;
         session.unsettled += got.length;
         if (got.length === 0 && session.held.length === 0) {

@@ -323,6 +323,14 @@ export async function runChaos(s: ChaosSetup): Promise<ChaosResult> {
       `${seconds.toFixed(1)} s (handler invocations beyond the first ${extraInvocations}, publish retries ${publishRetries}, handled by killed consumers ${handledByKilled}, ` +
       `worker logs: ${[...logs].map(([m, c]) => `${c}× ${m}`).join('; ') || 'none'})`;
     console.log(summary);
+    if (lost.length > 0)
+      // what became of the lost ones: how often a handler saw each, and the highest delivery count
+      console.log(
+        `chaos ${s.platform}: lost ${lost.length}, first ones (n: handler runs, highest delivery count): ${lost
+          .slice(0, 20)
+          .map((n) => `${n}: ${invocations[n]}, ${maxDelivery[n]}`)
+          .join('; ')}`,
+      );
     recordRow(result, s.command);
     return { ...result, summary };
   } finally {
