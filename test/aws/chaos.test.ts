@@ -26,6 +26,13 @@ const TOTAL = Number(process.env.CLOUDMOM_CHAOS_MESSAGES ?? 10_000);
 const created: string[] = [];
 afterAll(() => deleteQueues(sqs, ...created));
 
+/**
+ * Most messages published and not yet settled: moto looks at every message of a queue on each
+ * ReceiveMessage, so a 1,000-message backlog makes the run 1.5× slower (54 s vs 37 s for the
+ * SQS run) with nothing more tested; 250 still keeps every consumer's 20 slots busy.
+ */
+const BACKLOG = 250;
+
 /** Consumer settings: short visibility so a killed consumer's messages come back soon. */
 const CONSUMER = {
   concurrency: 20,
@@ -86,6 +93,7 @@ it(`SqsBroker: ${TOTAL.toLocaleString('en')} messages, three consumer processes 
       publish: (n) => publisher.publish({ n }, 'chaos'),
       readDeadLetters: readDlq(dlq.url),
       queueDepth: () => depth(queue.url),
+      backlog: BACKLOG,
     });
     expectNothingLost(r, TOTAL);
   } finally {
@@ -115,6 +123,7 @@ it(`SnsBroker: ${TOTAL.toLocaleString('en')} messages, three consumer processes 
       publish: (n) => publisher.publish({ n }, 'chaos'),
       readDeadLetters: readDlq(dlq.url),
       queueDepth: () => depth(queue.url),
+      backlog: BACKLOG,
     });
     expectNothingLost(r, TOTAL);
   } finally {

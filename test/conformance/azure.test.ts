@@ -94,6 +94,20 @@ function fixture(sessions: boolean) {
         });
         await sender.close();
       },
+      // a fresh peek starts at the first message and sees locked ones too (a session-enabled
+      // entity is peeked only through a session: that variant waits past the lock instead)
+      ...(sessions
+        ? {}
+        : {
+            async pending() {
+              const peeker = admin.createReceiver(queue, { receiveMode: 'peekLock' });
+              try {
+                return (await peeker.peekMessages(1)).length;
+              } finally {
+                await peeker.close();
+              }
+            },
+          }),
       async cleanup() {
         await dlq?.close();
       },
