@@ -3,9 +3,9 @@
  * - P1: Lambda SQS dispatch, 10-record batches, JSON bodies, trivial handler, no network:
  *   `lambdaHandler` vs a hand-written loop over `event.Records`, and vs Powertools
  *   `BatchProcessor` + `processPartialResponse` under middy.
- * - P2: cold start of the esbuild-bundled entrypoint (AWS SDK external, as on Lambda): a fresh
- *   Node process importing it and invoking it once, vs the same for a bare handler; and the
- *   bundle bytes of cloudmom's own code.
+ * - P2: cold start of the esbuild-bundled entrypoint (`cloudmom/aws/lambda`, AWS SDK external,
+ *   as on Lambda): a fresh Node process importing it and invoking it once, vs the same for a
+ *   bare handler; and the bundle bytes of cloudmom's own code.
  * - P3: SQS publish throughput against moto: auto-batching vs one SendMessage per message, and
  *   vs sqs-producer.
  * - P7: SQS consume, draining 2,000 messages: `SqsBroker.start()` (the core's receive loop over
@@ -131,7 +131,8 @@ async function p2(): Promise<BenchRow[]> {
   mkdirSync(src, { recursive: true });
   writeFileSync(
     join(src, 'cloudmom.ts'),
-    `import { SqsBroker, lambdaHandler } from ${JSON.stringify(join(ROOT, 'adapters/aws/index.ts'))};
+    // the recommended Lambda entry: cloudmom/aws/lambda (no receive loop, no request())
+    `import { SqsBroker, lambdaHandler } from ${JSON.stringify(join(ROOT, 'adapters/aws/lambda.ts'))};
 const broker = new SqsBroker({ queue: process.env.QUEUE ?? ${JSON.stringify(QUEUE_ARN)}, logger: false });
 let sink = 0;
 broker.add('orders', (_p, body) => { sink += body.id; });

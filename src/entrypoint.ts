@@ -6,11 +6,12 @@
  * calls, HTTP status). It never touches a transport: routing, handlers, replies and the
  * dead-letter copy happen in the core.
  */
-import { type Broker, type DispatchOptions, INTERNALS } from './broker.ts';
+import type { Broker } from './broker.ts';
+import { type DispatchOptions, INTERNALS } from './broker-core.ts';
 import type { Logger } from './log.ts';
 import type { IncomingMessage, Verdict } from './transport.ts';
 
-export type { DispatchOptions } from './broker.ts';
+export type { DispatchOptions } from './broker-core.ts';
 
 /**
  * Runs decoded messages through the broker: route, handlers, replies, dead-letter copy.

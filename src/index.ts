@@ -14,6 +14,7 @@
 export {
   type AddOptions,
   Broker,
+  BrokerCore,
   type BrokerOptions,
   type BrokerStats,
   type Handler,

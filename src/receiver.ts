@@ -8,183 +8,26 @@
  * (the {@link Router}) → settle (here).
  */
 import { describeError, type Logger } from './log.ts';
-import type { Publisher } from './publisher.ts';
-import type { DeadLetterReason, IncomingMessage, Source, Transport, Verdict } from './transport.ts';
-import { BoundedMap, Idle, type Semaphore, sleep, soon } from './util.ts';
+import {
+  isRelease,
+  OrderGate,
+  RELEASED_BY_GROUP,
+  Released,
+  type SettleContext,
+  sendDeadLetterCopy,
+} from './per-message.ts';
+import type { IncomingMessage, Source, Verdict } from './transport.ts';
+import { Idle, sleep, soon } from './util.ts';
 
-/** Decides one message (route, handlers, replies). */
-export type Decide = (message: IncomingMessage) => Verdict | Promise<Verdict>;
-
-/** How long a failed group key stays closed beyond its retry delay, waiting for the failed message. */
-const REOPEN_GRACE_MS = 30_000;
 /** Receive-failure backoff: from 250 ms doubling to 30 s. */
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 30_000;
 
-/** The error of a message released unrun (an earlier one of its group failed, or stopping). */
-export class Released extends Error {
-  constructor(why: string) {
-    super(why);
-    this.name = 'Released';
-  }
-}
-export const RELEASED_BY_GROUP: Verdict = Object.freeze({
-  kind: 'retry',
-  delayMs: 0,
-  error: new Released('an earlier message of its group key failed'),
-});
 const RELEASED_BY_STOP: Verdict = Object.freeze({
   kind: 'retry',
   delayMs: 0,
   error: new Released('the broker is stopping'),
 });
-
-function isRelease(v: Verdict): boolean {
-  return v.kind === 'retry' && v.error instanceof Released;
-}
-
-/**
- * Runs messages one at a time per group key, in the order given; messages without a key run
- * at once. After a failure the key stays closed — later messages of it are released unrun —
- * until the failed message comes back (or its retry delay plus a grace passed), so nothing
- * overtakes it. Synchronous while no message of a key had to wait.
- */
-export class OrderGate {
-  readonly #tails = new Map<string, Promise<unknown>>();
-  readonly #closed = new BoundedMap<string, { readonly id: string; readonly until: number }>(
-    10_000,
-  );
-
-  run(
-    m: IncomingMessage,
-    fn: () => Verdict | Promise<Verdict>,
-    release: () => Verdict | Promise<Verdict>,
-  ): Verdict | Promise<Verdict> {
-    const key = m.groupKey;
-    if (key === undefined) return fn();
-    const tail = this.#tails.get(key);
-    if (tail === undefined) {
-      const v = this.#step(key, m, fn, release);
-      if (v instanceof Promise) this.#setTail(key, v);
-      return v;
-    }
-    const next = tail.then(() => this.#step(key, m, fn, release));
-    this.#setTail(key, next);
-    return next;
-  }
-
-  #step(
-    key: string,
-    m: IncomingMessage,
-    fn: () => Verdict | Promise<Verdict>,
-    release: () => Verdict | Promise<Verdict>,
-  ): Verdict | Promise<Verdict> {
-    const closed = this.#closed.get(key);
-    if (closed) {
-      if (closed.id === m.messageId || Date.now() >= closed.until) this.#closed.delete(key);
-      else return release();
-    }
-    const v = fn();
-    if (v instanceof Promise) return v.then((x) => this.#note(key, m, x));
-    return this.#note(key, m, v);
-  }
-
-  #note(key: string, m: IncomingMessage, v: Verdict): Verdict {
-    if (v.kind === 'retry' && !isRelease(v))
-      this.#closed.set(key, { id: m.messageId, until: Date.now() + v.delayMs + REOPEN_GRACE_MS });
-    return v;
-  }
-
-  #setTail(key: string, p: Promise<unknown>): void {
-    const t = p.then(noop, noop);
-    this.#tails.set(key, t);
-    void t.then(() => {
-      if (this.#tails.get(key) === t) this.#tails.delete(key);
-    });
-  }
-}
-
-function noop(): void {}
-
-/** Takes a handler slot (waiting when none is free) around a decision; synchronous when it can be. */
-export function withSlot(
-  slots: Semaphore,
-  decide: Decide,
-  m: IncomingMessage,
-): Verdict | Promise<Verdict> {
-  if (!slots.tryAcquire()) return slots.acquire().then(() => decideReleasing(slots, decide, m));
-  let v: Verdict | Promise<Verdict>;
-  try {
-    v = decide(m);
-  } catch (err) {
-    slots.release();
-    return { kind: 'retry', delayMs: 0, error: err };
-  }
-  if (v instanceof Promise) return v.then(releaseThen(slots), releaseFailed(slots));
-  slots.release();
-  return v;
-}
-
-async function decideReleasing(
-  slots: Semaphore,
-  decide: Decide,
-  m: IncomingMessage,
-): Promise<Verdict> {
-  try {
-    return await decide(m);
-  } catch (err) {
-    return { kind: 'retry', delayMs: 0, error: err };
-  } finally {
-    slots.release();
-  }
-}
-
-const releaseThen = (slots: Semaphore) => (v: Verdict) => {
-  slots.release();
-  return v;
-};
-const releaseFailed =
-  (slots: Semaphore) =>
-  (err: unknown): Verdict => {
-    slots.release();
-    return { kind: 'retry', delayMs: 0, error: err };
-  };
-
-/** What settling needs from the broker. */
-export interface SettleContext {
-  readonly transport: Transport;
-  readonly publisher: Publisher;
-  readonly logger: Logger;
-  /** Aborted by stop(): cuts retry holds short. */
-  readonly stopping: AbortSignal;
-}
-
-/**
- * Sends the dead-letter copy of `m` (copy platforms); resolves `ack` once the service took it,
- * or a retry when it could not be sent (logged).
- */
-export async function sendDeadLetterCopy(
-  ctx: SettleContext,
-  m: IncomingMessage,
-  reason: DeadLetterReason,
-): Promise<Verdict> {
-  try {
-    const address = ctx.transport.deadLetterAddress;
-    if (!address)
-      throw new Error(
-        `the ${ctx.transport.capabilities.name} transport has no dead-letter address`,
-      );
-    await ctx.publisher.deadLetter(m, reason, await address.call(ctx.transport, m));
-    return { kind: 'ack' };
-  } catch (err) {
-    ctx.logger.error('dead-lettering failed; leaving the message for redelivery', {
-      messageId: m.messageId,
-      reason: reason.code,
-      error: describeError(err),
-    });
-    return { kind: 'retry', delayMs: 0, error: err };
-  }
-}
 
 /** Collects acks of one source into batches of `maxAckBatch`, flushed on the next turn. */
 class AckBatch {

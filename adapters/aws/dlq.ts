@@ -13,14 +13,16 @@ import type {
   Source,
 } from '../../src/transport.ts';
 import { WIRE } from '../../src/transport.ts';
-import { deleteReceived, releaseReceived, type SqsTransport } from './broker.ts';
+import { deleteReceived, releaseReceived } from './receive.ts';
 import { sqsSdk } from './sdk.ts';
+import type { SqsTransport } from './transport.ts';
 import { fromSqsMessage } from './wire.ts';
 
 /** Opens the dead-letter queue of `queue` (the broker's own). */
 export async function openSqsDeadLetters(
   t: SqsTransport,
   queue: string | undefined,
+  visibilityTimeoutSeconds: number,
 ): Promise<DeadLetters> {
   if (queue === undefined)
     throw new InvalidArgumentError(
@@ -31,7 +33,7 @@ export async function openSqsDeadLetters(
     t.deadLetterQueue !== undefined
       ? await t.queueUrl(t.deadLetterQueue)
       : await t.deadLetterQueueFor(origin);
-  const source = new SqsDeadLetterSource(t, url);
+  const source = new SqsDeadLetterSource(t, url, visibilityTimeoutSeconds);
   return {
     source,
     origin,
@@ -71,10 +73,12 @@ class SqsDeadLetterSource implements Source {
   readonly maxAckBatch = 10;
   readonly #t: SqsTransport;
   readonly #url: string;
+  readonly #visibility: number;
 
-  constructor(t: SqsTransport, url: string) {
+  constructor(t: SqsTransport, url: string, visibilityTimeoutSeconds: number) {
     this.#t = t;
     this.#url = url;
+    this.#visibility = visibilityTimeoutSeconds;
     this.name = url;
   }
 
@@ -85,7 +89,7 @@ class SqsDeadLetterSource implements Source {
         QueueUrl: this.#url,
         MaxNumberOfMessages: Math.max(1, Math.min(10, max)),
         WaitTimeSeconds: 1,
-        VisibilityTimeout: this.#t.visibilityTimeoutSeconds,
+        VisibilityTimeout: this.#visibility,
         MessageAttributeNames: ['All'],
         MessageSystemAttributeNames: ['All'],
       }),

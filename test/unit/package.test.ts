@@ -13,6 +13,7 @@ const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
 const SDKS: Record<string, RegExp> = {
   '.': /^$/, // the core: no third-party import at all
   './aws': /^@aws-sdk\/|^@middy\//,
+  './aws/lambda': /^@aws-sdk\/|^@middy\//, // the function-side entry of the AWS adapter
   './azure': /^@azure\//,
   './gcp': /^@google-cloud\//,
   './cloudflare': /^$/,
@@ -20,8 +21,8 @@ const SDKS: Record<string, RegExp> = {
   './kafka': /^@platformatic\/kafka$/,
   './infra': /^$/, // the IaC generators: pure functions, no dependency
 };
-/** Subpaths that are not adapters. */
-const CORE_SUBPATHS = ['.', './infra'];
+/** Subpaths that are not an adapter folder's index: the core's, and an adapter's extra entries. */
+const CORE_SUBPATHS = ['.', './infra', './aws/lambda'];
 
 /** Every bare import reachable from a built file, following relative imports. */
 function bareImports(entry: string): Set<string> {

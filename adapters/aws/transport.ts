@@ -1,0 +1,661 @@
+/**
+ * The send side of the AWS transports, shared by both flavours of the brokers (those of
+ * `cloudmom/aws`, broker.ts, and the function-side ones of `cloudmom/aws/lambda`, lambda.ts):
+ * `send` (SendMessage/SendMessageBatch, Publish/PublishBatch), the wire checks, the
+ * dead-letter address (option or RedrivePolicy), and how SDK errors read. What only `start()`,
+ * `request()` and the CLI use — the queue {@link Source}, the reply queue, the dead-letter
+ * reader — is the receive side (receive.ts), which the transport is given or not.
+ */
+
+import type { PublishBatchRequestEntry, SNSClient } from '@aws-sdk/client-sns';
+import type { SendMessageBatchRequestEntry, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  BrokerStoppedError,
+  type ErrorCode,
+  InvalidArgumentError,
+  InvalidMessageError,
+} from '../../src/errors.ts';
+import { type Logger, silentLogger } from '../../src/log.ts';
+import { BROKER_OPTION_KEYS, type BrokerOptions } from '../../src/options.ts';
+import type {
+  Capabilities,
+  DeadLetters,
+  IncomingMessage,
+  OutgoingMessage,
+  SendOutcome,
+  Source,
+  Transport,
+} from '../../src/transport.ts';
+import { BoundedMap, checkOptionKeys, pick } from '../../src/util.ts';
+import { awsErrorName, isClientFault, isNotFound, snsSdk, sqsSdk } from './sdk.ts';
+import { measureWire, sqsAttributes, validateWire, wireBody } from './wire.ts';
+
+/**
+ * SQS limit on a message and on one `SendMessageBatch` call (bytes): 1 MiB.
+ * @example
+ * ```ts
+ * if (new TextEncoder().encode(JSON.stringify(body)).byteLength > SQS_MAX_BYTES) storeInS3(body);
+ * ```
+ */
+export const SQS_MAX_BYTES = 1024 * 1024;
+
+/**
+ * SNS limit on a message and on one `PublishBatch` call (bytes): 256 KiB.
+ * @example
+ * ```ts
+ * const fits = new TextEncoder().encode(JSON.stringify(body)).byteLength <= SNS_MAX_BYTES;
+ * ```
+ */
+export const SNS_MAX_BYTES = 256 * 1024;
+
+/** Queue URLs cached per name/ARN (reply addresses come from messages: bounded). */
+const MAX_CACHED_URLS = 1000;
+/** Dead-letter queues cached per source queue. */
+const MAX_CACHED_DLQS = 100;
+
+/**
+ * Options of {@link SqsBroker}: those of every broker (`concurrency`, `maxDeliveries`,
+ * `replyAllowList`...) plus these.
+ *
+ * @example
+ * ```ts
+ * const broker = new SqsBroker({ queue: 'orders', waitTimeSeconds: 20, visibilityTimeoutSeconds: 60 });
+ * ```
+ */
+export interface SqsBrokerOptions extends BrokerOptions {
+  /** The queue `start()` consumes and `publish` sends to: a name, a URL or an ARN. Required. */
+  queue: string;
+  /** Queue `publish` sends to when other than `queue` (name, URL or ARN). Default: `queue`. */
+  publishTo?: string;
+  /**
+   * Where messages that can never succeed go (name, URL or ARN). Default: the `deadLetterTargetArn`
+   * of the source queue's RedrivePolicy, looked up once per queue.
+   */
+  deadLetterQueue?: string;
+  /** The SQS client. Default: `new SQSClient({})` (region, credentials, `AWS_ENDPOINT_URL` from the environment), created on first use. */
+  client?: SQSClient;
+  /** Long-polling wait of each ReceiveMessage, 0–20 s. Default 20. */
+  waitTimeSeconds?: number;
+  /** Visibility timeout asked on receive, and by which the messages in hand are extended (every half of it). Default 30. */
+  visibilityTimeoutSeconds?: number;
+  /** Prefix of the per-instance reply queues `request()` creates (and the default reply allow-list). Default `"cloudmom-reply-"`. */
+  replyQueuePrefix?: string;
+  /** Most ReceiveMessage calls in flight at once per queue. Default: `ceil(concurrency / 10)`, at most 5. */
+  pollers?: number;
+}
+
+export const SQS_KEYS = [
+  'queue',
+  'publishTo',
+  'deadLetterQueue',
+  'client',
+  'waitTimeSeconds',
+  'visibilityTimeoutSeconds',
+  'replyQueuePrefix',
+  'pollers',
+] as const;
+
+export type SqsOwnOptions = Omit<Pick<SqsBrokerOptions, (typeof SQS_KEYS)[number]>, 'queue'> & {
+  queue?: string;
+};
+
+/** True for a FIFO queue (or topic) name, URL or ARN. */
+export function isFifo(queue: string): boolean {
+  return queue.endsWith('.fifo');
+}
+
+/** `arn:aws:sqs:region:account:name` → its parts; undefined for other strings. */
+export function parseQueueArn(arn: string): { account: string; name: string } | undefined {
+  const m = /^arn:[\w-]+:sqs:[\w-]*:(\d*):([\w.-]+)$/.exec(arn);
+  return m ? { account: m[1]!, name: m[2]! } : undefined;
+}
+
+const isQueueUrl = (s: string) => /^https?:\/\//.test(s);
+
+/**
+ * What `start()`, `request()` and the CLI's dlq need from SQS beyond sending
+ * (adapters/aws/receive.ts). The function-side brokers (`cloudmom/aws/lambda`) have none.
+ */
+export interface SqsReceive {
+  /** The long-polling source of the transport's queue. */
+  open(): Promise<readonly Source[]>;
+  /** Creates this instance's reply queue and its source. */
+  openReplyAddress(): Promise<{ address: string; source: Source }>;
+  /** The dead-letter queue of the transport's queue. */
+  openDeadLetters(): Promise<DeadLetters>;
+  /** Deletes the reply queue, if one was created. */
+  close(): Promise<void>;
+}
+
+/** Options only the receive side reads: those of `start()`'s long polls. */
+export const RECEIVE_KEYS = ['waitTimeSeconds', 'visibilityTimeoutSeconds', 'pollers'] as const;
+
+/** Makes the receive side of a transport, checking the options only it reads. */
+export type SqsReceiveFactory = (
+  t: SqsTransport,
+  options: Pick<SqsBrokerOptions, (typeof RECEIVE_KEYS)[number]>,
+  concurrency: number,
+) => SqsReceive;
+
+/**
+ * The SQS transport: publish (batched by the core), dead-letter copies to the option's queue
+ * or the RedrivePolicy target, and — given its receive side ({@link SqsReceive}, what
+ * `start()`, `request()` and the CLI's dlq use) — a long-polling {@link Source} per queue and
+ * a per-instance reply queue. Also the SQS half of the SNS transport.
+ */
+export class SqsTransport implements Transport {
+  readonly capabilities: Capabilities;
+  readonly #options: SqsOwnOptions;
+  #client: SQSClient | undefined;
+  readonly #urls = new BoundedMap<string, Promise<string>>(MAX_CACHED_URLS);
+  readonly #dlqs = new BoundedMap<string, Promise<string>>(MAX_CACHED_DLQS);
+  /**
+   * FIFO queues: the send in flight per queue, so batches to one queue go one after the other
+   * (the core's batcher sends a full batch at once, even while an earlier one is in flight).
+   * An entry lives only while a send is in flight.
+   */
+  readonly #fifoChains = new Map<string, Promise<void>>();
+  readonly #replyPrefix: string;
+  readonly #receive: SqsReceive | undefined;
+  #closed = false;
+  logger: Logger = silentLogger;
+
+  /** `receive`: makes the receive side (adapters/aws/receive.ts); none on the function-side brokers. */
+  constructor(
+    options: SqsOwnOptions,
+    concurrency: number,
+    receive: SqsReceiveFactory | undefined,
+    capabilities?: Partial<Capabilities>,
+  ) {
+    this.#options = options;
+    this.#replyPrefix = options.replyQueuePrefix ?? 'cloudmom-reply-';
+    if (!/^[\w-]{1,40}$/.test(this.#replyPrefix))
+      throw new InvalidArgumentError(
+        'replyQueuePrefix may use letters, digits, "-" and "_" (at most 40)',
+      );
+    const publishTo = options.publishTo ?? options.queue;
+    const fifo = publishTo !== undefined && isFifo(publishTo);
+    this.capabilities = {
+      name: 'sqs',
+      maxMessageBytes: SQS_MAX_BYTES,
+      measure: (m) => measureWire(m),
+      maxBatchMessages: 10,
+      maxBatchBytes: SQS_MAX_BYTES,
+      batchLingerMs: 5,
+      ordering: fifo,
+      maxDelaySeconds: fifo ? 0 : 900,
+      nackDelay: true,
+      deadLetter: 'copy',
+      request: receive !== undefined,
+      defaultReplyAllowList: [`${this.#replyPrefix}*`],
+      ...capabilities,
+    };
+    this.#receive = receive?.(this, options, concurrency);
+  }
+
+  /** The SQS client (created on first use when none was injected). */
+  get client(): SQSClient {
+    if (!this.#client) this.#client = this.#options.client ?? new (sqsSdk().SQSClient)({});
+    return this.#client;
+  }
+
+  /** The configured dead-letter queue, if any. */
+  get deadLetterQueue(): string | undefined {
+    return this.#options.deadLetterQueue;
+  }
+
+  attach(context: { readonly logger: Logger }): void {
+    this.logger = context.logger;
+  }
+
+  isRetryable(err: unknown): boolean {
+    return !isClientFault(err);
+  }
+
+  errorCode(err: unknown): ErrorCode {
+    return isNotFound(err) ? 'not-found' : 'send-failed';
+  }
+
+  validate(message: OutgoingMessage): void {
+    validateWire(message, 'SQS');
+    const dest = message.destination ?? this.#options.publishTo ?? this.#options.queue;
+    if (dest !== undefined && isFifo(dest)) {
+      if (message.delaySeconds)
+        throw new InvalidMessageError('SQS FIFO queues have no per-message delay (delaySeconds)');
+      for (const [k, v] of [
+        ['groupKey', message.groupKey],
+        ['deduplicationId', message.deduplicationId],
+      ] as const)
+        if (v !== undefined && !/^[\x21-\x7e]{1,128}$/.test(v))
+          throw new InvalidMessageError(
+            `${k} on a FIFO queue must be 1–128 printable ASCII characters`,
+          );
+    }
+  }
+
+  /** The URL of a queue given by name, URL or ARN; looked up once and cached (bounded). */
+  queueUrl(queue: string): Promise<string> {
+    if (isQueueUrl(queue)) return Promise.resolve(queue);
+    let url = this.#urls.get(queue);
+    if (!url) {
+      const arn = parseQueueArn(queue);
+      const input = arn
+        ? { QueueName: arn.name, QueueOwnerAWSAccountId: arn.account || undefined }
+        : { QueueName: queue };
+      url = this.client.send(new (sqsSdk().GetQueueUrlCommand)(input)).then((r) => {
+        if (!r.QueueUrl) throw new Error(`no URL for queue ${queue.slice(0, 200)}`);
+        return r.QueueUrl;
+      });
+      this.#urls.set(queue, url);
+      url.catch(() => this.#urls.delete(queue));
+    }
+    return url;
+  }
+
+  send(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
+    const dest = batch[0]?.destination ?? this.#options.publishTo ?? this.#options.queue;
+    if (dest === undefined) {
+      const error = new InvalidArgumentError('no queue to publish to: set the option `queue`');
+      return Promise.resolve(batch.map(() => ({ ok: false, error })));
+    }
+    return this.sendToQueue(dest, batch);
+  }
+
+  /**
+   * Sends encoded messages to one queue (one SendMessage, or one SendMessageBatch). Sends to a
+   * FIFO queue go one call after the other, so batches cannot overtake each other.
+   */
+  sendToQueue(queue: string, batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
+    if (this.#closed) return this.closedOutcomes(batch);
+    if (!isFifo(queue)) return this.#sendToQueue(queue, batch);
+    const previous = this.#fifoChains.get(queue) ?? Promise.resolve();
+    const next = previous.then(() => this.#sendToQueue(queue, batch));
+    const tail = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#fifoChains.set(queue, tail);
+    void tail.then(() => {
+      if (this.#fifoChains.get(queue) === tail) this.#fifoChains.delete(queue);
+    });
+    return next;
+  }
+
+  async #sendToQueue(queue: string, batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
+    let url: string;
+    try {
+      url = await this.queueUrl(queue);
+    } catch (error) {
+      return batch.map(() => ({ ok: false, error }));
+    }
+    const fifo = isFifo(url);
+    const sdk = sqsSdk();
+    const entries = batch.map((m, i) => toEntry(m, String(i), fifo));
+    try {
+      if (entries.length === 1) {
+        const { Id: _id, ...entry } = entries[0]!;
+        const r = await this.client.send(new sdk.SendMessageCommand({ QueueUrl: url, ...entry }));
+        return [{ ok: true, messageId: r.MessageId ?? batch[0]!.messageId }];
+      }
+      const r = await this.client.send(
+        new sdk.SendMessageBatchCommand({ QueueUrl: url, Entries: entries }),
+      );
+      return batchOutcomes(batch, r.Successful, r.Failed);
+    } catch (error) {
+      if (isNotFound(error)) this.#urls.delete(queue);
+      return batch.map(() => ({ ok: false, error }));
+    }
+  }
+
+  /** The queue `start()` consumes (the option `queue`). */
+  get queue(): string | undefined {
+    return this.#options.queue;
+  }
+
+  open(): Promise<readonly Source[]> {
+    return this.#receiveSide('start()').open();
+  }
+
+  /**
+   * Where the core sends the dead-letter copy of `message`: the option `deadLetterQueue`, else
+   * the RedrivePolicy target of the queue it came from (its `source`: the queue URL, or a
+   * Lambda record's `eventSourceARN`).
+   */
+  deadLetterAddress(message: IncomingMessage): Promise<string> {
+    const configured = this.#options.deadLetterQueue;
+    if (configured !== undefined) return Promise.resolve(configured);
+    const source = message.source;
+    if (source === undefined || !(isQueueUrl(source) || parseQueueArn(source))) {
+      return Promise.reject(
+        new InvalidArgumentError(
+          'no dead-letter queue: set the option `deadLetterQueue` (the message does not come from an SQS queue)',
+        ),
+      );
+    }
+    return this.deadLetterQueueFor(source);
+  }
+
+  /** The dead-letter queue URL of a source queue, from its RedrivePolicy (cached, bounded). */
+  deadLetterQueueFor(source: string): Promise<string> {
+    let dlq = this.#dlqs.get(source);
+    if (!dlq) {
+      dlq = (async () => {
+        const url = await this.queueUrl(source);
+        const r = await this.client.send(
+          new (sqsSdk().GetQueueAttributesCommand)({
+            QueueUrl: url,
+            AttributeNames: ['RedrivePolicy'],
+          }),
+        );
+        const policy = r.Attributes?.RedrivePolicy;
+        const arn = policy
+          ? (JSON.parse(policy) as { deadLetterTargetArn?: string }).deadLetterTargetArn
+          : undefined;
+        if (!arn)
+          throw new InvalidArgumentError(
+            `queue ${source.slice(0, 200)} has no RedrivePolicy: set the option \`deadLetterQueue\``,
+          );
+        return this.queueUrl(arn);
+      })();
+      this.#dlqs.set(source, dlq);
+      dlq.catch(() => this.#dlqs.delete(source));
+    }
+    return dlq;
+  }
+
+  /** The dead-letter queue of `queue` and where its messages go back to (adapters/aws/dlq.ts). */
+  openDeadLetters(): Promise<DeadLetters> {
+    return this.#receiveSide('dead letters').openDeadLetters();
+  }
+
+  openReplyAddress(): Promise<{ address: string; source: Source }> {
+    return this.#receiveSide('request()').openReplyAddress();
+  }
+
+  /** Caches the URL of a queue this instance created (its reply queue). */
+  knowQueue(name: string, url: Promise<string>): void {
+    this.#urls.set(name, url);
+  }
+
+  #receiveSide(what: string): SqsReceive {
+    const side = this.#receive;
+    if (!side)
+      throw new InvalidArgumentError(
+        `${what} needs the receive side of the ${this.capabilities.name} transport: use the brokers of cloudmom/aws`,
+      );
+    return side;
+  }
+
+  /** Every message of a batch refused: the transport was closed (by `stop()`). */
+  closedOutcomes(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
+    const error = new BrokerStoppedError(`${this.capabilities.name} send`);
+    return Promise.resolve(batch.map(() => ({ ok: false, error })));
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#receive?.close();
+  }
+
+  /** Prefix of the reply queues `request()` creates. */
+  get replyQueuePrefix(): string {
+    return this.#replyPrefix;
+  }
+}
+
+/** SendMessageBatch / PublishBatch results → one outcome per message (the platform's errors). */
+function batchOutcomes(
+  batch: readonly OutgoingMessage[],
+  successful: readonly { Id?: string; MessageId?: string }[] | undefined,
+  failed:
+    | readonly { Id?: string; Code?: string; Message?: string; SenderFault?: boolean }[]
+    | undefined,
+  ownIds = false,
+): SendOutcome[] {
+  // filled by Id; an entry the service did not answer gets its error last (an Error per
+  // message up front would cost a stack trace each on the common all-successful path)
+  const outcomes: (SendOutcome | undefined)[] = new Array(batch.length).fill(undefined);
+  for (const s of successful ?? []) {
+    const i = Number(s.Id);
+    if (Number.isInteger(i) && i >= 0 && i < batch.length)
+      outcomes[i] = {
+        ok: true,
+        messageId: (ownIds ? undefined : s.MessageId) ?? batch[i]!.messageId,
+      };
+  }
+  for (const f of failed ?? []) {
+    const i = Number(f.Id);
+    if (!(Number.isInteger(i) && i >= 0 && i < batch.length)) continue;
+    const error = Object.assign(new Error(f.Message ?? f.Code ?? 'failed'), {
+      name: f.Code ?? 'Error',
+      $fault: f.SenderFault ? 'client' : 'server',
+    });
+    outcomes[i] = { ok: false, error };
+  }
+  for (let i = 0; i < outcomes.length; i++)
+    outcomes[i] ??= {
+      ok: false,
+      error: new Error('the service returned no result for this entry'),
+    };
+  return outcomes as SendOutcome[];
+}
+
+function dedupId(s: string): string {
+  const clean = s.replace(/[^\x21-\x7e]/g, '_');
+  return clean.length > 128 ? clean.slice(0, 128) : clean;
+}
+
+function toEntry(m: OutgoingMessage, id: string, fifo: boolean): SendMessageBatchRequestEntry {
+  const dl = m.deadLetter !== undefined;
+  return {
+    Id: id,
+    MessageBody: wireBody(m).text,
+    MessageAttributes: sqsAttributes(m),
+    DelaySeconds: !fifo && !dl && m.delaySeconds ? m.delaySeconds : undefined,
+    MessageGroupId: fifo ? (m.groupKey ?? (dl ? 'dead-letters' : m.messageId)) : undefined,
+    MessageDeduplicationId: fifo
+      ? dedupId(dl ? `dl-${m.messageId}` : (m.deduplicationId ?? m.messageId))
+      : undefined,
+  };
+}
+
+/**
+ * The transport and the core's options of an `SqsBroker` (either flavour): the options checked
+ * (unknown keys refused, `queue` required).
+ */
+export function sqsParts(
+  options: SqsBrokerOptions,
+  receive: SqsReceiveFactory | undefined,
+): [SqsTransport, BrokerOptions] {
+  checkOptionKeys(options, [...BROKER_OPTION_KEYS, ...keysOf(SQS_KEYS, receive)], 'SqsBroker');
+  const [own, core] = pick(options, SQS_KEYS);
+  if (typeof own.queue !== 'string' || own.queue === '')
+    throw new InvalidArgumentError('SqsBroker: `queue` (a name, URL or ARN) is required');
+  return [new SqsTransport(own, concurrencyOf(core), receive), core];
+}
+
+/** The same for an `SnsBroker` (`topic` required). */
+export function snsParts(
+  options: SnsBrokerOptions,
+  receive: SqsReceiveFactory | undefined,
+): [SnsTransport, BrokerOptions] {
+  checkOptionKeys(options, [...BROKER_OPTION_KEYS, ...keysOf(SNS_KEYS, receive)], 'SnsBroker');
+  const [own, core] = pick(options, SNS_KEYS);
+  if (typeof own.topic !== 'string' || own.topic === '')
+    throw new InvalidArgumentError('SnsBroker: `topic` (an ARN or a name) is required');
+  return [new SnsTransport(own, concurrencyOf(core), receive), core];
+}
+
+/** A broker's own option keys: without the receive side, those only it reads are refused. */
+function keysOf(keys: readonly string[], receive: SqsReceiveFactory | undefined): string[] {
+  return receive ? [...keys] : keys.filter((k) => !(RECEIVE_KEYS as readonly string[]).includes(k));
+}
+
+/** The broker's concurrency as the core will take it (its own checks reject bad values). */
+function concurrencyOf(core: BrokerOptions): number {
+  const c = core.concurrency;
+  return typeof c === 'number' && Number.isInteger(c) && c > 0 ? c : 10;
+}
+
+// ---------------------------------------------------------------- SNS
+
+/**
+ * Options of {@link SnsBroker}: those of every broker plus these.
+ *
+ * @example
+ * ```ts
+ * const broker = new SnsBroker({ topic: 'arn:aws:sns:eu-west-1:123456789012:events', queue: 'billing-events' });
+ * ```
+ */
+export interface SnsBrokerOptions extends BrokerOptions {
+  /** The topic `publish` sends to: an ARN, or a name (resolved once with the idempotent CreateTopic). Required. */
+  topic: string;
+  /**
+   * The SQS queue subscribed to the topic that `start()` consumes (name, URL or ARN); the
+   * subscription (filter policy on `target`, raw delivery) is infrastructure. Default: none
+   * (a publish-only broker).
+   */
+  queue?: string;
+  /**
+   * Dead-letter queue (name, URL or ARN). Default: the RedrivePolicy target of `queue`. Needed
+   * for SNS events in Lambda (topic → function: there is no queue).
+   */
+  deadLetterQueue?: string;
+  /** The SNS client. Default `new SNSClient({})`, created on first use. */
+  client?: SNSClient;
+  /** The SQS client for the queue, replies and `request()`. Default `new SQSClient({})`, created on first use. */
+  sqsClient?: SQSClient;
+  /** Long-polling wait on the queue, 0–20 s. Default 20. */
+  waitTimeSeconds?: number;
+  /** Visibility timeout on receive and by which messages in hand are extended, seconds. Default 30. */
+  visibilityTimeoutSeconds?: number;
+  /** Prefix of the per-instance reply queues (and the default reply allow-list). Default `"cloudmom-reply-"`. */
+  replyQueuePrefix?: string;
+  /** Most ReceiveMessage calls in flight at once. Default `ceil(concurrency / 10)`, at most 5. */
+  pollers?: number;
+}
+
+export const SNS_KEYS = [
+  'topic',
+  'queue',
+  'deadLetterQueue',
+  'client',
+  'sqsClient',
+  'waitTimeSeconds',
+  'visibilityTimeoutSeconds',
+  'replyQueuePrefix',
+  'pollers',
+] as const;
+
+/** The SQS transport whose default destination is an SNS topic. */
+export class SnsTransport extends SqsTransport {
+  readonly #topic: string;
+  readonly #fifo: boolean;
+  readonly #snsOption: SNSClient | undefined;
+  #sns: SNSClient | undefined;
+  #topicArn: Promise<string> | undefined;
+  /** FIFO topic: the publish in flight, so batches keep their order (see SqsTransport). */
+  #fifoChain: Promise<void> = Promise.resolve();
+
+  constructor(
+    options: Omit<Pick<SnsBrokerOptions, (typeof SNS_KEYS)[number]>, 'sqsClient'> & {
+      sqsClient?: SQSClient;
+    },
+    concurrency: number,
+    receive: SqsReceiveFactory | undefined,
+  ) {
+    const { topic, client, sqsClient, ...sqs } = options;
+    const fifo = isFifo(topic);
+    super({ ...sqs, client: sqsClient }, concurrency, receive, {
+      name: 'sns',
+      maxMessageBytes: SNS_MAX_BYTES,
+      maxBatchBytes: SNS_MAX_BYTES,
+      measure: (m) => measureWire(m, { messageId: m.destination === undefined }),
+      // a FIFO topic delivers to FIFO queues in order: replies carry the incoming group key
+      ordering: fifo,
+      maxDelaySeconds: 0,
+    });
+    this.#topic = topic;
+    this.#fifo = fifo;
+    this.#snsOption = client;
+  }
+
+  get sns(): SNSClient {
+    if (!this.#sns) this.#sns = this.#snsOption ?? new (snsSdk().SNSClient)({});
+    return this.#sns;
+  }
+
+  override validate(message: OutgoingMessage): void {
+    if (message.destination !== undefined) {
+      super.validate(message);
+      return;
+    }
+    validateWire(message, 'SNS', { messageId: true });
+    if (this.#fifo && message.groupKey === undefined)
+      throw new InvalidMessageError('a FIFO topic needs a groupKey on every publish');
+  }
+
+  topicArn(): Promise<string> {
+    if (this.#topic.startsWith('arn:')) return Promise.resolve(this.#topic);
+    if (!this.#topicArn) {
+      const arn = this.sns
+        .send(new (snsSdk().CreateTopicCommand)({ Name: this.#topic }))
+        .then((r) => r.TopicArn!);
+      this.#topicArn = arn;
+      arn.catch(() => {
+        if (this.#topicArn === arn) this.#topicArn = undefined;
+      });
+    }
+    return this.#topicArn;
+  }
+
+  override send(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
+    const dest = batch[0]?.destination;
+    if (dest !== undefined) return this.sendToQueue(dest, batch);
+    if (this.closed) return this.closedOutcomes(batch);
+    if (!this.#fifo) return this.#publish(batch);
+    const next = this.#fifoChain.then(() => this.#publish(batch));
+    this.#fifoChain = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    return next;
+  }
+
+  async #publish(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
+    let arn: string;
+    try {
+      arn = await this.topicArn();
+    } catch (error) {
+      return batch.map(() => ({ ok: false, error }));
+    }
+    const sdk = snsSdk();
+    const fifo = isFifo(arn);
+    const entries: PublishBatchRequestEntry[] = batch.map((m, i) => ({
+      Id: String(i),
+      Message: wireBody(m).text,
+      MessageAttributes: sqsAttributes(m, { messageId: true }),
+      MessageGroupId: fifo ? m.groupKey : undefined,
+      MessageDeduplicationId: fifo ? dedupId(m.deduplicationId ?? m.messageId) : undefined,
+    }));
+    try {
+      if (entries.length === 1) {
+        const { Id: _id, ...entry } = entries[0]!;
+        await this.sns.send(new sdk.PublishCommand({ TopicArn: arn, ...entry }));
+        return [{ ok: true, messageId: batch[0]!.messageId }];
+      }
+      const r = await this.sns.send(
+        new sdk.PublishBatchCommand({ TopicArn: arn, PublishBatchRequestEntries: entries }),
+      );
+      // the message id is ours (the `message_id` attribute), not SNS's
+      return batchOutcomes(batch, r.Successful, r.Failed, true);
+    } catch (error) {
+      if (awsErrorName(error).startsWith('NotFound')) this.#topicArn = undefined;
+      return batch.map(() => ({ ok: false, error }));
+    }
+  }
+}

@@ -1,0 +1,430 @@
+/**
+ * The broker's core: the public API over a transport — publish, add, the one call of function
+ * entrypoints (dispatch), stop — with the long-running side (start()'s receive loop and
+ * request()'s pending table, in long-running.ts) attached by {@link Broker} and left out by
+ * the function-side brokers (`cloudmom/aws/lambda`), so a function bundle does not carry it.
+ * The parts live in their own modules — options and types (options.ts), publishing
+ * (publisher.ts), routing and handlers (router.ts), the per-message path (per-message.ts) —
+ * and this class wires them together.
+ */
+import type { Body } from './codec.ts';
+import { CodecRegistry } from './codec.ts';
+import { BrokerStoppedError, InvalidArgumentError } from './errors.ts';
+import { jsonLogger, type Logger, silentLogger } from './log.ts';
+import {
+  type AddOptions,
+  BROKER_OPTION_KEYS,
+  type BrokerOptions,
+  type BrokerStats,
+  type Handler,
+  type PublishOptions,
+  type Reply,
+  type RequestOptions,
+} from './options.ts';
+import {
+  type Decide,
+  OrderGate,
+  RELEASED_BY_GROUP,
+  type SettleContext,
+  sendDeadLetterCopy,
+  withSlot,
+} from './per-message.ts';
+import { Publisher } from './publisher.ts';
+import { Router } from './router.ts';
+import type { Capabilities, IncomingMessage, Transport, Verdict } from './transport.ts';
+import { checkOptionKeys, Idle, positiveInt, Semaphore } from './util.ts';
+
+/** Internal handle used by the platform entrypoints and tests; not part of the public API. */
+export const INTERNALS: unique symbol = Symbol('cloudmom.internals');
+
+/** Options of the one call an entrypoint makes (see src/entrypoint.ts). */
+export interface DispatchOptions {
+  /** One at a time per group key, a failure releasing the rest of its key. Default false. */
+  readonly ordered?: boolean;
+  /**
+   * `copy` (default where the transport dead-letters by copy): the core sends the dead-letter
+   * copy and answers `ack`. `native`: the core answers `dead-letter` and the entrypoint
+   * settles it with the platform.
+   */
+  readonly deadLetter?: 'native' | 'copy';
+}
+
+export interface BrokerInternals {
+  /** For tests and conformance only: entrypoints never touch the transport. */
+  readonly transport: Transport;
+  readonly logger: Logger;
+  /** Decoded messages in, one verdict per message out (same order). */
+  dispatch(
+    messages: readonly IncomingMessage[],
+    options: DispatchOptions,
+  ): Verdict[] | Promise<Verdict[]>;
+}
+
+/** What the core hands its long-running side (long-running.ts). */
+export interface CoreParts {
+  readonly transport: Transport;
+  readonly codecs: CodecRegistry;
+  readonly publisher: Publisher;
+  readonly router: Router;
+  readonly logger: Logger;
+  readonly stats: BrokerStats;
+  readonly concurrency: number;
+  readonly requestTimeoutMs: number;
+  /** One message under a handler slot: route, handlers, replies. */
+  readonly decide: Decide;
+  /** Its `stopping` signal aborts when stop() begins. */
+  readonly settle: SettleContext;
+  /** Messages in the core's hands, which stop() drains. */
+  readonly inflight: Idle;
+}
+
+/** `start()` and `request()`: consumers of the transport's sources, and pending requests. */
+export interface LongRunning {
+  /** Opens the transport's sources and consumes them (once; again after a failed start). */
+  start(): Promise<void>;
+  request(body: Body, target: string, options: RequestOptions): Promise<Reply>;
+  /** Stops receiving; what is in hand finishes (stop() then waits for the core's in-flight). */
+  stopConsumers(): Promise<void>;
+  /** Fails pending requests and stops the reply address's consumer. */
+  stopRequests(): Promise<void>;
+}
+
+/**
+ * The long-running side, made on the first `start()` or `request()` — or, for a broker
+ * without it, the fix its refusal names.
+ */
+export type LongRunningSide = ((core: CoreParts) => LongRunning) | { readonly refusal: string };
+
+/**
+ * The broker without its long-running side attached: publish, add, dispatch from a function
+ * entrypoint, stop. {@link Broker} (what every platform broker extends) attaches `start()` and
+ * `request()`; the function-side brokers (`SqsBroker` of `cloudmom/aws/lambda`) do not, and
+ * their `start()` and `request()` reject with an `InvalidArgumentError` naming the broker to
+ * use instead. Both have the same type.
+ *
+ * @example
+ * ```ts
+ * import { SqsBroker, lambdaHandler } from 'cloudmom/aws/lambda'; // a BrokerCore
+ * const broker = new SqsBroker({ queue: process.env.QUEUE_URL! });
+ * broker.add('hello', () => 'Hi there too');
+ * export const handler = lambdaHandler(broker);
+ * ```
+ */
+export class BrokerCore {
+  readonly #transport: Transport;
+  readonly #codecs: CodecRegistry;
+  readonly #publisher: Publisher;
+  readonly #router: Router;
+  readonly #logger: Logger;
+  readonly #concurrency: number;
+  readonly #requestTimeoutMs: number;
+  readonly #slots: Semaphore;
+  /** Messages in the core's hands (loop and entrypoints): what stop() drains. */
+  readonly #inflight = new Idle();
+  readonly #stopSignal = new AbortController();
+  readonly #settle: SettleContext;
+  readonly #decide: Decide;
+  readonly #side: LongRunningSide;
+  #longRunning: LongRunning | undefined;
+  #state: 'running' | 'stopping' | 'stopped' = 'running';
+  #stopping: Promise<void> | undefined;
+  /** Counters since construction. */
+  readonly stats: BrokerStats = {
+    published: 0,
+    delivered: 0,
+    acked: 0,
+    retried: 0,
+    deadLettered: 0,
+    discarded: 0,
+    repliesSent: 0,
+  };
+
+  /**
+   * cloudmom's brokers call this with their transport (a broker of your own extends `Broker`).
+   * `side`: the long-running side ({@link Broker} passes it), or the refusal
+   * `start()`/`request()` give.
+   * @internal
+   */
+  protected constructor(transport: Transport, options: BrokerOptions, side: LongRunningSide) {
+    checkOptionKeys(options, BROKER_OPTION_KEYS, this.constructor.name);
+    this.#transport = transport;
+    this.#side = side;
+    this.#codecs = new CodecRegistry(options.codecs);
+    this.#logger = options.logger === false ? silentLogger : (options.logger ?? jsonLogger());
+    this.#concurrency = positiveInt(options.concurrency ?? 10, 'concurrency');
+    this.#requestTimeoutMs = positiveInt(options.requestTimeoutMs ?? 30_000, 'requestTimeoutMs');
+    checkOptionKeys(options.retry, ['baseDelayMs', 'maxDelayMs'], 'retry');
+    const retryBaseMs = nonNegative(options.retry?.baseDelayMs ?? 1000, 'retry.baseDelayMs');
+    const retryMaxMs = nonNegative(options.retry?.maxDelayMs ?? 60_000, 'retry.maxDelayMs');
+    const unknownTarget = options.unknownTarget ?? 'discard';
+    if (unknownTarget !== 'discard' && unknownTarget !== 'dead-letter')
+      throw new InvalidArgumentError(`unknownTarget must be "discard" or "dead-letter"`);
+    this.#slots = new Semaphore(this.#concurrency);
+    this.#publisher = new Publisher(transport, this.#codecs, options.batch, this.stats);
+    this.#router = new Router({
+      codecs: this.#codecs,
+      publisher: this.#publisher,
+      logger: this.#logger,
+      stats: this.stats,
+      allow: allowListMatcher(
+        options.replyAllowList ?? transport.capabilities.defaultReplyAllowList,
+      ),
+      maxDeliveries: positiveInt(options.maxDeliveries ?? 5, 'maxDeliveries'),
+      retryBaseMs,
+      retryMaxMs,
+      unknownTarget,
+      ordering: transport.capabilities.ordering,
+    });
+    this.#settle = {
+      transport,
+      publisher: this.#publisher,
+      logger: this.#logger,
+      stopping: this.#stopSignal.signal,
+    };
+    const handle = (m: IncomingMessage) => this.#router.handle(m);
+    this.#decide = (m) => withSlot(this.#slots, handle, m);
+    transport.attach?.({ logger: this.#logger });
+  }
+
+  /** The platform's native client (SQS, Service Bus, Pub/Sub...), for what cloudmom does not cover. */
+  get client(): unknown {
+    return this.#transport.client;
+  }
+
+  /** What the platform can do and its limits (ordering, delay, sizes, dead-lettering). */
+  get capabilities(): Capabilities {
+    return this.#transport.capabilities;
+  }
+
+  /** Most handlers running at once. */
+  get concurrency(): number {
+    return this.#concurrency;
+  }
+
+  /**
+   * Publishes a body to a target. Resolves to the message id once the service accepted it.
+   *
+   * @example
+   * ```ts
+   * await broker.publish('Hello World!', 'example');                 // seed form
+   * await broker.publish({ n: 1 }, 'example', 'corr-1');              // with a correlation id
+   * await broker.publish(bytes, 'example', { replyTo: 'reply.abc' }); // with options
+   * ```
+   */
+  publish(body: Body, target?: string, correlationId?: string): Promise<string>;
+  publish(body: Body, target: string, options: PublishOptions): Promise<string>;
+  publish(body: Body, target = '', third?: string | PublishOptions): Promise<string> {
+    try {
+      if (this.#state === 'stopped') throw new BrokerStoppedError('publish');
+      const options: PublishOptions =
+        typeof third === 'string' ? { correlationId: third } : (third ?? {});
+      return this.#publisher.enqueue(this.#publisher.encode(body, target, options));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Adds a handler for a target. Several handlers on one target run in the order added.
+   * `replyTo` (seed form) is the target replies are published to when the message carries no
+   * reply address.
+   *
+   * @example
+   * ```ts
+   * broker.add('example', async (properties, body) => 'Hi there too');
+   * broker.add('orders', handleOrder, 'order-results');
+   * broker.add('orders', handleOrder, { schema: OrderSchema });
+   * ```
+   */
+  add(target: string, handler: Handler, replyTo?: string | AddOptions): this {
+    this.#router.add(target, handler, replyTo);
+    return this;
+  }
+
+  /**
+   * Publishes a request and resolves with the correlated reply. Replies come back to this
+   * instance's own reply address, so concurrent requests and several instances stay apart.
+   * A function-side broker (`cloudmom/aws/lambda`) rejects with an `InvalidArgumentError`
+   * naming the broker to use.
+   *
+   * @example
+   * ```ts
+   * const { body } = await broker.request({ city: 'Prague' }, 'geocode', { timeoutMs: 5000 });
+   * ```
+   */
+  async request(body: Body, target: string, options: RequestOptions = {}): Promise<Reply> {
+    if (this.#state === 'stopped' || this.#state === 'stopping')
+      throw new BrokerStoppedError('request');
+    return this.#sideFor('request').request(body, target, options);
+  }
+
+  /**
+   * Starts long-running consumption (containers, CLIs). Function entrypoints do not need it.
+   * Rejects when the platform refused the subscription (a queue not created yet, throttling):
+   * call it again to retry. A function-side broker (`cloudmom/aws/lambda`) rejects with an
+   * `InvalidArgumentError` naming the broker to use.
+   *
+   * @example
+   * ```ts
+   * await broker.start(); process.on('SIGTERM', () => broker.stop());
+   * ```
+   */
+  start(): Promise<void> {
+    if (this.#state === 'stopped' || this.#state === 'stopping')
+      return Promise.reject(new BrokerStoppedError('start'));
+    try {
+      return this.#sideFor('start').start();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** The long-running side, made on first use; throws the refusal of a broker without one. */
+  #sideFor(what: 'start' | 'request'): LongRunning {
+    if (this.#longRunning) return this.#longRunning;
+    const side = this.#side;
+    if (typeof side !== 'function')
+      throw new InvalidArgumentError(`${this.constructor.name}.${what}(): ${side.refusal}`);
+    this.#longRunning = side({
+      transport: this.#transport,
+      codecs: this.#codecs,
+      publisher: this.#publisher,
+      router: this.#router,
+      logger: this.#logger,
+      stats: this.stats,
+      concurrency: this.#concurrency,
+      requestTimeoutMs: this.#requestTimeoutMs,
+      decide: this.#decide,
+      settle: this.#settle,
+      inflight: this.#inflight,
+    });
+    return this.#longRunning;
+  }
+
+  /**
+   * Stops consuming, lets in-flight handlers finish and settles their messages, sends what is
+   * still buffered, fails pending requests, then closes. Publishing afterwards is refused.
+   * Calling it again (or concurrently) waits for the same stop.
+   *
+   * @example
+   * ```ts
+   * await broker.stop();
+   * ```
+   */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    this.#state = 'stopping';
+    this.#stopSignal.abort();
+    await this.#longRunning?.stopConsumers();
+    await this.#inflight.wait();
+    await this.#publisher.flush();
+    if (this.#longRunning) {
+      await this.#longRunning.stopRequests();
+      await this.#publisher.flush();
+    }
+    this.#state = 'stopped';
+    try {
+      await this.#transport.close();
+    } finally {
+      this.#logger.info('broker stopped', {
+        transport: this.#transport.capabilities.name,
+        ...this.stats,
+      });
+    }
+  }
+
+  /** @internal entrypoints' access; see {@link BrokerInternals}. */
+  get [INTERNALS](): BrokerInternals {
+    this.#internals ??= {
+      transport: this.#transport,
+      logger: this.#logger,
+      dispatch: (messages, options) => this.#dispatch(messages, options),
+    };
+    return this.#internals;
+  }
+  #internals: BrokerInternals | undefined;
+
+  /**
+   * The entrypoint path: every message started at once (the slots bound how many run; in order
+   * within a group key when `ordered`), synchronous when every message was.
+   */
+  #dispatch(
+    messages: readonly IncomingMessage[],
+    options: DispatchOptions,
+  ): Verdict[] | Promise<Verdict[]> {
+    const copy = (options.deadLetter ?? this.#transport.capabilities.deadLetter) === 'copy';
+    const gate = options.ordered ? new OrderGate() : undefined;
+    const results: Verdict[] = new Array(messages.length);
+    let pending: Promise<void>[] | undefined;
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i]!;
+      this.#inflight.enter();
+      let r: Verdict | Promise<Verdict>;
+      try {
+        r = gate
+          ? gate.run(m, () => this.#dispatchOne(m, copy), releasedByGroup)
+          : this.#dispatchOne(m, copy);
+      } catch (err) {
+        r = { kind: 'retry', delayMs: 0, error: err };
+      }
+      if (r instanceof Promise) {
+        const done = r.then(
+          (v) => {
+            results[i] = v;
+            this.#inflight.leave();
+          },
+          (err: unknown) => {
+            results[i] = { kind: 'retry', delayMs: 0, error: err };
+            this.#inflight.leave();
+          },
+        );
+        if (pending === undefined) pending = [done];
+        else pending.push(done);
+      } else {
+        results[i] = r;
+        this.#inflight.leave();
+      }
+    }
+    return pending ? Promise.all(pending).then(() => results) : results;
+  }
+
+  #dispatchOne(m: IncomingMessage, copy: boolean): Verdict | Promise<Verdict> {
+    const v = this.#decide(m);
+    if (v instanceof Promise) return v.then((x) => this.#finish(m, x, copy));
+    return this.#finish(m, v, copy);
+  }
+
+  #finish(m: IncomingMessage, v: Verdict, copy: boolean): Verdict | Promise<Verdict> {
+    if (v.kind !== 'dead-letter' || !copy) return v;
+    return sendDeadLetterCopy(this.#settle, m, v.reason);
+  }
+}
+
+const releasedByGroup = () => RELEASED_BY_GROUP;
+
+function nonNegative(v: unknown, name: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
+    throw new InvalidArgumentError(`${name} must be a number ≥ 0, got ${String(v)}`);
+  return v;
+}
+
+/** Builds the reply allow-list predicate. */
+export function allowListMatcher(
+  list: NonNullable<BrokerOptions['replyAllowList']>,
+): (address: string) => boolean {
+  if (typeof list === 'function') return list;
+  if (!Array.isArray(list))
+    throw new InvalidArgumentError('replyAllowList must be an array or a function');
+  return (address) =>
+    list.some((entry) =>
+      typeof entry === 'string'
+        ? entry.endsWith('*')
+          ? address.startsWith(entry.slice(0, -1))
+          : address === entry
+        : entry.test(address),
+    );
+}
