@@ -76,6 +76,11 @@ export interface CoreParts {
   readonly settle: SettleContext;
   /** Messages in the core's hands, which stop() drains. */
   readonly inflight: Idle;
+  /**
+   * Whether stop() has begun. (Not `settle.stopping.aborted`: an AbortSignal is an I/O object
+   * in workerd, and a broker shared by a Worker's requests must not read one made in another.)
+   */
+  readonly stopped: () => boolean;
 }
 
 /** `start()` and `request()`: consumers of the transport's sources, and pending requests. */
@@ -297,6 +302,7 @@ export class BrokerCore {
       decide: this.#decide,
       settle: this.#settle,
       inflight: this.#inflight,
+      stopped: () => this.#state === 'stopping' || this.#state === 'stopped',
     });
     return this.#longRunning;
   }

@@ -65,7 +65,7 @@ class LongRunningParts implements LongRunning {
   async #open(): Promise<void> {
     const core = this.#core;
     const sources = (await core.transport.open?.()) ?? [];
-    if (core.settle.stopping.aborted) {
+    if (core.stopped()) {
       await Promise.allSettled(sources.map((s) => s.close()));
       return;
     }
