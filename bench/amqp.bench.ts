@@ -19,6 +19,9 @@ const WINDOW = 1000;
 const PREFETCH = 50;
 const body = { id: 0, text: 'x'.repeat(200), tags: ['a', 'b', 'c'] };
 const gc = (globalThis as { gc?: () => void }).gc;
+// BENCH_ONLY=A1 (or "A1,A3"...) runs only those cases; unset runs all.
+const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim().toUpperCase());
+const wanted = (id: string) => !only || only.includes(id);
 
 async function rate(n: number, fn: () => Promise<void>): Promise<number> {
   gc?.();
@@ -80,7 +83,9 @@ export const suite: BenchSuite = {
         await purge();
         return r;
       };
-      const a1 = await interleave({ ours, raw: theirs }, 6, { warmup: 2, log: 'A1 publish' });
+      const a1 = wanted('A1')
+        ? await interleave({ ours, raw: theirs }, 6, { warmup: 2, log: 'A1 publish' })
+        : undefined;
 
       // A2
       const fill = async () => {
@@ -125,10 +130,12 @@ export const suite: BenchSuite = {
         await ch.close();
         return r;
       };
-      const a2 = await interleave({ ours: consumeOurs, raw: consumeRaw }, 4, {
-        warmup: 1,
-        log: 'A2 consume',
-      });
+      const a2 = wanted('A2')
+        ? await interleave({ ours: consumeOurs, raw: consumeRaw }, 4, {
+            warmup: 1,
+            log: 'A2 consume',
+          })
+        : undefined;
 
       // A3
       await purge();
@@ -136,9 +143,9 @@ export const suite: BenchSuite = {
       responder.add('ping', () => 'pong');
       await responder.start();
       const requester = new AmqpBroker({ ...opts, queue: undefined });
-      for (let i = 0; i < 50; i++) await requester.request(i, 'ping');
       const times: number[] = [];
-      for (let i = 0; i < 500; i++) {
+      for (let i = 0; i < (wanted('A3') ? 50 : 0); i++) await requester.request(i, 'ping');
+      for (let i = 0; i < (wanted('A3') ? 500 : 0); i++) {
         const t0 = performance.now();
         await requester.request(i, 'ping');
         times.push(performance.now() - t0);
@@ -151,32 +158,39 @@ export const suite: BenchSuite = {
       await conn.exchangeDelete({ exchange });
       await conn.exchangeDelete({ exchange: `${exchange}.dead-letter` });
 
-      return [
-        ratioRow({
-          id: 'A1',
-          case: `confirmed publish, ${N.toLocaleString('en-US')} × 256 B JSON, ${WINDOW} outstanding`,
-          unit: 'msg/s',
-          ours: a1.ours,
-          anchor: a1.raw,
-          anchorName: 'rabbitmq-client Publisher.send (confirm, mandatory, persistent)',
-          goal: ['≥', 0.95],
-        }),
-        ratioRow({
-          id: 'A2',
-          case: `consume ${N.toLocaleString('en-US')} pre-filled, prefetch ${PREFETCH}`,
-          unit: 'msg/s',
-          ours: a2.ours,
-          anchor: a2.raw,
-          anchorName: 'raw basic.consume + JSON.parse + basic.ack',
-          goal: ['≥', 0.9],
-        }),
-        {
+      const rows: BenchRow[] = [];
+      if (a1)
+        rows.push(
+          ratioRow({
+            id: 'A1',
+            case: `confirmed publish, ${N.toLocaleString('en-US')} × 256 B JSON, ${WINDOW} outstanding`,
+            unit: 'msg/s',
+            ours: a1.ours,
+            anchor: a1.raw,
+            anchorName: 'rabbitmq-client Publisher.send (confirm, mandatory, persistent)',
+            goal: ['≥', 0.95],
+          }),
+        );
+      if (a2)
+        rows.push(
+          ratioRow({
+            id: 'A2',
+            case: `consume ${N.toLocaleString('en-US')} pre-filled, prefetch ${PREFETCH}`,
+            unit: 'msg/s',
+            ours: a2.ours,
+            anchor: a2.raw,
+            anchorName: 'raw basic.consume + JSON.parse + basic.ack',
+            goal: ['≥', 0.9],
+          }),
+        );
+      if (times.length > 0)
+        rows.push({
           id: 'A3',
           case: 'request() round trip p50 (500 sequential, per-instance reply queue)',
           value: Number(median(times).toFixed(2)),
           unit: 'ms',
-        },
-      ];
+        });
+      return rows;
     } finally {
       await conn.close().catch(() => undefined);
       await peer.stop();

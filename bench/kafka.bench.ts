@@ -28,6 +28,9 @@ const ROUNDS = 7;
 const WARMUP = 3;
 const body = { id: 0, text: 'x'.repeat(200), tags: ['a', 'b', 'c'] };
 const gc = (globalThis as { gc?: () => void }).gc;
+// BENCH_ONLY=K1 (or "K1,K2"...) runs only those cases (K2 stands for K2, K2b, K2c); unset runs all.
+const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim().toUpperCase());
+const wanted = (id: string) => !only || only.includes(id);
 const GROUP = { sessionTimeoutMs: 6000, heartbeatIntervalMs: 500, rebalanceTimeoutMs: 6000 };
 
 async function produceRaw(brokers: string[], topic: string): Promise<number> {
@@ -179,66 +182,74 @@ export const suite: BenchSuite = {
     try {
       await admin.createTopics({ topics: [topic, source, keyed], partitions: 3, replicas: 1 });
       await new Promise((r) => setTimeout(r, 500));
-      const produce = await compare(
-        () => produceCloudmom(brokers, topic),
-        () => produceRaw(brokers, topic),
-        'kafka produce',
-      );
-      await produceCloudmom(brokers, keyed, 100); // N records to consume, 100 keys
-      await produceCloudmom(brokers, source); // N records without a key
-      const consumeKeyed = await compare(
-        () => consumeCloudmom(brokers, keyed),
-        () => consumeRaw(brokers, keyed),
-        'kafka consume (keyed)',
-      );
-      const consume = await compare(
-        () => consumeCloudmom(brokers, source, false),
-        () => consumeRaw(brokers, source),
-        'kafka consume (keyless, unordered)',
-      );
-      const ordered = await compare(
-        () => consumeCloudmom(brokers, source, true),
-        () => consumeRaw(brokers, source),
-        'kafka consume (keyless, partition order)',
-      );
-      return [
-        ratioRow({
-          id: 'K1',
-          case: `produce, ${N.toLocaleString('en-US')} × ~256 B JSON, 500 records a call, idempotent acks=all`,
-          unit: 'msg/s',
-          ours: produce.ours,
-          anchor: produce.raw,
-          anchorName: '@platformatic/kafka Producer.send, same batching',
-          goal: ['≥', 0.95],
-        }),
-        ratioRow({
-          id: 'K2',
-          case: `consume ${N.toLocaleString('en-US')} keyed records (100 keys, 3 partitions) from a fresh group's join; concurrency 50, order per key, watermark commits`,
-          unit: 'msg/s',
-          ours: consumeKeyed.ours,
-          anchor: consumeKeyed.raw,
-          anchorName:
-            '@platformatic/kafka consume() loop, same work per record, commit every 1,000',
-          goal: ['≥', 0.9],
-        }),
-        ratioRow({
-          id: 'K2b',
-          case: `consume ${N.toLocaleString('en-US')} keyless records, orderKeyless: false`,
-          unit: 'msg/s',
-          ours: consume.ours,
-          anchor: consume.raw,
-          anchorName: 'the same raw loop',
-          goal: ['≥', 0.9],
-        }),
-        ratioRow({
-          id: 'K2c',
-          case: `consume ${N.toLocaleString('en-US')} keyless records in partition order (default: one at a time per partition)`,
-          unit: 'msg/s',
-          ours: ordered.ours,
-          anchor: ordered.raw,
-          anchorName: 'the same raw loop',
-        }),
-      ];
+      const rows: BenchRow[] = [];
+      if (wanted('K1')) {
+        const produce = await compare(
+          () => produceCloudmom(brokers, topic),
+          () => produceRaw(brokers, topic),
+          'kafka produce',
+        );
+        rows.push(
+          ratioRow({
+            id: 'K1',
+            case: `produce, ${N.toLocaleString('en-US')} × ~256 B JSON, 500 records a call, idempotent acks=all`,
+            unit: 'msg/s',
+            ours: produce.ours,
+            anchor: produce.raw,
+            anchorName: '@platformatic/kafka Producer.send, same batching',
+            goal: ['≥', 0.95],
+          }),
+        );
+      }
+      if (wanted('K2')) {
+        await produceCloudmom(brokers, keyed, 100); // N records to consume, 100 keys
+        await produceCloudmom(brokers, source); // N records without a key
+        const consumeKeyed = await compare(
+          () => consumeCloudmom(brokers, keyed),
+          () => consumeRaw(brokers, keyed),
+          'kafka consume (keyed)',
+        );
+        const consume = await compare(
+          () => consumeCloudmom(brokers, source, false),
+          () => consumeRaw(brokers, source),
+          'kafka consume (keyless, unordered)',
+        );
+        const ordered = await compare(
+          () => consumeCloudmom(brokers, source, true),
+          () => consumeRaw(brokers, source),
+          'kafka consume (keyless, partition order)',
+        );
+        rows.push(
+          ratioRow({
+            id: 'K2',
+            case: `consume ${N.toLocaleString('en-US')} keyed records (100 keys, 3 partitions) from a fresh group's join; concurrency 50, order per key, watermark commits`,
+            unit: 'msg/s',
+            ours: consumeKeyed.ours,
+            anchor: consumeKeyed.raw,
+            anchorName:
+              '@platformatic/kafka consume() loop, same work per record, commit every 1,000',
+            goal: ['≥', 0.9],
+          }),
+          ratioRow({
+            id: 'K2b',
+            case: `consume ${N.toLocaleString('en-US')} keyless records, orderKeyless: false`,
+            unit: 'msg/s',
+            ours: consume.ours,
+            anchor: consume.raw,
+            anchorName: 'the same raw loop',
+            goal: ['≥', 0.9],
+          }),
+          ratioRow({
+            id: 'K2c',
+            case: `consume ${N.toLocaleString('en-US')} keyless records in partition order (default: one at a time per partition)`,
+            unit: 'msg/s',
+            ours: ordered.ours,
+            anchor: ordered.raw,
+            anchorName: 'the same raw loop',
+          }),
+        );
+      }
+      return rows;
     } finally {
       await admin.deleteTopics({ topics: [topic, source, keyed] }).catch(() => undefined);
       await admin.close();

@@ -1,0 +1,80 @@
+/**
+ * Profiling driver for the Kafka produce path (bench row K1):
+ * `node --conditions=source --cpu-prof --cpu-prof-dir=/tmp/prof/kp bench/profile/kafka-produce.ts <ours|raw>`.
+ * ROUNDS × N records of a ~256-byte JSON body to a fresh 3-partition topic, 1,000 outstanding,
+ * 500 records a produce call, idempotent, acks=all, as the bench does; prints each round's
+ * rate. The peer is started here unless `CLOUDMOM_KAFKA_BROKERS` names one (Kafka runs in its
+ * own JVM: the profile is the client's).
+ */
+import { randomUUID } from 'node:crypto';
+import { Admin, ProduceAcks, Producer } from '@platformatic/kafka';
+import { KafkaBroker } from '../../adapters/kafka/index.ts';
+import { startKafka } from '../../test/emulators/kafka/kafka.ts';
+
+const mode = process.argv[2] ?? 'ours';
+const N = Number(process.env.N ?? 20_000);
+const ROUNDS = Number(process.env.ROUNDS ?? 8);
+const body = { id: 0, text: 'x'.repeat(200), tags: ['a', 'b', 'c'] };
+
+const peer = await startKafka();
+const brokers = peer.endpoint.split(',');
+const admin = new Admin({ clientId: 'prof-admin', bootstrapBrokers: brokers });
+const topic = `prof-${Date.now()}`;
+await admin.createTopics({ topics: [topic], partitions: 3, replicas: 1 });
+await new Promise((r) => setTimeout(r, 500));
+
+// Each answers its rate; closing the client is not timed (as in the bench).
+async function ours(): Promise<number> {
+  const broker = new KafkaBroker({ brokers, topic, logger: false });
+  const t0 = performance.now();
+  for (let i = 0; i < N; i += 1000)
+    await Promise.all(
+      Array.from({ length: Math.min(1000, N - i) }, (_, j) =>
+        broker.publish({ ...body, id: i + j }, 'bench'),
+      ),
+    );
+  const rate = N / ((performance.now() - t0) / 1000);
+  await broker.stop();
+  return rate;
+}
+
+async function raw(): Promise<number> {
+  const producer = new Producer({
+    clientId: 'prof-raw',
+    bootstrapBrokers: brokers,
+    idempotent: true,
+    acks: ProduceAcks.ALL,
+  });
+  const h = (s: string) => Buffer.from(s);
+  const t0 = performance.now();
+  for (let i = 0; i < N; i += 1000) {
+    const sends: Promise<unknown>[] = [];
+    for (let j = i; j < Math.min(N, i + 1000); j += 500) {
+      const messages = [];
+      for (let k = j; k < Math.min(N, j + 500, i + 1000); k++)
+        messages.push({
+          topic,
+          value: Buffer.from(JSON.stringify({ ...body, id: k })),
+          headers: new Map([
+            [h('target'), h('bench')],
+            [h('content_type'), h('application/json')],
+            [h('message_id'), h(randomUUID())],
+          ]),
+        });
+      sends.push(producer.send({ messages }));
+    }
+    await Promise.all(sends);
+  }
+  const rate = N / ((performance.now() - t0) / 1000);
+  await producer.close();
+  return rate;
+}
+
+const rates: number[] = [];
+for (let r = 0; r < ROUNDS; r++) {
+  rates.push(Math.round(await (mode === 'raw' ? raw() : ours())));
+}
+console.log(mode, 'rounds', rates.join(' '));
+await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+await admin.close();
+await peer.stop();
