@@ -51,6 +51,15 @@ export const TEXT_TYPE = 'text/plain; charset=utf-8';
 export const BYTES_TYPE = 'application/octet-stream';
 
 const utf8 = new TextEncoder();
+/**
+ * Node's `Buffer` where there is one: `Buffer.from(text)` takes small texts from its shared
+ * pool, ~5× faster than `TextEncoder.encode` (an `ArrayBuffer` of its own per call, each one
+ * more for the GC to track). Edge runtimes without `Buffer` use `TextEncoder`.
+ */
+const NodeBuffer = (globalThis as { Buffer?: { from(s: string, e: 'utf8'): Uint8Array } }).Buffer;
+const encodeUtf8: (text: string) => Uint8Array = NodeBuffer
+  ? (text) => NodeBuffer.from(text, 'utf8')
+  : (text) => utf8.encode(text);
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Not in the es2023 lib typings; Node ≥ 20 has them. */
@@ -82,7 +91,7 @@ export const jsonCodec: Codec = {
       throw new DecodeError('body cannot be JSON-encoded', { cause });
     }
     if (text === undefined) throw new DecodeError(`a ${typeof body} body cannot be JSON-encoded`);
-    return utf8.encode(text);
+    return encodeUtf8(text);
   },
   decode(bytes) {
     try {
@@ -111,7 +120,7 @@ export const textCodec: Codec = {
   contentType: TEXT_TYPE,
   encode(body) {
     if (typeof body !== 'string') throw new DecodeError('a text/plain body must be a string');
-    return utf8.encode(body);
+    return encodeUtf8(body);
   },
   decode(bytes) {
     try {

@@ -109,27 +109,49 @@ function nameBuffer(name: string): Buffer {
   return b;
 }
 
-/** cloudmom's own headers of a message, in wire order. */
-function ownHeaders(m: OutgoingMessage): [string, string][] {
-  const own: [string, string][] = [];
-  if (m.target !== '') own.push([WIRE.target, m.target]);
-  own.push([WIRE.contentType, m.contentType], [WIRE.messageId, m.messageId]);
-  if (m.correlationId !== undefined) own.push([WIRE.correlationId, m.correlationId]);
-  if (m.replyTo !== undefined) own.push([WIRE.replyTo, m.replyTo]);
+/**
+ * Calls `f` with each of cloudmom's own headers of a message, in wire order (no array per
+ * message: this runs twice a publish, to measure and to build the record).
+ */
+function eachOwnHeader<A>(
+  m: OutgoingMessage,
+  f: (k: string, v: string, acc: A) => void,
+  acc: A,
+): void {
+  if (m.target !== '') f(WIRE.target, m.target, acc);
+  f(WIRE.contentType, m.contentType, acc);
+  f(WIRE.messageId, m.messageId, acc);
+  if (m.correlationId !== undefined) f(WIRE.correlationId, m.correlationId, acc);
+  if (m.replyTo !== undefined) f(WIRE.replyTo, m.replyTo, acc);
   const dl = m.deadLetter;
   if (dl) {
-    own.push(
-      [WIRE.deadLetterReason, dl.code],
-      [WIRE.deadLetterDescription, dl.description],
-      [WIRE.deliveryCount, String(dl.deliveryCount)],
-    );
+    f(WIRE.deadLetterReason, dl.code, acc);
+    f(WIRE.deadLetterDescription, dl.description, acc);
+    f(WIRE.deliveryCount, String(dl.deliveryCount), acc);
   }
-  return own;
+}
+
+const setOwnHeader = (k: string, v: string, headers: Map<Buffer, Buffer>) => {
+  headers.set(nameBuffer(k), Buffer.from(v, 'utf8'));
+};
+const countOwnHeader = (k: string, v: string, n: { bytes: number }) => {
+  n.bytes += k.length + utf8Length(v);
+};
+
+let lastAddress: string | undefined;
+let lastParsed: { readonly topic: string; readonly key?: string } | undefined;
+/** `parseAddress` remembering the last address (every publish to one topic parses the same one). */
+function parsed(address: string): { readonly topic: string; readonly key?: string } {
+  if (address !== lastAddress || lastParsed === undefined) {
+    lastParsed = parseAddress(address);
+    lastAddress = address;
+  }
+  return lastParsed;
 }
 
 /** The record key of a message: a reply address's key, else its group key. */
 function keyOf(m: OutgoingMessage, defaultTopic: string): { topic: string; key?: string } {
-  const { topic, key } = parseAddress(m.destination ?? defaultTopic);
+  const { topic, key } = parsed(m.destination ?? defaultTopic);
   return { topic, key: key ?? m.groupKey };
 }
 
@@ -148,7 +170,7 @@ export function toRecord(m: OutgoingMessage, defaultTopic: string): RecordOut {
   const headers = new Map<Buffer, Buffer>();
   for (const k in m.headers)
     headers.set(Buffer.from(k, 'utf8'), Buffer.from(m.headers[k]!, 'utf8'));
-  for (const [k, v] of ownHeaders(m)) headers.set(nameBuffer(k), Buffer.from(v, 'utf8'));
+  eachOwnHeader(m, setOwnHeader, headers);
   const body = m.body;
   const value = Buffer.isBuffer(body)
     ? body
@@ -169,13 +191,14 @@ export function measure(m: OutgoingMessage): number {
   const key = i >= 0 ? m.destination!.slice(i + 1) : m.groupKey;
   if (key !== undefined) n += utf8Length(key);
   for (const k in m.headers) n += utf8Length(k) + utf8Length(m.headers[k]!);
-  for (const [k, v] of ownHeaders(m)) n += k.length + utf8Length(v);
-  return n;
+  const own = { bytes: 0 };
+  eachOwnHeader(m, countOwnHeader, own);
+  return n + own.bytes;
 }
 
 /** Refuses, before anything is sent, what Kafka cannot carry (a malformed destination). */
 export function validate(m: OutgoingMessage, defaultTopic: string): void {
-  parseAddress(m.destination ?? defaultTopic);
+  parsed(m.destination ?? defaultTopic);
 }
 
 /**
