@@ -49,9 +49,9 @@ import {
   fromWire,
   LIMITS,
   measure,
-  type PublishProperties,
+  type Route,
   routeOf,
-  toProperties,
+  toEnvelope,
   validate,
 } from './wire.ts';
 
@@ -375,17 +375,18 @@ class AmqpTransport implements Transport {
       return batch.map(() => ({ ok: false, error }));
     }
     const pub = this.#pub();
-    const routes = batch.map((m) => routeOf(m, this.exchange));
-    const failures = await Promise.all(
-      batch.map((m, i) => {
-        const envelope = toProperties(m) as PublishProperties & Record<string, unknown>;
-        envelope.exchange = routes[i]!.exchange;
-        envelope.routingKey = routes[i]!.routingKey;
-        envelope.mandatory = true;
-        const body = Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength);
-        return pub.send(envelope, body).then(noFailure, asFailure);
-      }),
-    );
+    const timestamp = Math.floor(Date.now() / 1000);
+    const routes = new Array<Route>(batch.length);
+    const sends = new Array<Promise<{ error: unknown } | undefined>>(batch.length);
+    for (let i = 0; i < batch.length; i++) {
+      const m = batch[i]!;
+      const route = routeOf(m, this.exchange);
+      routes[i] = route;
+      const b = m.body;
+      const body = Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+      sends[i] = pub.send(toEnvelope(m, route, timestamp), body).then(noFailure, asFailure);
+    }
+    const failures = await Promise.all(sends);
     // one turn for the whole batch: a return precedes its confirm and is emitted on setImmediate
     await new Promise((r) => setImmediate(r));
     return batch.map((m, i): SendOutcome => {

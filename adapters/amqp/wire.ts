@@ -97,6 +97,54 @@ export interface PublishProperties {
  * ```
  */
 export function toProperties(m: OutgoingMessage, now = Date.now()): PublishProperties {
+  const p: {
+    -readonly [K in keyof PublishProperties]: PublishProperties[K];
+  } = {
+    messageId: m.messageId,
+    contentType: m.contentType,
+    timestamp: Math.floor(now / 1000),
+    deliveryMode: 2,
+    headers: headersOf(m),
+  };
+  if (m.correlationId !== undefined) p.correlationId = m.correlationId;
+  if (m.replyTo !== undefined) p.replyTo = m.replyTo;
+  return p;
+}
+
+/** The arguments of a confirmed publish: the properties, the route, and `mandatory`. */
+export interface PublishEnvelope extends PublishProperties {
+  readonly exchange: string;
+  readonly routingKey: string;
+  readonly mandatory: true;
+}
+
+/**
+ * What `Publisher.send` takes for a message: {@link toProperties} with its route and
+ * `mandatory`, built as one object of one shape (this runs once per published message).
+ *
+ * @param timestamp seconds since the epoch
+ * @example
+ * ```ts
+ * await publisher.send(toEnvelope(message, routeOf(message, 'cloudmom'), Math.floor(Date.now() / 1000)), body);
+ * ```
+ */
+export function toEnvelope(m: OutgoingMessage, route: Route, timestamp: number): PublishEnvelope {
+  return {
+    exchange: route.exchange,
+    routingKey: route.routingKey,
+    mandatory: true,
+    messageId: m.messageId,
+    contentType: m.contentType,
+    correlationId: m.correlationId,
+    replyTo: m.replyTo,
+    timestamp,
+    deliveryMode: 2,
+    headers: headersOf(m),
+  };
+}
+
+/** The headers table of a message: user headers, `target`, `group_key`, dead-letter fields. */
+function headersOf(m: OutgoingMessage): Record<string, string> {
   const headers: Record<string, string> = { ...m.headers };
   if (m.target !== '') headers[WIRE.target] = m.target;
   if (m.groupKey !== undefined) headers[GROUP_KEY] = m.groupKey;
@@ -105,18 +153,7 @@ export function toProperties(m: OutgoingMessage, now = Date.now()): PublishPrope
     headers[WIRE.deadLetterDescription] = m.deadLetter.description;
     headers[WIRE.deliveryCount] = String(m.deadLetter.deliveryCount);
   }
-  const p: {
-    -readonly [K in keyof PublishProperties]: PublishProperties[K];
-  } = {
-    messageId: m.messageId,
-    contentType: m.contentType,
-    timestamp: Math.floor(now / 1000),
-    deliveryMode: 2,
-    headers,
-  };
-  if (m.correlationId !== undefined) p.correlationId = m.correlationId;
-  if (m.replyTo !== undefined) p.replyTo = m.replyTo;
-  return p;
+  return headers;
 }
 
 /**

@@ -9,6 +9,7 @@ import {
   LIMITS,
   measure,
   routeOf,
+  toEnvelope,
   toProperties,
   validate,
   type WireDelivery,
@@ -83,6 +84,26 @@ describe('amqp wire: outgoing', () => {
       dead_letter_description: 'boom',
       delivery_count: '3',
     });
+  });
+  it('builds the publish envelope as the properties plus the route and mandatory', () => {
+    const m = msg({ correlationId: 'c', groupKey: 'g', headers: { x: 'y' } });
+    const route = routeOf(m, 'cloudmom');
+    const e = toEnvelope(m, route, 1_700_000_000);
+    const { correlationId, replyTo, ...rest } = e;
+    expect({
+      ...rest,
+      ...(correlationId && { correlationId }),
+      ...(replyTo && { replyTo }),
+    }).toEqual({
+      ...toProperties(m, 1_700_000_000_999),
+      exchange: 'cloudmom',
+      routingKey: 'orders',
+      mandatory: true,
+    });
+    expect(replyTo).toBeUndefined();
+    // the message's own headers object is not the one sent (the mapping adds to a copy)
+    expect(e.headers).not.toBe(m.headers);
+    expect(m.headers).toEqual({ x: 'y' });
   });
   it('measures body plus the content header frame', () => {
     const m = msg();
