@@ -40,9 +40,11 @@ export class Batcher {
         q = { items: [], bytes: 0 };
         this.#queues.set(key, q);
       }
-      if (q.items.length > 0 && q.bytes + size > this.limits.maxBytes) this.#flush(key);
-      q = this.#queues.get(key) ?? { items: [], bytes: 0 };
-      this.#queues.set(key, q);
+      if (q.items.length > 0 && q.bytes + size > this.limits.maxBytes) {
+        this.#flush(key);
+        q = { items: [], bytes: 0 };
+        this.#queues.set(key, q);
+      }
       q.items.push({ message, size, resolve, reject });
       q.bytes += size;
       if (q.items.length >= this.limits.maxMessages || q.bytes >= this.limits.maxBytes) {

@@ -71,10 +71,14 @@ async function raw(): Promise<number> {
 }
 
 const rates: number[] = [];
+const cpu: number[] = [];
 for (let r = 0; r < ROUNDS; r++) {
+  const c0 = process.cpuUsage();
   rates.push(Math.round(await (mode === 'raw' ? raw() : ours())));
+  const c = process.cpuUsage(c0);
+  cpu.push(Number(((c.user + c.system) / N).toFixed(1)));
 }
-console.log(mode, 'rounds', rates.join(' '));
+console.log(mode, 'rounds', rates.join(' '), '| CPU µs/record (this process)', cpu.join(' '));
 await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
 await admin.close();
 await peer.stop();

@@ -1,0 +1,108 @@
+/**
+ * CPU per publish of the core's path and an adapter's mapping, no I/O:
+ * `node --conditions=source --expose-gc bench/profile/publish-cpu.ts [kafka|amqp]`.
+ * A broker over a transport that maps each batch as the adapter does (Kafka `toRecord`, AMQP
+ * `toEnvelope`) and accepts it at once, vs building the same records by hand as the bench's
+ * raw side does (JSON, UTF-8, a UUID, the headers); 1,000 outstanding, as in K1 / A1. Prints
+ * µs per message of each (median of ROUNDS).
+ */
+import { randomUUID } from 'node:crypto';
+import { measure as amqpMeasure, routeOf, toEnvelope } from '../../adapters/amqp/wire.ts';
+import { measure as kafkaMeasure, toRecord } from '../../adapters/kafka/wire.ts';
+import { Broker } from '../../src/broker.ts';
+import type { Capabilities, OutgoingMessage, SendOutcome, Transport } from '../../src/transport.ts';
+
+const platform = process.argv[2] ?? 'kafka';
+const N = Number(process.env.N ?? 100_000);
+const ROUNDS = Number(process.env.ROUNDS ?? 9);
+const body = { id: 0, text: 'x'.repeat(200), tags: ['a', 'b', 'c'] };
+let sink = 0;
+
+const map: (m: OutgoingMessage) => object =
+  platform === 'kafka'
+    ? (m: OutgoingMessage) => toRecord(m, 'bench')
+    : (m: OutgoingMessage) => toEnvelope(m, routeOf(m, 'cloudmom'), 1_700_000_000);
+const caps: Capabilities = {
+  name: platform,
+  maxMessageBytes: 1_000_000,
+  measure: platform === 'kafka' ? kafkaMeasure : amqpMeasure,
+  maxBatchMessages: platform === 'kafka' ? 500 : 100,
+  maxBatchBytes: 4_000_000,
+  batchLingerMs: 0,
+  ordering: false,
+  maxDelaySeconds: 0,
+  nackDelay: false,
+  deadLetter: 'copy',
+  request: false,
+  defaultReplyAllowList: [],
+};
+const transport = {
+  capabilities: caps,
+  async send(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
+    sink += batch.map(map).length;
+    return batch.map((m) => ({ ok: true, messageId: m.messageId }));
+  },
+  async open() {
+    return [];
+  },
+  async close() {},
+  isRetryable: () => false,
+} as unknown as Transport;
+class StubBroker extends Broker {
+  constructor() {
+    super(transport, { logger: false });
+  }
+}
+
+async function ours(): Promise<void> {
+  const b = new StubBroker();
+  for (let i = 0; i < N; i += 1000) {
+    const batch: Promise<string>[] = [];
+    for (let j = i; j < i + 1000; j++) batch.push(b.publish({ ...body, id: j }, 'bench'));
+    await Promise.all(batch);
+  }
+  await b.stop();
+}
+
+async function raw(): Promise<void> {
+  const h = (s: string) => Buffer.from(s);
+  for (let i = 0; i < N; i += 1000) {
+    const sends: Promise<unknown>[] = [];
+    for (let j = i; j < i + 1000; j += caps.maxBatchMessages) {
+      const records = [];
+      for (let k = j; k < j + caps.maxBatchMessages; k++)
+        records.push({
+          topic: 'bench',
+          value: Buffer.from(JSON.stringify({ ...body, id: k })),
+          headers: new Map([
+            [h('target'), h('bench')],
+            [h('content_type'), h('application/json')],
+            [h('message_id'), h(randomUUID())],
+          ]),
+        });
+      sends.push(Promise.resolve(records.length));
+    }
+    await Promise.all(sends);
+  }
+}
+
+const gc = (globalThis as { gc?: () => void }).gc;
+const per: Record<string, number[]> = { ours: [], raw: [] };
+for (let r = 0; r < ROUNDS + 2; r++) {
+  for (const [k, f] of [
+    ['ours', ours],
+    ['raw', raw],
+  ] as const) {
+    gc?.();
+    const c0 = process.cpuUsage();
+    await f();
+    const c = process.cpuUsage(c0);
+    if (r >= 2) per[k]!.push((c.user + c.system) / N);
+  }
+}
+const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+console.log(
+  platform,
+  `ours ${med(per.ours!).toFixed(2)} µs/msg, raw ${med(per.raw!).toFixed(2)} µs/msg`,
+  sink > 0 ? '' : '?',
+);
