@@ -190,8 +190,22 @@ export class SqsTransport implements Transport {
       defaultReplyAllowList: [`${this.#replyPrefix}*`],
       ...capabilities,
     };
-    this.#receive = receive?.(this, options, concurrency);
+    const side = receive?.(this, options, concurrency);
+    this.#receive = side;
+    if (side) {
+      this.open = () => side.open();
+      this.openReplyAddress = () => side.openReplyAddress();
+      this.openDeadLetters = () => side.openDeadLetters();
+    }
   }
+
+  // Given only with the receive side (the transports of the function-side brokers have none).
+  /** The long-polling source of `queue` (`start()`). */
+  declare open?: () => Promise<readonly Source[]>;
+  /** This instance's reply queue and its source (`request()`). */
+  declare openReplyAddress?: () => Promise<{ address: string; source: Source }>;
+  /** The dead-letter queue of `queue` and where its messages go back to (adapters/aws/dlq.ts). */
+  declare openDeadLetters?: () => Promise<DeadLetters>;
 
   /** The SQS client (created on first use when none was injected). */
   get client(): SQSClient {
@@ -312,10 +326,6 @@ export class SqsTransport implements Transport {
     return this.#options.queue;
   }
 
-  open(): Promise<readonly Source[]> {
-    return this.#receiveSide('start()').open();
-  }
-
   /**
    * Where the core sends the dead-letter copy of `message`: the option `deadLetterQueue`, else
    * the RedrivePolicy target of the queue it came from (its `source`: the queue URL, or a
@@ -363,27 +373,9 @@ export class SqsTransport implements Transport {
     return dlq;
   }
 
-  /** The dead-letter queue of `queue` and where its messages go back to (adapters/aws/dlq.ts). */
-  openDeadLetters(): Promise<DeadLetters> {
-    return this.#receiveSide('dead letters').openDeadLetters();
-  }
-
-  openReplyAddress(): Promise<{ address: string; source: Source }> {
-    return this.#receiveSide('request()').openReplyAddress();
-  }
-
   /** Caches the URL of a queue this instance created (its reply queue). */
   knowQueue(name: string, url: Promise<string>): void {
     this.#urls.set(name, url);
-  }
-
-  #receiveSide(what: string): SqsReceive {
-    const side = this.#receive;
-    if (!side)
-      throw new InvalidArgumentError(
-        `${what} needs the receive side of the ${this.capabilities.name} transport: use the brokers of cloudmom/aws`,
-      );
-    return side;
   }
 
   /** Every message of a batch refused: the transport was closed (by `stop()`). */
