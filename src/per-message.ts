@@ -11,6 +11,11 @@ import { BoundedMap, type Semaphore } from './util.ts';
 /** Decides one message (route, handlers, replies). */
 export type Decide = (message: IncomingMessage) => Verdict | Promise<Verdict>;
 
+/** Leave the message for redelivery at once: `err` is why. */
+export function retryNow(error: unknown): Verdict {
+  return { kind: 'retry', delayMs: 0, error };
+}
+
 /** How long a failed group key stays closed beyond its retry delay, waiting for the failed message. */
 const REOPEN_GRACE_MS = 30_000;
 /** The error of a message released unrun (an earlier one of its group failed, or stopping). */
@@ -105,7 +110,7 @@ export function withSlot(
     v = decide(m);
   } catch (err) {
     slots.release();
-    return { kind: 'retry', delayMs: 0, error: err };
+    return retryNow(err);
   }
   if (v instanceof Promise) return v.then(releaseThen(slots), releaseFailed(slots));
   slots.release();
@@ -120,7 +125,7 @@ async function decideReleasing(
   try {
     return await decide(m);
   } catch (err) {
-    return { kind: 'retry', delayMs: 0, error: err };
+    return retryNow(err);
   } finally {
     slots.release();
   }
@@ -134,7 +139,7 @@ const releaseFailed =
   (slots: Semaphore) =>
   (err: unknown): Verdict => {
     slots.release();
-    return { kind: 'retry', delayMs: 0, error: err };
+    return retryNow(err);
   };
 
 /** What settling needs from the broker. */
@@ -169,6 +174,6 @@ export async function sendDeadLetterCopy(
       reason: reason.code,
       error: describeError(err),
     });
-    return { kind: 'retry', delayMs: 0, error: err };
+    return retryNow(err);
   }
 }

@@ -9,7 +9,7 @@ import { dispatch, loggerOf } from '../../src/entrypoint.ts';
 import { InvalidArgumentError } from '../../src/errors.ts';
 import { describeError } from '../../src/log.ts';
 import type { IncomingMessage, Verdict } from '../../src/transport.ts';
-import { checkOptionKeys } from '../../src/util.ts';
+import { checkOneOf, checkOptionKeys } from '../../src/util.ts';
 import { fromSqsRecord, type SnsRecord, type SqsRecord } from './wire.ts';
 
 export type { SnsRecord, SqsRecord, SqsRecordAttribute } from './wire.ts';
@@ -148,12 +148,16 @@ type MiddyInstance = ((event: unknown, context: unknown) => Promise<unknown>) & 
  */
 export function lambdaHandler(broker: Broker, options: LambdaHandlerOptions = {}): LambdaHandler {
   checkOptionKeys(options, ['ordered', 'snsFailure'], 'lambdaHandler');
-  const ordered = options.ordered ?? 'auto';
-  if (ordered !== 'auto' && typeof ordered !== 'boolean')
-    throw new InvalidArgumentError("lambdaHandler: ordered must be true, false or 'auto'");
-  const snsFailure = options.snsFailure ?? 'dead-letter';
-  if (snsFailure !== 'dead-letter' && snsFailure !== 'retry')
-    throw new InvalidArgumentError("lambdaHandler: snsFailure must be 'dead-letter' or 'retry'");
+  const ordered = checkOneOf(
+    options.ordered ?? 'auto',
+    [true, false, 'auto'] as const,
+    'lambdaHandler: ordered',
+  );
+  const snsFailure = checkOneOf(
+    options.snsFailure ?? 'dead-letter',
+    ['dead-letter', 'retry'] as const,
+    'lambdaHandler: snsFailure',
+  );
   const logger = loggerOf(broker);
   if ((broker as { deadLetterQueue?: unknown }).deadLetterQueue === undefined) {
     logger.warn(
@@ -224,10 +228,8 @@ export function lambdaHandler(broker: Broker, options: LambdaHandlerOptions = {}
     );
     return handler;
   };
-  handler.use = (m) => withMiddy('use', m);
-  handler.before = (fn) => withMiddy('before', fn);
-  handler.after = (fn) => withMiddy('after', fn);
-  handler.onError = (fn) => withMiddy('onError', fn);
+  for (const kind of ['use', 'before', 'after', 'onError'] as const)
+    handler[kind] = (arg: never) => withMiddy(kind, arg);
   return handler;
 }
 

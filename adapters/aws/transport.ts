@@ -17,6 +17,7 @@ import {
 } from '../../src/errors.ts';
 import { type Logger, silentLogger } from '../../src/log.ts';
 import { BROKER_OPTION_KEYS, type BrokerOptions } from '../../src/options.ts';
+import { failAll } from '../../src/publisher.ts';
 import type {
   Capabilities,
   DeadLetters,
@@ -26,7 +27,7 @@ import type {
   Source,
   Transport,
 } from '../../src/transport.ts';
-import { BoundedMap, checkOptionKeys, pick } from '../../src/util.ts';
+import { BoundedMap, checkNonEmpty, checkOptionKeys, pick } from '../../src/util.ts';
 import { awsErrorName, isClientFault, isNotFound, snsSdk, sqsSdk } from './sdk.ts';
 import { measureWire, sqsAttributes, validateWire, wireBody } from './wire.ts';
 
@@ -144,7 +145,7 @@ export type SqsReceiveFactory = (
  * a per-instance reply queue. Also the SQS half of the SNS transport.
  */
 export class SqsTransport implements Transport {
-  readonly capabilities: Capabilities;
+  declare readonly capabilities: Capabilities;
   readonly #options: SqsOwnOptions;
   #client: SQSClient | undefined;
   readonly #urls = new BoundedMap<string, Promise<string>>(MAX_CACHED_URLS);
@@ -270,7 +271,7 @@ export class SqsTransport implements Transport {
     const dest = batch[0]?.destination ?? this.#options.publishTo ?? this.#options.queue;
     if (dest === undefined) {
       const error = new InvalidArgumentError('no queue to publish to: set the option `queue`');
-      return Promise.resolve(batch.map(() => ({ ok: false, error })));
+      return Promise.resolve(failAll(batch, error));
     }
     return this.sendToQueue(dest, batch);
   }
@@ -300,7 +301,7 @@ export class SqsTransport implements Transport {
     try {
       url = await this.queueUrl(queue);
     } catch (error) {
-      return batch.map(() => ({ ok: false, error }));
+      return failAll(batch, error);
     }
     const fifo = isFifo(url);
     const sdk = sqsSdk();
@@ -317,7 +318,7 @@ export class SqsTransport implements Transport {
       return batchOutcomes(batch, r.Successful, r.Failed);
     } catch (error) {
       if (isNotFound(error)) this.#urls.delete(queue);
-      return batch.map(() => ({ ok: false, error }));
+      return failAll(batch, error);
     }
   }
 
@@ -381,7 +382,7 @@ export class SqsTransport implements Transport {
   /** Every message of a batch refused: the transport was closed (by `stop()`). */
   closedOutcomes(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
     const error = new BrokerStoppedError(`${this.capabilities.name} send`);
-    return Promise.resolve(batch.map(() => ({ ok: false, error })));
+    return Promise.resolve(failAll(batch, error));
   }
 
   get closed(): boolean {
@@ -465,8 +466,7 @@ export function sqsParts(
 ): [SqsTransport, BrokerOptions] {
   checkOptionKeys(options, [...BROKER_OPTION_KEYS, ...keysOf(SQS_KEYS, receive)], 'SqsBroker');
   const [own, core] = pick(options, SQS_KEYS);
-  if (typeof own.queue !== 'string' || own.queue === '')
-    throw new InvalidArgumentError('SqsBroker: `queue` (a name, URL or ARN) is required');
+  checkNonEmpty(own.queue, 'SqsBroker: `queue` (a name, URL or ARN, required)');
   return [new SqsTransport(own, concurrencyOf(core), receive), core];
 }
 
@@ -477,8 +477,7 @@ export function snsParts(
 ): [SnsTransport, BrokerOptions] {
   checkOptionKeys(options, [...BROKER_OPTION_KEYS, ...keysOf(SNS_KEYS, receive)], 'SnsBroker');
   const [own, core] = pick(options, SNS_KEYS);
-  if (typeof own.topic !== 'string' || own.topic === '')
-    throw new InvalidArgumentError('SnsBroker: `topic` (an ARN or a name) is required');
+  checkNonEmpty(own.topic, 'SnsBroker: `topic` (an ARN or a name, required)');
   return [new SnsTransport(own, concurrencyOf(core), receive), core];
 }
 
@@ -623,7 +622,7 @@ export class SnsTransport extends SqsTransport {
     try {
       arn = await this.topicArn();
     } catch (error) {
-      return batch.map(() => ({ ok: false, error }));
+      return failAll(batch, error);
     }
     const sdk = snsSdk();
     const fifo = isFifo(arn);
@@ -647,7 +646,7 @@ export class SnsTransport extends SqsTransport {
       return batchOutcomes(batch, r.Successful, r.Failed, true);
     } catch (error) {
       if (awsErrorName(error).startsWith('NotFound')) this.#topicArn = undefined;
-      return batch.map(() => ({ ok: false, error }));
+      return failAll(batch, error);
     }
   }
 }

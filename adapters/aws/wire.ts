@@ -23,6 +23,7 @@
  */
 import type { Message } from '@aws-sdk/client-sqs';
 import { InvalidMessageError } from '../../src/errors.ts';
+import { setOwn as put } from '../../src/publisher.ts';
 import type { DeadLetterReason, IncomingMessage, OutgoingMessage } from '../../src/transport.ts';
 import { WIRE } from '../../src/transport.ts';
 
@@ -47,7 +48,7 @@ export const AWS_RESERVED: ReadonlySet<string> = new Set([
 
 const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-const looseUtf8 = new TextDecoder('utf-8', { ignoreBOM: true });
+const looseUtf8 = /* @__PURE__ */ new TextDecoder('utf-8', { ignoreBOM: true });
 
 /** Characters allowed in SQS/SNS bodies and string attributes (the XML 1.0 Char production). */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to find them
@@ -304,18 +305,18 @@ export function toIncoming(w: WireIn): IncomingMessage {
  * `body`, its UTF-8, is made only if something asks for it (custom codecs, dead letters).
  */
 class ReceivedMessage implements IncomingMessage {
-  text: string | undefined;
+  declare text: string | undefined;
   target: string | undefined = undefined;
-  messageId: string;
+  declare messageId: string;
   contentType: string | undefined = undefined;
   headers: Record<string, string> = EMPTY;
   correlationId: string | undefined = undefined;
   replyTo: string | undefined = undefined;
-  readonly deliveryCount: number;
-  readonly groupKey: string | undefined;
-  readonly raw: unknown;
-  readonly ackId: string | undefined;
-  readonly source: string | undefined;
+  declare readonly deliveryCount: number;
+  declare readonly groupKey: string | undefined;
+  declare readonly raw: unknown;
+  declare readonly ackId: string | undefined;
+  declare readonly source: string | undefined;
   poison: DeadLetterReason | undefined = undefined;
   #publishedAt: Date | string | undefined;
   #encoding: string | undefined = undefined;
@@ -385,17 +386,13 @@ class ReceivedMessage implements IncomingMessage {
   done(): this {
     const e = this.#encoding;
     if (e === undefined) return this;
-    if (e === 'base64' || e === 'empty') {
-      this.#body = decodeBody(this.text!, e);
-      this.text = undefined;
-    } else {
-      this.#body = decodeBody(this.text!, e);
-      this.text = undefined;
+    this.#body = decodeBody(this.text!, e);
+    this.text = undefined;
+    if (e !== 'base64' && e !== 'empty')
       this.poison = {
         code: 'undecodable',
         description: `unknown ${BODY_ENCODING} "${e.length > 40 ? `${e.slice(0, 40)}…` : e}"`,
       };
-    }
     return this;
   }
 
@@ -412,13 +409,6 @@ class ReceivedMessage implements IncomingMessage {
     if (this.#body === undefined) this.#body = utf8.encode(this.text ?? '');
     return this.#body;
   }
-}
-
-/** Sets a key, `__proto__` included (as an own property, not the prototype). */
-export function put(o: Record<string, string>, k: string, v: string): void {
-  if (k === '__proto__')
-    Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
-  else o[k] = v;
 }
 
 const EMPTY: Record<string, string> = Object.freeze({}) as Record<string, string>;
