@@ -84,21 +84,18 @@ export const jsonCodec: Codec = {
     if (text === undefined) throw new DecodeError(`a ${typeof body} body cannot be JSON-encoded`);
     return utf8.encode(text);
   },
-  decode(bytes) {
-    try {
-      return JSON.parse(strictUtf8.decode(bytes));
-    } catch (cause) {
-      throw new DecodeError('body is not valid JSON', { cause });
-    }
-  },
-  decodeText(text) {
-    try {
-      return JSON.parse(asDecoded(text));
-    } catch (cause) {
-      throw new DecodeError('body is not valid JSON', { cause });
-    }
-  },
+  decode: parseJson,
+  decodeText: parseJson,
 };
+
+/** JSON of received bytes (strict UTF-8) or text (see {@link asDecoded}). */
+function parseJson(body: Uint8Array | string): unknown {
+  try {
+    return JSON.parse(typeof body === 'string' ? asDecoded(body) : strictUtf8.decode(body));
+  } catch (cause) {
+    throw new DecodeError('body is not valid JSON', { cause });
+  }
+}
 
 /**
  * Strings ⇄ UTF-8 bytes. Invalid UTF-8 on decode is a DecodeError.

@@ -161,9 +161,8 @@ export function lambdaHandler(broker: Broker, options: LambdaHandlerOptions = {}
   const logger = loggerOf(broker);
   if ((broker as { deadLetterQueue?: unknown }).deadLetterQueue === undefined) {
     logger.warn(
-      'lambdaHandler: no deadLetterQueue set; records that can never succeed go to the ' +
-        "source queue's RedrivePolicy dead-letter queue: from a queue without one (and from " +
-        'SNS events, which have no queue) they fail on every delivery until they expire',
+      "lambdaHandler: no deadLetterQueue set: records that can never succeed go to the source queue's " +
+        'RedrivePolicy target; from a queue without one (or an SNS event) they fail on every delivery',
       { broker: broker.constructor.name },
     );
   }

@@ -80,7 +80,7 @@ export type SnsBrokerOptions = Omit<
 >;
 
 const refusal = (name: string) => ({
-  refusal: `the ${name} of cloudmom/aws/lambda publishes and dispatches Lambda events only; for a long-running consumer (start(), request()) import ${name} from 'cloudmom/aws'`,
+  refusal: `the ${name} of cloudmom/aws/lambda only publishes and dispatches Lambda events: for start() and request() import ${name} from 'cloudmom/aws'`,
 });
 
 /**

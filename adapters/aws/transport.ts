@@ -412,17 +412,15 @@ function batchOutcomes(
   // filled by Id; an entry the service did not answer gets its error last (an Error per
   // message up front would cost a stack trace each on the common all-successful path)
   const outcomes: (SendOutcome | undefined)[] = new Array(batch.length).fill(undefined);
+  // an Id that is not one of ours (not an index of the batch) is ignored
   for (const s of successful ?? []) {
     const i = Number(s.Id);
-    if (Number.isInteger(i) && i >= 0 && i < batch.length)
-      outcomes[i] = {
-        ok: true,
-        messageId: (ownIds ? undefined : s.MessageId) ?? batch[i]!.messageId,
-      };
+    const m = batch[i];
+    if (m) outcomes[i] = { ok: true, messageId: (ownIds ? undefined : s.MessageId) ?? m.messageId };
   }
   for (const f of failed ?? []) {
     const i = Number(f.Id);
-    if (!(Number.isInteger(i) && i >= 0 && i < batch.length)) continue;
+    if (!batch[i]) continue;
     const error = Object.assign(new Error(f.Message ?? f.Code ?? 'failed'), {
       name: f.Code ?? 'Error',
       $fault: f.SenderFault ? 'client' : 'server',
