@@ -245,25 +245,17 @@ export class Router {
   async #sendReplies(message: IncomingMessage, replies: readonly PendingReply[]): Promise<void> {
     const { publisher, logger, stats } = this.#s;
     const correlationId = message.correlationId ?? message.messageId;
+    const options = this.#replyOptions(message, correlationId);
     const encoded = [];
     for (const { value, replyTo } of replies) {
-      if (message.replyTo !== undefined) {
-        encoded.push(
-          publisher.encode(
-            value,
-            'reply',
-            this.#replyOptions(message, correlationId),
-            message.replyTo,
-          ),
-        );
-      } else if (replyTo !== undefined) {
-        encoded.push(publisher.encode(value, replyTo, this.#replyOptions(message, correlationId)));
-      } else {
+      // the message's own reply address first (target "reply"), else the route's replyTo
+      const to = message.replyTo !== undefined ? 'reply' : replyTo;
+      if (to !== undefined) encoded.push(publisher.encode(value, to, options, message.replyTo));
+      else
         logger.info('handler returned a value but there is no reply address; reply dropped', {
           target: clip(message.target),
           messageId: message.messageId,
         });
-      }
     }
     if (encoded.length === 0) return;
     const results = await Promise.allSettled(encoded.map((e) => publisher.enqueue(e)));

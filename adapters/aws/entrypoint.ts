@@ -192,13 +192,11 @@ export function lambdaHandler(broker: Broker, options: LambdaHandlerOptions = {}
       : batchResponse(list, results);
   };
 
-  let middyfied: MiddyInstance | undefined;
-  let loading: Promise<MiddyInstance> | undefined;
-  const pending: [keyof LambdaMiddleware | 'use', unknown][] = [];
+  /** Middy with every middleware added so far, once loaded (undefined: no `.use()` yet). */
+  let middyfied: Promise<MiddyInstance> | undefined;
 
   const handler = ((event: SqsEvent | SnsEvent, context?: unknown) => {
-    if (middyfied) return middyfied(event, context);
-    if (loading) return loading.then((m) => m(event, context));
+    if (middyfied) return middyfied.then((m) => m(event, context));
     try {
       const r = handle(event);
       return r instanceof Promise ? r : Promise.resolve(r);
@@ -209,18 +207,14 @@ export function lambdaHandler(broker: Broker, options: LambdaHandlerOptions = {}
 
   /** Loads middy once (a dynamic import: bundlers include it when it is installed). */
   const withMiddy = (kind: keyof LambdaMiddleware | 'use', arg: unknown): LambdaHandler => {
-    if (middyfied) {
-      middyfied[kind](arg);
-      return handler;
-    }
-    pending.push([kind, arg]);
-    loading ??= loadMiddy().then((middy) => {
-      const m = middy((event: SqsEvent | SnsEvent) => handle(event));
-      for (const [k, a] of pending.splice(0)) m[k](a);
-      middyfied = m;
+    // each addition chains on the last, so an invocation waits for those added before it
+    middyfied = (
+      middyfied ?? loadMiddy().then((middy) => middy((event: SqsEvent | SnsEvent) => handle(event)))
+    ).then((m) => {
+      m[kind](arg);
       return m;
     });
-    loading.catch((err: unknown) =>
+    middyfied.catch((err: unknown) =>
       logger.error('lambdaHandler: a middleware was added but @middy/core cannot be loaded', {
         error: describeError(err),
       }),

@@ -452,17 +452,16 @@ export function parseSnsEnvelope(text: string): SnsEnvelope | undefined {
   return e as unknown as SnsEnvelope;
 }
 
-/** SNS-style attributes (`{Type, Value}`) reduced to strings. */
-export function snsAttributes(
+/** SNS-style attributes (`{Type, Value}`), their string values, into a received message. */
+function addSnsAttributes(
+  m: ReceivedMessage,
   attrs: Record<string, { Type?: string; Value?: string }> | undefined,
-): ReceivedAttributes {
-  const out: ReceivedAttributes = {};
-  if (!attrs || typeof attrs !== 'object') return out;
+): void {
+  if (!attrs || typeof attrs !== 'object') return;
   for (const k in attrs) {
     const v = attrs[k];
-    if (v && typeof v === 'object' && typeof v.Value === 'string') put(out, k, v.Value);
+    if (v && typeof v === 'object' && typeof v.Value === 'string') m.add(k, v.Value);
   }
-  return out;
 }
 
 /** Unwraps an SNS envelope found in an SQS body into the message it carries. */
@@ -471,13 +470,18 @@ export function fromEnvelope(
   base: Omit<WireIn, 'text' | 'attributes' | 'messageId'>,
 ): IncomingMessage {
   const ts = env.Timestamp ? new Date(env.Timestamp) : undefined;
-  return toIncoming({
-    ...base,
-    text: env.Message,
-    attributes: snsAttributes(env.MessageAttributes),
-    messageId: env.MessageId,
-    publishedAt: ts && !Number.isNaN(ts.getTime()) ? ts : base.publishedAt,
-  });
+  const m = new ReceivedMessage(
+    env.Message,
+    env.MessageId,
+    base.deliveryCount,
+    ts && !Number.isNaN(ts.getTime()) ? ts : base.publishedAt,
+    base.groupKey,
+    base.raw,
+    base.ackId,
+    base.source,
+  );
+  addSnsAttributes(m, env.MessageAttributes);
+  return m.done();
 }
 
 /** UTF-8 text of bytes, lossy (for logs of foreign bodies; never of bodies by default). */
@@ -674,16 +678,18 @@ export function fromSqsRecord(record: SqsRecord): IncomingMessage {
 export function fromSnsRecord(record: SnsRecord): IncomingMessage {
   const s = record.Sns;
   const ts = new Date(s.Timestamp);
-  return toIncoming({
-    text: s.Message,
-    attributes: snsAttributes(s.MessageAttributes),
-    messageId: s.MessageId,
-    deliveryCount: 1,
-    publishedAt: Number.isNaN(ts.getTime()) ? undefined : ts,
-    raw: record,
-    source:
-      typeof record.EventSubscriptionArn === 'string' ? record.EventSubscriptionArn : s.TopicArn,
-  });
+  const m = new ReceivedMessage(
+    s.Message,
+    s.MessageId,
+    1,
+    Number.isNaN(ts.getTime()) ? undefined : ts,
+    undefined,
+    record,
+    undefined,
+    typeof record.EventSubscriptionArn === 'string' ? record.EventSubscriptionArn : s.TopicArn,
+  );
+  addSnsAttributes(m, s.MessageAttributes);
+  return m.done();
 }
 
 /** The same message marked as never to be handled again (the core dead-letters it with `reason`). */
