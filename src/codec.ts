@@ -173,11 +173,7 @@ export class CodecRegistry {
 
   /** Picks the codec for a body: bytes → octet-stream, string → text, anything else → JSON. */
   forBody(body: unknown, contentType?: string): Codec {
-    if (contentType !== undefined) {
-      const codec = this.get(contentType);
-      if (!codec) throw new DecodeError(`no codec registered for content type "${contentType}"`);
-      return codec;
-    }
+    if (contentType !== undefined) return this.#codec(contentType);
     if (body instanceof Uint8Array) return bytesCodec;
     if (typeof body === 'string') return textCodec;
     return jsonCodec;
@@ -185,9 +181,14 @@ export class CodecRegistry {
 
   /** Decodes received bytes; a missing content type is read as JSON, as the seed's brokers did. */
   decode(bytes: Uint8Array, contentType: string | undefined, codec?: Codec): unknown {
-    const c = codec ?? this.get(contentType ?? JSON_TYPE);
-    if (!c) throw new DecodeError(`no codec for content type "${contentType}"`);
-    return c.decode(bytes);
+    return (codec ?? this.#codec(contentType)).decode(bytes);
+  }
+
+  /** The codec of a content type (none: JSON), or a DecodeError naming it. */
+  #codec(contentType: string | undefined): Codec {
+    const c = this.get(contentType ?? JSON_TYPE);
+    if (!c) throw new DecodeError(`no codec registered for content type "${contentType}"`);
+    return c;
   }
 
   /**
@@ -195,8 +196,7 @@ export class CodecRegistry {
    * codec reads text, else from its bytes.
    */
   decodeMessage(message: IncomingMessage, codec?: Codec): unknown {
-    const c = codec ?? this.get(message.contentType ?? JSON_TYPE);
-    if (!c) throw new DecodeError(`no codec for content type "${message.contentType}"`);
+    const c = codec ?? this.#codec(message.contentType);
     const text = message.text;
     return text !== undefined && c.decodeText ? c.decodeText(text) : c.decode(message.body);
   }

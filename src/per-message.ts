@@ -104,7 +104,12 @@ export function withSlot(
   decide: Decide,
   m: IncomingMessage,
 ): Verdict | Promise<Verdict> {
-  if (!slots.tryAcquire()) return slots.acquire().then(() => decideReleasing(slots, decide, m));
+  if (!slots.tryAcquire()) return slots.acquire().then(() => inSlot(slots, decide, m));
+  return inSlot(slots, decide, m);
+}
+
+/** The decision in a slot already taken, which it gives back when the decision is made. */
+function inSlot(slots: Semaphore, decide: Decide, m: IncomingMessage): Verdict | Promise<Verdict> {
   let v: Verdict | Promise<Verdict>;
   try {
     v = decide(m);
@@ -115,20 +120,6 @@ export function withSlot(
   if (v instanceof Promise) return v.then(releaseThen(slots), releaseFailed(slots));
   slots.release();
   return v;
-}
-
-async function decideReleasing(
-  slots: Semaphore,
-  decide: Decide,
-  m: IncomingMessage,
-): Promise<Verdict> {
-  try {
-    return await decide(m);
-  } catch (err) {
-    return retryNow(err);
-  } finally {
-    slots.release();
-  }
 }
 
 const releaseThen = (slots: Semaphore) => (v: Verdict) => {

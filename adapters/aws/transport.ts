@@ -268,11 +268,8 @@ export class SqsTransport implements Transport {
   }
 
   send(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
-    const dest = batch[0]?.destination ?? this.#options.publishTo ?? this.#options.queue;
-    if (dest === undefined) {
-      const error = new InvalidArgumentError('no queue to publish to: set the option `queue`');
-      return Promise.resolve(failAll(batch, error));
-    }
+    // `queue` is required on an SqsBroker; the SnsBroker's transport publishes to its topic
+    const dest = batch[0]?.destination ?? this.#options.publishTo ?? this.#options.queue!;
     return this.sendToQueue(dest, batch);
   }
 
