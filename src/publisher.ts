@@ -21,17 +21,6 @@ import { checkNonEmpty, checkOptionKeys, positiveInt } from './util.ts';
 /** Web Crypto's UUID: no `node:crypto` import, so loading the core stays cheap (cold starts, edge runtimes). */
 export const randomUUID = (): string => globalThis.crypto.randomUUID();
 
-const PUBLISH_KEYS = [
-  'correlationId',
-  'replyTo',
-  'contentType',
-  'headers',
-  'delaySeconds',
-  'groupKey',
-  'deduplicationId',
-  'traceparent',
-];
-
 /** Publish options that must be non-empty strings when given. */
 const STRING_OPTIONS = [
   'correlationId',
@@ -40,6 +29,8 @@ const STRING_OPTIONS = [
   'deduplicationId',
   'traceparent',
 ] as const;
+
+const PUBLISH_KEYS = [...STRING_OPTIONS, 'contentType', 'headers', 'delaySeconds'];
 
 /** An encoded message and its wire size. */
 export interface Encoded {

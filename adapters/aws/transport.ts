@@ -85,15 +85,16 @@ export interface SqsBrokerOptions extends BrokerOptions {
   pollers?: number;
 }
 
+/** Options only the receive side reads: those of `start()`'s long polls. */
+export const RECEIVE_KEYS = ['waitTimeSeconds', 'visibilityTimeoutSeconds', 'pollers'] as const;
+
 export const SQS_KEYS = [
   'queue',
   'publishTo',
   'deadLetterQueue',
   'client',
-  'waitTimeSeconds',
-  'visibilityTimeoutSeconds',
   'replyQueuePrefix',
-  'pollers',
+  ...RECEIVE_KEYS,
 ] as const;
 
 export type SqsOwnOptions = Omit<Pick<SqsBrokerOptions, (typeof SQS_KEYS)[number]>, 'queue'> & {
@@ -127,9 +128,6 @@ export interface SqsReceive {
   /** Deletes the reply queue, if one was created. */
   close(): Promise<void>;
 }
-
-/** Options only the receive side reads: those of `start()`'s long polls. */
-export const RECEIVE_KEYS = ['waitTimeSeconds', 'visibilityTimeoutSeconds', 'pollers'] as const;
 
 /** Makes the receive side of a transport, checking the options only it reads. */
 export type SqsReceiveFactory = (
@@ -531,10 +529,8 @@ export const SNS_KEYS = [
   'deadLetterQueue',
   'client',
   'sqsClient',
-  'waitTimeSeconds',
-  'visibilityTimeoutSeconds',
   'replyQueuePrefix',
-  'pollers',
+  ...RECEIVE_KEYS,
 ] as const;
 
 /** The SQS transport whose default destination is an SNS topic. */
