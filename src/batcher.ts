@@ -41,7 +41,10 @@ export class Batcher {
         this.#flush(key);
         q = undefined;
       }
-      if (!q) this.#queues.set(key, (q = { items: [], bytes: 0 }));
+      if (!q) {
+        q = { items: [], bytes: 0 };
+        this.#queues.set(key, q);
+      }
       q.items.push({ message, size, resolve, reject });
       q.bytes += size;
       if (q.items.length >= this.limits.maxMessages || q.bytes >= this.limits.maxBytes) {
