@@ -22,8 +22,8 @@ export interface BatcherLimits {
 export class Batcher {
   readonly #queues = new Map<string, { items: Pending[]; bytes: number; timer?: Timer }>();
   readonly #inflight = new Idle();
-  readonly send: (batch: readonly OutgoingMessage[]) => Promise<SendOutcome[]>;
-  readonly limits: BatcherLimits;
+  declare readonly send: (batch: readonly OutgoingMessage[]) => Promise<SendOutcome[]>;
+  declare readonly limits: BatcherLimits;
   constructor(
     send: (batch: readonly OutgoingMessage[]) => Promise<SendOutcome[]>,
     limits: BatcherLimits,
@@ -35,13 +35,13 @@ export class Batcher {
   add(message: OutgoingMessage, size: number): Promise<string> {
     return new Promise<string>((resolve, reject) => {
       const key = message.destination ?? '';
+      // a queue in the map holds at least one message (made for one, removed when flushed)
       let q = this.#queues.get(key);
-      if (!q) {
-        q = { items: [], bytes: 0 };
-        this.#queues.set(key, q);
-      }
-      if (q.items.length > 0 && q.bytes + size > this.limits.maxBytes) {
+      if (q && q.bytes + size > this.limits.maxBytes) {
         this.#flush(key);
+        q = undefined;
+      }
+      if (!q) {
         q = { items: [], bytes: 0 };
         this.#queues.set(key, q);
       }

@@ -25,6 +25,7 @@ import {
   type Decide,
   OrderGate,
   RELEASED_BY_GROUP,
+  retryNow,
   type SettleContext,
   sendDeadLetterCopy,
   withSlot,
@@ -32,7 +33,7 @@ import {
 import { Publisher } from './publisher.ts';
 import { Router } from './router.ts';
 import type { Capabilities, IncomingMessage, Transport, Verdict } from './transport.ts';
-import { checkOptionKeys, Idle, positiveInt, Semaphore } from './util.ts';
+import { checkOneOf, checkOptionKeys, Idle, positiveInt, Semaphore } from './util.ts';
 
 /** Internal handle used by the platform entrypoints and tests; not part of the public API. */
 export const INTERNALS: unique symbol = Symbol('cloudmom.internals');
@@ -161,9 +162,11 @@ export class BrokerCore {
     checkOptionKeys(options.retry, ['baseDelayMs', 'maxDelayMs'], 'retry');
     const retryBaseMs = nonNegative(options.retry?.baseDelayMs ?? 1000, 'retry.baseDelayMs');
     const retryMaxMs = nonNegative(options.retry?.maxDelayMs ?? 60_000, 'retry.maxDelayMs');
-    const unknownTarget = options.unknownTarget ?? 'discard';
-    if (unknownTarget !== 'discard' && unknownTarget !== 'dead-letter')
-      throw new InvalidArgumentError(`unknownTarget must be "discard" or "dead-letter"`);
+    const unknownTarget = checkOneOf(
+      options.unknownTarget ?? 'discard',
+      ['discard', 'dead-letter'] as const,
+      'unknownTarget',
+    );
     this.#slots = new Semaphore(this.#concurrency);
     this.#publisher = new Publisher(transport, this.#codecs, options.batch, this.stats);
     this.#router = new Router({
@@ -375,7 +378,7 @@ export class BrokerCore {
           ? gate.run(m, () => this.#dispatchOne(m, copy), releasedByGroup)
           : this.#dispatchOne(m, copy);
       } catch (err) {
-        r = { kind: 'retry', delayMs: 0, error: err };
+        r = retryNow(err);
       }
       if (r instanceof Promise) {
         const done = r.then(
@@ -384,7 +387,7 @@ export class BrokerCore {
             this.#inflight.leave();
           },
           (err: unknown) => {
-            results[i] = { kind: 'retry', delayMs: 0, error: err };
+            results[i] = retryNow(err);
             this.#inflight.leave();
           },
         );

@@ -93,21 +93,18 @@ export const jsonCodec: Codec = {
     if (text === undefined) throw new DecodeError(`a ${typeof body} body cannot be JSON-encoded`);
     return encodeUtf8(text);
   },
-  decode(bytes) {
-    try {
-      return JSON.parse(strictUtf8.decode(bytes));
-    } catch (cause) {
-      throw new DecodeError('body is not valid JSON', { cause });
-    }
-  },
-  decodeText(text) {
-    try {
-      return JSON.parse(asDecoded(text));
-    } catch (cause) {
-      throw new DecodeError('body is not valid JSON', { cause });
-    }
-  },
+  decode: parseJson,
+  decodeText: parseJson,
 };
+
+/** JSON of received bytes (strict UTF-8) or text (see {@link asDecoded}). */
+function parseJson(body: Uint8Array | string): unknown {
+  try {
+    return JSON.parse(typeof body === 'string' ? asDecoded(body) : strictUtf8.decode(body));
+  } catch (cause) {
+    throw new DecodeError('body is not valid JSON', { cause });
+  }
+}
 
 /**
  * Strings ⇄ UTF-8 bytes. Invalid UTF-8 on decode is a DecodeError.
@@ -185,11 +182,7 @@ export class CodecRegistry {
 
   /** Picks the codec for a body: bytes → octet-stream, string → text, anything else → JSON. */
   forBody(body: unknown, contentType?: string): Codec {
-    if (contentType !== undefined) {
-      const codec = this.get(contentType);
-      if (!codec) throw new DecodeError(`no codec registered for content type "${contentType}"`);
-      return codec;
-    }
+    if (contentType !== undefined) return this.#codec(contentType);
     if (body instanceof Uint8Array) return bytesCodec;
     if (typeof body === 'string') return textCodec;
     return jsonCodec;
@@ -197,9 +190,14 @@ export class CodecRegistry {
 
   /** Decodes received bytes; a missing content type is read as JSON, as the seed's brokers did. */
   decode(bytes: Uint8Array, contentType: string | undefined, codec?: Codec): unknown {
-    const c = codec ?? this.get(contentType ?? JSON_TYPE);
-    if (!c) throw new DecodeError(`no codec for content type "${contentType}"`);
-    return c.decode(bytes);
+    return (codec ?? this.#codec(contentType)).decode(bytes);
+  }
+
+  /** The codec of a content type (none: JSON), or a DecodeError naming it. */
+  #codec(contentType: string | undefined): Codec {
+    const c = this.get(contentType ?? JSON_TYPE);
+    if (!c) throw new DecodeError(`no codec registered for content type "${contentType}"`);
+    return c;
   }
 
   /**
@@ -207,8 +205,7 @@ export class CodecRegistry {
    * codec reads text, else from its bytes.
    */
   decodeMessage(message: IncomingMessage, codec?: Codec): unknown {
-    const c = codec ?? this.get(message.contentType ?? JSON_TYPE);
-    if (!c) throw new DecodeError(`no codec for content type "${message.contentType}"`);
+    const c = codec ?? this.#codec(message.contentType);
     const text = message.text;
     return text !== undefined && c.decodeText ? c.decodeText(text) : c.decode(message.body);
   }

@@ -29,9 +29,9 @@ export type ErrorCode =
 
 /** Base class of every error raised by cloudmom. See {@link ErrorCode}. */
 export class CloudmomError extends Error {
-  readonly code: ErrorCode;
+  declare readonly code: ErrorCode;
   /** True when trying the same operation again may succeed (throttling, network). */
-  readonly retryable: boolean;
+  declare readonly retryable: boolean;
   constructor(
     code: ErrorCode,
     message: string,
@@ -79,8 +79,8 @@ export class InvalidMessageError extends CloudmomError {
  * ```
  */
 export class MessageTooLargeError extends CloudmomError {
-  readonly size: number;
-  readonly limit: number;
+  declare readonly size: number;
+  declare readonly limit: number;
   constructor(size: number, limit: number, where: string) {
     super(
       'message-too-large',
@@ -112,7 +112,7 @@ export class DecodeError extends CloudmomError {
  * ```
  */
 export class SchemaError extends CloudmomError {
-  readonly issues: readonly { message: string; path?: readonly unknown[] }[];
+  declare readonly issues: readonly { message: string; path?: readonly unknown[] }[];
   constructor(message: string, issues: readonly { message: string; path?: readonly unknown[] }[]) {
     super('schema-invalid', message);
     this.issues = issues;
@@ -127,7 +127,7 @@ export class SchemaError extends CloudmomError {
  * ```
  */
 export class ReplyNotAllowedError extends CloudmomError {
-  readonly address: string;
+  declare readonly address: string;
   constructor(address: string) {
     super('reply-not-allowed', `reply address "${address}" is not in the reply allow-list`);
     this.address = address;
@@ -143,8 +143,8 @@ export class ReplyNotAllowedError extends CloudmomError {
  * ```
  */
 export class RequestTimeoutError extends CloudmomError {
-  readonly correlationId: string;
-  readonly timeoutMs: number;
+  declare readonly correlationId: string;
+  declare readonly timeoutMs: number;
   constructor(correlationId: string, timeoutMs: number, target: string) {
     super(
       'request-timeout',

@@ -11,6 +11,11 @@ import { BoundedMap, type Semaphore } from './util.ts';
 /** Decides one message (route, handlers, replies). */
 export type Decide = (message: IncomingMessage) => Verdict | Promise<Verdict>;
 
+/** Leave the message for redelivery at once: `err` is why. */
+export function retryNow(error: unknown): Verdict {
+  return { kind: 'retry', delayMs: 0, error };
+}
+
 /** How long a failed group key stays closed beyond its retry delay, waiting for the failed message. */
 const REOPEN_GRACE_MS = 30_000;
 /** The error of a message released unrun (an earlier one of its group failed, or stopping). */
@@ -99,31 +104,22 @@ export function withSlot(
   decide: Decide,
   m: IncomingMessage,
 ): Verdict | Promise<Verdict> {
-  if (!slots.tryAcquire()) return slots.acquire().then(() => decideReleasing(slots, decide, m));
+  if (!slots.tryAcquire()) return slots.acquire().then(() => inSlot(slots, decide, m));
+  return inSlot(slots, decide, m);
+}
+
+/** The decision in a slot already taken, which it gives back when the decision is made. */
+function inSlot(slots: Semaphore, decide: Decide, m: IncomingMessage): Verdict | Promise<Verdict> {
   let v: Verdict | Promise<Verdict>;
   try {
     v = decide(m);
   } catch (err) {
     slots.release();
-    return { kind: 'retry', delayMs: 0, error: err };
+    return retryNow(err);
   }
   if (v instanceof Promise) return v.then(releaseThen(slots), releaseFailed(slots));
   slots.release();
   return v;
-}
-
-async function decideReleasing(
-  slots: Semaphore,
-  decide: Decide,
-  m: IncomingMessage,
-): Promise<Verdict> {
-  try {
-    return await decide(m);
-  } catch (err) {
-    return { kind: 'retry', delayMs: 0, error: err };
-  } finally {
-    slots.release();
-  }
 }
 
 const releaseThen = (slots: Semaphore) => (v: Verdict) => {
@@ -134,7 +130,7 @@ const releaseFailed =
   (slots: Semaphore) =>
   (err: unknown): Verdict => {
     slots.release();
-    return { kind: 'retry', delayMs: 0, error: err };
+    return retryNow(err);
   };
 
 /** What settling needs from the broker. */
@@ -169,6 +165,6 @@ export async function sendDeadLetterCopy(
       reason: reason.code,
       error: describeError(err),
     });
-    return { kind: 'retry', delayMs: 0, error: err };
+    return retryNow(err);
   }
 }

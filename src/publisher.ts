@@ -16,21 +16,21 @@ import {
   type Transport,
   WIRE,
 } from './transport.ts';
-import { checkOptionKeys, positiveInt } from './util.ts';
+import { checkNonEmpty, checkOptionKeys, positiveInt } from './util.ts';
 
 /** Web Crypto's UUID: no `node:crypto` import, so loading the core stays cheap (cold starts, edge runtimes). */
 export const randomUUID = (): string => globalThis.crypto.randomUUID();
 
-const PUBLISH_KEYS = [
+/** Publish options that must be non-empty strings when given. */
+const STRING_OPTIONS = [
   'correlationId',
   'replyTo',
-  'contentType',
-  'headers',
-  'delaySeconds',
   'groupKey',
   'deduplicationId',
   'traceparent',
-];
+] as const;
+
+const PUBLISH_KEYS = [...STRING_OPTIONS, 'contentType', 'headers', 'delaySeconds'];
 
 /** An encoded message and its wire size. */
 export interface Encoded {
@@ -67,8 +67,7 @@ export class Publisher {
 
   /** Encodes a publish; throws a typed error for anything the platform could not carry. */
   encode(body: Body, target: string, options: PublishOptions, destination?: string): Encoded {
-    if (typeof target !== 'string' || target === '')
-      throw new InvalidMessageError('publish: target must be a non-empty string');
+    checkNonEmpty(target, 'publish: target', InvalidMessageError);
     checkOptionKeys(options, PUBLISH_KEYS, 'publish');
     const caps = this.#transport.capabilities;
     const headers: Record<string, string> = {};
@@ -86,11 +85,6 @@ export class Publisher {
         setOwn(headers, k, v);
       }
     }
-    if (options.traceparent !== undefined) {
-      if (typeof options.traceparent !== 'string' || options.traceparent === '')
-        throw new InvalidMessageError('traceparent must be a non-empty string');
-      headers.traceparent = options.traceparent;
-    }
     if (options.delaySeconds !== undefined) {
       const d = options.delaySeconds;
       if (!Number.isInteger(d) || d < 0 || d > caps.maxDelaySeconds) {
@@ -99,11 +93,9 @@ export class Publisher {
         );
       }
     }
-    for (const key of ['correlationId', 'replyTo', 'groupKey', 'deduplicationId'] as const) {
-      const v = options[key];
-      if (v !== undefined && (typeof v !== 'string' || v === ''))
-        throw new InvalidMessageError(`${key} must be a non-empty string`);
-    }
+    for (const key of STRING_OPTIONS)
+      if (options[key] !== undefined) checkNonEmpty(options[key], key, InvalidMessageError);
+    if (options.traceparent !== undefined) headers.traceparent = options.traceparent;
     const codec = this.#codecs.forBody(body, options.contentType);
     const message: OutgoingMessage = {
       body: codec.encode(body),
@@ -193,7 +185,7 @@ export class Publisher {
       outcomes = await this.#transport.send(batch);
     } catch (err) {
       const error = this.wrap(err, batch[0]?.destination);
-      return batch.map(() => ({ ok: false, error }));
+      return failAll(batch, error);
     }
     for (let i = 0; i < outcomes.length; i++) {
       const o = outcomes[i]!;
@@ -219,6 +211,11 @@ export class Publisher {
       ? new SendError(text, { cause: err, retryable })
       : new CloudmomError(code, text, { cause: err, retryable });
   }
+}
+
+/** The same failed outcome for every message of a batch. */
+export function failAll(batch: readonly unknown[], error: unknown): SendOutcome[] {
+  return batch.map(() => ({ ok: false, error }));
 }
 
 /**

@@ -11,7 +11,7 @@ import type { AddOptions, BrokerStats, Handler, Properties } from './options.ts'
 import type { Publisher } from './publisher.ts';
 import { type StandardSchema, validateBody } from './schema.ts';
 import type { DeadLetterReason, IncomingMessage, Verdict } from './transport.ts';
-import { BoundedSet, checkOptionKeys } from './util.ts';
+import { BoundedSet, checkNonEmpty, checkOptionKeys } from './util.ts';
 
 interface Route {
   readonly handlers: { handler: Handler; replyTo: string | undefined }[];
@@ -57,14 +57,12 @@ export class Router {
   }
 
   add(target: string, handler: Handler, replyTo?: string | AddOptions): void {
-    if (typeof target !== 'string' || target === '')
-      throw new InvalidArgumentError('add: target must be a non-empty string');
+    checkNonEmpty(target, 'add: target');
     if (typeof handler !== 'function')
       throw new InvalidArgumentError('add: handler must be a function');
     const options: AddOptions = typeof replyTo === 'string' ? { replyTo } : (replyTo ?? {});
     checkOptionKeys(options, ['replyTo', 'schema', 'codec'], 'add');
-    if (options.replyTo !== undefined && (typeof options.replyTo !== 'string' || !options.replyTo))
-      throw new InvalidArgumentError('add: replyTo must be a non-empty string');
+    if (options.replyTo !== undefined) checkNonEmpty(options.replyTo, 'add: replyTo');
     let route = this.#routes.get(target);
     if (!route) {
       route = { handlers: [] };
@@ -247,25 +245,17 @@ export class Router {
   async #sendReplies(message: IncomingMessage, replies: readonly PendingReply[]): Promise<void> {
     const { publisher, logger, stats } = this.#s;
     const correlationId = message.correlationId ?? message.messageId;
+    const options = this.#replyOptions(message, correlationId);
     const encoded = [];
     for (const { value, replyTo } of replies) {
-      if (message.replyTo !== undefined) {
-        encoded.push(
-          publisher.encode(
-            value,
-            'reply',
-            this.#replyOptions(message, correlationId),
-            message.replyTo,
-          ),
-        );
-      } else if (replyTo !== undefined) {
-        encoded.push(publisher.encode(value, replyTo, this.#replyOptions(message, correlationId)));
-      } else {
+      // the message's own reply address first (target "reply"), else the route's replyTo
+      const to = message.replyTo !== undefined ? 'reply' : replyTo;
+      if (to !== undefined) encoded.push(publisher.encode(value, to, options, message.replyTo));
+      else
         logger.info('handler returned a value but there is no reply address; reply dropped', {
           target: clip(message.target),
           messageId: message.messageId,
         });
-      }
     }
     if (encoded.length === 0) return;
     const results = await Promise.allSettled(encoded.map((e) => publisher.enqueue(e)));
@@ -309,15 +299,16 @@ export function toProperties(m: IncomingMessage, target: string): Properties {
  * but `{ ...properties }` does not copy it.
  */
 class MessageProperties implements Properties {
-  readonly target: string;
-  readonly messageId: string;
-  readonly correlationId: string | undefined;
-  readonly replyTo: string | undefined;
-  readonly contentType: string;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly deliveryCount: number;
-  readonly groupKey: string | undefined;
-  readonly raw: unknown;
+  // assigned in the constructor, in this order (what toJSON spreads)
+  declare readonly target: string;
+  declare readonly messageId: string;
+  declare readonly correlationId: string | undefined;
+  declare readonly replyTo: string | undefined;
+  declare readonly contentType: string;
+  declare readonly headers: Readonly<Record<string, string>>;
+  declare readonly deliveryCount: number;
+  declare readonly groupKey: string | undefined;
+  declare readonly raw: unknown;
   readonly #m: IncomingMessage;
   constructor(m: IncomingMessage, target: string) {
     this.target = target;
@@ -336,18 +327,7 @@ class MessageProperties implements Properties {
   }
   /** The properties as a plain object (JSON, logs), `publishedAt` included. */
   toJSON(): Properties {
-    return {
-      target: this.target,
-      messageId: this.messageId,
-      correlationId: this.correlationId,
-      replyTo: this.replyTo,
-      contentType: this.contentType,
-      headers: this.headers,
-      deliveryCount: this.deliveryCount,
-      publishedAt: this.publishedAt,
-      groupKey: this.groupKey,
-      raw: this.raw,
-    };
+    return { ...this, publishedAt: this.publishedAt };
   }
   /** `console.log(properties)` shows `publishedAt` too (Node's inspection hook). */
   [Symbol.for('nodejs.util.inspect.custom')](): Properties {

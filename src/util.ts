@@ -1,4 +1,24 @@
-import { InvalidArgumentError } from './errors.ts';
+import { type CloudmomError, InvalidArgumentError } from './errors.ts';
+
+/** Throws `E` (InvalidArgumentError by default) unless `value` is a non-empty string. */
+export function checkNonEmpty(
+  value: unknown,
+  name: string,
+  E: new (message: string) => CloudmomError = InvalidArgumentError,
+): void {
+  if (typeof value !== 'string' || value === '') throw new E(`${name} must be a non-empty string`);
+}
+
+/** `value` when it is one of `allowed`; else throws InvalidArgumentError listing them. */
+export function checkOneOf<T>(value: unknown, allowed: readonly T[], name: string): T {
+  if (!allowed.includes(value as T)) {
+    const names = allowed.map((v) => JSON.stringify(v));
+    throw new InvalidArgumentError(
+      `${name} must be ${names.slice(0, -1).join(', ')} or ${names.at(-1)}`,
+    );
+  }
+  return value as T;
+}
 
 /** Rejects option keys that are not in `allowed` (typos fail loudly). */
 export function checkOptionKeys(

@@ -10,6 +10,7 @@ import type { SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { Broker } from '../../src/broker.ts';
 import { sqsReceive } from './receive.ts';
+import { takeSnsEvents } from './sns-events.ts';
 import {
   type SnsBrokerOptions,
   type SnsTransport,
@@ -52,6 +53,7 @@ export class SqsBroker extends Broker {
     const [transport, core] = sqsParts(options, sqsReceive);
     super(transport, core);
     this.#transport = transport;
+    takeSnsEvents(this);
   }
 
   /** The SQS client (injected, or created on first use). */
@@ -94,6 +96,7 @@ export class SnsBroker extends Broker {
     const [transport, core] = snsParts(options, sqsReceive);
     super(transport, core);
     this.#transport = transport;
+    takeSnsEvents(this);
   }
 
   /** The SNS client (injected, or created on first use). */

@@ -6,19 +6,26 @@
  */
 import type { Broker } from '../../src/broker.ts';
 import { dispatch, loggerOf } from '../../src/entrypoint.ts';
-import { CloudmomError, InvalidArgumentError } from '../../src/errors.ts';
+import { InvalidArgumentError } from '../../src/errors.ts';
 import { describeError } from '../../src/log.ts';
 import type { IncomingMessage, Verdict } from '../../src/transport.ts';
-import { checkOptionKeys } from '../../src/util.ts';
-import {
-  fromSnsRecord,
-  fromSqsRecord,
-  type SnsRecord,
-  type SqsRecord,
-  withPoison,
-} from './wire.ts';
+import { checkOneOf, checkOptionKeys } from '../../src/util.ts';
+import { fromSqsRecord, type SnsRecord, type SqsRecord } from './wire.ts';
 
 export type { SnsRecord, SqsRecord, SqsRecordAttribute } from './wire.ts';
+
+/** Where a broker that takes SNS events keeps their handling (set by adapters/aws/sns-events.ts). */
+export const SNS_EVENTS: unique symbol = Symbol('cloudmom.snsEvents');
+
+/** What a failing SNS record becomes (`LambdaHandlerOptions.snsFailure`). */
+export type SnsFailure = 'dead-letter' | 'retry';
+
+/** Dispatches the records of an SNS event; throws (Lambda retries) when one failed. */
+export type SnsEvents = (
+  broker: Broker,
+  records: readonly unknown[],
+  snsFailure: SnsFailure,
+) => undefined | Promise<undefined>;
 
 /**
  * A Lambda event from SQS.
@@ -141,85 +148,31 @@ type MiddyInstance = ((event: unknown, context: unknown) => Promise<unknown>) & 
  */
 export function lambdaHandler(broker: Broker, options: LambdaHandlerOptions = {}): LambdaHandler {
   checkOptionKeys(options, ['ordered', 'snsFailure'], 'lambdaHandler');
-  const ordered = options.ordered ?? 'auto';
-  if (ordered !== 'auto' && typeof ordered !== 'boolean')
-    throw new InvalidArgumentError("lambdaHandler: ordered must be true, false or 'auto'");
-  const snsFailure = options.snsFailure ?? 'dead-letter';
-  if (snsFailure !== 'dead-letter' && snsFailure !== 'retry')
-    throw new InvalidArgumentError("lambdaHandler: snsFailure must be 'dead-letter' or 'retry'");
+  const ordered = checkOneOf(
+    options.ordered ?? 'auto',
+    [true, false, 'auto'] as const,
+    'lambdaHandler: ordered',
+  );
+  const snsFailure = checkOneOf(
+    options.snsFailure ?? 'dead-letter',
+    ['dead-letter', 'retry'] as const,
+    'lambdaHandler: snsFailure',
+  );
   const logger = loggerOf(broker);
   if ((broker as { deadLetterQueue?: unknown }).deadLetterQueue === undefined) {
     logger.warn(
-      'lambdaHandler: no deadLetterQueue set; records that can never succeed go to the ' +
-        "source queue's RedrivePolicy dead-letter queue: from a queue without one (and from " +
-        'SNS events, which have no queue) they fail on every delivery until they expire',
+      "lambdaHandler: no deadLetterQueue set: records that can never succeed go to the source queue's " +
+        'RedrivePolicy target; from a queue without one (or an SNS event) they fail on every delivery',
       { broker: broker.constructor.name },
     );
   }
-
-  const snsResponse = (results: readonly Verdict[]): undefined => {
-    let failed = 0;
-    let first: unknown;
-    for (const r of results) {
-      if (r.kind === 'ack') continue;
-      failed++;
-      first ??= r.kind === 'retry' ? r.error : r.reason;
-    }
-    if (failed > 0) {
-      throw new CloudmomError(
-        'transport-failed',
-        `${failed} of ${results.length} SNS records failed; Lambda will retry the event`,
-        { cause: first, retryable: true },
-      );
-    }
-    return undefined;
-  };
-
-  /** SNS records that failed: dead-lettered now (their attempt count is unknown). */
-  const snsDeadLetter = (
-    messages: readonly IncomingMessage[],
-    results: Verdict[],
-  ): Verdict[] | Promise<Verdict[]> => {
-    const again: IncomingMessage[] = [];
-    const at: number[] = [];
-    for (let i = 0; i < results.length; i++) {
-      const r = results[i]!;
-      if (r.kind !== 'retry') continue;
-      at.push(i);
-      again.push(
-        withPoison(messages[i]!, {
-          code: 'handler-failed',
-          description: `${describeError(r.error)} (SNS → Lambda: the attempt count is unknown, so dead-lettered on the first failure)`,
-        }),
-      );
-    }
-    if (again.length === 0) return results;
-    const merge = (vs: readonly Verdict[]) => {
-      for (let j = 0; j < at.length; j++) results[at[j]!] = vs[j]!;
-      return results;
-    };
-    const second = dispatch(broker, again);
-    return second instanceof Promise ? second.then(merge) : merge(second);
-  };
-
-  const handleSns = (records: SnsRecord[]): undefined | Promise<undefined> => {
-    const messages = records.map(fromSnsRecord);
-    let results = dispatch(broker, messages);
-    if (snsFailure === 'dead-letter')
-      results =
-        results instanceof Promise
-          ? results.then((rs) => snsDeadLetter(messages, rs))
-          : snsDeadLetter(messages, results);
-    return results instanceof Promise ? results.then(snsResponse) : snsResponse(results);
-  };
 
   // Synchronous when every record was (synchronous handlers, no replies): no promise per record.
   const handle = (
     event: SqsEvent | SnsEvent,
   ): SqsBatchResponse | undefined | Promise<SqsBatchResponse | undefined> => {
-    const records = recordsOf(event);
-    if (records.kind === 'sns') return handleSns(records.records);
-    const list = records.records;
+    const list = sqsRecordsOf(event);
+    if (list === undefined) return snsOf(broker)(broker, (event as SnsEvent).Records, snsFailure);
     let fifo = ordered === true;
     const messages: IncomingMessage[] = new Array(list.length);
     for (let i = 0; i < list.length; i++) {
@@ -239,13 +192,11 @@ export function lambdaHandler(broker: Broker, options: LambdaHandlerOptions = {}
       : batchResponse(list, results);
   };
 
-  let middyfied: MiddyInstance | undefined;
-  let loading: Promise<MiddyInstance> | undefined;
-  const pending: [keyof LambdaMiddleware | 'use', unknown][] = [];
+  /** Middy with every middleware added so far, once loaded (undefined: no `.use()` yet). */
+  let middyfied: Promise<MiddyInstance> | undefined;
 
   const handler = ((event: SqsEvent | SnsEvent, context?: unknown) => {
-    if (middyfied) return middyfied(event, context);
-    if (loading) return loading.then((m) => m(event, context));
+    if (middyfied) return middyfied.then((m) => m(event, context));
     try {
       const r = handle(event);
       return r instanceof Promise ? r : Promise.resolve(r);
@@ -256,28 +207,22 @@ export function lambdaHandler(broker: Broker, options: LambdaHandlerOptions = {}
 
   /** Loads middy once (a dynamic import: bundlers include it when it is installed). */
   const withMiddy = (kind: keyof LambdaMiddleware | 'use', arg: unknown): LambdaHandler => {
-    if (middyfied) {
-      middyfied[kind](arg);
-      return handler;
-    }
-    pending.push([kind, arg]);
-    loading ??= loadMiddy().then((middy) => {
-      const m = middy((event: SqsEvent | SnsEvent) => handle(event));
-      for (const [k, a] of pending.splice(0)) m[k](a);
-      middyfied = m;
+    // each addition chains on the last, so an invocation waits for those added before it
+    middyfied = (
+      middyfied ?? loadMiddy().then((middy) => middy((event: SqsEvent | SnsEvent) => handle(event)))
+    ).then((m) => {
+      m[kind](arg);
       return m;
     });
-    loading.catch((err: unknown) =>
+    middyfied.catch((err: unknown) =>
       logger.error('lambdaHandler: a middleware was added but @middy/core cannot be loaded', {
         error: describeError(err),
       }),
     );
     return handler;
   };
-  handler.use = (m) => withMiddy('use', m);
-  handler.before = (fn) => withMiddy('before', fn);
-  handler.after = (fn) => withMiddy('after', fn);
-  handler.onError = (fn) => withMiddy('onError', fn);
+  for (const kind of ['use', 'before', 'after', 'onError'] as const)
+    handler[kind] = (arg: never) => withMiddy(kind, arg);
   return handler;
 }
 
@@ -320,31 +265,26 @@ function checkSqsRecord(r: SqsRecord | null | undefined): void {
 }
 
 /**
- * Checks the event's shape; throws InvalidArgumentError for anything else (Lambda retries it).
- * SQS records are checked by the caller as it decodes them ({@link checkSqsRecord}), before
- * any is dispatched.
+ * The records of an SQS event, or undefined for an SNS event; throws InvalidArgumentError for
+ * anything else (Lambda retries it). SQS records are checked by the caller as it decodes them
+ * ({@link checkSqsRecord}), SNS records by the broker's SNS handling: one pass.
  */
-function recordsOf(
-  event: unknown,
-): { kind: 'sqs'; records: SqsRecord[] } | { kind: 'sns'; records: SnsRecord[] } {
+function sqsRecordsOf(event: unknown): SqsRecord[] | undefined {
   const records = (event as { Records?: unknown } | null | undefined)?.Records;
   if (!Array.isArray(records) || records.length === 0)
     throw new InvalidArgumentError('lambdaHandler: the event has no Records (not SQS or SNS)');
   const first = records[0] as Record<string, unknown> | null;
-  // SQS records are checked one by one as they are decoded (checkSqsRecord): one pass
-  if (first?.eventSource === 'aws:sqs') return { kind: 'sqs', records: records as SqsRecord[] };
-  if (first?.EventSource === 'aws:sns') {
-    for (const r of records as Record<string, unknown>[]) {
-      const sns = r?.Sns as Record<string, unknown> | undefined;
-      if (
-        r?.EventSource !== 'aws:sns' ||
-        !sns ||
-        typeof sns.Message !== 'string' ||
-        typeof sns.MessageId !== 'string'
-      )
-        throw new InvalidArgumentError('lambdaHandler: an SNS event record has no Sns.Message');
-    }
-    return { kind: 'sns', records: records as SnsRecord[] };
-  }
+  if (first?.eventSource === 'aws:sqs') return records as SqsRecord[];
+  if (first?.EventSource === 'aws:sns') return undefined;
   throw new InvalidArgumentError('lambdaHandler: unsupported event (expected SQS or SNS records)');
+}
+
+/** The broker's SNS-event handling (the SqsBroker of cloudmom/aws/lambda has none: smaller bundle). */
+function snsOf(broker: Broker): SnsEvents {
+  const sns = (broker as { [SNS_EVENTS]?: SnsEvents })[SNS_EVENTS];
+  if (!sns)
+    throw new InvalidArgumentError(
+      `lambdaHandler: ${broker.constructor.name} takes no SNS events (topic → function): use an SnsBroker, or the SqsBroker of cloudmom/aws`,
+    );
+  return sns;
 }

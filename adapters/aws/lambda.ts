@@ -9,7 +9,10 @@
  *
  * Handlers, replies and `lambdaHandler` are those of `cloudmom/aws`, and so are the options
  * but the three only `start()` reads (`waitTimeSeconds`, `visibilityTimeoutSeconds`,
- * `pollers`): switching is a change of the import path.
+ * `pollers`): switching is a change of the import path. One difference: SNS events (topic →
+ * function) need the {@link SnsBroker} here; the {@link SqsBroker} takes SQS events (SNS
+ * envelopes in SQS bodies included) and refuses SNS events with an `InvalidArgumentError`,
+ * so an SQS function's bundle carries no SNS-event code.
  *
  * @example
  * ```ts
@@ -23,6 +26,7 @@
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { BrokerCore } from '../../src/broker-core.ts';
+import { takeSnsEvents } from './sns-events.ts';
 import {
   type SnsBrokerOptions as AwsSnsBrokerOptions,
   type SqsBrokerOptions as AwsSqsBrokerOptions,
@@ -76,14 +80,15 @@ export type SnsBrokerOptions = Omit<
 >;
 
 const refusal = (name: string) => ({
-  refusal: `the ${name} of cloudmom/aws/lambda publishes and dispatches Lambda events only; for a long-running consumer (start(), request()) import ${name} from 'cloudmom/aws'`,
+  refusal: `the ${name} of cloudmom/aws/lambda only publishes and dispatches Lambda events: for start() and request() import ${name} from 'cloudmom/aws'`,
 });
 
 /**
  * An SQS broker for a Lambda function: the `SqsBroker` of `cloudmom/aws` (same options,
  * same publish, handlers, replies and dead-letter copies) without `start()` and `request()`,
  * which reject with an `InvalidArgumentError` naming `cloudmom/aws`. Pass it to
- * {@link lambdaHandler}.
+ * {@link lambdaHandler} for SQS events (SNS envelopes in SQS bodies included); SNS events
+ * (topic → function) need the {@link SnsBroker}.
  *
  * @example
  * ```ts
@@ -138,6 +143,7 @@ export class SnsBroker extends BrokerCore {
     const [transport, core] = snsParts(options, undefined);
     super(transport, core, refusal('SnsBroker'));
     this.#transport = transport;
+    takeSnsEvents(this);
   }
 
   /** The SNS client (injected, or created on first use). */

@@ -10,10 +10,16 @@ type SqsModule = typeof import('@aws-sdk/client-sqs');
 type SnsModule = typeof import('@aws-sdk/client-sns');
 
 /** `@aws-sdk/client-sqs`, loaded once. */
-export const sqsSdk = optionalPeer<SqsModule>('@aws-sdk/client-sqs', 'cloudmom/aws');
+export const sqsSdk = /* @__PURE__ */ optionalPeer<SqsModule>(
+  '@aws-sdk/client-sqs',
+  'cloudmom/aws',
+);
 
 /** `@aws-sdk/client-sns`, loaded once. */
-export const snsSdk = optionalPeer<SnsModule>('@aws-sdk/client-sns', 'cloudmom/aws');
+export const snsSdk = /* @__PURE__ */ optionalPeer<SnsModule>(
+  '@aws-sdk/client-sns',
+  'cloudmom/aws',
+);
 
 /** The AWS error name (`QueueDoesNotExist`, `InvalidParameterValue`...) of an SDK error. */
 export function awsErrorName(err: unknown): string {

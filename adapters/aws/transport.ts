@@ -17,6 +17,7 @@ import {
 } from '../../src/errors.ts';
 import { type Logger, silentLogger } from '../../src/log.ts';
 import { BROKER_OPTION_KEYS, type BrokerOptions } from '../../src/options.ts';
+import { failAll } from '../../src/publisher.ts';
 import type {
   Capabilities,
   DeadLetters,
@@ -26,7 +27,7 @@ import type {
   Source,
   Transport,
 } from '../../src/transport.ts';
-import { BoundedMap, checkOptionKeys, pick } from '../../src/util.ts';
+import { BoundedMap, checkNonEmpty, checkOptionKeys, pick } from '../../src/util.ts';
 import { awsErrorName, isClientFault, isNotFound, snsSdk, sqsSdk } from './sdk.ts';
 import { measureWire, sqsAttributes, validateWire, wireBody } from './wire.ts';
 
@@ -84,15 +85,16 @@ export interface SqsBrokerOptions extends BrokerOptions {
   pollers?: number;
 }
 
+/** Options only the receive side reads: those of `start()`'s long polls. */
+export const RECEIVE_KEYS = ['waitTimeSeconds', 'visibilityTimeoutSeconds', 'pollers'] as const;
+
 export const SQS_KEYS = [
   'queue',
   'publishTo',
   'deadLetterQueue',
   'client',
-  'waitTimeSeconds',
-  'visibilityTimeoutSeconds',
   'replyQueuePrefix',
-  'pollers',
+  ...RECEIVE_KEYS,
 ] as const;
 
 export type SqsOwnOptions = Omit<Pick<SqsBrokerOptions, (typeof SQS_KEYS)[number]>, 'queue'> & {
@@ -127,9 +129,6 @@ export interface SqsReceive {
   close(): Promise<void>;
 }
 
-/** Options only the receive side reads: those of `start()`'s long polls. */
-export const RECEIVE_KEYS = ['waitTimeSeconds', 'visibilityTimeoutSeconds', 'pollers'] as const;
-
 /** Makes the receive side of a transport, checking the options only it reads. */
 export type SqsReceiveFactory = (
   t: SqsTransport,
@@ -144,7 +143,7 @@ export type SqsReceiveFactory = (
  * a per-instance reply queue. Also the SQS half of the SNS transport.
  */
 export class SqsTransport implements Transport {
-  readonly capabilities: Capabilities;
+  declare readonly capabilities: Capabilities;
   readonly #options: SqsOwnOptions;
   #client: SQSClient | undefined;
   readonly #urls = new BoundedMap<string, Promise<string>>(MAX_CACHED_URLS);
@@ -190,8 +189,22 @@ export class SqsTransport implements Transport {
       defaultReplyAllowList: [`${this.#replyPrefix}*`],
       ...capabilities,
     };
-    this.#receive = receive?.(this, options, concurrency);
+    const side = receive?.(this, options, concurrency);
+    this.#receive = side;
+    if (side) {
+      this.open = () => side.open();
+      this.openReplyAddress = () => side.openReplyAddress();
+      this.openDeadLetters = () => side.openDeadLetters();
+    }
   }
+
+  // Given only with the receive side (the transports of the function-side brokers have none).
+  /** The long-polling source of `queue` (`start()`). */
+  declare open?: () => Promise<readonly Source[]>;
+  /** This instance's reply queue and its source (`request()`). */
+  declare openReplyAddress?: () => Promise<{ address: string; source: Source }>;
+  /** The dead-letter queue of `queue` and where its messages go back to (adapters/aws/dlq.ts). */
+  declare openDeadLetters?: () => Promise<DeadLetters>;
 
   /** The SQS client (created on first use when none was injected). */
   get client(): SQSClient {
@@ -253,11 +266,8 @@ export class SqsTransport implements Transport {
   }
 
   send(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
-    const dest = batch[0]?.destination ?? this.#options.publishTo ?? this.#options.queue;
-    if (dest === undefined) {
-      const error = new InvalidArgumentError('no queue to publish to: set the option `queue`');
-      return Promise.resolve(batch.map(() => ({ ok: false, error })));
-    }
+    // `queue` is required on an SqsBroker; the SnsBroker's transport publishes to its topic
+    const dest = batch[0]?.destination ?? this.#options.publishTo ?? this.#options.queue!;
     return this.sendToQueue(dest, batch);
   }
 
@@ -286,7 +296,7 @@ export class SqsTransport implements Transport {
     try {
       url = await this.queueUrl(queue);
     } catch (error) {
-      return batch.map(() => ({ ok: false, error }));
+      return failAll(batch, error);
     }
     const fifo = isFifo(url);
     const sdk = sqsSdk();
@@ -303,17 +313,13 @@ export class SqsTransport implements Transport {
       return batchOutcomes(batch, r.Successful, r.Failed);
     } catch (error) {
       if (isNotFound(error)) this.#urls.delete(queue);
-      return batch.map(() => ({ ok: false, error }));
+      return failAll(batch, error);
     }
   }
 
   /** The queue `start()` consumes (the option `queue`). */
   get queue(): string | undefined {
     return this.#options.queue;
-  }
-
-  open(): Promise<readonly Source[]> {
-    return this.#receiveSide('start()').open();
   }
 
   /**
@@ -363,33 +369,15 @@ export class SqsTransport implements Transport {
     return dlq;
   }
 
-  /** The dead-letter queue of `queue` and where its messages go back to (adapters/aws/dlq.ts). */
-  openDeadLetters(): Promise<DeadLetters> {
-    return this.#receiveSide('dead letters').openDeadLetters();
-  }
-
-  openReplyAddress(): Promise<{ address: string; source: Source }> {
-    return this.#receiveSide('request()').openReplyAddress();
-  }
-
   /** Caches the URL of a queue this instance created (its reply queue). */
   knowQueue(name: string, url: Promise<string>): void {
     this.#urls.set(name, url);
   }
 
-  #receiveSide(what: string): SqsReceive {
-    const side = this.#receive;
-    if (!side)
-      throw new InvalidArgumentError(
-        `${what} needs the receive side of the ${this.capabilities.name} transport: use the brokers of cloudmom/aws`,
-      );
-    return side;
-  }
-
   /** Every message of a batch refused: the transport was closed (by `stop()`). */
   closedOutcomes(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
     const error = new BrokerStoppedError(`${this.capabilities.name} send`);
-    return Promise.resolve(batch.map(() => ({ ok: false, error })));
+    return Promise.resolve(failAll(batch, error));
   }
 
   get closed(): boolean {
@@ -419,17 +407,15 @@ function batchOutcomes(
   // filled by Id; an entry the service did not answer gets its error last (an Error per
   // message up front would cost a stack trace each on the common all-successful path)
   const outcomes: (SendOutcome | undefined)[] = new Array(batch.length).fill(undefined);
+  // an Id that is not one of ours (not an index of the batch) is ignored
   for (const s of successful ?? []) {
     const i = Number(s.Id);
-    if (Number.isInteger(i) && i >= 0 && i < batch.length)
-      outcomes[i] = {
-        ok: true,
-        messageId: (ownIds ? undefined : s.MessageId) ?? batch[i]!.messageId,
-      };
+    const m = batch[i];
+    if (m) outcomes[i] = { ok: true, messageId: (ownIds ? undefined : s.MessageId) ?? m.messageId };
   }
   for (const f of failed ?? []) {
     const i = Number(f.Id);
-    if (!(Number.isInteger(i) && i >= 0 && i < batch.length)) continue;
+    if (!batch[i]) continue;
     const error = Object.assign(new Error(f.Message ?? f.Code ?? 'failed'), {
       name: f.Code ?? 'Error',
       $fault: f.SenderFault ? 'client' : 'server',
@@ -473,8 +459,7 @@ export function sqsParts(
 ): [SqsTransport, BrokerOptions] {
   checkOptionKeys(options, [...BROKER_OPTION_KEYS, ...keysOf(SQS_KEYS, receive)], 'SqsBroker');
   const [own, core] = pick(options, SQS_KEYS);
-  if (typeof own.queue !== 'string' || own.queue === '')
-    throw new InvalidArgumentError('SqsBroker: `queue` (a name, URL or ARN) is required');
+  checkNonEmpty(own.queue, 'SqsBroker: `queue` (a name, URL or ARN, required)');
   return [new SqsTransport(own, concurrencyOf(core), receive), core];
 }
 
@@ -485,8 +470,7 @@ export function snsParts(
 ): [SnsTransport, BrokerOptions] {
   checkOptionKeys(options, [...BROKER_OPTION_KEYS, ...keysOf(SNS_KEYS, receive)], 'SnsBroker');
   const [own, core] = pick(options, SNS_KEYS);
-  if (typeof own.topic !== 'string' || own.topic === '')
-    throw new InvalidArgumentError('SnsBroker: `topic` (an ARN or a name) is required');
+  checkNonEmpty(own.topic, 'SnsBroker: `topic` (an ARN or a name, required)');
   return [new SnsTransport(own, concurrencyOf(core), receive), core];
 }
 
@@ -545,10 +529,8 @@ export const SNS_KEYS = [
   'deadLetterQueue',
   'client',
   'sqsClient',
-  'waitTimeSeconds',
-  'visibilityTimeoutSeconds',
   'replyQueuePrefix',
-  'pollers',
+  ...RECEIVE_KEYS,
 ] as const;
 
 /** The SQS transport whose default destination is an SNS topic. */
@@ -631,7 +613,7 @@ export class SnsTransport extends SqsTransport {
     try {
       arn = await this.topicArn();
     } catch (error) {
-      return batch.map(() => ({ ok: false, error }));
+      return failAll(batch, error);
     }
     const sdk = snsSdk();
     const fifo = isFifo(arn);
@@ -655,7 +637,7 @@ export class SnsTransport extends SqsTransport {
       return batchOutcomes(batch, r.Successful, r.Failed, true);
     } catch (error) {
       if (awsErrorName(error).startsWith('NotFound')) this.#topicArn = undefined;
-      return batch.map(() => ({ ok: false, error }));
+      return failAll(batch, error);
     }
   }
 }

@@ -23,6 +23,7 @@
  */
 import type { Message } from '@aws-sdk/client-sqs';
 import { InvalidMessageError } from '../../src/errors.ts';
+import { setOwn as put } from '../../src/publisher.ts';
 import type { DeadLetterReason, IncomingMessage, OutgoingMessage } from '../../src/transport.ts';
 import { WIRE } from '../../src/transport.ts';
 
@@ -47,13 +48,12 @@ export const AWS_RESERVED: ReadonlySet<string> = new Set([
 
 const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-const looseUtf8 = new TextDecoder('utf-8', { ignoreBOM: true });
+const looseUtf8 = /* @__PURE__ */ new TextDecoder('utf-8', { ignoreBOM: true });
 
 /** Characters allowed in SQS/SNS bodies and string attributes (the XML 1.0 Char production). */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to find them
 const NOT_XML_SAFE = /[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]/u;
-// biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to replace them
-const NOT_XML_SAFE_G = /[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]/gu;
+const NOT_XML_SAFE_G = /* @__PURE__ */ new RegExp(NOT_XML_SAFE.source, 'gu');
 
 /** True when `s` can travel as an SQS/SNS string (body or attribute value). */
 export function xmlSafe(s: string): boolean {
@@ -304,18 +304,18 @@ export function toIncoming(w: WireIn): IncomingMessage {
  * `body`, its UTF-8, is made only if something asks for it (custom codecs, dead letters).
  */
 class ReceivedMessage implements IncomingMessage {
-  text: string | undefined;
+  declare text: string | undefined;
   target: string | undefined = undefined;
-  messageId: string;
+  declare messageId: string;
   contentType: string | undefined = undefined;
   headers: Record<string, string> = EMPTY;
   correlationId: string | undefined = undefined;
   replyTo: string | undefined = undefined;
-  readonly deliveryCount: number;
-  readonly groupKey: string | undefined;
-  readonly raw: unknown;
-  readonly ackId: string | undefined;
-  readonly source: string | undefined;
+  declare readonly deliveryCount: number;
+  declare readonly groupKey: string | undefined;
+  declare readonly raw: unknown;
+  declare readonly ackId: string | undefined;
+  declare readonly source: string | undefined;
   poison: DeadLetterReason | undefined = undefined;
   #publishedAt: Date | string | undefined;
   #encoding: string | undefined = undefined;
@@ -385,17 +385,13 @@ class ReceivedMessage implements IncomingMessage {
   done(): this {
     const e = this.#encoding;
     if (e === undefined) return this;
-    if (e === 'base64' || e === 'empty') {
-      this.#body = decodeBody(this.text!, e);
-      this.text = undefined;
-    } else {
-      this.#body = decodeBody(this.text!, e);
-      this.text = undefined;
+    this.#body = decodeBody(this.text!, e);
+    this.text = undefined;
+    if (e !== 'base64' && e !== 'empty')
       this.poison = {
         code: 'undecodable',
         description: `unknown ${BODY_ENCODING} "${e.length > 40 ? `${e.slice(0, 40)}…` : e}"`,
       };
-    }
     return this;
   }
 
@@ -412,13 +408,6 @@ class ReceivedMessage implements IncomingMessage {
     if (this.#body === undefined) this.#body = utf8.encode(this.text ?? '');
     return this.#body;
   }
-}
-
-/** Sets a key, `__proto__` included (as an own property, not the prototype). */
-export function put(o: Record<string, string>, k: string, v: string): void {
-  if (k === '__proto__')
-    Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
-  else o[k] = v;
 }
 
 const EMPTY: Record<string, string> = Object.freeze({}) as Record<string, string>;
@@ -463,17 +452,16 @@ export function parseSnsEnvelope(text: string): SnsEnvelope | undefined {
   return e as unknown as SnsEnvelope;
 }
 
-/** SNS-style attributes (`{Type, Value}`) reduced to strings. */
-export function snsAttributes(
+/** SNS-style attributes (`{Type, Value}`), their string values, into a received message. */
+function addSnsAttributes(
+  m: ReceivedMessage,
   attrs: Record<string, { Type?: string; Value?: string }> | undefined,
-): ReceivedAttributes {
-  const out: ReceivedAttributes = {};
-  if (!attrs || typeof attrs !== 'object') return out;
+): void {
+  if (!attrs || typeof attrs !== 'object') return;
   for (const k in attrs) {
     const v = attrs[k];
-    if (v && typeof v === 'object' && typeof v.Value === 'string') put(out, k, v.Value);
+    if (v && typeof v === 'object' && typeof v.Value === 'string') m.add(k, v.Value);
   }
-  return out;
 }
 
 /** Unwraps an SNS envelope found in an SQS body into the message it carries. */
@@ -482,13 +470,18 @@ export function fromEnvelope(
   base: Omit<WireIn, 'text' | 'attributes' | 'messageId'>,
 ): IncomingMessage {
   const ts = env.Timestamp ? new Date(env.Timestamp) : undefined;
-  return toIncoming({
-    ...base,
-    text: env.Message,
-    attributes: snsAttributes(env.MessageAttributes),
-    messageId: env.MessageId,
-    publishedAt: ts && !Number.isNaN(ts.getTime()) ? ts : base.publishedAt,
-  });
+  const m = new ReceivedMessage(
+    env.Message,
+    env.MessageId,
+    base.deliveryCount,
+    ts && !Number.isNaN(ts.getTime()) ? ts : base.publishedAt,
+    base.groupKey,
+    base.raw,
+    base.ackId,
+    base.source,
+  );
+  addSnsAttributes(m, env.MessageAttributes);
+  return m.done();
 }
 
 /** UTF-8 text of bytes, lossy (for logs of foreign bodies; never of bodies by default). */
@@ -685,16 +678,18 @@ export function fromSqsRecord(record: SqsRecord): IncomingMessage {
 export function fromSnsRecord(record: SnsRecord): IncomingMessage {
   const s = record.Sns;
   const ts = new Date(s.Timestamp);
-  return toIncoming({
-    text: s.Message,
-    attributes: snsAttributes(s.MessageAttributes),
-    messageId: s.MessageId,
-    deliveryCount: 1,
-    publishedAt: Number.isNaN(ts.getTime()) ? undefined : ts,
-    raw: record,
-    source:
-      typeof record.EventSubscriptionArn === 'string' ? record.EventSubscriptionArn : s.TopicArn,
-  });
+  const m = new ReceivedMessage(
+    s.Message,
+    s.MessageId,
+    1,
+    Number.isNaN(ts.getTime()) ? undefined : ts,
+    undefined,
+    record,
+    undefined,
+    typeof record.EventSubscriptionArn === 'string' ? record.EventSubscriptionArn : s.TopicArn,
+  );
+  addSnsAttributes(m, s.MessageAttributes);
+  return m.done();
 }
 
 /** The same message marked as never to be handled again (the core dead-letters it with `reason`). */

@@ -1,7 +1,8 @@
 /**
  * The function-side entry `cloudmom/aws/lambda` against moto: a Lambda event dispatched through
  * its SqsBroker (replies, a publish from a handler, a dead-letter copy to the RedrivePolicy
- * target), its SnsBroker publishing, start()/request() refused with the typed error, the
+ * target), its SnsBroker publishing and taking SNS events (its SqsBroker refuses them),
+ * start()/request() refused with the typed error, the
  * receive-only options refused; and its bundle (esbuild, as a Lambda is bundled) carrying none
  * of the receive loop, request() or the SQS receive side, which the `cloudmom/aws` bundle does.
  */
@@ -113,6 +114,42 @@ describe('cloudmom/aws/lambda on moto', () => {
     );
   });
 
+  it('takes SNS events on its SnsBroker; its SqsBroker refuses them naming SnsBroker', async () => {
+    const record = {
+      EventSource: 'aws:sns',
+      EventVersion: '1.0',
+      EventSubscriptionArn: 'arn:aws:sns:us-east-1:123456789012:t:sub',
+      Sns: {
+        Type: 'Notification',
+        MessageId: 'sns-1',
+        TopicArn: 'arn:aws:sns:us-east-1:123456789012:t',
+        Message: '{"n":5}',
+        Timestamp: new Date().toISOString(),
+        MessageAttributes: { target: { Type: 'String', Value: 'counted' } },
+      },
+    } as const;
+    const seen: unknown[] = [];
+    const snsBroker = new SnsBroker({ logger: false, client: sns, sqsClient: sqs, topic: 't' });
+    snsBroker.add('counted', (p, body) => {
+      seen.push([p.messageId, body]);
+    });
+    expect(await lambdaHandler(snsBroker)({ Records: [record] }, lambdaContext())).toBeUndefined();
+    expect(seen).toEqual([['sns-1', { n: 5 }]]);
+    const sqsBroker = new SqsBroker({ logger: false, client: sqs, queue: 'q' });
+    sqsBroker.add('counted', () => undefined);
+    const refused = lambdaHandler(sqsBroker)({ Records: [record] }, lambdaContext());
+    await expect(refused).rejects.toThrow(InvalidArgumentError);
+    await expect(refused).rejects.toThrow(/SqsBroker takes no SNS events.*use an SnsBroker/);
+    // the SqsBroker of cloudmom/aws takes them, as before
+    const consumer = new ConsumerSqsBroker({ logger: false, client: sqs, queue: 'q' });
+    consumer.add('counted', (_p, body) => {
+      seen.push(body);
+    });
+    expect(await lambdaHandler(consumer)({ Records: [record] }, lambdaContext())).toBeUndefined();
+    expect(seen).toHaveLength(2);
+    await Promise.all([snsBroker.stop(), sqsBroker.stop(), consumer.stop()]);
+  });
+
   it('publishes to an SNS topic from the function-side SnsBroker; start() is refused', async () => {
     const q = await createQueue(sqs, `le-sub-${uid()}`);
     created.push(q.url);
@@ -135,7 +172,7 @@ describe('cloudmom/aws/lambda on moto', () => {
   });
 });
 
-/** The inputs (repository-relative) of an esbuild bundle of a typical Lambda on `entry`. */
+/** The inputs (repository-relative) with code in an esbuild bundle of a typical Lambda on `entry`. */
 async function bundleInputs(entry: string): Promise<string[]> {
   const dir = cacheDir('lambda-entry-test');
   const result = await build({
@@ -160,7 +197,9 @@ export const handler = lambdaHandler(broker);
     metafile: true,
     logLevel: 'silent',
   });
-  return Object.keys(result.metafile.inputs);
+  // what is in the output (an imported module whose code was all dropped counts 0 bytes)
+  const [out] = Object.values(result.metafile.outputs);
+  return Object.entries(out!.inputs).flatMap(([file, i]) => (i.bytesInOutput > 0 ? [file] : []));
 }
 
 /** What only a long-running process uses. */
@@ -178,10 +217,13 @@ describe('the bundle of a Lambda', () => {
     expect(inputs).toContain('adapters/aws/entrypoint.ts');
     expect(inputs).toContain('src/router.ts');
     for (const file of LONG_RUNNING) expect(inputs, file).not.toContain(file);
+    // SNS events come only with the brokers that take them (its SnsBroker)
+    expect(inputs).not.toContain('adapters/aws/sns-events.ts');
   });
 
   it('on cloudmom/aws carries them (what the check above would catch)', async () => {
     const inputs = await bundleInputs('cloudmom/aws');
-    for (const file of LONG_RUNNING.slice(0, 4)) expect(inputs, file).toContain(file);
+    for (const file of [...LONG_RUNNING.slice(0, 4), 'adapters/aws/sns-events.ts'])
+      expect(inputs, file).toContain(file);
   });
 });
