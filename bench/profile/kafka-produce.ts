@@ -1,6 +1,6 @@
 /**
  * Profiling driver for the Kafka produce path (bench row K1):
- * `node --conditions=source --cpu-prof --cpu-prof-dir=/tmp/prof/kp bench/profile/kafka-produce.ts <ours|raw>`.
+ * `node --conditions=source --cpu-prof --cpu-prof-dir=/tmp/prof/kp bench/profile/kafka-produce.ts <ours|raw|both>`.
  * ROUNDS × N records of a ~256-byte JSON body to a fresh 3-partition topic, 1,000 outstanding,
  * 500 records a produce call, idempotent, acks=all, as the bench does; prints each round's
  * rate. The peer is started here unless `CLOUDMOM_KAFKA_BROKERS` names one (Kafka runs in its
@@ -70,15 +70,31 @@ async function raw(): Promise<number> {
   return rate;
 }
 
-const rates: number[] = [];
-const cpu: number[] = [];
+// "both": ours and raw alternating in this process (A B, B A, ...), each with its CPU per record
+const runs = mode === 'both' ? { ours, raw } : mode === 'raw' ? { raw } : { ours };
+const rates: Record<string, number[]> = Object.fromEntries(Object.keys(runs).map((k) => [k, []]));
+const cpu: Record<string, number[]> = Object.fromEntries(Object.keys(runs).map((k) => [k, []]));
 for (let r = 0; r < ROUNDS; r++) {
-  const c0 = process.cpuUsage();
-  rates.push(Math.round(await (mode === 'raw' ? raw() : ours())));
-  const c = process.cpuUsage(c0);
-  cpu.push(Number(((c.user + c.system) / N).toFixed(1)));
+  const names = Object.keys(runs);
+  for (const name of r % 2 ? names.reverse() : names) {
+    const c0 = process.cpuUsage();
+    const rate = Math.round(await runs[name as keyof typeof runs]!());
+    const c = process.cpuUsage(c0);
+    rates[name]!.push(rate);
+    cpu[name]!.push(Number(((c.user + c.system) / N).toFixed(1)));
+  }
 }
-console.log(mode, 'rounds', rates.join(' '), '| CPU µs/record (this process)', cpu.join(' '));
+const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+for (const name of Object.keys(rates))
+  console.log(
+    name,
+    'rounds',
+    rates[name]!.join(' '),
+    'median',
+    med(rates[name]!),
+    '| CPU µs/record (this process)',
+    cpu[name]!.join(' '),
+  );
 await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
 await admin.close();
 await peer.stop();
