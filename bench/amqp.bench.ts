@@ -12,13 +12,14 @@
 import { AmqpBroker } from 'cloudmom/amqp';
 import { Connection } from 'rabbitmq-client';
 import { startRabbitmq } from '../test/emulators/amqp/rabbitmq.ts';
+import { BENCH_BODY, rawAmqpPublish } from './anchors.ts';
 import { interleave, median, ratioRow } from './rounds.ts';
 import type { BenchRow, BenchSuite } from './types.ts';
 
 const N = 10_000;
 const WINDOW = 1000;
 const PREFETCH = 50;
-const body = { id: 0, text: 'x'.repeat(200), tags: ['a', 'b', 'c'] };
+const body = BENCH_BODY;
 const gc = (globalThis as { gc?: () => void }).gc;
 // BENCH_ONLY=A1 (or "A1,A3"...) runs only those cases; unset runs all.
 const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim().toUpperCase());
@@ -54,19 +55,7 @@ export const suite: BenchSuite = {
       await broker.start();
       await broker.stop();
       const pub = conn.createPublisher({ confirm: true });
-      const rawPublish = (i: number) =>
-        pub.send(
-          {
-            exchange,
-            routingKey: 'bench',
-            mandatory: true,
-            durable: true,
-            messageId: globalThis.crypto.randomUUID(),
-            contentType: 'application/json',
-            headers: { target: 'bench' },
-          },
-          Buffer.from(JSON.stringify({ ...body, id: i })),
-        );
+      const rawPublish = rawAmqpPublish(pub, exchange);
       const purge = () => conn.queuePurge({ queue });
 
       // A1: both sides publish on a connection and channel opened before the rounds (the raw

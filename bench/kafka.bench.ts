@@ -18,6 +18,7 @@ import { randomUUID } from 'node:crypto';
 import { Admin, Consumer, type Message, ProduceAcks, Producer } from '@platformatic/kafka';
 import { KafkaBroker } from 'cloudmom/kafka';
 import { startKafka } from '../test/emulators/kafka/kafka.ts';
+import { BENCH_BODY, rawKafkaRecords } from './anchors.ts';
 import { interleave, ratioRow } from './rounds.ts';
 import type { BenchRow, BenchSuite } from './types.ts';
 
@@ -26,7 +27,7 @@ const WINDOW = 1000;
 const BATCH = 500;
 const ROUNDS = 7;
 const WARMUP = 3;
-const body = { id: 0, text: 'x'.repeat(200), tags: ['a', 'b', 'c'] };
+const body = BENCH_BODY;
 const gc = (globalThis as { gc?: () => void }).gc;
 // BENCH_ONLY=K1 (or "K1,K2"...) runs only those cases (K2 stands for K2, K2b, K2c); unset runs all.
 const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim().toUpperCase());
@@ -40,24 +41,13 @@ async function produceRaw(brokers: string[], topic: string): Promise<number> {
     idempotent: true,
     acks: ProduceAcks.ALL,
   });
-  const h = (s: string) => Buffer.from(s);
   try {
     gc?.();
     const t0 = performance.now();
     for (let i = 0; i < N; i += WINDOW) {
       const sends: Promise<unknown>[] = [];
       for (let j = i; j < Math.min(N, i + WINDOW); j += BATCH) {
-        const messages = [];
-        for (let k = j; k < Math.min(N, j + BATCH, i + WINDOW); k++)
-          messages.push({
-            topic,
-            value: Buffer.from(JSON.stringify({ ...body, id: k })),
-            headers: new Map([
-              [h('target'), h('bench')],
-              [h('content_type'), h('application/json')],
-              [h('message_id'), h(randomUUID())],
-            ]),
-          });
+        const messages = rawKafkaRecords(topic, j, Math.min(N, j + BATCH, i + WINDOW));
         sends.push(producer.send({ messages }));
       }
       await Promise.all(sends);

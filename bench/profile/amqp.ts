@@ -8,11 +8,12 @@
 import { Connection } from 'rabbitmq-client';
 import { AmqpBroker } from '../../adapters/amqp/index.ts';
 import { startRabbitmq } from '../../test/emulators/amqp/rabbitmq.ts';
+import { BENCH_BODY, rawAmqpPublish } from '../anchors.ts';
 
 const mode = process.argv[2] ?? 'ours';
 const N = Number(process.env.N ?? 10_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 6);
-const body = { id: 0, text: 'x'.repeat(200), tags: ['a', 'b', 'c'] };
+const body = BENCH_BODY;
 
 const peer = await startRabbitmq();
 const conn = new Connection({ url: peer.url, frameMax: 131072, noDelay: true });
@@ -49,21 +50,7 @@ for (let r = 0; r < ROUNDS; r++) {
   const b = mode === 'ours' ? new AmqpBroker(opts) : reused;
   const t0 = performance.now();
   if (b) await windowed((i) => b.publish({ ...body, id: i }, 'bench'));
-  else
-    await windowed((i) =>
-      pub.send(
-        {
-          exchange,
-          routingKey: 'bench',
-          mandatory: true,
-          durable: true,
-          messageId: globalThis.crypto.randomUUID(),
-          contentType: 'application/json',
-          headers: { target: 'bench' },
-        },
-        Buffer.from(JSON.stringify({ ...body, id: i })),
-      ),
-    );
+  else await windowed(rawAmqpPublish(pub, exchange));
   rates.push(Math.round(N / ((performance.now() - t0) / 1000)));
   if (b !== reused) await b?.stop();
   await conn.queuePurge({ queue });

@@ -6,15 +6,15 @@
  * rate. The peer is started here unless `CLOUDMOM_KAFKA_BROKERS` names one (Kafka runs in its
  * own JVM: the profile is the client's).
  */
-import { randomUUID } from 'node:crypto';
 import { Admin, ProduceAcks, Producer } from '@platformatic/kafka';
 import { KafkaBroker } from '../../adapters/kafka/index.ts';
 import { startKafka } from '../../test/emulators/kafka/kafka.ts';
+import { BENCH_BODY, rawKafkaRecords } from '../anchors.ts';
 
 const mode = process.argv[2] ?? 'ours';
 const N = Number(process.env.N ?? 20_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 8);
-const body = { id: 0, text: 'x'.repeat(200), tags: ['a', 'b', 'c'] };
+const body = BENCH_BODY;
 
 const peer = await startKafka();
 const brokers = peer.endpoint.split(',');
@@ -45,22 +45,11 @@ async function raw(): Promise<number> {
     idempotent: true,
     acks: ProduceAcks.ALL,
   });
-  const h = (s: string) => Buffer.from(s);
   const t0 = performance.now();
   for (let i = 0; i < N; i += 1000) {
     const sends: Promise<unknown>[] = [];
     for (let j = i; j < Math.min(N, i + 1000); j += 500) {
-      const messages = [];
-      for (let k = j; k < Math.min(N, j + 500, i + 1000); k++)
-        messages.push({
-          topic,
-          value: Buffer.from(JSON.stringify({ ...body, id: k })),
-          headers: new Map([
-            [h('target'), h('bench')],
-            [h('content_type'), h('application/json')],
-            [h('message_id'), h(randomUUID())],
-          ]),
-        });
+      const messages = rawKafkaRecords(topic, j, Math.min(N, j + 500, i + 1000));
       sends.push(producer.send({ messages }));
     }
     await Promise.all(sends);
