@@ -1,6 +1,7 @@
 /**
- * The examples app (`examples/app.ts`) as an AWS Lambda function: the example handlers on an
- * {@link SqsBroker}, behind `lambdaHandler` (middy; SQS events with partial batch response).
+ * The examples app (`examples/app.ts`) as an AWS Lambda function: the example handlers on the
+ * {@link SqsBroker} of `cloudmom/aws/lambda` (no receive loop or `request()` in the bundle),
+ * behind `lambdaHandler` (middy; SQS events with partial batch response).
  *
  * `serverless.yml` deploys this file, bundled by `infra/aws/bundle.cjs`, as one function per
  * service of `examples/topology.ts` (`greeter`, `worker`), each on its own queue. Its settings
@@ -29,7 +30,7 @@
  */
 import { createRequire } from 'node:module';
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { lambdaHandler, SqsBroker } from 'cloudmom/aws';
+import { lambdaHandler, SqsBroker } from 'cloudmom/aws/lambda';
 import { registerExample } from '../app.ts';
 
 /** What the function reads from its environment. */
