@@ -100,6 +100,12 @@ async function raw(): Promise<number> {
     rebalanceTimeout: GROUP.rebalanceTimeoutMs,
     maxWaitTime: 500,
   });
+  let fetches = 0;
+  const { fetch } = consumer;
+  consumer.fetch = ((...a: Parameters<typeof fetch>) => {
+    fetches++;
+    return fetch.apply(consumer, a);
+  }) as typeof fetch;
   const t0 = performance.now();
   const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false });
   let n = 0;
@@ -116,14 +122,24 @@ async function raw(): Promise<number> {
   const rate = N / ((performance.now() - t0) / 1000);
   await stream.close();
   await consumer.close(true);
+  if (process.env.COUNT) console.log({ fetches });
   return rate;
 }
 
 const run = mode === 'raw' ? raw : ours;
 const rates: number[] = [];
-for (let r = 0; r < ROUNDS; r++) rates.push(Math.round(await run()));
-const sorted = [...rates].sort((a, b) => a - b);
-console.log(mode, `keys=${keys}`, 'rounds', rates.join(' '), 'median', sorted[sorted.length >> 1]);
+// CPU of this process per record (user + system, join and close included): steadier than the
+// rate on a loaded machine
+const cpu: number[] = [];
+for (let r = 0; r < ROUNDS; r++) {
+  const c0 = process.cpuUsage();
+  rates.push(Math.round(await run()));
+  const c = process.cpuUsage(c0);
+  cpu.push(Math.round(((c.user + c.system) / N) * 100) / 100);
+}
+const mid = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+console.log(mode, `keys=${keys}`, 'rounds', rates.join(' '), 'median', mid(rates));
+console.log(mode, 'cpu µs/record', cpu.join(' '), 'median', mid(cpu));
 if (!process.env.TOPIC) await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
 await admin.close();
 await peer.stop();
