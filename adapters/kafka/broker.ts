@@ -45,7 +45,7 @@ import { checkOptionKeys, pick, sleep } from '../../src/util.ts';
 import {
   DEAD_LETTER_SUFFIX,
   DEFAULT_REPLY_TOPIC,
-  fromRecord,
+  decodeRecord,
   isTopicName,
   LIMITS,
   measure,
@@ -688,19 +688,29 @@ class Inbox {
   }
 
   /** Takes a fetched record. False when it was dropped (not owned, or already taken). */
-  accept(record: WireRecord, raw: unknown, leaderEpoch: number): boolean {
+  accept(
+    topic: string,
+    partition: number,
+    offset: bigint,
+    timestamp: WireRecord['timestamp'],
+    key: WireRecord['key'],
+    value: WireRecord['value'],
+    headers: WireRecord['headers'],
+    raw: unknown,
+    leaderEpoch: number,
+  ): boolean {
     if (this.#closed) return false;
-    const pkey = partitionKey(record.topic, record.partition);
+    const pkey = partitionKey(topic, partition);
     const epoch = this.#epochs.get(pkey);
     if (epoch === undefined) return false;
     const seen = this.#seen.get(pkey);
-    if (seen !== undefined && record.offset <= seen) return false;
-    this.#seen.set(pkey, record.offset);
-    this.#tracker.received(pkey, record.offset);
+    if (seen !== undefined && offset <= seen) return false;
+    this.#seen.set(pkey, offset);
+    this.#tracker.received(pkey, offset);
     const e: Entry = {
       message: undefined as unknown as IncomingMessage,
       redelivered: false,
-      offset: record.offset,
+      offset,
       pkey,
       lane: undefined,
       byKey: false,
@@ -709,13 +719,13 @@ class Inbox {
       deliveryCount: 1,
       state: 'queued',
     };
-    e.message = fromRecord(record, raw, { ackId: e });
+    e.message = decodeRecord(topic, partition, offset, timestamp, key, value, headers, raw, e, 1);
     // A key that is not UTF-8 gets a lossy group key: keys that decode alike share a lane
     // (as they share the core's order gate).
-    const key = this.#ordered ? e.message.groupKey : undefined;
-    const lane = key ?? (this.#ordered && this.#orderKeyless ? pkey : undefined);
+    const groupKey = this.#ordered ? e.message.groupKey : undefined;
+    const lane = groupKey ?? (this.#ordered && this.#orderKeyless ? pkey : undefined);
     e.lane = lane;
-    e.byKey = key !== undefined;
+    e.byKey = groupKey !== undefined;
     this.#held++;
     if (lane === undefined) {
       this.#alone.add(e);
@@ -765,15 +775,17 @@ class Inbox {
   }
 
   ack(ids: readonly unknown[]): void {
-    for (const id of ids) {
-      const e = id as Entry;
-      if (e.state === 'done') continue;
-      if (!this.#stale(e)) {
-        const w = this.#tracker.settled(e.pkey, e.offset);
-        if (w !== undefined) this.#onCommit(e.pkey, w, e.leaderEpoch);
-      }
-      this.#finish(e);
+    for (const id of ids) this.ackOne(id);
+  }
+
+  ackOne(id: unknown): void {
+    const e = id as Entry;
+    if (e.state === 'done') return;
+    if (!this.#stale(e)) {
+      const w = this.#tracker.settled(e.pkey, e.offset);
+      if (w !== undefined) this.#onCommit(e.pkey, w, e.leaderEpoch);
     }
+    this.#finish(e);
   }
 
   nack(id: unknown, delayMs: number, failed: boolean): void {
@@ -870,6 +882,11 @@ abstract class InboxSource implements Source {
 
   async ack(ackIds: readonly unknown[]): Promise<void> {
     this.inbox.ack(ackIds);
+  }
+
+  /** Settling is bookkeeping here (commits follow by watermark): the lane goes on at once. */
+  ackNow(ackId: unknown): void {
+    this.inbox.ackOne(ackId);
   }
 
   async nack(ackId: unknown, delayMs: number, failed: boolean): Promise<void> {
@@ -971,15 +988,13 @@ class KafkaGroupSource extends InboxSource {
   #take(m: KafkaMessage): void {
     // A fetch that left before a rebalance may deliver a partition no longer owned: dropped.
     this.inbox.accept(
-      {
-        topic: m.topic,
-        partition: m.partition,
-        offset: m.offset,
-        timestamp: m.timestamp,
-        key: m.key,
-        value: m.value,
-        headers: m.headerEntries,
-      },
+      m.topic,
+      m.partition,
+      m.offset,
+      m.timestamp,
+      m.key,
+      m.value,
+      m.headerEntries,
       m,
       m.leaderEpoch,
     );
@@ -1293,15 +1308,13 @@ class KafkaReplySource extends InboxSource {
                 const offset = batch.firstOffset + BigInt(r.offsetDelta);
                 if (offset < position || !r.key || !this.#key.equals(r.key)) continue;
                 this.inbox.accept(
-                  {
-                    topic: this.#topic,
-                    partition: p,
-                    offset,
-                    timestamp: batch.firstTimestamp + r.timestampDelta,
-                    key: r.key,
-                    value: r.value,
-                    headers: r.headers,
-                  },
+                  this.#topic,
+                  p,
+                  offset,
+                  batch.firstTimestamp + r.timestampDelta,
+                  r.key,
+                  r.value,
+                  r.headers,
                   r,
                   batch.partitionLeaderEpoch,
                 );

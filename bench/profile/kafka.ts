@@ -13,6 +13,9 @@ import { KafkaBroker } from '../../adapters/kafka/index.ts';
 import { startKafka } from '../../test/emulators/kafka/kafka.ts';
 
 const mode = process.argv[2] ?? 'ours';
+/** Per round: ms from start to the first record (the join), and from it to the N-th. */
+const phases: [number, number][] = [];
+let first = 0;
 const keys = Number(process.argv[3] ?? 100);
 const N = Number(process.env.N ?? 20_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 8);
@@ -66,7 +69,7 @@ async function ours(): Promise<number> {
     done = r;
   });
   broker.add('bench', () => {
-    n++;
+    if (n++ === 0) first = performance.now();
     if (n === N) done();
   });
   const consumer = broker.client.consumer;
@@ -85,6 +88,7 @@ async function ours(): Promise<number> {
   await broker.start();
   await all;
   const rate = N / ((performance.now() - t0) / 1000);
+  phases.push([first - t0, performance.now() - first]);
   await broker.stop();
   if (process.env.COUNT) console.log({ commits, fetches });
   return rate;
@@ -114,12 +118,13 @@ async function raw(): Promise<number> {
       const headers: Record<string, string> = {};
       for (const [k, v] of m.headerEntries) headers[k.toString()] = v.toString();
       JSON.parse(m.value.toString());
-      n++;
+      if (n++ === 0) first = performance.now();
       if (n % 1000 === 0) void m.commit();
       if (n === N) resolve();
     });
   });
   const rate = N / ((performance.now() - t0) / 1000);
+  phases.push([first - t0, performance.now() - first]);
   await stream.close();
   await consumer.close(true);
   if (process.env.COUNT) console.log({ fetches });
@@ -140,6 +145,14 @@ for (let r = 0; r < ROUNDS; r++) {
 const mid = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 console.log(mode, `keys=${keys}`, 'rounds', rates.join(' '), 'median', mid(rates));
 console.log(mode, 'cpu µs/record', cpu.join(' '), 'median', mid(cpu));
+const ms = (xs: number[]) => Math.round(mid(xs)!);
+console.log(
+  mode,
+  'ms to the first record',
+  ms(phases.map((p) => p[0])),
+  'then to the last',
+  ms(phases.map((p) => p[1])),
+);
 if (!process.env.TOPIC) await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
 await admin.close();
 await peer.stop();
