@@ -46,6 +46,7 @@ import {
   DEAD_LETTER_SUFFIX,
   DEFAULT_REPLY_TOPIC,
   decodeRecord,
+  groupKeyOf,
   isTopicName,
   LIMITS,
   measure,
@@ -574,8 +575,15 @@ function nonEmpty(v: unknown, name: string): string {
 
 /** One received record while it is in the source's or the core's hands (its ackId). */
 interface Entry {
-  /** The message of the first delivery (a redelivery hands the core a copy). */
-  message: IncomingMessage;
+  /**
+   * The message of the first delivery (a redelivery hands the core a copy); made when the
+   * record is first delivered, so records waiting in a lane hold only the client's record.
+   */
+  message: IncomingMessage | undefined;
+  /** The client's record (`raw` of the message), its partition and timestamp. */
+  readonly raw: unknown;
+  readonly partition: number;
+  readonly timestamp: WireRecord['timestamp'];
   redelivered: boolean;
   readonly offset: bigint;
   readonly pkey: string;
@@ -627,6 +635,8 @@ class Inbox {
   readonly #ordered: boolean;
   readonly #onCommit: (pkey: string, offset: bigint, leaderEpoch: number) => void;
   readonly #onPressure: (paused: boolean) => void;
+  /** The message of an entry's record (its ackId the entry), on first delivery. */
+  readonly #decode: (e: Entry) => IncomingMessage;
   #epoch = 0;
   #held = 0;
   #paused = false;
@@ -640,7 +650,9 @@ class Inbox {
     },
     onCommit: (pkey: string, offset: bigint, leaderEpoch: number) => void,
     onPressure: (paused: boolean) => void,
+    decode: (e: Entry) => IncomingMessage,
   ) {
+    this.#decode = decode;
     this.#prefetch = settings.prefetch;
     this.#orderKeyless = settings.orderKeyless;
     this.#ordered = settings.ordered ?? true;
@@ -694,8 +706,6 @@ class Inbox {
     offset: bigint,
     timestamp: WireRecord['timestamp'],
     key: WireRecord['key'],
-    value: WireRecord['value'],
-    headers: WireRecord['headers'],
     raw: unknown,
     leaderEpoch: number,
   ): boolean {
@@ -708,7 +718,10 @@ class Inbox {
     this.#seen.set(pkey, offset);
     this.#tracker.received(pkey, offset);
     const e: Entry = {
-      message: undefined as unknown as IncomingMessage,
+      message: undefined,
+      raw,
+      partition,
+      timestamp,
       redelivered: false,
       offset,
       pkey,
@@ -719,10 +732,9 @@ class Inbox {
       deliveryCount: 1,
       state: 'queued',
     };
-    e.message = decodeRecord(topic, partition, offset, timestamp, key, value, headers, raw, e, 1);
     // A key that is not UTF-8 gets a lossy group key: keys that decode alike share a lane
     // (as they share the core's order gate).
-    const groupKey = this.#ordered ? e.message.groupKey : undefined;
+    const groupKey = this.#ordered ? groupKeyOf(key) : undefined;
     const lane = groupKey ?? (this.#ordered && this.#orderKeyless ? pkey : undefined);
     e.lane = lane;
     e.byKey = groupKey !== undefined;
@@ -752,8 +764,9 @@ class Inbox {
     // each delivery its own object: the core tells deliveries apart by identity
     if (!e.redelivered) {
       e.redelivered = true;
+      e.message = this.#decode(e);
       this.#ready.push(e.message);
-    } else this.#ready.push({ ...e.message, deliveryCount: e.deliveryCount });
+    } else this.#ready.push({ ...e.message!, deliveryCount: e.deliveryCount });
   }
 
   async receive(max: number, signal: AbortSignal): Promise<IncomingMessage[]> {
@@ -910,6 +923,26 @@ interface GroupSettings {
   readonly maxWaitMs: number;
 }
 
+/** The message of a record from the group's stream (the entry its ackId). */
+function decodeFetched(e: Entry): IncomingMessage {
+  const m = e.raw as KafkaMessage;
+  return decodeRecord(
+    m.topic,
+    m.partition,
+    m.offset,
+    m.timestamp,
+    m.key,
+    m.value,
+    m.headerEntries,
+    m,
+    e,
+    1,
+  );
+}
+
+/** A record of a fetch response, as the reply reader reads it. */
+type FetchedRecord = Pick<WireRecord, 'key' | 'value' | 'headers'>;
+
 /** The consumer group of `start()`: a stream of fetched records, committed by watermark. */
 class KafkaGroupSource extends InboxSource {
   readonly name: string;
@@ -952,6 +985,7 @@ class KafkaGroupSource extends InboxSource {
       settings,
       (pkey, offset, leaderEpoch) => this.#commitLater(pkey, offset, leaderEpoch),
       (paused) => (paused ? this.#stream?.pause() : this.#stream?.resume()),
+      decodeFetched,
     );
     this.#onJoin = (p) => this.#joined(p);
   }
@@ -987,17 +1021,7 @@ class KafkaGroupSource extends InboxSource {
 
   #take(m: KafkaMessage): void {
     // A fetch that left before a rebalance may deliver a partition no longer owned: dropped.
-    this.inbox.accept(
-      m.topic,
-      m.partition,
-      m.offset,
-      m.timestamp,
-      m.key,
-      m.value,
-      m.headerEntries,
-      m,
-      m.leaderEpoch,
-    );
+    this.inbox.accept(m.topic, m.partition, m.offset, m.timestamp, m.key, m, m.leaderEpoch);
   }
 
   #streamFailed(stream: MessagesStream, err: unknown): void {
@@ -1188,6 +1212,21 @@ class KafkaReplySource extends InboxSource {
         this.#paused = paused;
         if (!paused) this.#wake();
       },
+      (e) => {
+        const r = e.raw as FetchedRecord;
+        return decodeRecord(
+          topic,
+          e.partition,
+          e.offset,
+          e.timestamp,
+          r.key,
+          r.value,
+          r.headers,
+          r,
+          e,
+          1,
+        );
+      },
     );
     consumer.on('error', (err: unknown) =>
       transport.logger.warn('kafka reply reader error', {
@@ -1313,8 +1352,6 @@ class KafkaReplySource extends InboxSource {
                   offset,
                   batch.firstTimestamp + r.timestampDelta,
                   r.key,
-                  r.value,
-                  r.headers,
                   r,
                   batch.partitionLeaderEpoch,
                 );

@@ -262,6 +262,19 @@ export function fromRecord(
   );
 }
 
+/**
+ * The group key of a record key: none when it is empty or absent, a lossy one (U+FFFD
+ * replacements) when it is not UTF-8.
+ */
+export function groupKeyOf(recordKey: Uint8Array | null | undefined): string | undefined {
+  if (!recordKey || recordKey.byteLength === 0) return undefined;
+  try {
+    return strict.decode(recordKey);
+  } catch {
+    return lossy.decode(recordKey);
+  }
+}
+
 /** Headers of a record that has none beside cloudmom's own (shared, read-only). */
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 

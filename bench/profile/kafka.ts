@@ -16,6 +16,9 @@ const mode = process.argv[2] ?? 'ours';
 /** Per round: ms from start to the first record (the join), and from it to the N-th. */
 const phases: [number, number][] = [];
 let first = 0;
+/** Per round: event-loop utilization from the first record to the N-th (1: never idle). */
+const elus: number[] = [];
+let elu0 = performance.eventLoopUtilization();
 const keys = Number(process.argv[3] ?? 100);
 const N = Number(process.env.N ?? 20_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 8);
@@ -69,7 +72,10 @@ async function ours(): Promise<number> {
     done = r;
   });
   broker.add('bench', () => {
-    if (n++ === 0) first = performance.now();
+    if (n++ === 0) {
+      first = performance.now();
+      elu0 = performance.eventLoopUtilization();
+    }
     if (n === N) done();
   });
   const consumer = broker.client.consumer;
@@ -89,6 +95,7 @@ async function ours(): Promise<number> {
   await all;
   const rate = N / ((performance.now() - t0) / 1000);
   phases.push([first - t0, performance.now() - first]);
+  elus.push(performance.eventLoopUtilization(elu0).utilization);
   await broker.stop();
   if (process.env.COUNT) console.log({ commits, fetches });
   return rate;
@@ -118,13 +125,17 @@ async function raw(): Promise<number> {
       const headers: Record<string, string> = {};
       for (const [k, v] of m.headerEntries) headers[k.toString()] = v.toString();
       JSON.parse(m.value.toString());
-      if (n++ === 0) first = performance.now();
+      if (n++ === 0) {
+        first = performance.now();
+        elu0 = performance.eventLoopUtilization();
+      }
       if (n % 1000 === 0) void m.commit();
       if (n === N) resolve();
     });
   });
   const rate = N / ((performance.now() - t0) / 1000);
   phases.push([first - t0, performance.now() - first]);
+  elus.push(performance.eventLoopUtilization(elu0).utilization);
   await stream.close();
   await consumer.close(true);
   if (process.env.COUNT) console.log({ fetches });
@@ -146,6 +157,7 @@ const mid = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 console.log(mode, `keys=${keys}`, 'rounds', rates.join(' '), 'median', mid(rates));
 console.log(mode, 'cpu µs/record', cpu.join(' '), 'median', mid(cpu));
 const ms = (xs: number[]) => Math.round(mid(xs)!);
+console.log(mode, 'event-loop utilization first to last', elus.map((u) => u.toFixed(2)).join(' '));
 console.log(
   mode,
   'ms to the first record',
