@@ -222,11 +222,15 @@ export class Consumer {
     this.#inflight.enter();
     let v: Verdict | Promise<Verdict>;
     try {
-      v = this.#gate.run(
-        m,
-        () => (this.#stopping ? this.#settle(m, RELEASED_BY_STOP) : this.#runAndSettle(m)),
-        () => this.#settle(m, RELEASED_BY_GROUP),
-      );
+      // no group key, no order to keep: no gate (nor its two closures per message)
+      if (m.groupKey === undefined)
+        v = this.#stopping ? this.#settle(m, RELEASED_BY_STOP) : this.#runAndSettle(m);
+      else
+        v = this.#gate.run(
+          m,
+          () => (this.#stopping ? this.#settle(m, RELEASED_BY_STOP) : this.#runAndSettle(m)),
+          () => this.#settle(m, RELEASED_BY_GROUP),
+        );
     } catch (err) {
       v = this.#settle(m, { kind: 'retry', delayMs: 0, error: err });
     }

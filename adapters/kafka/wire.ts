@@ -51,6 +51,21 @@ const OWN: ReadonlySet<string> = new Set([
   WIRE.deadLetterDescription,
 ]);
 
+/** cloudmom's own header names by length (ASCII: one byte a character). */
+const OWN_BY_LENGTH: string[][] = [];
+for (const n of OWN) (OWN_BY_LENGTH[n.length] ??= []).push(n);
+
+/** The own header name these bytes spell, without decoding them; else undefined. */
+function ownName(k: Uint8Array): string | undefined {
+  const names = OWN_BY_LENGTH[k.byteLength];
+  if (names === undefined) return undefined;
+  next: for (const n of names) {
+    for (let i = 0; i < n.length; i++) if (k[i] !== n.charCodeAt(i)) continue next;
+    return n;
+  }
+  return undefined;
+}
+
 /** True when `name` is a valid Kafka topic name. */
 export function isTopicName(name: string): boolean {
   return LIMITS.topicName.test(name) && name !== '.' && name !== '..';
@@ -304,11 +319,14 @@ export function decodeRecord(
   let poison: DeadLetterReason | undefined;
   for (const [k, v] of entries) {
     if (!k) continue;
-    const name = lossy.decode(k);
-    if (!OWN.has(name)) {
-      headers ??= {};
-      setOwn(headers, name, lossy.decode(v ?? EMPTY));
-      continue;
+    let name = ownName(k);
+    if (name === undefined) {
+      name = lossy.decode(k);
+      if (!OWN.has(name)) {
+        headers ??= {};
+        setOwn(headers, name, lossy.decode(v ?? EMPTY));
+        continue;
+      }
     }
     let text: string;
     try {
