@@ -11,7 +11,7 @@
  * *lanes* — one per record key, or one per partition for records without a key — and a lane
  * hands the core one record at a time, so order holds per key (per partition for keyless
  * records) while different keys and partitions run concurrently up to the broker's
- * concurrency. Offsets are committed by watermark ({@link OffsetTracker}): a partition's
+ * concurrency. Offsets are committed by watermark (the entries of a partition in offset order): a partition's
  * offset moves past a record only once it and every record before it are settled, so a crash
  * never skips an unsettled record (it redelivers the settled ones after the watermark).
  *
@@ -32,7 +32,7 @@ import { BROKER_OPTION_KEYS, Broker, type BrokerOptions } from '../../src/broker
 import { type ErrorCode, InvalidArgumentError, SendError } from '../../src/errors.ts';
 import { describeError, type Logger, silentLogger } from '../../src/log.ts';
 import { optionalPeer } from '../../src/peer.ts';
-import { OffsetTracker, PushBuffer } from '../../src/sources.ts';
+import { PushBuffer } from '../../src/sources.ts';
 import type {
   Capabilities,
   IncomingMessage,
@@ -575,6 +575,8 @@ function nonEmpty(v: unknown, name: string): string {
 
 /** One received record while it is in the source's or the core's hands (its ackId). */
 interface Entry {
+  /** Acknowledged (or dead-lettered): the watermark may pass it. */
+  settled: boolean;
   /**
    * The message of the first delivery (a redelivery hands the core a copy); made when the
    * record is first delivered, so records waiting in a lane hold only the client's record.
@@ -625,7 +627,12 @@ class Inbox {
   readonly #partitionLanes = new Map<string, Entry[]>();
   /** Records in no lane (unordered). */
   readonly #alone = new Set<Entry>();
-  readonly #tracker = new OffsetTracker();
+  /**
+   * Commit watermarks: per partition, its entries in offset order from the first unsettled
+   * one (`head`); the offset to commit is the first unsettled one's, or one past the last.
+   * A flag on the entry, not a set of settled offsets: most keyed records settle out of order.
+   */
+  readonly #marks = new Map<string, { entries: Entry[]; head: number }>();
   /** Current assignment epoch of each partition this source owns. */
   readonly #epochs = new Map<string, number>();
   /** Highest offset taken per partition (re-fetched records at or below it are skipped). */
@@ -680,7 +687,7 @@ class Inbox {
     for (const p of gone) {
       this.#epochs.delete(p);
       this.#seen.delete(p);
-      this.#tracker.forget(p);
+      this.#marks.delete(p);
     }
     const drop = (e: Entry) => {
       if (!gone.has(e.pkey) || (e.state !== 'queued' && e.state !== 'waiting')) return false;
@@ -716,8 +723,13 @@ class Inbox {
     const seen = this.#seen.get(pkey);
     if (seen !== undefined && offset <= seen) return false;
     this.#seen.set(pkey, offset);
-    this.#tracker.received(pkey, offset);
+    let marks = this.#marks.get(pkey);
+    if (marks === undefined) {
+      marks = { entries: [], head: 0 };
+      this.#marks.set(pkey, marks);
+    }
     const e: Entry = {
+      settled: false,
       message: undefined,
       raw,
       partition,
@@ -738,6 +750,7 @@ class Inbox {
     const lane = groupKey ?? (this.#ordered && this.#orderKeyless ? pkey : undefined);
     e.lane = lane;
     e.byKey = groupKey !== undefined;
+    marks.entries.push(e);
     this.#held++;
     if (lane === undefined) {
       this.#alone.add(e);
@@ -795,10 +808,34 @@ class Inbox {
     const e = id as Entry;
     if (e.state === 'done') return;
     if (!this.#stale(e)) {
-      const w = this.#tracker.settled(e.pkey, e.offset);
+      const w = this.#settled(e);
       if (w !== undefined) this.#onCommit(e.pkey, w, e.leaderEpoch);
     }
     this.#finish(e);
+  }
+
+  /** Marks an entry settled; the offset to commit when its partition's watermark moved. */
+  #settled(e: Entry): bigint | undefined {
+    e.settled = true;
+    const m = this.#marks.get(e.pkey);
+    if (m === undefined || m.entries[m.head] !== e) return undefined;
+    const entries = m.entries;
+    let head = m.head + 1;
+    while (head < entries.length && entries[head]!.settled) head++;
+    if (head === entries.length) {
+      // all settled: one past the last
+      const w = entries[head - 1]!.offset + 1n;
+      entries.length = 0;
+      m.head = 0;
+      return w;
+    }
+    const next = entries[head]!.offset;
+    if (head >= 256) {
+      // drop the settled prefix (amortized: at most one copy per 256 settled)
+      m.entries = entries.slice(head);
+      m.head = 0;
+    } else m.head = head;
+    return next;
   }
 
   nack(id: unknown, delayMs: number, failed: boolean): void {
