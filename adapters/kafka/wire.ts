@@ -53,7 +53,11 @@ const OWN: ReadonlySet<string> = new Set([
 
 /** cloudmom's own header names by length (ASCII: one byte a character). */
 const OWN_BY_LENGTH: string[][] = [];
-for (const n of OWN) (OWN_BY_LENGTH[n.length] ??= []).push(n);
+for (const n of OWN) {
+  const same = OWN_BY_LENGTH[n.length] ?? [];
+  same.push(n);
+  OWN_BY_LENGTH[n.length] = same;
+}
 
 /** The own header name these bytes spell, without decoding them; else undefined. */
 function ownName(k: Uint8Array): string | undefined {
