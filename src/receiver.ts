@@ -37,14 +37,29 @@ class AckBatch {
   #ids: unknown[] = [];
   #scheduled = false;
   readonly #inflight = new Idle();
+  /** The source's synchronous ack, if it has one (then nothing is batched here). */
+  readonly #now: ((id: unknown) => void) | undefined;
 
   constructor(source: Source, logger: Logger) {
     this.#source = source;
     this.#logger = logger;
     this.#max = Math.max(1, source.maxAckBatch ?? 1);
+    this.#now = source.ackNow?.bind(source);
   }
 
   add(id: unknown): void {
+    if (this.#now !== undefined) {
+      try {
+        this.#now(id);
+      } catch (err) {
+        this.#logger.warn('acknowledging failed; the message will be redelivered', {
+          source: this.#source.name,
+          count: 1,
+          error: describeError(err),
+        });
+      }
+      return;
+    }
     this.#ids.push(id);
     if (this.#ids.length >= this.#max) this.#send();
     else if (!this.#scheduled) {
@@ -207,11 +222,15 @@ export class Consumer {
     this.#inflight.enter();
     let v: Verdict | Promise<Verdict>;
     try {
-      v = this.#gate.run(
-        m,
-        () => (this.#stopping ? this.#settle(m, RELEASED_BY_STOP) : this.#runAndSettle(m)),
-        () => this.#settle(m, RELEASED_BY_GROUP),
-      );
+      // no group key, no order to keep: no gate (nor its two closures per message)
+      if (m.groupKey === undefined)
+        v = this.#stopping ? this.#settle(m, RELEASED_BY_STOP) : this.#runAndSettle(m);
+      else
+        v = this.#gate.run(
+          m,
+          () => (this.#stopping ? this.#settle(m, RELEASED_BY_STOP) : this.#runAndSettle(m)),
+          () => this.#settle(m, RELEASED_BY_GROUP),
+        );
     } catch (err) {
       v = this.#settle(m, { kind: 'retry', delayMs: 0, error: err });
     }

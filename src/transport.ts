@@ -103,6 +103,13 @@ export interface Source {
   /** Acknowledges messages (by their `ackId`). Acking twice is harmless. */
   ack(ackIds: readonly unknown[]): Promise<void>;
   /**
+   * Acknowledges one message at once, synchronously, where acking is bookkeeping in this
+   * process (a log's commit watermark, committed later by the source). When present the core
+   * calls it instead of batching into `ack`, so what waits on the settlement (the next record
+   * of a key) goes on in the same turn.
+   */
+  ackNow?(ackId: unknown): void;
+  /**
    * Gives a message back: redelivered after `delayMs` where the platform can delay (else as
    * soon as it redelivers). `failed` is false when the core releases a message it never ran
    * (an earlier one of its group key failed, or it is stopping).

@@ -11,7 +11,7 @@
  * *lanes* — one per record key, or one per partition for records without a key — and a lane
  * hands the core one record at a time, so order holds per key (per partition for keyless
  * records) while different keys and partitions run concurrently up to the broker's
- * concurrency. Offsets are committed by watermark ({@link OffsetTracker}): a partition's
+ * concurrency. Offsets are committed by watermark (the entries of a partition in offset order): a partition's
  * offset moves past a record only once it and every record before it are settled, so a crash
  * never skips an unsettled record (it redelivers the settled ones after the watermark).
  *
@@ -32,7 +32,7 @@ import { BROKER_OPTION_KEYS, Broker, type BrokerOptions } from '../../src/broker
 import { type ErrorCode, InvalidArgumentError, SendError } from '../../src/errors.ts';
 import { describeError, type Logger, silentLogger } from '../../src/log.ts';
 import { optionalPeer } from '../../src/peer.ts';
-import { OffsetTracker, PushBuffer } from '../../src/sources.ts';
+import { PushBuffer } from '../../src/sources.ts';
 import type {
   Capabilities,
   IncomingMessage,
@@ -45,7 +45,8 @@ import { checkOptionKeys, pick, sleep } from '../../src/util.ts';
 import {
   DEAD_LETTER_SUFFIX,
   DEFAULT_REPLY_TOPIC,
-  fromRecord,
+  decodeRecord,
+  groupKeyOf,
   isTopicName,
   LIMITS,
   measure,
@@ -574,8 +575,17 @@ function nonEmpty(v: unknown, name: string): string {
 
 /** One received record while it is in the source's or the core's hands (its ackId). */
 interface Entry {
-  /** The message of the first delivery (a redelivery hands the core a copy). */
-  message: IncomingMessage;
+  /** Acknowledged (or dead-lettered): the watermark may pass it. */
+  settled: boolean;
+  /**
+   * The message of the first delivery (a redelivery hands the core a copy); made when the
+   * record is first delivered, so records waiting in a lane hold only the client's record.
+   */
+  message: IncomingMessage | undefined;
+  /** The client's record (`raw` of the message), its partition and timestamp. */
+  readonly raw: unknown;
+  readonly partition: number;
+  readonly timestamp: WireRecord['timestamp'];
   redelivered: boolean;
   readonly offset: bigint;
   readonly pkey: string;
@@ -617,7 +627,12 @@ class Inbox {
   readonly #partitionLanes = new Map<string, Entry[]>();
   /** Records in no lane (unordered). */
   readonly #alone = new Set<Entry>();
-  readonly #tracker = new OffsetTracker();
+  /**
+   * Commit watermarks: per partition, its entries in offset order from the first unsettled
+   * one (`head`); the offset to commit is the first unsettled one's, or one past the last.
+   * A flag on the entry, not a set of settled offsets: most keyed records settle out of order.
+   */
+  readonly #marks = new Map<string, { entries: Entry[]; head: number }>();
   /** Current assignment epoch of each partition this source owns. */
   readonly #epochs = new Map<string, number>();
   /** Highest offset taken per partition (re-fetched records at or below it are skipped). */
@@ -627,6 +642,8 @@ class Inbox {
   readonly #ordered: boolean;
   readonly #onCommit: (pkey: string, offset: bigint, leaderEpoch: number) => void;
   readonly #onPressure: (paused: boolean) => void;
+  /** The message of an entry's record (its ackId the entry), on first delivery. */
+  readonly #decode: (e: Entry) => IncomingMessage;
   #epoch = 0;
   #held = 0;
   #paused = false;
@@ -640,7 +657,9 @@ class Inbox {
     },
     onCommit: (pkey: string, offset: bigint, leaderEpoch: number) => void,
     onPressure: (paused: boolean) => void,
+    decode: (e: Entry) => IncomingMessage,
   ) {
+    this.#decode = decode;
     this.#prefetch = settings.prefetch;
     this.#orderKeyless = settings.orderKeyless;
     this.#ordered = settings.ordered ?? true;
@@ -668,7 +687,7 @@ class Inbox {
     for (const p of gone) {
       this.#epochs.delete(p);
       this.#seen.delete(p);
-      this.#tracker.forget(p);
+      this.#marks.delete(p);
     }
     const drop = (e: Entry) => {
       if (!gone.has(e.pkey) || (e.state !== 'queued' && e.state !== 'waiting')) return false;
@@ -688,19 +707,35 @@ class Inbox {
   }
 
   /** Takes a fetched record. False when it was dropped (not owned, or already taken). */
-  accept(record: WireRecord, raw: unknown, leaderEpoch: number): boolean {
+  accept(
+    topic: string,
+    partition: number,
+    offset: bigint,
+    timestamp: WireRecord['timestamp'],
+    key: WireRecord['key'],
+    raw: unknown,
+    leaderEpoch: number,
+  ): boolean {
     if (this.#closed) return false;
-    const pkey = partitionKey(record.topic, record.partition);
+    const pkey = partitionKey(topic, partition);
     const epoch = this.#epochs.get(pkey);
     if (epoch === undefined) return false;
     const seen = this.#seen.get(pkey);
-    if (seen !== undefined && record.offset <= seen) return false;
-    this.#seen.set(pkey, record.offset);
-    this.#tracker.received(pkey, record.offset);
+    if (seen !== undefined && offset <= seen) return false;
+    this.#seen.set(pkey, offset);
+    let marks = this.#marks.get(pkey);
+    if (marks === undefined) {
+      marks = { entries: [], head: 0 };
+      this.#marks.set(pkey, marks);
+    }
     const e: Entry = {
-      message: undefined as unknown as IncomingMessage,
+      settled: false,
+      message: undefined,
+      raw,
+      partition,
+      timestamp,
       redelivered: false,
-      offset: record.offset,
+      offset,
       pkey,
       lane: undefined,
       byKey: false,
@@ -709,13 +744,13 @@ class Inbox {
       deliveryCount: 1,
       state: 'queued',
     };
-    e.message = fromRecord(record, raw, { ackId: e });
     // A key that is not UTF-8 gets a lossy group key: keys that decode alike share a lane
     // (as they share the core's order gate).
-    const key = this.#ordered ? e.message.groupKey : undefined;
-    const lane = key ?? (this.#ordered && this.#orderKeyless ? pkey : undefined);
+    const groupKey = this.#ordered ? groupKeyOf(key) : undefined;
+    const lane = groupKey ?? (this.#ordered && this.#orderKeyless ? pkey : undefined);
     e.lane = lane;
-    e.byKey = key !== undefined;
+    e.byKey = groupKey !== undefined;
+    marks.entries.push(e);
     this.#held++;
     if (lane === undefined) {
       this.#alone.add(e);
@@ -742,8 +777,9 @@ class Inbox {
     // each delivery its own object: the core tells deliveries apart by identity
     if (!e.redelivered) {
       e.redelivered = true;
+      e.message = this.#decode(e);
       this.#ready.push(e.message);
-    } else this.#ready.push({ ...e.message, deliveryCount: e.deliveryCount });
+    } else this.#ready.push({ ...e.message!, deliveryCount: e.deliveryCount });
   }
 
   async receive(max: number, signal: AbortSignal): Promise<IncomingMessage[]> {
@@ -765,15 +801,41 @@ class Inbox {
   }
 
   ack(ids: readonly unknown[]): void {
-    for (const id of ids) {
-      const e = id as Entry;
-      if (e.state === 'done') continue;
-      if (!this.#stale(e)) {
-        const w = this.#tracker.settled(e.pkey, e.offset);
-        if (w !== undefined) this.#onCommit(e.pkey, w, e.leaderEpoch);
-      }
-      this.#finish(e);
+    for (const id of ids) this.ackOne(id);
+  }
+
+  ackOne(id: unknown): void {
+    const e = id as Entry;
+    if (e.state === 'done') return;
+    if (!this.#stale(e)) {
+      const w = this.#settled(e);
+      if (w !== undefined) this.#onCommit(e.pkey, w, e.leaderEpoch);
     }
+    this.#finish(e);
+  }
+
+  /** Marks an entry settled; the offset to commit when its partition's watermark moved. */
+  #settled(e: Entry): bigint | undefined {
+    e.settled = true;
+    const m = this.#marks.get(e.pkey);
+    if (m === undefined || m.entries[m.head] !== e) return undefined;
+    const entries = m.entries;
+    let head = m.head + 1;
+    while (head < entries.length && entries[head]!.settled) head++;
+    if (head === entries.length) {
+      // all settled: one past the last
+      const w = entries[head - 1]!.offset + 1n;
+      entries.length = 0;
+      m.head = 0;
+      return w;
+    }
+    const next = entries[head]!.offset;
+    if (head >= 256) {
+      // drop the settled prefix (amortized: at most one copy per 256 settled)
+      m.entries = entries.slice(head);
+      m.head = 0;
+    } else m.head = head;
+    return next;
   }
 
   nack(id: unknown, delayMs: number, failed: boolean): void {
@@ -872,6 +934,11 @@ abstract class InboxSource implements Source {
     this.inbox.ack(ackIds);
   }
 
+  /** Settling is bookkeeping here (commits follow by watermark): the lane goes on at once. */
+  ackNow(ackId: unknown): void {
+    this.inbox.ackOne(ackId);
+  }
+
   async nack(ackId: unknown, delayMs: number, failed: boolean): Promise<void> {
     this.inbox.nack(ackId, delayMs, failed);
   }
@@ -892,6 +959,26 @@ interface GroupSettings {
   readonly group: Required<KafkaGroupOptions>;
   readonly maxWaitMs: number;
 }
+
+/** The message of a record from the group's stream (the entry its ackId). */
+function decodeFetched(e: Entry): IncomingMessage {
+  const m = e.raw as KafkaMessage;
+  return decodeRecord(
+    m.topic,
+    m.partition,
+    m.offset,
+    m.timestamp,
+    m.key,
+    m.value,
+    m.headerEntries,
+    m,
+    e,
+    1,
+  );
+}
+
+/** A record of a fetch response, as the reply reader reads it. */
+type FetchedRecord = Pick<WireRecord, 'key' | 'value' | 'headers'>;
 
 /** The consumer group of `start()`: a stream of fetched records, committed by watermark. */
 class KafkaGroupSource extends InboxSource {
@@ -935,6 +1022,7 @@ class KafkaGroupSource extends InboxSource {
       settings,
       (pkey, offset, leaderEpoch) => this.#commitLater(pkey, offset, leaderEpoch),
       (paused) => (paused ? this.#stream?.pause() : this.#stream?.resume()),
+      decodeFetched,
     );
     this.#onJoin = (p) => this.#joined(p);
   }
@@ -970,19 +1058,7 @@ class KafkaGroupSource extends InboxSource {
 
   #take(m: KafkaMessage): void {
     // A fetch that left before a rebalance may deliver a partition no longer owned: dropped.
-    this.inbox.accept(
-      {
-        topic: m.topic,
-        partition: m.partition,
-        offset: m.offset,
-        timestamp: m.timestamp,
-        key: m.key,
-        value: m.value,
-        headers: m.headerEntries,
-      },
-      m,
-      m.leaderEpoch,
-    );
+    this.inbox.accept(m.topic, m.partition, m.offset, m.timestamp, m.key, m, m.leaderEpoch);
   }
 
   #streamFailed(stream: MessagesStream, err: unknown): void {
@@ -1173,6 +1249,21 @@ class KafkaReplySource extends InboxSource {
         this.#paused = paused;
         if (!paused) this.#wake();
       },
+      (e) => {
+        const r = e.raw as FetchedRecord;
+        return decodeRecord(
+          topic,
+          e.partition,
+          e.offset,
+          e.timestamp,
+          r.key,
+          r.value,
+          r.headers,
+          r,
+          e,
+          1,
+        );
+      },
     );
     consumer.on('error', (err: unknown) =>
       transport.logger.warn('kafka reply reader error', {
@@ -1293,15 +1384,11 @@ class KafkaReplySource extends InboxSource {
                 const offset = batch.firstOffset + BigInt(r.offsetDelta);
                 if (offset < position || !r.key || !this.#key.equals(r.key)) continue;
                 this.inbox.accept(
-                  {
-                    topic: this.#topic,
-                    partition: p,
-                    offset,
-                    timestamp: batch.firstTimestamp + r.timestampDelta,
-                    key: r.key,
-                    value: r.value,
-                    headers: r.headers,
-                  },
+                  this.#topic,
+                  p,
+                  offset,
+                  batch.firstTimestamp + r.timestampDelta,
+                  r.key,
                   r,
                   batch.partitionLeaderEpoch,
                 );

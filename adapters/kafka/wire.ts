@@ -51,6 +51,25 @@ const OWN: ReadonlySet<string> = new Set([
   WIRE.deadLetterDescription,
 ]);
 
+/** cloudmom's own header names by length (ASCII: one byte a character). */
+const OWN_BY_LENGTH: string[][] = [];
+for (const n of OWN) {
+  const same = OWN_BY_LENGTH[n.length] ?? [];
+  same.push(n);
+  OWN_BY_LENGTH[n.length] = same;
+}
+
+/** The own header name these bytes spell, without decoding them; else undefined. */
+function ownName(k: Uint8Array): string | undefined {
+  const names = OWN_BY_LENGTH[k.byteLength];
+  if (names === undefined) return undefined;
+  next: for (const n of names) {
+    for (let i = 0; i < n.length; i++) if (k[i] !== n.charCodeAt(i)) continue next;
+    return n;
+  }
+  return undefined;
+}
+
 /** True when `name` is a valid Kafka topic name. */
 export function isTopicName(name: string): boolean {
   return LIMITS.topicName.test(name) && name !== '.' && name !== '..';
@@ -248,45 +267,120 @@ export function fromRecord(
   raw: unknown,
   extra: { ackId?: unknown; deliveryCount?: number } = {},
 ): IncomingMessage {
-  const headers: Record<string, string> = {};
-  const own: Record<string, string> = {};
-  let poison: DeadLetterReason | undefined;
-  for (const [k, v] of r.headers) {
-    if (!k) continue;
-    const name = lossy.decode(k);
-    const bytes = v ?? EMPTY;
-    if (OWN.has(name)) {
-      try {
-        own[name] = strict.decode(bytes);
-      } catch {
-        poison ??= { code: 'undecodable', description: `header "${name}" is not valid UTF-8` };
-      }
-    } else setOwn(headers, name, lossy.decode(bytes));
+  return decodeRecord(
+    r.topic,
+    r.partition,
+    r.offset,
+    r.timestamp,
+    r.key,
+    r.value,
+    r.headers,
+    raw,
+    extra.ackId,
+    extra.deliveryCount ?? 1,
+  );
+}
+
+/**
+ * The group key of a record key: none when it is empty or absent, a lossy one (U+FFFD
+ * replacements) when it is not UTF-8.
+ */
+export function groupKeyOf(recordKey: Uint8Array | null | undefined): string | undefined {
+  if (!recordKey || recordKey.byteLength === 0) return undefined;
+  try {
+    return strict.decode(recordKey);
+  } catch {
+    return lossy.decode(recordKey);
   }
-  let key: string | undefined;
-  if (r.key && r.key.byteLength > 0) {
+}
+
+/** Headers of a record that has none beside cloudmom's own (shared, read-only). */
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+
+/**
+ * {@link fromRecord} from the record's fields (a consumer's `Message` needs no
+ * {@link WireRecord} made for it). Own headers go to locals, not to a map by name: this runs
+ * once per received record.
+ */
+export function decodeRecord(
+  topic: string,
+  partition: number,
+  offset: bigint,
+  timestamp: bigint | number | undefined,
+  recordKey: Uint8Array | null | undefined,
+  value: Uint8Array | null | undefined,
+  entries: WireRecord['headers'],
+  raw: unknown,
+  ackId: unknown,
+  deliveryCount: number,
+): IncomingMessage {
+  let headers: Record<string, string> | undefined;
+  let target: string | undefined;
+  let messageId: string | undefined;
+  let contentType: string | undefined;
+  let correlationId: string | undefined;
+  let replyTo: string | undefined;
+  let poison: DeadLetterReason | undefined;
+  for (const [k, v] of entries) {
+    if (!k) continue;
+    let name = ownName(k);
+    if (name === undefined) {
+      name = lossy.decode(k);
+      if (!OWN.has(name)) {
+        headers ??= {};
+        setOwn(headers, name, lossy.decode(v ?? EMPTY));
+        continue;
+      }
+    }
+    let text: string;
     try {
-      key = strict.decode(r.key);
+      text = strict.decode(v ?? EMPTY);
     } catch {
-      key = lossy.decode(r.key);
-      binaryKeys.set(own[WIRE.messageId] || recordId(r.topic, r.partition, r.offset), r.key);
+      poison ??= { code: 'undecodable', description: `header "${name}" is not valid UTF-8` };
+      continue;
+    }
+    switch (name) {
+      case WIRE.target:
+        target = text;
+        break;
+      case WIRE.messageId:
+        messageId = text;
+        break;
+      case WIRE.contentType:
+        contentType = text;
+        break;
+      case WIRE.correlationId:
+        correlationId = text;
+        break;
+      case WIRE.replyTo:
+        replyTo = text;
+        break;
     }
   }
-  const ts = r.timestamp === undefined ? -1 : Number(r.timestamp);
-  const target = own[WIRE.target];
+  if (!messageId) messageId = recordId(topic, partition, offset);
+  let key: string | undefined;
+  if (recordKey && recordKey.byteLength > 0) {
+    try {
+      key = strict.decode(recordKey);
+    } catch {
+      key = lossy.decode(recordKey);
+      binaryKeys.set(messageId, recordKey);
+    }
+  }
+  const ts = timestamp === undefined ? -1 : Number(timestamp);
   return {
-    body: r.value ?? EMPTY,
+    body: value ?? EMPTY,
     target: target === '' ? undefined : target,
-    messageId: own[WIRE.messageId] || recordId(r.topic, r.partition, r.offset),
-    contentType: own[WIRE.contentType],
-    headers,
-    correlationId: own[WIRE.correlationId],
-    replyTo: own[WIRE.replyTo],
-    deliveryCount: extra.deliveryCount ?? 1,
+    messageId,
+    contentType,
+    headers: headers ?? NO_HEADERS,
+    correlationId,
+    replyTo,
+    deliveryCount,
     publishedAt: ts >= 0 ? new Date(ts) : undefined,
     groupKey: key,
-    ackId: extra.ackId,
-    source: r.topic,
+    ackId,
+    source: topic,
     poison,
     raw,
   };

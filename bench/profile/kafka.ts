@@ -13,6 +13,12 @@ import { KafkaBroker } from '../../adapters/kafka/index.ts';
 import { startKafka } from '../../test/emulators/kafka/kafka.ts';
 
 const mode = process.argv[2] ?? 'ours';
+/** Per round: ms from start to the first record (the join), and from it to the N-th. */
+const phases: [number, number][] = [];
+let first = 0;
+/** Per round: event-loop utilization from the first record to the N-th (1: never idle). */
+const elus: number[] = [];
+let elu0 = performance.eventLoopUtilization();
 const keys = Number(process.argv[3] ?? 100);
 const N = Number(process.env.N ?? 20_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 8);
@@ -66,7 +72,10 @@ async function ours(): Promise<number> {
     done = r;
   });
   broker.add('bench', () => {
-    n++;
+    if (n++ === 0) {
+      first = performance.now();
+      elu0 = performance.eventLoopUtilization();
+    }
     if (n === N) done();
   });
   const consumer = broker.client.consumer;
@@ -85,6 +94,8 @@ async function ours(): Promise<number> {
   await broker.start();
   await all;
   const rate = N / ((performance.now() - t0) / 1000);
+  phases.push([first - t0, performance.now() - first]);
+  elus.push(performance.eventLoopUtilization(elu0).utilization);
   await broker.stop();
   if (process.env.COUNT) console.log({ commits, fetches });
   return rate;
@@ -100,6 +111,12 @@ async function raw(): Promise<number> {
     rebalanceTimeout: GROUP.rebalanceTimeoutMs,
     maxWaitTime: 500,
   });
+  let fetches = 0;
+  const { fetch } = consumer;
+  consumer.fetch = ((...a: Parameters<typeof fetch>) => {
+    fetches++;
+    return fetch.apply(consumer, a);
+  }) as typeof fetch;
   const t0 = performance.now();
   const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false });
   let n = 0;
@@ -108,22 +125,46 @@ async function raw(): Promise<number> {
       const headers: Record<string, string> = {};
       for (const [k, v] of m.headerEntries) headers[k.toString()] = v.toString();
       JSON.parse(m.value.toString());
-      n++;
+      if (n++ === 0) {
+        first = performance.now();
+        elu0 = performance.eventLoopUtilization();
+      }
       if (n % 1000 === 0) void m.commit();
       if (n === N) resolve();
     });
   });
   const rate = N / ((performance.now() - t0) / 1000);
+  phases.push([first - t0, performance.now() - first]);
+  elus.push(performance.eventLoopUtilization(elu0).utilization);
   await stream.close();
   await consumer.close(true);
+  if (process.env.COUNT) console.log({ fetches });
   return rate;
 }
 
 const run = mode === 'raw' ? raw : ours;
 const rates: number[] = [];
-for (let r = 0; r < ROUNDS; r++) rates.push(Math.round(await run()));
-const sorted = [...rates].sort((a, b) => a - b);
-console.log(mode, `keys=${keys}`, 'rounds', rates.join(' '), 'median', sorted[sorted.length >> 1]);
+// CPU of this process per record (user + system, join and close included): steadier than the
+// rate on a loaded machine
+const cpu: number[] = [];
+for (let r = 0; r < ROUNDS; r++) {
+  const c0 = process.cpuUsage();
+  rates.push(Math.round(await run()));
+  const c = process.cpuUsage(c0);
+  cpu.push(Math.round(((c.user + c.system) / N) * 100) / 100);
+}
+const mid = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+console.log(mode, `keys=${keys}`, 'rounds', rates.join(' '), 'median', mid(rates));
+console.log(mode, 'cpu µs/record', cpu.join(' '), 'median', mid(cpu));
+const ms = (xs: number[]) => Math.round(mid(xs)!);
+console.log(mode, 'event-loop utilization first to last', elus.map((u) => u.toFixed(2)).join(' '));
+console.log(
+  mode,
+  'ms to the first record',
+  ms(phases.map((p) => p[0])),
+  'then to the last',
+  ms(phases.map((p) => p[1])),
+);
 if (!process.env.TOPIC) await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
 await admin.close();
 await peer.stop();
