@@ -240,7 +240,7 @@ describe('kafka wire: records in', () => {
   });
 });
 
-describe('kafka commit watermarks (the core OffsetTracker, as the source uses it)', () => {
+describe('kafka commit watermarks (the core OffsetTracker; the Kafka source now keeps its own per-partition flags, covered by the conformance, chaos and rebalance tests)', () => {
   it('commit one past the longest settled prefix on random out-of-order settlement', () => {
     for (let run = 0; run < 200; run++) {
       const core = new OffsetTracker();
