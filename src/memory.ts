@@ -11,7 +11,7 @@ import type {
   Source,
   Transport,
 } from './transport.ts';
-import { checkOptionKeys, pick } from './util.ts';
+import { checkNonEmpty, checkOptionKeys, pick } from './util.ts';
 
 const randomUUID = (): string => globalThis.crypto.randomUUID();
 
@@ -469,8 +469,7 @@ class MemoryTransport implements Transport {
     // Without a name each broker has a queue of its own: two brokers share one only when told.
     this.#ownQueue = options.queue === undefined;
     const name = options.queue ?? `cloudmom-${randomUUID()}`;
-    if (typeof name !== 'string' || name === '')
-      throw new InvalidArgumentError('MemoryBroker: queue must be a non-empty string');
+    checkNonEmpty(name, 'MemoryBroker: queue');
     this.inbound = this.hub.queue(name, options.queueOptions);
     this.outbound = options.publishTo
       ? this.hub.queue(options.publishTo, options.queueOptions)

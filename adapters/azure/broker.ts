@@ -44,7 +44,7 @@ import type {
   Source,
   Transport,
 } from '../../src/transport.ts';
-import { BoundedSet, checkOptionKeys, pick } from '../../src/util.ts';
+import { BoundedSet, checkNonEmpty, checkOptionKeys, pick } from '../../src/util.ts';
 import {
   DEAD_LETTER_TEXT_MAX,
   fromReceived,
@@ -277,9 +277,7 @@ class ServiceBusTransport implements Transport {
       'replyQueue',
       'poisonQueue',
     ] as const) {
-      const v = options[key];
-      if (v !== undefined && (typeof v !== 'string' || v === ''))
-        throw new InvalidArgumentError(`ServiceBusBroker: ${key} must be a non-empty string`);
+      if (options[key] !== undefined) checkNonEmpty(options[key], `ServiceBusBroker: ${key}`);
     }
     if (options.subscription !== undefined && options.topic === undefined)
       throw new InvalidArgumentError('ServiceBusBroker: subscription needs topic');

@@ -15,7 +15,7 @@ import type {
   SendOutcome,
   Transport,
 } from '../../src/transport.ts';
-import { checkOptionKeys, pick } from '../../src/util.ts';
+import { checkNonEmpty, checkOptionKeys, pick } from '../../src/util.ts';
 import { encode, LIMITS, measure, validate } from './wire.ts';
 
 /** The queue content types a producer binding accepts. cloudmom sends `json` (the envelope). */
@@ -135,13 +135,8 @@ export class CloudflareQueueTransport implements Transport {
         replies.set(name, binding);
       }
     }
-    if (
-      options.queueName !== undefined &&
-      (typeof options.queueName !== 'string' || options.queueName === '')
-    )
-      throw new InvalidArgumentError(
-        'CloudflareQueueBroker: `queueName` must be a non-empty string',
-      );
+    if (options.queueName !== undefined)
+      checkNonEmpty(options.queueName, 'CloudflareQueueBroker: `queueName`');
     this.#queue = options.queue;
     this.#deadLetters = options.deadLetterQueue;
     this.#replies = replies;

@@ -24,7 +24,7 @@ import type {
   Source,
   Transport,
 } from '../../src/transport.ts';
-import { BoundedMap, checkOptionKeys, pick } from '../../src/util.ts';
+import { BoundedMap, checkNonEmpty, checkOptionKeys, pick } from '../../src/util.ts';
 import {
   errorCode,
   fromWire,
@@ -249,8 +249,7 @@ class PubSubTransport implements Transport {
   #closed = false;
 
   constructor(options: GcpOptions, concurrency: number) {
-    if (typeof options.topic !== 'string' || options.topic === '')
-      throw new InvalidArgumentError('PubSubBroker: `topic` must be a non-empty string');
+    checkNonEmpty(options.topic, 'PubSubBroker: `topic`');
     for (const key of [
       'deadLetterTopic',
       'replyTopic',
@@ -258,9 +257,7 @@ class PubSubTransport implements Transport {
       'projectId',
       'instanceId',
     ] as const) {
-      const v = options[key];
-      if (v !== undefined && (typeof v !== 'string' || v === ''))
-        throw new InvalidArgumentError(`PubSubBroker: \`${key}\` must be a non-empty string`);
+      if (options[key] !== undefined) checkNonEmpty(options[key], `PubSubBroker: \`${key}\``);
     }
     if (options.client !== undefined && !isPubSubClient(options.client))
       throw new InvalidArgumentError('PubSubBroker: `client` must be a PubSub client');
