@@ -223,12 +223,11 @@ export class Consumer {
     let v: Verdict | Promise<Verdict>;
     try {
       // no group key, no order to keep: no gate (nor its two closures per message)
-      if (m.groupKey === undefined)
-        v = this.#stopping ? this.#settle(m, RELEASED_BY_STOP) : this.#runAndSettle(m);
+      if (m.groupKey === undefined) v = this.#run(m);
       else
         v = this.#gate.run(
           m,
-          () => (this.#stopping ? this.#settle(m, RELEASED_BY_STOP) : this.#runAndSettle(m)),
+          () => this.#run(m),
           () => this.#settle(m, RELEASED_BY_GROUP),
         );
     } catch (err) {
@@ -240,6 +239,11 @@ export class Consumer {
         () => this.#done(m),
       );
     else this.#done(m);
+  }
+
+  /** Runs and settles `m`, or releases it unrun once stop() began. */
+  #run(m: IncomingMessage): Verdict | Promise<Verdict> {
+    return this.#stopping ? this.#settle(m, RELEASED_BY_STOP) : this.#runAndSettle(m);
   }
 
   #done(m: IncomingMessage): void {
