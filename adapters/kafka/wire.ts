@@ -283,13 +283,18 @@ export function fromRecord(
 
 /**
  * The group key of a record key: none when it is empty or absent, a lossy one (U+FFFD
- * replacements) when it is not UTF-8.
+ * replacements) when it is not UTF-8 — then, given the message's id, its bytes are remembered
+ * so a dead-letter copy carries the original key.
  */
-export function groupKeyOf(recordKey: Uint8Array | null | undefined): string | undefined {
+export function groupKeyOf(
+  recordKey: Uint8Array | null | undefined,
+  messageId?: string,
+): string | undefined {
   if (!recordKey || recordKey.byteLength === 0) return undefined;
   try {
     return strict.decode(recordKey);
   } catch {
+    if (messageId !== undefined) binaryKeys.set(messageId, recordKey);
     return lossy.decode(recordKey);
   }
 }
@@ -358,15 +363,7 @@ export function decodeRecord(
     }
   }
   if (!messageId) messageId = recordId(topic, partition, offset);
-  let key: string | undefined;
-  if (recordKey && recordKey.byteLength > 0) {
-    try {
-      key = strict.decode(recordKey);
-    } catch {
-      key = lossy.decode(recordKey);
-      binaryKeys.set(messageId, recordKey);
-    }
-  }
+  const key = groupKeyOf(recordKey, messageId);
   const ts = timestamp === undefined ? -1 : Number(timestamp);
   return {
     body: value ?? EMPTY,
