@@ -6,7 +6,6 @@
  * dead-lettered with its reason, the queue empty; redeliveries and duplicates counted.
  */
 import { CreateTopicCommand, DeleteTopicCommand, SubscribeCommand } from '@aws-sdk/client-sns';
-import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { SnsBroker, SqsBroker } from 'cloudmom/aws';
 import { afterAll, inject, it } from 'vitest';
 import { expectNothingLost } from '../chaos/expect.ts';
@@ -16,6 +15,7 @@ import {
   createQueueWithDlq,
   deleteQueues,
   drain,
+  queueDepth,
   readDeadLetter,
   uid,
 } from './fixtures.ts';
@@ -51,24 +51,7 @@ async function queues() {
   return t;
 }
 
-const depth = async (url: string) => {
-  const a = await sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: url,
-      AttributeNames: [
-        'ApproximateNumberOfMessages',
-        'ApproximateNumberOfMessagesNotVisible',
-        'ApproximateNumberOfMessagesDelayed',
-      ],
-    }),
-  );
-  const v = a.Attributes ?? {};
-  return (
-    Number(v.ApproximateNumberOfMessages ?? 0) +
-    Number(v.ApproximateNumberOfMessagesNotVisible ?? 0) +
-    Number(v.ApproximateNumberOfMessagesDelayed ?? 0)
-  );
-};
+const depth = (url: string) => queueDepth(sqs, url);
 
 const readDlq = (url: string) => async (): Promise<DeadLetter[]> =>
   (await drain(sqs, url)).map((m) => {

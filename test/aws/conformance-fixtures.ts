@@ -5,7 +5,7 @@
 
 import type { SNSClient } from '@aws-sdk/client-sns';
 import { CreateTopicCommand, DeleteTopicCommand, SubscribeCommand } from '@aws-sdk/client-sns';
-import { GetQueueAttributesCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { BrokerOptions } from 'cloudmom';
 import { SnsBroker, SqsBroker } from 'cloudmom/aws';
 import type { ConformanceCapabilities, Fixture } from '../conformance/suite.ts';
@@ -13,6 +13,7 @@ import {
   createQueueWithDlq,
   deleteQueues,
   drain,
+  queueDepth,
   type ReadDeadLetter,
   readDeadLetter,
   uid,
@@ -36,25 +37,6 @@ export const HEADER_KEYS = [
 
 const CONSUMER = { waitTimeSeconds: 1, visibilityTimeoutSeconds: 5 } as const;
 
-/** Messages in a queue, visible, in flight or delayed (exact on moto and fauxqs). */
-async function pending(sqs: SQSClient, queueUrl: string): Promise<number> {
-  const { Attributes: a = {} } = await sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: queueUrl,
-      AttributeNames: [
-        'ApproximateNumberOfMessages',
-        'ApproximateNumberOfMessagesNotVisible',
-        'ApproximateNumberOfMessagesDelayed',
-      ],
-    }),
-  );
-  return (
-    Number(a.ApproximateNumberOfMessages ?? NaN) +
-    Number(a.ApproximateNumberOfMessagesNotVisible ?? NaN) +
-    Number(a.ApproximateNumberOfMessagesDelayed ?? 0)
-  );
-}
-
 export function sqsFixture(sqs: SQSClient, fifo: boolean) {
   return async (): Promise<Fixture> => {
     const { queue, dlq } = await createQueueWithDlq(sqs, `cm-${uid()}`, { fifo });
@@ -66,7 +48,7 @@ export function sqsFixture(sqs: SQSClient, fifo: boolean) {
         dead.push(...(await drain(sqs, dlq.url)).map(readDeadLetter));
         return dead;
       },
-      pending: () => pending(sqs, queue.url),
+      pending: () => queueDepth(sqs, queue.url),
       async injectRaw(m) {
         await sqs.send(
           new SendMessageCommand({
@@ -121,7 +103,7 @@ export function snsFixture(sqs: SQSClient, sns: SNSClient) {
         dead.push(...(await drain(sqs, dlq.url)).map(readDeadLetter));
         return dead;
       },
-      pending: () => pending(sqs, queue.url),
+      pending: () => queueDepth(sqs, queue.url),
       async injectRaw(m) {
         await sqs.send(
           new SendMessageCommand({

@@ -75,6 +75,25 @@ export async function deleteQueues(sqs: SQSClient, ...urls: string[]): Promise<v
   await Promise.allSettled(urls.map((u) => sqs.send(new DeleteQueueCommand({ QueueUrl: u }))));
 }
 
+/** Messages in a queue, visible, in flight or delayed (exact on moto and fauxqs). */
+export async function queueDepth(sqs: SQSClient, queueUrl: string): Promise<number> {
+  const { Attributes: a = {} } = await sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: [
+        'ApproximateNumberOfMessages',
+        'ApproximateNumberOfMessagesNotVisible',
+        'ApproximateNumberOfMessagesDelayed',
+      ],
+    }),
+  );
+  return (
+    Number(a.ApproximateNumberOfMessages ?? NaN) +
+    Number(a.ApproximateNumberOfMessagesNotVisible ?? NaN) +
+    Number(a.ApproximateNumberOfMessagesDelayed ?? 0)
+  );
+}
+
 /** Receives (and deletes) everything currently in a queue. */
 export async function drain(
   sqs: SQSClient,

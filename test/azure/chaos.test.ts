@@ -12,6 +12,7 @@ import { afterAll, inject, it } from 'vitest';
 import { bodyBytes } from '../../adapters/azure/wire.ts';
 import { expectNothingLost } from '../chaos/expect.ts';
 import { type DeadLetter, runChaos } from '../chaos/harness.ts';
+import { peekCount } from './peer/helpers.ts';
 
 const TOTAL = Number(process.env.CLOUDMOM_CHAOS_MESSAGES ?? 10_000);
 const connectionString = inject('serviceBusConnectionString');
@@ -51,15 +52,7 @@ it(`ServiceBusBroker: ${TOTAL.toLocaleString('en')} messages, three consumer pro
           description: String(m.deadLetterErrorDescription ?? ''),
         }));
       },
-      // a peek from the start sees locked messages too
-      queueDepth: async () => {
-        const peeker = client.createReceiver(queue, { receiveMode: 'peekLock' });
-        try {
-          return (await peeker.peekMessages(1000)).length;
-        } finally {
-          await peeker.close();
-        }
-      },
+      queueDepth: () => peekCount(client, queue, 1000),
     });
     expectNothingLost(r, TOTAL);
   } finally {

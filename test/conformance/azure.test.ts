@@ -10,6 +10,7 @@ import { type BrokerOptions, bytesCodec, jsonCodec, textCodec } from 'cloudmom';
 import { REPLY_QUEUE_PREFIX, ServiceBusBroker } from 'cloudmom/azure';
 import { afterAll, inject } from 'vitest';
 import { bodyBytes } from '../../adapters/azure/wire.ts';
+import { peekCount } from '../azure/peer/helpers.ts';
 import { type FixtureDeadLetter, runConformance } from './suite.ts';
 
 const connectionString = inject('serviceBusConnectionString');
@@ -94,20 +95,8 @@ function fixture(sessions: boolean) {
         });
         await sender.close();
       },
-      // a fresh peek starts at the first message and sees locked ones too (a session-enabled
-      // entity is peeked only through a session: that variant waits past the lock instead)
-      ...(sessions
-        ? {}
-        : {
-            async pending() {
-              const peeker = admin.createReceiver(queue, { receiveMode: 'peekLock' });
-              try {
-                return (await peeker.peekMessages(1)).length;
-              } finally {
-                await peeker.close();
-              }
-            },
-          }),
+      // a session-enabled entity is peeked only through a session: that variant waits past the lock
+      ...(sessions ? {} : { pending: () => peekCount(admin, queue, 1) }),
       async cleanup() {
         await dlq?.close();
       },

@@ -1,6 +1,7 @@
 /**
  * Shared bits of the peer's own tests: a client on the injected connection string, fresh
- * entity names (the peer creates entities on first use), and cleanup.
+ * entity names (the peer creates entities on first use), and cleanup; and, for every azure
+ * test, {@link peekCount}.
  */
 import { randomUUID } from 'node:crypto';
 import { ServiceBusClient } from '@azure/service-bus';
@@ -24,3 +25,16 @@ export function fresh(prefix = 'peer-'): string {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Messages in a (non-session) queue, up to `max`: a fresh receiver peeks from the first
+ * message, and a peek sees locked messages too.
+ */
+export async function peekCount(c: ServiceBusClient, queue: string, max: number): Promise<number> {
+  const peeker = c.createReceiver(queue, { receiveMode: 'peekLock' });
+  try {
+    return (await peeker.peekMessages(max)).length;
+  } finally {
+    await peeker.close();
+  }
+}
