@@ -1,7 +1,7 @@
 /**
  * Google Cloud benchmark, on pstest (started here; `PUBSUB_EMULATOR_HOST` replaces it):
  * - P4 publish throughput: `PubSubBroker.publish` (one layer of batching, cloudmom's: up to
- *   1,000 messages / 9 MiB per publish request, the client's own batching a pass-through) vs
+ *   1,000 messages / 9 MiB per Publish request, sent through the client's v1.PublisherClient) vs
  *   the raw client's `topic.publishMessage` with its default batching (100 messages, 1 MiB,
  *   10 ms) and the same attributes, N messages of a ~256-byte JSON body with at most 1,000
  *   outstanding. Interleaved rounds after a warm-up (bench/rounds.ts: medians, the median of

@@ -5,6 +5,7 @@ import type {
   SubscriberOptions,
   Subscription,
   Topic,
+  v1,
 } from '@google-cloud/pubsub';
 import { BROKER_OPTION_KEYS, Broker, type BrokerOptions } from '../../src/broker.ts';
 import {
@@ -207,9 +208,13 @@ export class PubSubBroker extends Broker {
 }
 
 type PubSubModule = typeof import('@google-cloud/pubsub');
+type PublisherClient = v1.PublisherClient;
+type PublisherConfig = ConstructorParameters<typeof v1.PublisherClient>[0];
 /** `@google-cloud/pubsub`, loaded once, on first use (importing `cloudmom/gcp` never needs it). */
 const pubsubSdk = optionalPeer<PubSubModule>('@google-cloud/pubsub', 'cloudmom/gcp');
 
+/** Call options of a Publish: one request as given (see `#publishBatch`). */
+const NO_BUNDLING = { isBundling: false } as const;
 /** Messages one reply subscription leases at once (the core's reply budget). */
 const REPLY_FLOW = 100;
 /** Longest the core holds a failed message before nacking it (Pub/Sub cannot delay a nack). */
@@ -242,8 +247,10 @@ class PubSubTransport implements Transport {
   readonly #instanceId: string;
   readonly #subscriberOptions: SubscriberOptions;
   readonly #concurrency: number;
-  /** Topic objects by (ordered?, full name): destinations come from messages, so bounded. */
+  /** Ordered Topic objects by full name: destinations come from messages, so bounded. */
   readonly #topics = new BoundedMap<string, Topic>(1000);
+  /** The publisher API client for unordered batches, made on first publish. */
+  #publisher: Promise<PublisherClient> | undefined;
   readonly #sources = new Set<SubscriptionSource>();
   #reply: { readonly sub: Subscription; readonly owned: boolean } | undefined;
   #closed = false;
@@ -356,14 +363,13 @@ class PubSubTransport implements Transport {
   }
 
   /**
-   * The client's Topic for a full name. Its own batching is a pass-through: what one `send`
-   * hands it in one turn goes out as one publish request on the next timer tick (the core
-   * already batched to the request limits); ordered publishing gets its own Topic object, so
-   * the client keeps each ordering key in order, one request at a time.
+   * The client's ordered Topic for a full name, for messages with an ordering key: the client
+   * keeps each key in order, one request at a time, and pauses a key after a failure. Its own
+   * batching is a pass-through (what one `send` hands it in one turn goes out on the next
+   * timer tick; the core already batched to the request limits).
    */
-  #topic(name: string, ordered: boolean): Topic {
-    const key = ordered ? `1${name}` : `0${name}`;
-    let t = this.#topics.get(key);
+  #orderedTopic(name: string): Topic {
+    let t = this.#topics.get(name);
     if (!t) {
       t = this.client.topic(name, {
         batching: {
@@ -371,9 +377,9 @@ class PubSubTransport implements Transport {
           maxBytes: LIMITS.clientRequestBytes,
           maxMilliseconds: 0,
         },
-        ...(ordered ? { messageOrdering: true } : {}),
+        messageOrdering: true,
       });
-      this.#topics.set(key, t);
+      this.#topics.set(name, t);
     }
     return t;
   }
@@ -390,24 +396,80 @@ class PubSubTransport implements Transport {
       first.destination === undefined
         ? this.topicName
         : topicPath(this.project, parseAddress(first.destination).topic);
-    return Promise.all(batch.map((m) => this.#publish(name, m)));
+    let keyed = false;
+    for (const m of batch) if (m.groupKey !== undefined) keyed = true;
+    if (!keyed) return this.#publishBatch(name, batch);
+    // Ordered messages go through the client's ordered Topic (it sends one key at a time and
+    // pauses a key after a failure); the unordered rest of the batch in one request.
+    const unordered: number[] = [];
+    const outcomes: (SendOutcome | Promise<SendOutcome>)[] = new Array(batch.length);
+    for (let i = 0; i < batch.length; i++) {
+      const m = batch[i]!;
+      if (m.groupKey === undefined) unordered.push(i);
+      else outcomes[i] = this.#publishOrdered(name, m, m.groupKey);
+    }
+    if (unordered.length > 0) {
+      const sent = await this.#publishBatch(
+        name,
+        unordered.map((i) => batch[i]!),
+      );
+      unordered.forEach((i, j) => {
+        outcomes[i] = sent[j]!;
+      });
+    }
+    return Promise.all(outcomes);
   }
 
-  async #publish(name: string, m: OutgoingMessage): Promise<SendOutcome> {
-    const key = m.groupKey;
-    const topic = this.#topic(name, key !== undefined);
+  /**
+   * Unordered messages, one `Publish` request for the whole batch (the core batched to the
+   * request limits): through the API client itself, so the client's own batching, its
+   * per-message promises and its deep copy of each request are not paid a second time.
+   */
+  async #publishBatch(name: string, batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
+    try {
+      this.#publisher ??= this.client.getClientConfig().then(
+        // what the client passes its own API clients (its port may be a string, which the
+        // API client's typings do not allow for)
+        (config) => new (pubsubSdk().v1.PublisherClient)(config as PublisherConfig),
+      );
+      const publisher = await this.#publisher;
+      const messages = batch.map((m) => ({ data: bufferOf(m), attributes: toAttributes(m) }));
+      // as the client's own publisher calls it: gax's bundling (which would re-batch the
+      // request and delay it by 10 ms) off; gax's retries of Publish stay as they are
+      const [response] = await publisher.publish({ topic: name, messages }, NO_BUNDLING);
+      const ids = response.messageIds ?? [];
+      return batch.map((_, i) => {
+        const id = ids[i];
+        return id
+          ? { ok: true, messageId: id }
+          : { ok: false, error: new SendError('Pub/Sub returned no message id for this message') };
+      });
+    } catch (error) {
+      if (this.#publisher !== undefined) {
+        // a client that could not be made is made again on the next send
+        const made = await this.#publisher.then(
+          () => true,
+          () => false,
+        );
+        if (!made) this.#publisher = undefined;
+      }
+      return batch.map(() => ({ ok: false, error }));
+    }
+  }
+
+  /** One message with an ordering key, through the client's ordered Topic. */
+  async #publishOrdered(name: string, m: OutgoingMessage, key: string): Promise<SendOutcome> {
+    const topic = this.#orderedTopic(name);
     try {
       const id = await topic.publishMessage({
-        // A Buffer view, not the Uint8Array: the client deep-copies requests, and walks a plain
-        // Uint8Array byte by byte (P4 fell to a quarter).
-        data: Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength),
+        data: bufferOf(m),
         attributes: toAttributes(m),
-        ...(key !== undefined ? { orderingKey: key } : {}),
+        orderingKey: key,
       });
       return { ok: true, messageId: id };
     } catch (error) {
       // After a failed ordered publish the client pauses the key until told to resume.
-      if (key !== undefined) topic.resumePublishing(key);
+      topic.resumePublishing(key);
       return { ok: false, error };
     }
   }
@@ -521,8 +583,20 @@ class PubSubTransport implements Transport {
     }
     const topics = [...this.#topics.values()];
     await Promise.all(topics.map((t) => t.flush().catch(() => undefined)));
+    const publisher = this.#publisher;
+    this.#publisher = undefined;
+    if (publisher) await publisher.then((p) => p.close()).catch(() => undefined);
     if (this.#ownsClient && this.#client) await this.#client.close().catch(() => undefined);
   }
+}
+
+/**
+ * The body as a Buffer (the codecs give one in Node; other bytes wrapped, not copied): the
+ * client deep-copies what it publishes, and walks a plain Uint8Array byte by byte.
+ */
+function bufferOf(m: OutgoingMessage): Buffer {
+  const b = m.body;
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
 function randomKey(): string {

@@ -8,6 +8,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { measure as amqpMeasure, routeOf, toEnvelope } from '../../adapters/amqp/wire.ts';
+import { measureServiceBus, toServiceBusMessage } from '../../adapters/azure/wire.ts';
+import {
+  measure as pubsubMeasure,
+  validate as pubsubValidate,
+  toAttributes,
+} from '../../adapters/gcp/wire.ts';
 import { measure as kafkaMeasure, toRecord } from '../../adapters/kafka/wire.ts';
 import { Broker } from '../../src/broker.ts';
 import type { Capabilities, OutgoingMessage, SendOutcome, Transport } from '../../src/transport.ts';
@@ -18,15 +24,25 @@ const ROUNDS = Number(process.env.ROUNDS ?? 9);
 const body = { id: 0, text: 'x'.repeat(200), tags: ['a', 'b', 'c'] };
 let sink = 0;
 
-const map: (m: OutgoingMessage) => object =
-  platform === 'kafka'
-    ? (m: OutgoingMessage) => toRecord(m, 'bench')
-    : (m: OutgoingMessage) => toEnvelope(m, routeOf(m, 'cloudmom'), 1_700_000_000);
+const MAPS: Record<string, (m: OutgoingMessage) => object> = {
+  kafka: (m) => toRecord(m, 'bench'),
+  amqp: (m) => toEnvelope(m, routeOf(m, 'cloudmom'), 1_700_000_000),
+  servicebus: (m) => toServiceBusMessage(m),
+  pubsub: (m) => ({ data: m.body, attributes: toAttributes(m) }),
+};
+const MEASURES: Record<string, (m: OutgoingMessage) => number> = {
+  kafka: kafkaMeasure,
+  amqp: amqpMeasure,
+  servicebus: measureServiceBus,
+  pubsub: pubsubMeasure,
+};
+const map = MAPS[platform];
+if (map === undefined) throw new Error(`platform: one of ${Object.keys(MAPS).join(', ')}`);
 const caps: Capabilities = {
   name: platform,
   maxMessageBytes: 1_000_000,
-  measure: platform === 'kafka' ? kafkaMeasure : amqpMeasure,
-  maxBatchMessages: platform === 'kafka' ? 500 : 100,
+  measure: MEASURES[platform]!,
+  maxBatchMessages: platform === 'kafka' ? 500 : platform === 'servicebus' ? 4000 : 100,
   maxBatchBytes: 4_000_000,
   batchLingerMs: 0,
   ordering: false,
@@ -38,6 +54,7 @@ const caps: Capabilities = {
 };
 const transport = {
   capabilities: caps,
+  validate: platform === 'pubsub' ? pubsubValidate : undefined,
   async send(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
     sink += batch.map(map).length;
     return batch.map((m) => ({ ok: true, messageId: m.messageId }));
@@ -64,22 +81,43 @@ async function ours(): Promise<void> {
   await b.stop();
 }
 
+/** What the raw anchor of each platform builds per message (bench/anchors.ts and the suites). */
+const h = (s: string) => Buffer.from(s);
+const RAW: Record<string, (k: number) => object> = {
+  kafka: (k) => ({
+    topic: 'bench',
+    value: Buffer.from(JSON.stringify({ ...body, id: k })),
+    headers: new Map([
+      [h('target'), h('bench')],
+      [h('content_type'), h('application/json')],
+      [h('message_id'), h(randomUUID())],
+    ]),
+  }),
+  amqp: (k) => ({
+    body: Buffer.from(JSON.stringify({ ...body, id: k })),
+    messageId: randomUUID(),
+    contentType: 'application/json',
+    headers: { target: 'bench' },
+  }),
+  servicebus: (k) => ({
+    body: Buffer.from(JSON.stringify({ ...body, id: k })),
+    messageId: randomUUID(),
+    contentType: 'application/json',
+    subject: 'bench',
+  }),
+  pubsub: (k) => ({
+    data: Buffer.from(JSON.stringify({ ...body, id: k })),
+    attributes: { target: 'bench', content_type: 'application/json', message_id: randomUUID() },
+  }),
+};
+
 async function raw(): Promise<void> {
-  const h = (s: string) => Buffer.from(s);
+  const one = RAW[platform]!;
   for (let i = 0; i < N; i += 1000) {
     const sends: Promise<unknown>[] = [];
     for (let j = i; j < i + 1000; j += caps.maxBatchMessages) {
       const records = [];
-      for (let k = j; k < j + caps.maxBatchMessages; k++)
-        records.push({
-          topic: 'bench',
-          value: Buffer.from(JSON.stringify({ ...body, id: k })),
-          headers: new Map([
-            [h('target'), h('bench')],
-            [h('content_type'), h('application/json')],
-            [h('message_id'), h(randomUUID())],
-          ]),
-        });
+      for (let k = j; k < Math.min(j + caps.maxBatchMessages, i + 1000); k++) records.push(one(k));
       sends.push(Promise.resolve(records.length));
     }
     await Promise.all(sends);

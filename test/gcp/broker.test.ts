@@ -32,8 +32,11 @@ async function world(options: Parameters<typeof topology>[1] = {}) {
 }
 
 /** Streams a subscription of ours into an array. */
-async function tap(topic: string, name: string, filter?: string) {
-  const [sub] = await client.createSubscription(topic, name, filter ? { filter } : {});
+async function tap(topic: string, name: string, filter?: string, ordered = false) {
+  const [sub] = await client.createSubscription(topic, name, {
+    ...(filter ? { filter } : {}),
+    ...(ordered ? { enableMessageOrdering: true } : {}),
+  });
   const got: Message[] = [];
   sub.on('message', (m: Message) => {
     got.push(m);
@@ -71,6 +74,35 @@ describe('PubSubBroker', () => {
     });
     expect(m.orderingKey).toBe('customer-7');
     expect(JSON.parse(m.data.toString())).toEqual({ a: 1 });
+  });
+
+  it('one turn of keyed and unkeyed publishes: every id is its message, each key in order', async () => {
+    const { t, broker } = await world();
+    const got = await tap(t.topic, `${t.topic}-mix`, undefined, true);
+    const b = broker({ subscription: undefined });
+    // 600 in one turn: 400 without a key (one Publish request), 200 on two ordering keys
+    const ids = await Promise.all(
+      Array.from({ length: 600 }, (_, i) =>
+        b.publish({ i }, 'mix', i % 3 === 0 ? { groupKey: `k${i % 2}` } : {}),
+      ),
+    );
+    expect(new Set(ids).size).toBe(600);
+    await until('all 600', () => got.length >= 600 || undefined, 20_000);
+    const byId = new Map(got.map((m) => [m.id, m]));
+    const seq: Record<string, number[]> = { k0: [], k1: [] };
+    ids.forEach((id, i) => {
+      const m = byId.get(id);
+      expect(m, `message ${i}`).toBeDefined();
+      expect(JSON.parse(m!.data.toString())).toEqual({ i });
+      expect(m!.attributes.target).toBe('mix');
+      expect(m!.orderingKey || undefined).toBe(i % 3 === 0 ? `k${i % 2}` : undefined);
+    });
+    for (const m of got)
+      if (m.orderingKey) seq[m.orderingKey]!.push(JSON.parse(m.data.toString()).i);
+    for (const key of ['k0', 'k1']) {
+      expect(seq[key]!.length).toBe(100);
+      expect(seq[key]).toEqual([...seq[key]!].sort((x, y) => x - y));
+    }
   });
 
   it("refuses what Pub/Sub would refuse, before sending: attribute count, sizes, 'goog' names, reserved names", async () => {
