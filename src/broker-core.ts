@@ -36,6 +36,9 @@ import type { Capabilities, IncomingMessage, Transport, Verdict } from './transp
 import { checkOneOf, checkOptionKeys, Idle, positiveInt, Semaphore } from './util.ts';
 
 /** Internal handle used by the platform entrypoints and tests; not part of the public API. */
+/** The options of a publish that gave none (one object for all of them). */
+const NO_OPTIONS: PublishOptions = Object.freeze({});
+
 export const INTERNALS: unique symbol = Symbol('cloudmom.internals');
 
 /** Options of the one call an entrypoint makes (see src/entrypoint.ts). */
@@ -225,7 +228,7 @@ export class BrokerCore {
     try {
       if (this.#state === 'stopped') throw new BrokerStoppedError('publish');
       const options: PublishOptions =
-        typeof third === 'string' ? { correlationId: third } : (third ?? {});
+        typeof third === 'string' ? { correlationId: third } : (third ?? NO_OPTIONS);
       return this.#publisher.enqueue(this.#publisher.encode(body, target, options));
     } catch (err) {
       return Promise.reject(err);

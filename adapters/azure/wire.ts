@@ -79,7 +79,10 @@ export function toServiceBusMessage(m: OutgoingMessage): ServiceBusMessage {
   const messageId = m.deduplicationId ?? m.messageId;
   // One object shape for the common case (the SDK's checks on it stay monomorphic).
   const native: ServiceBusMessage = {
-    body: Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength),
+    // the codecs give a Buffer in Node; other bytes are wrapped (the SDK sends a Buffer as data)
+    body: Buffer.isBuffer(m.body)
+      ? m.body
+      : Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength),
     messageId,
     contentType: m.contentType,
     subject: m.target,
@@ -111,9 +114,8 @@ export function toServiceBusMessage(m: OutgoingMessage): ServiceBusMessage {
 /** The reserved-name copies of the id fields the Functions worker would alter (usually none). */
 function idCopies(messageId: string, m: OutgoingMessage): Record<string, string> | undefined {
   let out: Record<string, string> | undefined;
-  const values = [messageId, m.correlationId, m.replyTo, m.target];
   for (let i = 0; i < COPIED.length; i++) {
-    const v = values[i];
+    const v = i === 0 ? messageId : i === 1 ? m.correlationId : i === 2 ? m.replyTo : m.target;
     if (v === undefined || v === '' || !workerAlters(v)) continue;
     out ??= {};
     out[COPIED[i]!] = v;
@@ -147,6 +149,8 @@ export function workerAlters(s: string): boolean {
 function parseLikeWorker(s: string): unknown {
   const c = s.charCodeAt(0);
   if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+    // most ids that start like a number (UUIDs) hold a letter no number has: no regex for them
+    if (!numberChars(s)) return NOT_JSON;
     const t = trimEndJson(s);
     return JSON_NUMBER.test(t) ? Number(t) : NOT_JSON;
   }
@@ -162,6 +166,16 @@ function parseLikeWorker(s: string): unknown {
     }
   }
   return NOT_JSON;
+}
+
+/** True when every character may appear in a JSON number or the whitespace after it. */
+function numberChars(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2b || c === 0x2e))
+      if (c !== 0x65 && c !== 0x45 && !isJsonSpace(c)) return false;
+  }
+  return true;
 }
 
 function isJsonSpace(c: number): boolean {

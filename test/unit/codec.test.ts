@@ -58,6 +58,12 @@ describe('utf8Length', () => {
       '\ud800 lone',
       'end \udc00',
       'x\ud83d',
+      // beyond 12 characters (Node's native count)
+      'a longer ascii string',
+      'ünïcödé ünïcödé ünïcödé',
+      '😀😀😀😀😀😀😀😀 emoji',
+      'a lone \ud800 in a long one',
+      'a long one ending alone \udc00',
     ]) {
       expect(utf8Length(s), s).toBe(new TextEncoder().encode(s).byteLength);
     }
