@@ -8,7 +8,10 @@
  * records (headers decoded, JSON parsed, a handler called, a commit every 1,000). Both print
  * CPU µs per record over ROUNDS rounds: the difference is what cloudmom adds per record on the
  * same client (the client's own fetch and parse cost, the same for both, is not in it).
- * `ORDER_KEYLESS=false`: keyless records unordered (K2b).
+ * `ORDER_KEYLESS=false`: keyless records unordered (K2b). With `--expose-gc` (a full GC
+ * before each round, as the bench does) `KEEP=1` keeps the first broker referenced: without
+ * one alive, the hidden classes of a dropped broker's objects are collected and the code
+ * optimized for them thrown away, so every round starts cold (see bench/profile/kafka.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -101,7 +104,7 @@ class FakeConsumer extends EventEmitter {
   readonly groupId = 'path';
   readonly assignments = [{ topic: TOPIC, partitions: [0, 1, 2] }];
   commits = 0;
-  readonly messages: FakeMessage[];
+  messages: FakeMessage[];
   constructor(messages: FakeMessage[]) {
     super();
     this.messages = messages;
@@ -136,7 +139,11 @@ async function ours(messages: FakeMessage[]): Promise<void> {
   await broker.start();
   await all;
   await broker.stop();
+  consumer.messages = [];
+  // KEEP=1: the first broker stays referenced, as in a process that keeps one (see the header)
+  if (process.env.KEEP === '1' && kept.length === 0) kept.push(broker);
 }
+const kept: KafkaBroker[] = [];
 
 async function raw(messages: FakeMessage[]): Promise<void> {
   const stream = new FakeStream(messages);
