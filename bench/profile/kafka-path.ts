@@ -10,8 +10,8 @@
  * same client (the client's own fetch and parse cost, the same for both, is not in it).
  * `ORDER_KEYLESS=false`: keyless records unordered (K2b). With `--expose-gc` (a full GC
  * before each round, as the bench does) `KEEP=1` keeps the first broker referenced: without
- * one alive, the hidden classes of a dropped broker's objects are collected and the code
- * optimized for them thrown away, so every round starts cold (see bench/profile/kafka.ts).
+ * one alive, the objects (and hidden classes) the optimized code was made for are collected
+ * and that code thrown away, so every round starts cold (see bench/profile/kafka.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';

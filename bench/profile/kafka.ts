@@ -149,8 +149,9 @@ async function raw(): Promise<number> {
 /**
  * KEEP=1: the first round's broker (or raw consumer) stays referenced, as in a process that
  * keeps one. Without it, with --expose-gc (a full GC before each round, as the bench does),
- * the hidden classes of the dropped clients' objects are collected with them and the code
- * optimized for them is thrown away: each round then starts cold (V8's "weak objects" deopts).
+ * the objects (and hidden classes) the optimized code was made for are collected with the
+ * dropped client and that code thrown away: each round starts cold (V8's "weak objects" deopts;
+ * `--trace-deopt` shows them).
  */
 const keep = process.env.KEEP === '1';
 const kept = new Map<string, unknown>();
