@@ -47,13 +47,14 @@ export class OrderGate {
     10_000,
   );
 
+  /** `fn(m)` in its turn, or `release(m)` instead when its key is closed. */
   run(
     m: IncomingMessage,
-    fn: () => Verdict | Promise<Verdict>,
-    release: () => Verdict | Promise<Verdict>,
+    fn: (m: IncomingMessage) => Verdict | Promise<Verdict>,
+    release: (m: IncomingMessage) => Verdict | Promise<Verdict>,
   ): Verdict | Promise<Verdict> {
     const key = m.groupKey;
-    if (key === undefined) return fn();
+    if (key === undefined) return fn(m);
     const tail = this.#tails.get(key);
     if (tail === undefined) {
       const v = this.#step(key, m, fn, release);
@@ -68,15 +69,15 @@ export class OrderGate {
   #step(
     key: string,
     m: IncomingMessage,
-    fn: () => Verdict | Promise<Verdict>,
-    release: () => Verdict | Promise<Verdict>,
+    fn: (m: IncomingMessage) => Verdict | Promise<Verdict>,
+    release: (m: IncomingMessage) => Verdict | Promise<Verdict>,
   ): Verdict | Promise<Verdict> {
     const closed = this.#closed.get(key);
     if (closed) {
       if (closed.id === m.messageId || Date.now() >= closed.until) this.#closed.delete(key);
-      else return release();
+      else return release(m);
     }
-    const v = fn();
+    const v = fn(m);
     if (v instanceof Promise) return v.then((x) => this.#note(key, m, x));
     return this.#note(key, m, v);
   }

@@ -105,13 +105,23 @@ export class Consumer {
   readonly #ctx: SettleContext;
   readonly #inflight: Idle;
   readonly #acks: AckBatch;
-  readonly #gate = new OrderGate();
+  /** Order per group key, unless the source keeps it itself ({@link Source.ordersByKey}). */
+  readonly #gate: OrderGate | undefined;
   readonly #abort = new AbortController();
-  readonly #inHand = new Set<IncomingMessage>();
+  /** Messages in hand (taken, not yet settled). */
+  #inHandCount = 0;
+  /**
+   * The messages in hand, kept only when locks are extended (a set that fills and empties with
+   * every batch reallocates its table as it grows and shrinks).
+   */
+  readonly #inHand: Set<IncomingMessage> | undefined;
   /** In hand but being settled: their locks are no longer extended (the receipt may be gone). */
   readonly #settling = new WeakSet<IncomingMessage>();
   /** Whether locks are extended (else `#settling` is not kept: a WeakSet costs per message). */
   readonly #extends: boolean;
+  /** The order gate's steps, made once (not two closures per keyed message). */
+  readonly #runFn = (m: IncomingMessage) => this.#run(m);
+  readonly #releaseFn = (m: IncomingMessage) => this.#settle(m, RELEASED_BY_GROUP);
   readonly #loops: Promise<void>[] = [];
   #reserved = 0;
   #stopping = false;
@@ -139,6 +149,8 @@ export class Consumer {
     this.#acks = new AckBatch(source, ctx.logger);
     const every = source.extendEveryMs;
     this.#extends = source.extend !== undefined && every !== undefined && every > 0;
+    this.#inHand = this.#extends ? new Set() : undefined;
+    this.#gate = source.ordersByKey === true ? undefined : new OrderGate();
   }
 
   start(): void {
@@ -161,7 +173,7 @@ export class Consumer {
     this.#abort.abort();
     this.#wakeAll();
     await Promise.all(this.#loops);
-    while (this.#inHand.size > 0) await this.#settledOne();
+    while (this.#inHandCount > 0) await this.#settledOne();
     clearInterval(this.#extendTimer);
     await this.#acks.flush();
     try {
@@ -185,7 +197,7 @@ export class Consumer {
     const source = this.#source;
     let failures = 0;
     while (!this.#stopping) {
-      const room = this.#budget - this.#inHand.size - this.#reserved;
+      const room = this.#budget - this.#inHandCount - this.#reserved;
       if (room <= 0) {
         await new Promise<void>((r) => {
           this.#roomWaiters.push(r);
@@ -218,18 +230,15 @@ export class Consumer {
   }
 
   #take(m: IncomingMessage): void {
-    this.#inHand.add(m);
+    this.#inHandCount++;
+    this.#inHand?.add(m);
     this.#inflight.enter();
     let v: Verdict | Promise<Verdict>;
     try {
-      // no group key, no order to keep: no gate (nor its two closures per message)
-      if (m.groupKey === undefined) v = this.#run(m);
-      else
-        v = this.#gate.run(
-          m,
-          () => this.#run(m),
-          () => this.#settle(m, RELEASED_BY_GROUP),
-        );
+      // no group key, or the source keeps the order: no gate
+      const gate = this.#gate;
+      if (m.groupKey === undefined || gate === undefined) v = this.#run(m);
+      else v = gate.run(m, this.#runFn, this.#releaseFn);
     } catch (err) {
       v = this.#settle(m, { kind: 'retry', delayMs: 0, error: err });
     }
@@ -247,7 +256,8 @@ export class Consumer {
   }
 
   #done(m: IncomingMessage): void {
-    this.#inHand.delete(m);
+    this.#inHandCount--;
+    this.#inHand?.delete(m);
     this.#inflight.leave();
     this.#wakeAll();
     const s = this.#onSettled;
@@ -316,9 +326,10 @@ export class Consumer {
   }
 
   #extend(): void {
-    if (this.#inHand.size === 0) return;
+    const inHand = this.#inHand;
+    if (inHand === undefined || inHand.size === 0) return;
     const ids: unknown[] = [];
-    for (const m of this.#inHand) if (!this.#settling.has(m)) ids.push(m.ackId);
+    for (const m of inHand) if (!this.#settling.has(m)) ids.push(m.ackId);
     if (ids.length === 0) return;
     this.#source.extend!(ids).catch((err: unknown) =>
       this.#ctx.logger.warn('extending locks failed', {

@@ -110,6 +110,13 @@ export interface Source {
    */
   ackNow?(ackId: unknown): void;
   /**
+   * True when the source itself keeps order per group key: it hands the core at most one
+   * message of a key at a time, the next only once that one is acked (a failed one keeps its
+   * place until it comes back or is dead-lettered). The core then keeps no order of its own for
+   * it (no order gate per message). Default false.
+   */
+  readonly ordersByKey?: boolean;
+  /**
    * Gives a message back: redelivered after `delayMs` where the platform can delay (else as
    * soon as it redelivers). `failed` is false when the core releases a message it never ran
    * (an earlier one of its group key failed, or it is stopping).

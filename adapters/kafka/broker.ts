@@ -592,11 +592,27 @@ interface Entry {
   /** The lane: the record's key, its partition (keyless, in order), or none (alone). */
   lane: string | undefined;
   byKey: boolean;
-  readonly epoch: number;
+  /** Its partition's ownership when it was taken (stale once that ends). */
+  readonly part: Owned;
   readonly leaderEpoch: number;
   deliveryCount: number;
   state: 'queued' | 'ready' | 'core' | 'waiting' | 'done';
   timer?: ReturnType<typeof setTimeout>;
+}
+
+/** A partition while a source owns it: a new one each time it is assigned. */
+interface Owned {
+  /** False once revoked: its entries still in the core's hands are stale. */
+  owned: boolean;
+  /** Highest offset taken (re-fetched records at or below it are skipped); -1 before any. */
+  seen: bigint;
+  /**
+   * The commit watermark: the partition's entries in offset order from the first unsettled
+   * one (`head`); the offset to commit is the first unsettled one's, or one past the last.
+   * A flag on the entry, not a set of settled offsets: most keyed records settle out of order.
+   */
+  entries: Entry[];
+  head: number;
 }
 
 const partitionKeys = new Map<string, string[]>();
@@ -627,16 +643,8 @@ class Inbox {
   readonly #partitionLanes = new Map<string, Entry[]>();
   /** Records in no lane (unordered). */
   readonly #alone = new Set<Entry>();
-  /**
-   * Commit watermarks: per partition, its entries in offset order from the first unsettled
-   * one (`head`); the offset to commit is the first unsettled one's, or one past the last.
-   * A flag on the entry, not a set of settled offsets: most keyed records settle out of order.
-   */
-  readonly #marks = new Map<string, { entries: Entry[]; head: number }>();
-  /** Current assignment epoch of each partition this source owns. */
-  readonly #epochs = new Map<string, number>();
-  /** Highest offset taken per partition (re-fetched records at or below it are skipped). */
-  readonly #seen = new Map<string, bigint>();
+  /** The partitions this source owns (one lookup per record for all it needs of them). */
+  readonly #parts = new Map<string, Owned>();
   readonly #prefetch: number;
   readonly #orderKeyless: boolean;
   readonly #ordered: boolean;
@@ -644,7 +652,6 @@ class Inbox {
   readonly #onPressure: (paused: boolean) => void;
   /** The message of an entry's record (its ackId the entry), on first delivery. */
   readonly #decode: (e: Entry) => IncomingMessage;
-  #epoch = 0;
   #held = 0;
   #paused = false;
   #closed = false;
@@ -673,11 +680,14 @@ class Inbox {
   }
 
   owns(pkey: string): boolean {
-    return this.#epochs.has(pkey);
+    return this.#parts.has(pkey);
   }
 
+  /** Owns partitions from now (one already owned starts again: what it held is stale). */
   assign(pkeys: Iterable<string>): void {
-    for (const p of pkeys) this.#epochs.set(p, ++this.#epoch);
+    const list = [...pkeys];
+    this.revoke(list.filter((p) => this.#parts.has(p)));
+    for (const p of list) this.#parts.set(p, { owned: true, seen: -1n, entries: [], head: 0 });
   }
 
   /** Forgets partitions: their records still here are dropped, the core's become stale. */
@@ -685,9 +695,9 @@ class Inbox {
     const gone = new Set(pkeys);
     if (gone.size === 0) return;
     for (const p of gone) {
-      this.#epochs.delete(p);
-      this.#seen.delete(p);
-      this.#marks.delete(p);
+      const part = this.#parts.get(p);
+      if (part) part.owned = false;
+      this.#parts.delete(p);
     }
     const drop = (e: Entry) => {
       if (!gone.has(e.pkey) || (e.state !== 'queued' && e.state !== 'waiting')) return false;
@@ -718,16 +728,9 @@ class Inbox {
   ): boolean {
     if (this.#closed) return false;
     const pkey = partitionKey(topic, partition);
-    const epoch = this.#epochs.get(pkey);
-    if (epoch === undefined) return false;
-    const seen = this.#seen.get(pkey);
-    if (seen !== undefined && offset <= seen) return false;
-    this.#seen.set(pkey, offset);
-    let marks = this.#marks.get(pkey);
-    if (marks === undefined) {
-      marks = { entries: [], head: 0 };
-      this.#marks.set(pkey, marks);
-    }
+    const part = this.#parts.get(pkey);
+    if (part === undefined || offset <= part.seen) return false;
+    part.seen = offset;
     const e: Entry = {
       settled: false,
       message: undefined,
@@ -739,7 +742,7 @@ class Inbox {
       pkey,
       lane: undefined,
       byKey: false,
-      epoch,
+      part,
       leaderEpoch,
       deliveryCount: 1,
       state: 'queued',
@@ -750,7 +753,7 @@ class Inbox {
     const lane = groupKey ?? (this.#ordered && this.#orderKeyless ? pkey : undefined);
     e.lane = lane;
     e.byKey = groupKey !== undefined;
-    marks.entries.push(e);
+    part.entries.push(e);
     this.#held++;
     if (lane === undefined) {
       this.#alone.add(e);
@@ -769,7 +772,7 @@ class Inbox {
   }
 
   #stale(e: Entry): boolean {
-    return this.#epochs.get(e.pkey) !== e.epoch;
+    return !e.part.owned;
   }
 
   #deliver(e: Entry): void {
@@ -817,8 +820,8 @@ class Inbox {
   /** Marks an entry settled; the offset to commit when its partition's watermark moved. */
   #settled(e: Entry): bigint | undefined {
     e.settled = true;
-    const m = this.#marks.get(e.pkey);
-    if (m === undefined || m.entries[m.head] !== e) return undefined;
+    const m = e.part;
+    if (m.entries[m.head] !== e) return undefined;
     const entries = m.entries;
     let head = m.head + 1;
     while (head < entries.length && entries[head]!.settled) head++;
@@ -974,6 +977,7 @@ function decodeFetched(e: Entry): IncomingMessage {
     m,
     e,
     1,
+    e.byKey ? e.lane : undefined,
   );
 }
 
@@ -983,6 +987,8 @@ type FetchedRecord = Pick<WireRecord, 'key' | 'value' | 'headers'>;
 /** The consumer group of `start()`: a stream of fetched records, committed by watermark. */
 class KafkaGroupSource extends InboxSource {
   readonly name: string;
+  /** Its lanes keep the order per key: the core needs no order gate of its own. */
+  readonly ordersByKey = true;
   readonly #transport: KafkaTransport;
   readonly #consumer: Consumer;
   readonly #topics: readonly string[];

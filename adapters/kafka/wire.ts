@@ -299,13 +299,42 @@ export function groupKeyOf(
   }
 }
 
+/** The last value of an own header that most records repeat (target, content type). */
+interface Repeated {
+  bytes: Uint8Array;
+  text: string;
+}
+const lastTarget: Repeated = { bytes: EMPTY, text: '' };
+const lastContentType: Repeated = { bytes: EMPTY, text: '' };
+
+/**
+ * Strict UTF-8 of a header value, the last one's text again when the bytes are the same (a
+ * few bytes compared cost less than a decode and a new string). Throws as `strict.decode`.
+ */
+function repeated(last: Repeated, v: Uint8Array): string {
+  const b = last.bytes;
+  if (b.byteLength === v.byteLength) {
+    let i = 0;
+    while (i < b.byteLength && b[i] === v[i]) i++;
+    if (i === b.byteLength) return last.text;
+  }
+  const text = strict.decode(v);
+  if (v.byteLength <= 256) {
+    // a copy (Buffer#slice would be a view): the record's bytes are a view of the whole fetch response
+    last.bytes = new Uint8Array(v);
+    last.text = text;
+  }
+  return text;
+}
+
 /** Headers of a record that has none beside cloudmom's own (shared, read-only). */
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
 /**
  * {@link fromRecord} from the record's fields (a consumer's `Message` needs no
  * {@link WireRecord} made for it). Own headers go to locals, not to a map by name: this runs
- * once per received record.
+ * once per received record. `groupKey`: the record key as {@link groupKeyOf} already decoded
+ * it (a source that ordered the record by it), not decoded again.
  */
 export function decodeRecord(
   topic: string,
@@ -318,6 +347,7 @@ export function decodeRecord(
   raw: unknown,
   ackId: unknown,
   deliveryCount: number,
+  groupKey?: string,
 ): IncomingMessage {
   let headers: Record<string, string> | undefined;
   let target: string | undefined;
@@ -339,7 +369,13 @@ export function decodeRecord(
     }
     let text: string;
     try {
-      text = strict.decode(v ?? EMPTY);
+      const bytes = v ?? EMPTY;
+      text =
+        name === WIRE.target
+          ? repeated(lastTarget, bytes)
+          : name === WIRE.contentType
+            ? repeated(lastContentType, bytes)
+            : strict.decode(bytes);
     } catch {
       poison ??= { code: 'undecodable', description: `header "${name}" is not valid UTF-8` };
       continue;
@@ -363,7 +399,11 @@ export function decodeRecord(
     }
   }
   if (!messageId) messageId = recordId(topic, partition, offset);
-  const key = groupKeyOf(recordKey, messageId);
+  // a key that may have been decoded lossily: decoded again, to remember its bytes
+  const key =
+    groupKey === undefined || groupKey.includes('\uFFFD')
+      ? groupKeyOf(recordKey, messageId)
+      : groupKey;
   const ts = timestamp === undefined ? -1 : Number(timestamp);
   return {
     body: value ?? EMPTY,

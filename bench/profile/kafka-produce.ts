@@ -4,7 +4,8 @@
  * ROUNDS × N records of a ~256-byte JSON body to a fresh 3-partition topic, 1,000 outstanding,
  * 500 records a produce call, idempotent, acks=all, as the bench does; prints each round's
  * rate. The peer is started here unless `CLOUDMOM_KAFKA_BROKERS` names one (Kafka runs in its
- * own JVM: the profile is the client's).
+ * own JVM: the profile is the client's). With `--expose-gc` a full GC runs before each round,
+ * as in the bench; `KEEP=1` keeps the first round's clients referenced.
  */
 import { Admin, ProduceAcks, Producer } from '@platformatic/kafka';
 import { KafkaBroker } from '../../adapters/kafka/index.ts';
@@ -23,6 +24,13 @@ const topic = `prof-${Date.now()}`;
 await admin.createTopics({ topics: [topic], partitions: 3, replicas: 1 });
 await new Promise((r) => setTimeout(r, 500));
 
+/**
+ * KEEP=1: the first broker (and raw producer) stays referenced, as in a process that keeps one;
+ * see bench/profile/kafka.ts (with --expose-gc each round otherwise starts with cold code).
+ */
+const keep = process.env.KEEP === '1';
+const kept = new Map<string, unknown>();
+
 // Each answers its rate; closing the client is not timed (as in the bench).
 async function ours(): Promise<number> {
   const broker = new KafkaBroker({ brokers, topic, logger: false });
@@ -35,6 +43,7 @@ async function ours(): Promise<number> {
     );
   const rate = N / ((performance.now() - t0) / 1000);
   await broker.stop();
+  if (keep && !kept.has('ours')) kept.set('ours', broker);
   return rate;
 }
 
@@ -56,6 +65,7 @@ async function raw(): Promise<number> {
   }
   const rate = N / ((performance.now() - t0) / 1000);
   await producer.close();
+  if (keep && !kept.has('raw')) kept.set('raw', producer);
   return rate;
 }
 
@@ -66,6 +76,7 @@ const cpu: Record<string, number[]> = Object.fromEntries(Object.keys(runs).map((
 for (let r = 0; r < ROUNDS; r++) {
   const names = Object.keys(runs);
   for (const name of r % 2 ? names.reverse() : names) {
+    (globalThis as { gc?: () => void }).gc?.(); // as the bench does (with --expose-gc)
     const c0 = process.cpuUsage();
     const rate = Math.round(await runs[name as keyof typeof runs]!());
     const c = process.cpuUsage(c0);

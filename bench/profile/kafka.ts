@@ -6,6 +6,8 @@
  * prints each round's rate (`produce` only produces and prints the topic; `TOPIC=<it>` then
  * consumes it without producing, so the profile holds the consume path alone). The peer is started here unless `CLOUDMOM_KAFKA_BROKERS` names one
  * (`peer` mode starts one, prints its address and keeps it up until interrupted).
+ * With `--expose-gc` a full GC runs before each round, as in the bench; `KEEP=1` keeps the
+ * first round's broker (or raw consumer) referenced — see `keep` below.
  */
 import { randomUUID } from 'node:crypto';
 import { Admin, Consumer, type Message } from '@platformatic/kafka';
@@ -97,6 +99,7 @@ async function ours(): Promise<number> {
   phases.push([first - t0, performance.now() - first]);
   elus.push(performance.eventLoopUtilization(elu0).utilization);
   await broker.stop();
+  if (keep && !kept.has('ours')) kept.set('ours', broker);
   if (process.env.COUNT) console.log({ commits, fetches });
   return rate;
 }
@@ -138,16 +141,27 @@ async function raw(): Promise<number> {
   elus.push(performance.eventLoopUtilization(elu0).utilization);
   await stream.close();
   await consumer.close(true);
+  if (keep && !kept.has('raw')) kept.set('raw', consumer);
   if (process.env.COUNT) console.log({ fetches });
   return rate;
 }
 
+/**
+ * KEEP=1: the first round's broker (or raw consumer) stays referenced, as in a process that
+ * keeps one. Without it, with --expose-gc (a full GC before each round, as the bench does),
+ * the objects (and hidden classes) the optimized code was made for are collected with the
+ * dropped client and that code thrown away: each round starts cold (V8's "weak objects" deopts;
+ * `--trace-deopt` shows them).
+ */
+const keep = process.env.KEEP === '1';
+const kept = new Map<string, unknown>();
 const run = mode === 'raw' ? raw : ours;
 const rates: number[] = [];
 // CPU of this process per record (user + system, join and close included): steadier than the
 // rate on a loaded machine
 const cpu: number[] = [];
 for (let r = 0; r < ROUNDS; r++) {
+  (globalThis as { gc?: () => void }).gc?.(); // as the bench does (with --expose-gc)
   const c0 = process.cpuUsage();
   rates.push(Math.round(await run()));
   const c = process.cpuUsage(c0);
