@@ -11,13 +11,14 @@
  * Consume (issue 13): `ServiceBusBroker.start()` draining a queue pre-filled with N messages
  * (a handler that does nothing, `concurrency` 50: the core completes each message) against the
  * raw `receiver.subscribe` with `maxConcurrentCalls` 50 completing each in `processMessage`.
- * `BENCH_AZURE_CONSUME_ROUNDS` (5) interleaved rounds.
+ * `BENCH_AZURE_CONSUME_ROUNDS` (5) interleaved rounds. Each side keeps its first broker, sender or
+ * receiver referenced through the rounds (bench/rounds.ts `keepFirst`).
  */
 import { randomUUID } from 'node:crypto';
 import { ServiceBusClient, type ServiceBusSender } from '@azure/service-bus';
 import { ServiceBusBroker } from '../adapters/azure/index.ts';
 import { startServiceBus } from '../test/emulators/azure/setup.ts';
-import { interleave, ratioRow } from './rounds.ts';
+import { interleave, keepFirst, ratioRow } from './rounds.ts';
 import type { BenchRow, BenchSuite } from './types.ts';
 
 const N = Number(process.env.BENCH_AZURE_MESSAGES ?? 5000);
@@ -43,7 +44,7 @@ function timed(t0: number, c0: NodeJS.CpuUsage): Round {
 async function cloudmomRound(client: ServiceBusClient): Promise<Round> {
   const queue = `bench-cm-${randomUUID().slice(0, 8)}`;
   // The same client (connection) as the raw rounds: only the publish path differs.
-  const broker = new ServiceBusBroker({ client, queue, logger: false });
+  const broker = keepFirst('send ours', new ServiceBusBroker({ client, queue, logger: false }));
   await broker.publish(payload(-1), 'warm-up');
   const c0 = process.cpuUsage();
   const t0 = performance.now();
@@ -55,7 +56,7 @@ async function cloudmomRound(client: ServiceBusClient): Promise<Round> {
 
 async function rawRound(client: ServiceBusClient): Promise<Round> {
   const queue = `bench-raw-${randomUUID().slice(0, 8)}`;
-  const sender: ServiceBusSender = client.createSender(queue);
+  const sender: ServiceBusSender = keepFirst('send raw', client.createSender(queue));
   await sender.sendMessages({ body: Buffer.from('{}'), subject: 'warm-up' });
   const c0 = process.cpuUsage();
   const t0 = performance.now();
@@ -102,7 +103,10 @@ async function until(done: () => boolean): Promise<void> {
 
 async function cloudmomConsume(client: ServiceBusClient): Promise<number> {
   const queue = await filledQueue(client, 'bench-cc');
-  const broker = new ServiceBusBroker({ client, queue, logger: false, concurrency: CONCURRENCY });
+  const broker = keepFirst(
+    'consume ours',
+    new ServiceBusBroker({ client, queue, logger: false, concurrency: CONCURRENCY }),
+  );
   let seen = 0;
   broker.add('bench', () => {
     seen++;
@@ -118,10 +122,10 @@ async function cloudmomConsume(client: ServiceBusClient): Promise<number> {
 
 async function rawConsume(client: ServiceBusClient): Promise<number> {
   const queue = await filledQueue(client, 'bench-rc');
-  const receiver = client.createReceiver(queue, {
-    receiveMode: 'peekLock',
-    skipParsingBodyAsJson: true,
-  });
+  const receiver = keepFirst(
+    'consume raw',
+    client.createReceiver(queue, { receiveMode: 'peekLock', skipParsingBodyAsJson: true }),
+  );
   let done = 0;
   const t0 = performance.now();
   const sub = receiver.subscribe(

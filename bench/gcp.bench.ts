@@ -11,11 +11,13 @@
  * - RPC: `request()` round trip through a responder's subscription and the requester's reply
  *   subscription, median of 30 sequential requests (two publishes and two streaming-pull
  *   deliveries each), next to the first request (which creates the reply subscription).
+ * Each side keeps its first client or broker referenced through the rounds (bench/rounds.ts
+ * `keepFirst`).
  */
 import { PubSub } from '@google-cloud/pubsub';
 import { PubSubBroker } from 'cloudmom/gcp';
 import { startPstest } from '../test/emulators/gcp/pstest.ts';
-import { interleave, ratioRow, since } from './rounds.ts';
+import { interleave, keepFirst, ratioRow, since } from './rounds.ts';
 import type { BenchRow, BenchSuite } from './types.ts';
 
 const N = 20_000;
@@ -38,7 +40,7 @@ async function timed(publish: (i: number) => Promise<string>): Promise<number> {
 }
 
 async function raw(host: string, topic: string): Promise<number> {
-  const client = new PubSub({ projectId: PROJECT, apiEndpoint: host });
+  const client = keepFirst('publish raw', new PubSub({ projectId: PROJECT, apiEndpoint: host }));
   const t = client.topic(topic);
   try {
     return await timed((i) =>
@@ -54,7 +56,10 @@ async function raw(host: string, topic: string): Promise<number> {
 
 async function cloudmom(host: string, topic: string): Promise<number> {
   const client = new PubSub({ projectId: PROJECT, apiEndpoint: host });
-  const broker = new PubSubBroker({ client, topic, projectId: PROJECT, logger: false });
+  const broker = keepFirst(
+    'publish ours',
+    new PubSubBroker({ client, topic, projectId: PROJECT, logger: false }),
+  );
   try {
     return await timed((i) => broker.publish({ ...body, id: i }, 'bench'));
   } finally {
@@ -116,14 +121,17 @@ async function filled(admin: PubSub, name: string): Promise<string> {
 async function cloudmomConsume(host: string, admin: PubSub, name: string): Promise<number> {
   const subscription = await filled(admin, name);
   const client = new PubSub({ projectId: PROJECT, apiEndpoint: host });
-  const broker = new PubSubBroker({
-    client,
-    topic: name,
-    subscription,
-    projectId: PROJECT,
-    logger: false,
-    concurrency: CONSUME_CONCURRENCY,
-  });
+  const broker = keepFirst(
+    'consume ours',
+    new PubSubBroker({
+      client,
+      topic: name,
+      subscription,
+      projectId: PROJECT,
+      logger: false,
+      concurrency: CONSUME_CONCURRENCY,
+    }),
+  );
   let n = 0;
   let done!: () => void;
   const all = new Promise<void>((r) => {
@@ -147,7 +155,7 @@ async function cloudmomConsume(host: string, admin: PubSub, name: string): Promi
 /** The same with the raw client: subscription.on('message'), same flow control, ack each. */
 async function rawConsume(host: string, admin: PubSub, name: string): Promise<number> {
   const subscription = await filled(admin, name);
-  const client = new PubSub({ projectId: PROJECT, apiEndpoint: host });
+  const client = keepFirst('consume raw', new PubSub({ projectId: PROJECT, apiEndpoint: host }));
   const sub = client.subscription(subscription, {
     flowControl: { maxMessages: CONSUME_CONCURRENCY, allowExcessMessages: false },
   });

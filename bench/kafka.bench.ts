@@ -12,14 +12,14 @@
  *   broker orders per key), and keyless with `orderKeyless: false`; and, for information,
  *   keyless in partition order (the default: one record at a time per partition).
  * After a warm-up, interleaved rounds (bench/rounds.ts); rows give medians and the median of the
- * paired ratios.
+ * paired ratios. Each side keeps its first client referenced through the rounds (`keepFirst`).
  */
 import { randomUUID } from 'node:crypto';
 import { Admin, Consumer, type Message, ProduceAcks, Producer } from '@platformatic/kafka';
 import { KafkaBroker } from 'cloudmom/kafka';
 import { startKafka } from '../test/emulators/kafka/kafka.ts';
 import { BENCH_BODY, rawKafkaRecords } from './anchors.ts';
-import { interleave, ratioRow } from './rounds.ts';
+import { interleave, keepFirst, ratioRow } from './rounds.ts';
 import type { BenchRow, BenchSuite } from './types.ts';
 
 const N = 20_000;
@@ -35,12 +35,15 @@ const wanted = (id: string) => !only || only.includes(id);
 const GROUP = { sessionTimeoutMs: 6000, heartbeatIntervalMs: 500, rebalanceTimeoutMs: 6000 };
 
 async function produceRaw(brokers: string[], topic: string): Promise<number> {
-  const producer = new Producer({
-    clientId: 'bench-raw',
-    bootstrapBrokers: brokers,
-    idempotent: true,
-    acks: ProduceAcks.ALL,
-  });
+  const producer = keepFirst(
+    'K1 raw',
+    new Producer({
+      clientId: 'bench-raw',
+      bootstrapBrokers: brokers,
+      idempotent: true,
+      acks: ProduceAcks.ALL,
+    }),
+  );
   try {
     gc?.();
     const t0 = performance.now();
@@ -59,7 +62,7 @@ async function produceRaw(brokers: string[], topic: string): Promise<number> {
 }
 
 async function produceCloudmom(brokers: string[], topic: string, keys = 0): Promise<number> {
-  const broker = new KafkaBroker({ brokers, topic, logger: false });
+  const broker = keepFirst(`K1 ours ${keys}`, new KafkaBroker({ brokers, topic, logger: false }));
   try {
     gc?.();
     const t0 = performance.now();
@@ -82,15 +85,18 @@ async function produceCloudmom(brokers: string[], topic: string, keys = 0): Prom
 }
 
 async function consumeRaw(brokers: string[], topic: string): Promise<number> {
-  const consumer = new Consumer({
-    clientId: 'bench-raw',
-    bootstrapBrokers: brokers,
-    groupId: `bench-raw-${randomUUID()}`,
-    sessionTimeout: GROUP.sessionTimeoutMs,
-    heartbeatInterval: GROUP.heartbeatIntervalMs,
-    rebalanceTimeout: GROUP.rebalanceTimeoutMs,
-    maxWaitTime: 500,
-  });
+  const consumer = keepFirst(
+    'K2 raw',
+    new Consumer({
+      clientId: 'bench-raw',
+      bootstrapBrokers: brokers,
+      groupId: `bench-raw-${randomUUID()}`,
+      sessionTimeout: GROUP.sessionTimeoutMs,
+      heartbeatInterval: GROUP.heartbeatIntervalMs,
+      rebalanceTimeout: GROUP.rebalanceTimeoutMs,
+      maxWaitTime: 500,
+    }),
+  );
   try {
     gc?.();
     const t0 = performance.now();
@@ -121,15 +127,18 @@ async function consumeCloudmom(
   topic: string,
   orderKeyless = true,
 ): Promise<number> {
-  const broker = new KafkaBroker({
-    brokers,
-    topic,
-    orderKeyless,
-    groupId: `bench-cm-${randomUUID()}`,
-    logger: false,
-    concurrency: 50,
-    group: GROUP,
-  });
+  const broker = keepFirst(
+    `K2 ours ${orderKeyless}`,
+    new KafkaBroker({
+      brokers,
+      topic,
+      orderKeyless,
+      groupId: `bench-cm-${randomUUID()}`,
+      logger: false,
+      concurrency: 50,
+      group: GROUP,
+    }),
+  );
   let n = 0;
   let done: () => void = () => {};
   const all = new Promise<void>((r) => {

@@ -9,6 +9,20 @@ import type { BenchRow } from './types.ts';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 
+const kept = new Map<string, unknown>();
+
+/**
+ * Keeps the first object made under `key` referenced for the rest of the run, as a process that
+ * holds one client or broker does; later rounds make their own. Without it the GC before a
+ * round collects the previous round's client, V8 drops the optimized code made for its objects
+ * ("weak objects" deopts: 207 per K2 run against 15), and every round measures cold code. Used
+ * the same way on both sides of a comparison.
+ */
+export function keepFirst<T>(key: string, made: T): T {
+  if (!kept.has(key)) kept.set(key, made);
+  return made;
+}
+
 /** The figures of one side: one per round. */
 export type Samples = number[];
 
