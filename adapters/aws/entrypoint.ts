@@ -161,8 +161,7 @@ export function lambdaHandler(broker: Broker, options: LambdaHandlerOptions = {}
   const logger = loggerOf(broker);
   if ((broker as { deadLetterQueue?: unknown }).deadLetterQueue === undefined) {
     logger.warn(
-      "lambdaHandler: no deadLetterQueue set: records that can never succeed go to the source queue's " +
-        'RedrivePolicy target; from a queue without one (or an SNS event) they fail on every delivery',
+      "lambdaHandler: no deadLetterQueue: records that can never succeed go to the source queue's RedrivePolicy target (without one, or from SNS, they fail on every delivery)",
       { broker: broker.constructor.name },
     );
   }
@@ -215,7 +214,7 @@ export function lambdaHandler(broker: Broker, options: LambdaHandlerOptions = {}
       return m;
     });
     middyfied.catch((err: unknown) =>
-      logger.error('lambdaHandler: a middleware was added but @middy/core cannot be loaded', {
+      logger.error('lambdaHandler: @middy/core cannot be loaded', {
         error: describeError(err),
       }),
     );
@@ -237,7 +236,7 @@ async function loadMiddy(): Promise<(handler: unknown) => MiddyInstance> {
     return mod.default;
   } catch (cause) {
     throw new InvalidArgumentError(
-      'lambdaHandler(...).use() needs the optional peer dependency @middy/core: npm install @middy/core',
+      '.use() needs the optional peer @middy/core: npm install @middy/core',
       { cause },
     );
   }
@@ -260,7 +259,7 @@ function checkSqsRecord(r: SqsRecord | null | undefined): void {
     typeof r.body !== 'string'
   )
     throw new InvalidArgumentError(
-      'lambdaHandler: an SQS event record has no messageId or body, or another source',
+      'lambdaHandler: an SQS event record lacks messageId or body',
     );
 }
 
@@ -272,11 +271,11 @@ function checkSqsRecord(r: SqsRecord | null | undefined): void {
 function sqsRecordsOf(event: unknown): SqsRecord[] | undefined {
   const records = (event as { Records?: unknown } | null | undefined)?.Records;
   if (!Array.isArray(records) || records.length === 0)
-    throw new InvalidArgumentError('lambdaHandler: the event has no Records (not SQS or SNS)');
+    throw new InvalidArgumentError('lambdaHandler: the event has no Records');
   const first = records[0] as Record<string, unknown> | null;
   if (first?.eventSource === 'aws:sqs') return records as SqsRecord[];
   if (first?.EventSource === 'aws:sns') return undefined;
-  throw new InvalidArgumentError('lambdaHandler: unsupported event (expected SQS or SNS records)');
+  throw new InvalidArgumentError('lambdaHandler: unsupported event (not SQS or SNS)');
 }
 
 /** The broker's SNS-event handling (the SqsBroker of cloudmom/aws/lambda has none: smaller bundle). */
@@ -284,7 +283,7 @@ function snsOf(broker: Broker): SnsEvents {
   const sns = (broker as { [SNS_EVENTS]?: SnsEvents })[SNS_EVENTS];
   if (!sns)
     throw new InvalidArgumentError(
-      `lambdaHandler: ${broker.constructor.name} takes no SNS events (topic → function): use an SnsBroker, or the SqsBroker of cloudmom/aws`,
+      `lambdaHandler: ${broker.constructor.name} takes no SNS events: use an SnsBroker or cloudmom/aws`,
     );
   return sns;
 }

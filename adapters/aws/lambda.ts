@@ -80,7 +80,7 @@ export type SnsBrokerOptions = Omit<
 >;
 
 const refusal = (name: string) => ({
-  refusal: `the ${name} of cloudmom/aws/lambda only publishes and dispatches Lambda events: for start() and request() import ${name} from 'cloudmom/aws'`,
+  refusal: `not in cloudmom/aws/lambda: import ${name} from 'cloudmom/aws'`,
 });
 
 /**

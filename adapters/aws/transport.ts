@@ -15,7 +15,7 @@ import {
   InvalidArgumentError,
   InvalidMessageError,
 } from '../../src/errors.ts';
-import { type Logger, silentLogger } from '../../src/log.ts';
+import type { Logger } from '../../src/log.ts';
 import { BROKER_OPTION_KEYS, type BrokerOptions } from '../../src/options.ts';
 import { failAll } from '../../src/publisher.ts';
 import type {
@@ -88,14 +88,17 @@ export interface SqsBrokerOptions extends BrokerOptions {
 /** Options only the receive side reads: those of `start()`'s long polls. */
 export const RECEIVE_KEYS = ['waitTimeSeconds', 'visibilityTimeoutSeconds', 'pollers'] as const;
 
+/** The SqsBroker's own options that the send side reads (written out: a spread would keep the list in every bundle). */
 export const SQS_KEYS = [
   'queue',
   'publishTo',
   'deadLetterQueue',
   'client',
   'replyQueuePrefix',
-  ...RECEIVE_KEYS,
 ] as const;
+
+/** The options of the receive side (those `start()`'s long polls read). */
+export type ReceiveOptions = Pick<SqsBrokerOptions, (typeof RECEIVE_KEYS)[number]>;
 
 export type SqsOwnOptions = Omit<Pick<SqsBrokerOptions, (typeof SQS_KEYS)[number]>, 'queue'> & {
   queue?: string;
@@ -129,12 +132,16 @@ export interface SqsReceive {
   close(): Promise<void>;
 }
 
-/** Makes the receive side of a transport, checking the options only it reads. */
+/**
+ * Gives a transport its receive side (`open`, `openReplyAddress`, `openDeadLetters`, and a
+ * `close` that deletes the reply queue), checking the options only it reads; `core`: the
+ * broker's own options (its `concurrency` sizes the pollers).
+ */
 export type SqsReceiveFactory = (
   t: SqsTransport,
-  options: Pick<SqsBrokerOptions, (typeof RECEIVE_KEYS)[number]>,
-  concurrency: number,
-) => SqsReceive;
+  options: ReceiveOptions,
+  core: BrokerOptions,
+) => void;
 
 /**
  * The SQS transport: publish (batched by the core), dead-letter copies to the option's queue
@@ -155,17 +162,12 @@ export class SqsTransport implements Transport {
    */
   readonly #fifoChains = new Map<string, Promise<void>>();
   readonly #replyPrefix: string;
-  readonly #receive: SqsReceive | undefined;
   #closed = false;
-  logger: Logger = silentLogger;
+  /** The broker's logger, for the receive side (which gives the transport `attach`). */
+  declare logger: Logger;
 
-  /** `receive`: makes the receive side (adapters/aws/receive.ts); none on the function-side brokers. */
-  constructor(
-    options: SqsOwnOptions,
-    concurrency: number,
-    receive: SqsReceiveFactory | undefined,
-    capabilities?: Partial<Capabilities>,
-  ) {
+  /** `request`: whether the receive side will be given (adapters/aws/receive.ts: the brokers of `cloudmom/aws`). */
+  constructor(options: SqsOwnOptions, request: boolean, capabilities?: Partial<Capabilities>) {
     this.#options = options;
     this.#replyPrefix = options.replyQueuePrefix ?? 'cloudmom-reply-';
     if (!/^[\w-]{1,40}$/.test(this.#replyPrefix))
@@ -185,20 +187,13 @@ export class SqsTransport implements Transport {
       maxDelaySeconds: fifo ? 0 : 900,
       nackDelay: true,
       deadLetter: 'copy',
-      request: receive !== undefined,
+      request,
       defaultReplyAllowList: [`${this.#replyPrefix}*`],
       ...capabilities,
     };
-    const side = receive?.(this, options, concurrency);
-    this.#receive = side;
-    if (side) {
-      this.open = () => side.open();
-      this.openReplyAddress = () => side.openReplyAddress();
-      this.openDeadLetters = () => side.openDeadLetters();
-    }
   }
 
-  // Given only with the receive side (the transports of the function-side brokers have none).
+  // Given only by the receive side (the transports of the function-side brokers have none).
   /** The long-polling source of `queue` (`start()`). */
   declare open?: () => Promise<readonly Source[]>;
   /** This instance's reply queue and its source (`request()`). */
@@ -217,9 +212,8 @@ export class SqsTransport implements Transport {
     return this.#options.deadLetterQueue;
   }
 
-  attach(context: { readonly logger: Logger }): void {
-    this.logger = context.logger;
-  }
+  /** Given by the receive side: the broker's logger (the send side logs nothing). */
+  declare attach?: (context: { readonly logger: Logger }) => void;
 
   isRetryable(err: unknown): boolean {
     return !isClientFault(err);
@@ -384,9 +378,9 @@ export class SqsTransport implements Transport {
     return this.#closed;
   }
 
+  /** Refuses further sends (the receive side also deletes the reply queue). */
   async close(): Promise<void> {
     this.#closed = true;
-    await this.#receive?.close();
   }
 
   /** Prefix of the reply queues `request()` creates. */
@@ -457,10 +451,11 @@ export function sqsParts(
   options: SqsBrokerOptions,
   receive: SqsReceiveFactory | undefined,
 ): [SqsTransport, BrokerOptions] {
-  checkOptionKeys(options, [...BROKER_OPTION_KEYS, ...keysOf(SQS_KEYS, receive)], 'SqsBroker');
-  const [own, core] = pick(options, SQS_KEYS);
+  const [own, core, rest] = split(options, SQS_KEYS, receive, 'SqsBroker');
   checkNonEmpty(own.queue, 'SqsBroker: `queue` (a name, URL or ARN, required)');
-  return [new SqsTransport(own, concurrencyOf(core), receive), core];
+  const t = new SqsTransport(own, receive !== undefined);
+  receive?.(t, rest, core);
+  return [t, core];
 }
 
 /** The same for an `SnsBroker` (`topic` required). */
@@ -468,21 +463,32 @@ export function snsParts(
   options: SnsBrokerOptions,
   receive: SqsReceiveFactory | undefined,
 ): [SnsTransport, BrokerOptions] {
-  checkOptionKeys(options, [...BROKER_OPTION_KEYS, ...keysOf(SNS_KEYS, receive)], 'SnsBroker');
-  const [own, core] = pick(options, SNS_KEYS);
+  const [own, core, rest] = split(options, SNS_KEYS, receive, 'SnsBroker');
   checkNonEmpty(own.topic, 'SnsBroker: `topic` (an ARN or a name, required)');
-  return [new SnsTransport(own, concurrencyOf(core), receive), core];
+  const t = new SnsTransport(own, receive !== undefined);
+  receive?.(t, rest, core);
+  return [t, core];
 }
 
-/** A broker's own option keys: without the receive side, those only it reads are refused. */
-function keysOf(keys: readonly string[], receive: SqsReceiveFactory | undefined): string[] {
-  return receive ? [...keys] : keys.filter((k) => !(RECEIVE_KEYS as readonly string[]).includes(k));
-}
-
-/** The broker's concurrency as the core will take it (its own checks reject bad values). */
-function concurrencyOf(core: BrokerOptions): number {
-  const c = core.concurrency;
-  return typeof c === 'number' && Number.isInteger(c) && c > 0 ? c : 10;
+/**
+ * A broker's options (unknown keys refused; without the receive side, the keys only it reads
+ * too) split into its own, the core's and the receive side's.
+ */
+function split<O extends BrokerOptions, K extends keyof O>(
+  options: O,
+  keys: readonly K[],
+  receive: SqsReceiveFactory | undefined,
+  where: string,
+): [Pick<O, K>, BrokerOptions, ReceiveOptions] {
+  const receiveKeys = receive ? RECEIVE_KEYS : [];
+  checkOptionKeys(
+    options,
+    [...BROKER_OPTION_KEYS, ...(keys as readonly string[]), ...receiveKeys],
+    where,
+  );
+  const [own, others] = pick(options, keys);
+  const [rest, core] = pick(others as ReceiveOptions & BrokerOptions, receiveKeys);
+  return [own, core, rest];
 }
 
 // ---------------------------------------------------------------- SNS
@@ -530,7 +536,6 @@ export const SNS_KEYS = [
   'client',
   'sqsClient',
   'replyQueuePrefix',
-  ...RECEIVE_KEYS,
 ] as const;
 
 /** The SQS transport whose default destination is an SNS topic. */
@@ -547,12 +552,11 @@ export class SnsTransport extends SqsTransport {
     options: Omit<Pick<SnsBrokerOptions, (typeof SNS_KEYS)[number]>, 'sqsClient'> & {
       sqsClient?: SQSClient;
     },
-    concurrency: number,
-    receive: SqsReceiveFactory | undefined,
+    request: boolean,
   ) {
     const { topic, client, sqsClient, ...sqs } = options;
     const fifo = isFifo(topic);
-    super({ ...sqs, client: sqsClient }, concurrency, receive, {
+    super({ ...sqs, client: sqsClient }, request, {
       name: 'sns',
       maxMessageBytes: SNS_MAX_BYTES,
       maxBatchBytes: SNS_MAX_BYTES,

@@ -87,10 +87,11 @@ export function encodeBody(bytes: Uint8Array): WireBody {
 
 /** Wire text → bytes, by its `body_encoding`. */
 export function decodeBody(text: string, encoding: string | undefined): Uint8Array {
-  if (encoding === undefined) return utf8.encode(text);
-  if (encoding === 'empty') return new Uint8Array(0);
-  if (encoding === 'base64') return new Uint8Array(Buffer.from(text, 'base64'));
-  return utf8.encode(text);
+  return encoding === 'empty'
+    ? new Uint8Array(0)
+    : encoding === 'base64'
+      ? new Uint8Array(Buffer.from(text, 'base64'))
+      : utf8.encode(text);
 }
 
 const bodyCache = new WeakMap<OutgoingMessage, WireBody>();
@@ -183,10 +184,8 @@ const WHOLE = Number.MAX_SAFE_INTEGER;
 
 /** A received header that can travel as an attribute of its own on a dead-letter copy. */
 function carriableHeader(k: string, v: string): boolean {
-  if (k === '__proto__') return false; // the AWS SDK v3 drops such an attribute on receive
-  if (k !== WIRE.traceparent && (AWS_RESERVED.has(k) || attributeNameProblem(k) !== undefined))
-    return false;
-  return xmlSafe(v);
+  // the AWS SDK v3 drops an attribute named "__proto__" on receive
+  return k !== '__proto__' && headerProblem(k, v, '') === undefined;
 }
 
 /**
@@ -202,16 +201,27 @@ export function sqsAttributes(
   );
 }
 
-const NAME = /^[A-Za-z0-9_.-]{1,256}$/;
+/**
+ * SQS/SNS attribute names: 1–256 of A-Z, a-z, 0-9, `_`, `-`, `.`; no leading, trailing or
+ * doubled `.`; no `AWS.` or `Amazon.` prefix (any case).
+ */
+const NAME = /^(?!\.|.*(\.\.|\.$)|(aws|amazon)\.)[\w.-]{1,256}$/i;
 
 /** Why `name` is not a valid SQS/SNS attribute name, or undefined when it is. */
 export function attributeNameProblem(name: string): string | undefined {
-  if (!NAME.test(name))
-    return 'names may use only A-Z, a-z, 0-9, "_", "-", "." (1 to 256 characters)';
-  if (name.startsWith('.') || name.endsWith('.') || name.includes('..'))
-    return 'names may not start or end with "." or contain ".."';
-  if (/^(aws\.|amazon\.)/i.test(name))
-    return 'names starting with "AWS." or "Amazon." are reserved';
+  return NAME.test(name)
+    ? undefined
+    : 'names take 1 to 256 of A-Z a-z 0-9 _ - ., no leading, trailing or double ".", and "AWS."/"Amazon." are reserved';
+}
+
+/** Why a user header cannot travel as an attribute of its own, or undefined when it can. */
+function headerProblem(k: string, v: string, where: string): string | undefined {
+  if (k === WIRE.traceparent) return undefined;
+  if (AWS_RESERVED.has(k)) return `is reserved by cloudmom on ${where}`;
+  const problem = attributeNameProblem(k);
+  if (problem) return `cannot travel on ${where}: ${problem}`;
+  if (!xmlSafe(v))
+    return `has characters ${where} cannot carry (control characters, lone surrogates)`;
   return undefined;
 }
 
@@ -225,16 +235,8 @@ export function validateWire(
   options: { messageId?: boolean } = {},
 ): void {
   for (const [k, v] of Object.entries(m.headers)) {
-    if (k === WIRE.traceparent) continue;
-    if (AWS_RESERVED.has(k))
-      throw new InvalidMessageError(`header "${k}" is reserved by cloudmom on ${where}`);
-    const problem = attributeNameProblem(k);
-    if (problem)
-      throw new InvalidMessageError(`header "${k}" cannot travel on ${where}: ${problem}`);
-    if (!xmlSafe(v))
-      throw new InvalidMessageError(
-        `header "${k}" has characters ${where} cannot carry (control characters, lone surrogates)`,
-      );
+    const problem = headerProblem(k, v, where);
+    if (problem) throw new InvalidMessageError(`header "${k}" ${problem}`);
   }
   for (const [name, v] of [
     ['target', m.target],
@@ -248,8 +250,7 @@ export function validateWire(
   const count = wireAttributes(m, options).length;
   if (count > MAX_ATTRIBUTES) {
     throw new InvalidMessageError(
-      `the message needs ${count} attributes (target, content_type, correlation_id, reply_to, ` +
-        `headers...) but ${where} carries at most ${MAX_ATTRIBUTES}`,
+      `the message needs ${count} attributes (its fields and headers) but ${where} carries at most ${MAX_ATTRIBUTES}`,
     );
   }
 }
