@@ -258,9 +258,7 @@ function checkSqsRecord(r: SqsRecord | null | undefined): void {
     r.messageId === '' ||
     typeof r.body !== 'string'
   )
-    throw new InvalidArgumentError(
-      'lambdaHandler: an SQS event record lacks messageId or body',
-    );
+    throw new InvalidArgumentError('lambdaHandler: an SQS event record lacks messageId or body');
 }
 
 /**
