@@ -32,7 +32,13 @@ import {
 } from './per-message.ts';
 import { Publisher } from './publisher.ts';
 import { Router } from './router.ts';
-import type { Capabilities, IncomingMessage, Transport, Verdict } from './transport.ts';
+import type {
+  Capabilities,
+  IncomingMessage,
+  OutgoingMessage,
+  Transport,
+  Verdict,
+} from './transport.ts';
 import { checkOneOf, checkOptionKeys, Idle, positiveInt, Semaphore } from './util.ts';
 
 /** Internal handle used by the platform entrypoints and tests; not part of the public API. */
@@ -50,10 +56,12 @@ export interface DispatchOptions {
   readonly deadLetter?: 'native' | 'copy';
 }
 
-export interface BrokerInternals {
-  /** For tests and conformance only: entrypoints never touch the transport. */
-  readonly transport: Transport;
-  readonly logger: Logger;
+/**
+ * The core's parts (what its long-running side is given) and the entrypoints' one call.
+ * Entrypoints never touch the transport (`transport` is for the long-running side, tests and
+ * conformance).
+ */
+export interface BrokerInternals extends CoreParts {
   /** Decoded messages in, one verdict per message out (same order). */
   dispatch(
     messages: readonly IncomingMessage[],
@@ -118,19 +126,15 @@ export type LongRunningSide = ((core: CoreParts) => LongRunning) | { readonly re
  */
 export class BrokerCore {
   readonly #transport: Transport;
-  readonly #codecs: CodecRegistry;
   readonly #publisher: Publisher;
   readonly #router: Router;
   readonly #logger: Logger;
-  readonly #concurrency: number;
-  readonly #requestTimeoutMs: number;
-  readonly #slots: Semaphore;
   /** Messages in the core's hands (loop and entrypoints): what stop() drains. */
   readonly #inflight = new Idle();
   readonly #stopSignal = new AbortController();
-  readonly #settle: SettleContext;
-  readonly #decide: Decide;
   readonly #side: LongRunningSide;
+  /** The core's parts, for the long-running side and the entrypoints ({@link INTERNALS}). */
+  readonly #internals: BrokerInternals;
   #longRunning: LongRunning | undefined;
   #state: 'running' | 'stopping' | 'stopped' = 'running';
   #stopping: Promise<void> | undefined;
@@ -148,17 +152,22 @@ export class BrokerCore {
   /**
    * cloudmom's brokers call this with their transport (a broker of your own extends `Broker`).
    * `side`: the long-running side ({@link Broker} passes it), or the refusal
-   * `start()`/`request()` give.
+   * `start()`/`request()` give. `measure`: the wire size where the transport has no
+   * `capabilities.measure` ({@link Broker} passes `defaultMeasure`).
    * @internal
    */
-  protected constructor(transport: Transport, options: BrokerOptions, side: LongRunningSide) {
+  protected constructor(
+    transport: Transport,
+    options: BrokerOptions,
+    side: LongRunningSide,
+    measure?: (m: OutgoingMessage) => number,
+  ) {
     checkOptionKeys(options, BROKER_OPTION_KEYS, this.constructor.name);
-    this.#transport = transport;
-    this.#side = side;
-    this.#codecs = new CodecRegistry(options.codecs);
-    this.#logger = options.logger === false ? silentLogger : (options.logger ?? jsonLogger());
-    this.#concurrency = positiveInt(options.concurrency ?? 10, 'concurrency');
-    this.#requestTimeoutMs = positiveInt(options.requestTimeoutMs ?? 30_000, 'requestTimeoutMs');
+    const stats = this.stats;
+    const codecs = new CodecRegistry(options.codecs);
+    const logger = options.logger === false ? silentLogger : (options.logger ?? jsonLogger());
+    const concurrency = positiveInt(options.concurrency ?? 10, 'concurrency');
+    const requestTimeoutMs = positiveInt(options.requestTimeoutMs ?? 30_000, 'requestTimeoutMs');
     checkOptionKeys(options.retry, ['baseDelayMs', 'maxDelayMs'], 'retry');
     const retryBaseMs = nonNegative(options.retry?.baseDelayMs ?? 1000, 'retry.baseDelayMs');
     const retryMaxMs = nonNegative(options.retry?.maxDelayMs ?? 60_000, 'retry.maxDelayMs');
@@ -167,13 +176,13 @@ export class BrokerCore {
       ['discard', 'dead-letter'] as const,
       'unknownTarget',
     );
-    this.#slots = new Semaphore(this.#concurrency);
-    this.#publisher = new Publisher(transport, this.#codecs, options.batch, this.stats);
-    this.#router = new Router({
-      codecs: this.#codecs,
-      publisher: this.#publisher,
-      logger: this.#logger,
-      stats: this.stats,
+    const slots = new Semaphore(concurrency);
+    const publisher = new Publisher(transport, codecs, options.batch, stats, measure);
+    const router = new Router({
+      codecs,
+      publisher,
+      logger,
+      stats,
       allow: allowListMatcher(
         options.replyAllowList ?? transport.capabilities.defaultReplyAllowList,
       ),
@@ -183,15 +192,28 @@ export class BrokerCore {
       unknownTarget,
       ordering: transport.capabilities.ordering,
     });
-    this.#settle = {
+    const handle = (m: IncomingMessage) => router.handle(m);
+    this.#transport = transport;
+    this.#side = side;
+    this.#publisher = publisher;
+    this.#router = router;
+    this.#logger = logger;
+    this.#internals = {
       transport,
-      publisher: this.#publisher,
-      logger: this.#logger,
-      stopping: this.#stopSignal.signal,
+      codecs,
+      publisher,
+      router,
+      logger,
+      stats,
+      concurrency,
+      requestTimeoutMs,
+      decide: (m) => withSlot(slots, handle, m),
+      settle: { transport, publisher, logger, stopping: this.#stopSignal.signal },
+      inflight: this.#inflight,
+      stopped: () => this.#state === 'stopping' || this.#state === 'stopped',
+      dispatch: (messages, opts) => this.#dispatch(messages, opts),
     };
-    const handle = (m: IncomingMessage) => this.#router.handle(m);
-    this.#decide = (m) => withSlot(this.#slots, handle, m);
-    transport.attach?.({ logger: this.#logger });
+    transport.attach?.({ logger });
   }
 
   /** The platform's native client (SQS, Service Bus, Pub/Sub...), for what cloudmom does not cover. */
@@ -206,7 +228,7 @@ export class BrokerCore {
 
   /** Most handlers running at once. */
   get concurrency(): number {
-    return this.#concurrency;
+    return this.#internals.concurrency;
   }
 
   /**
@@ -293,20 +315,7 @@ export class BrokerCore {
     const side = this.#side;
     if (typeof side !== 'function')
       throw new InvalidArgumentError(`${this.constructor.name}.${what}(): ${side.refusal}`);
-    this.#longRunning = side({
-      transport: this.#transport,
-      codecs: this.#codecs,
-      publisher: this.#publisher,
-      router: this.#router,
-      logger: this.#logger,
-      stats: this.stats,
-      concurrency: this.#concurrency,
-      requestTimeoutMs: this.#requestTimeoutMs,
-      decide: this.#decide,
-      settle: this.#settle,
-      inflight: this.#inflight,
-      stopped: () => this.#state === 'stopping' || this.#state === 'stopped',
-    });
+    this.#longRunning = side(this[INTERNALS]);
     return this.#longRunning;
   }
 
@@ -348,14 +357,8 @@ export class BrokerCore {
 
   /** @internal entrypoints' access; see {@link BrokerInternals}. */
   get [INTERNALS](): BrokerInternals {
-    this.#internals ??= {
-      transport: this.#transport,
-      logger: this.#logger,
-      dispatch: (messages, options) => this.#dispatch(messages, options),
-    };
     return this.#internals;
   }
-  #internals: BrokerInternals | undefined;
 
   /**
    * The entrypoint path: every message started at once (the slots bound how many run; in order
@@ -402,14 +405,14 @@ export class BrokerCore {
   }
 
   #dispatchOne(m: IncomingMessage, copy: boolean): Verdict | Promise<Verdict> {
-    const v = this.#decide(m);
+    const v = this.#internals.decide(m);
     if (v instanceof Promise) return v.then((x) => this.#finish(m, x, copy));
     return this.#finish(m, v, copy);
   }
 
   #finish(m: IncomingMessage, v: Verdict, copy: boolean): Verdict | Promise<Verdict> {
     if (v.kind !== 'dead-letter' || !copy) return v;
-    return sendDeadLetterCopy(this.#settle, m, v.reason);
+    return sendDeadLetterCopy(this.#internals.settle, m, v.reason);
   }
 }
 

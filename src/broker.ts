@@ -6,6 +6,7 @@
 import { BrokerCore } from './broker-core.ts';
 import { longRunning } from './long-running.ts';
 import type { BrokerOptions } from './options.ts';
+import { defaultMeasure } from './publisher.ts';
 import type { Transport } from './transport.ts';
 
 export {
@@ -47,6 +48,6 @@ export { defaultMeasure, utf8Length } from './publisher.ts';
 export class Broker extends BrokerCore {
   /** Platform brokers call this with their transport; users construct the subclasses. */
   protected constructor(transport: Transport, options: BrokerOptions = {}) {
-    super(transport, options, longRunning);
+    super(transport, options, longRunning, defaultMeasure);
   }
 }

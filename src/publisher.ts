@@ -43,14 +43,21 @@ export class Publisher {
   readonly #codecs: CodecRegistry;
   readonly #batcher: Batcher;
   readonly #stats: { published: number };
+  readonly #measure: ((m: OutgoingMessage) => number) | undefined;
 
+  /**
+   * `measure`: the wire size when the transport has no `capabilities.measure` ({@link Broker}
+   * passes {@link defaultMeasure}; the function-side brokers' transports all measure).
+   */
   constructor(
     transport: Transport,
     codecs: CodecRegistry,
     batch: BrokerOptions['batch'],
     stats: { published: number },
+    measure?: (m: OutgoingMessage) => number,
   ) {
     this.#transport = transport;
+    this.#measure = measure;
     this.#stats = stats;
     this.#codecs = codecs;
     const caps = transport.capabilities;
@@ -119,8 +126,7 @@ export class Publisher {
 
   /** Wire size of a message on this transport. */
   measure(message: OutgoingMessage): number {
-    const caps = this.#transport.capabilities;
-    return caps.measure ? caps.measure(message) : defaultMeasure(message);
+    return (this.#transport.capabilities.measure ?? this.#measure!)(message);
   }
 
   /** Queues an encoded message; resolves with its id once the service accepted it. */
