@@ -60,8 +60,8 @@ export function xmlSafe(s: string): boolean {
   return !NOT_XML_SAFE.test(s);
 }
 
-/** Replaces what SQS/SNS cannot carry with U+FFFD (for texts we write: reasons). */
-export function sanitize(s: string, max = 4096): string {
+/** Replaces what SQS/SNS cannot carry with U+FFFD (for texts we write: reasons), cut at `max`. */
+export function sanitize(s: string, max = Number.MAX_SAFE_INTEGER): string {
   const t = s.replace(NOT_XML_SAFE_G, '\ufffd');
   return t.length > max ? `${t.slice(0, max)}…` : t;
 }
@@ -106,18 +106,25 @@ export function wireBody(m: OutgoingMessage): WireBody {
   return b;
 }
 
+/** The message's own fields that travel as attributes, in wire order (`message_id` follows). */
+const FIELDS = [
+  [WIRE.target, 'target'],
+  [WIRE.contentType, 'contentType'],
+  [WIRE.correlationId, 'correlationId'],
+  [WIRE.replyTo, 'replyTo'],
+] as const;
+
 /** The string attributes of an outgoing message (a dead-letter copy too), in wire order. */
 export function wireAttributes(
   m: OutgoingMessage,
   options: { messageId?: boolean } = {},
 ): [string, string][] {
   if (m.deadLetter) return deadLetterAttributes(m, m.deadLetter);
-  const attrs: [string, string][] = [
-    [WIRE.target, m.target],
-    [WIRE.contentType, m.contentType],
-  ];
-  if (m.correlationId !== undefined) attrs.push([WIRE.correlationId, m.correlationId]);
-  if (m.replyTo !== undefined) attrs.push([WIRE.replyTo, m.replyTo]);
+  const attrs: [string, string][] = [];
+  for (const [name, field] of FIELDS) {
+    const v = m[field];
+    if (v !== undefined) attrs.push([name, v]);
+  }
   if (options.messageId) attrs.push([WIRE.messageId, m.messageId]);
   const encoding = wireBody(m).encoding;
   if (encoding) attrs.push([BODY_ENCODING, encoding]);
@@ -145,16 +152,16 @@ function deadLetterAttributes(
   reason: NonNullable<OutgoingMessage['deadLetter']>,
 ): [string, string][] {
   const out: [string, string][] = [];
-  // what the original carried travels whole (it came off SQS/SNS, so it is carriable already)
-  if (m.target !== '') out.push([WIRE.target, sanitize(m.target, WHOLE)]);
-  out.push([WIRE.contentType, sanitize(m.contentType, WHOLE) || '-']);
-  if (m.correlationId) out.push([WIRE.correlationId, sanitize(m.correlationId, WHOLE)]);
-  if (m.replyTo) out.push([WIRE.replyTo, sanitize(m.replyTo, WHOLE)]);
-  out.push([WIRE.messageId, sanitize(m.messageId, WHOLE) || '-']);
+  // what the original carried travels whole (it came off SQS/SNS, so it is carriable already);
+  // an empty field is left out, but content_type and message_id always travel ("-" if empty)
+  for (const [name, field] of [...FIELDS, [WIRE.messageId, 'messageId'] as const]) {
+    const v = sanitize(m[field] ?? '');
+    if (v || field === 'contentType' || field === 'messageId') out.push([name, v || '-']);
+  }
   const encoding = wireBody(m).encoding;
   if (encoding) out.push([BODY_ENCODING, encoding]);
   out.push([WIRE.deadLetterReason, reason.code]);
-  out.push([WIRE.deadLetterDescription, sanitize(reason.description) || '-']);
+  out.push([WIRE.deadLetterDescription, sanitize(reason.description, 4096) || '-']);
   // A null-prototype object: a header named "__proto__" is data like any other.
   const user: Record<string, string> = Object.create(null);
   let names = 0;
@@ -179,8 +186,6 @@ function deadLetterAttributes(
   if (out.length < MAX_ATTRIBUTES) out.push([WIRE.deliveryCount, String(reason.deliveryCount)]);
   return out;
 }
-
-const WHOLE = Number.MAX_SAFE_INTEGER;
 
 /** A received header that can travel as an attribute of its own on a dead-letter copy. */
 function carriableHeader(k: string, v: string): boolean {
@@ -238,14 +243,10 @@ export function validateWire(
     const problem = headerProblem(k, v, where);
     if (problem) throw new InvalidMessageError(`header "${k}" ${problem}`);
   }
-  for (const [name, v] of [
-    ['target', m.target],
-    ['correlationId', m.correlationId],
-    ['replyTo', m.replyTo],
-    ['contentType', m.contentType],
-  ] as const) {
+  for (const [, field] of FIELDS) {
+    const v = m[field];
     if (v !== undefined && !xmlSafe(v))
-      throw new InvalidMessageError(`${name} has characters ${where} cannot carry`);
+      throw new InvalidMessageError(`${field} has characters ${where} cannot carry`);
   }
   const count = wireAttributes(m, options).length;
   if (count > MAX_ATTRIBUTES) {
@@ -465,11 +466,11 @@ function addSnsAttributes(
   }
 }
 
-/** Unwraps an SNS envelope found in an SQS body into the message it carries. */
-export function fromEnvelope(
-  env: SnsEnvelope,
-  base: Omit<WireIn, 'text' | 'attributes' | 'messageId'>,
-): IncomingMessage {
+/**
+ * Unwraps an SNS envelope found in an SQS body into the message it carries; `base`: the SQS
+ * message as read (its delivery count, send time, group key, raw message, receipt and source).
+ */
+function fromEnvelope(env: SnsEnvelope, base: ReceivedMessage): IncomingMessage {
   const ts = env.Timestamp ? new Date(env.Timestamp) : undefined;
   const m = new ReceivedMessage(
     env.Message,
@@ -580,6 +581,12 @@ function count(s: string | undefined): number {
   return n;
 }
 
+/** A message read off SQS: the one its body's SNS envelope carries, when it has no target and one. */
+function unwrapped(m: ReceivedMessage, body: string): IncomingMessage {
+  const env = m.target === undefined ? parseSnsEnvelope(body) : undefined;
+  return env ? fromEnvelope(env, m) : m.done();
+}
+
 /**
  * An SQS message as ReceiveMessage returns it (all attributes asked) → the core's message,
  * SNS envelopes unwrapped; `ackId` is its receipt handle, `source` the queue URL.
@@ -612,19 +619,7 @@ export function fromSqsMessage(m: Message, source: string): IncomingMessage {
         out.add(k, Buffer.from(v.BinaryValue).toString('base64'));
     }
   }
-  if (out.target === undefined) {
-    const env = parseSnsEnvelope(text);
-    if (env)
-      return fromEnvelope(env, {
-        deliveryCount,
-        publishedAt: sentAt(publishedAt),
-        groupKey,
-        raw: m,
-        ackId,
-        source,
-      });
-  }
-  return out.done();
+  return unwrapped(out, text);
 }
 
 /**
@@ -657,18 +652,7 @@ export function fromSqsRecord(record: SqsRecord): IncomingMessage {
       else if (typeof v.binaryValue === 'string') out.add(k, v.binaryValue);
     }
   }
-  if (out.target === undefined) {
-    const env = parseSnsEnvelope(record.body);
-    if (env)
-      return fromEnvelope(env, {
-        deliveryCount,
-        publishedAt: sentAt(publishedAt),
-        groupKey,
-        raw: record,
-        source,
-      });
-  }
-  return out.done();
+  return unwrapped(out, record.body);
 }
 
 /**
