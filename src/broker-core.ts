@@ -136,7 +136,8 @@ export class BrokerCore {
   /** The core's parts, for the long-running side and the entrypoints ({@link INTERNALS}). */
   readonly #internals: BrokerInternals;
   #longRunning: LongRunning | undefined;
-  #state: 'running' | 'stopping' | 'stopped' = 'running';
+  /** 0 running, 1 stopping (stop() has begun), 2 stopped. */
+  #state: 0 | 1 | 2 = 0;
   #stopping: Promise<void> | undefined;
   /** Counters since construction. */
   readonly stats: BrokerStats = {
@@ -210,7 +211,7 @@ export class BrokerCore {
       decide: (m) => withSlot(slots, handle, m),
       settle: { transport, publisher, logger, stopping: this.#stopSignal.signal },
       inflight: this.#inflight,
-      stopped: () => this.#state === 'stopping' || this.#state === 'stopped',
+      stopped: () => this.#state > 0,
       dispatch: (messages, opts) => this.#dispatch(messages, opts),
     };
     transport.attach?.({ logger });
@@ -245,7 +246,7 @@ export class BrokerCore {
   publish(body: Body, target: string, options: PublishOptions): Promise<string>;
   publish(body: Body, target = '', third?: string | PublishOptions): Promise<string> {
     try {
-      if (this.#state === 'stopped') throw new BrokerStoppedError('publish');
+      if (this.#state > 1) throw new BrokerStoppedError('publish');
       const options: PublishOptions =
         typeof third === 'string' ? { correlationId: third } : (third ?? {});
       return this.#publisher.enqueue(this.#publisher.encode(body, target, options));
@@ -283,8 +284,6 @@ export class BrokerCore {
    * ```
    */
   async request(body: Body, target: string, options: RequestOptions = {}): Promise<Reply> {
-    if (this.#state === 'stopped' || this.#state === 'stopping')
-      throw new BrokerStoppedError('request');
     return this.#sideFor('request').request(body, target, options);
   }
 
@@ -299,18 +298,16 @@ export class BrokerCore {
    * await broker.start(); process.on('SIGTERM', () => broker.stop());
    * ```
    */
-  start(): Promise<void> {
-    if (this.#state === 'stopped' || this.#state === 'stopping')
-      return Promise.reject(new BrokerStoppedError('start'));
-    try {
-      return this.#sideFor('start').start();
-    } catch (err) {
-      return Promise.reject(err);
-    }
+  async start(): Promise<void> {
+    return this.#sideFor('start').start();
   }
 
-  /** The long-running side, made on first use; throws the refusal of a broker without one. */
+  /**
+   * The long-running side, made on first use; throws BrokerStoppedError once stop() has begun,
+   * and the refusal of a broker without one.
+   */
   #sideFor(what: 'start' | 'request'): LongRunning {
+    if (this.#state > 0) throw new BrokerStoppedError(what);
     if (this.#longRunning) return this.#longRunning;
     const side = this.#side;
     if (typeof side !== 'function')
@@ -335,7 +332,7 @@ export class BrokerCore {
   }
 
   async #stop(): Promise<void> {
-    this.#state = 'stopping';
+    this.#state = 1;
     this.#stopSignal.abort();
     await this.#longRunning?.stopConsumers();
     await this.#inflight.wait();
@@ -344,7 +341,7 @@ export class BrokerCore {
       await this.#longRunning.stopRequests();
       await this.#publisher.flush();
     }
-    this.#state = 'stopped';
+    this.#state = 2;
     try {
       await this.#transport.close();
     } finally {

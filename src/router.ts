@@ -244,8 +244,11 @@ export class Router {
    */
   async #sendReplies(message: IncomingMessage, replies: readonly PendingReply[]): Promise<void> {
     const { publisher, logger, stats } = this.#s;
-    const correlationId = message.correlationId ?? message.messageId;
-    const options = this.#replyOptions(message, correlationId);
+    // a reply carries the correlation id and, where the platform orders, the incoming group key
+    const options = {
+      correlationId: message.correlationId ?? message.messageId,
+      groupKey: this.#s.ordering ? message.groupKey : undefined,
+    };
     const encoded = [];
     for (const { value, replyTo } of replies) {
       // the message's own reply address first (target "reply"), else the route's replyTo
@@ -261,13 +264,6 @@ export class Router {
     const results = await Promise.allSettled(encoded.map((e) => publisher.enqueue(e)));
     for (const r of results) if (r.status === 'rejected') throw r.reason;
     stats.repliesSent += encoded.length;
-  }
-
-  /** A reply carries the correlation id and, where the platform orders, the incoming group key. */
-  #replyOptions(message: IncomingMessage, correlationId: string) {
-    return message.groupKey === undefined || !this.#s.ordering
-      ? { correlationId }
-      : { correlationId, groupKey: message.groupKey };
   }
 }
 

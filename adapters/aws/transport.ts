@@ -161,16 +161,18 @@ export class SqsTransport implements Transport {
    * An entry lives only while a send is in flight.
    */
   readonly #fifoChains = new Map<string, Promise<void>>();
-  readonly #replyPrefix: string;
-  #closed = false;
+  /** Prefix of the reply queues `request()` creates. */
+  declare readonly replyQueuePrefix: string;
+  /** Set by close() (`stop()`): sends are refused. */
+  declare closed: boolean;
   /** The broker's logger, for the receive side (which gives the transport `attach`). */
   declare logger: Logger;
 
   /** `request`: whether the receive side will be given (adapters/aws/receive.ts: the brokers of `cloudmom/aws`). */
   constructor(options: SqsOwnOptions, request: boolean, capabilities?: Partial<Capabilities>) {
     this.#options = options;
-    this.#replyPrefix = options.replyQueuePrefix ?? 'cloudmom-reply-';
-    if (!/^[\w-]{1,40}$/.test(this.#replyPrefix))
+    const prefix = options.replyQueuePrefix ?? 'cloudmom-reply-';
+    if (!/^[\w-]{1,40}$/.test(prefix))
       throw new InvalidArgumentError(
         'replyQueuePrefix may use letters, digits, "-" and "_" (at most 40)',
       );
@@ -179,7 +181,7 @@ export class SqsTransport implements Transport {
     this.capabilities = {
       name: 'sqs',
       maxMessageBytes: SQS_MAX_BYTES,
-      measure: (m) => measureWire(m),
+      measure: measureWire,
       maxBatchMessages: 10,
       maxBatchBytes: SQS_MAX_BYTES,
       batchLingerMs: 5,
@@ -188,9 +190,11 @@ export class SqsTransport implements Transport {
       nackDelay: true,
       deadLetter: 'copy',
       request,
-      defaultReplyAllowList: [`${this.#replyPrefix}*`],
+      defaultReplyAllowList: [`${prefix}*`],
       ...capabilities,
     };
+    this.replyQueuePrefix = prefix;
+    this.closed = false;
   }
 
   // Given only by the receive side (the transports of the function-side brokers have none).
@@ -243,20 +247,16 @@ export class SqsTransport implements Transport {
   /** The URL of a queue given by name, URL or ARN; looked up once and cached (bounded). */
   queueUrl(queue: string): Promise<string> {
     if (isQueueUrl(queue)) return Promise.resolve(queue);
-    let url = this.#urls.get(queue);
-    if (!url) {
+    return cached(this.#urls, queue, () => {
       const arn = parseQueueArn(queue);
       const input = arn
         ? { QueueName: arn.name, QueueOwnerAWSAccountId: arn.account || undefined }
         : { QueueName: queue };
-      url = this.client.send(new (sqsSdk().GetQueueUrlCommand)(input)).then((r) => {
+      return this.client.send(new (sqsSdk().GetQueueUrlCommand)(input)).then((r) => {
         if (!r.QueueUrl) throw new Error(`no URL for queue ${queue.slice(0, 200)}`);
         return r.QueueUrl;
       });
-      this.#urls.set(queue, url);
-      url.catch(() => this.#urls.delete(queue));
-    }
-    return url;
+    });
   }
 
   send(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
@@ -270,7 +270,7 @@ export class SqsTransport implements Transport {
    * FIFO queue go one call after the other, so batches cannot overtake each other.
    */
   sendToQueue(queue: string, batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
-    if (this.#closed) return this.closedOutcomes(batch);
+    if (this.closed) return this.closedOutcomes(batch);
     if (!isFifo(queue)) return this.#sendToQueue(queue, batch);
     const previous = this.#fifoChains.get(queue) ?? Promise.resolve();
     const next = previous.then(() => this.#sendToQueue(queue, batch));
@@ -328,7 +328,7 @@ export class SqsTransport implements Transport {
     if (source === undefined || !(isQueueUrl(source) || parseQueueArn(source))) {
       return Promise.reject(
         new InvalidArgumentError(
-          'no dead-letter queue: set the option `deadLetterQueue` (the message does not come from an SQS queue)',
+          'no dead-letter queue: set the option `deadLetterQueue` (the message has no source queue)',
         ),
       );
     }
@@ -337,30 +337,24 @@ export class SqsTransport implements Transport {
 
   /** The dead-letter queue URL of a source queue, from its RedrivePolicy (cached, bounded). */
   deadLetterQueueFor(source: string): Promise<string> {
-    let dlq = this.#dlqs.get(source);
-    if (!dlq) {
-      dlq = (async () => {
-        const url = await this.queueUrl(source);
-        const r = await this.client.send(
-          new (sqsSdk().GetQueueAttributesCommand)({
-            QueueUrl: url,
-            AttributeNames: ['RedrivePolicy'],
-          }),
+    return cached(this.#dlqs, source, async () => {
+      const url = await this.queueUrl(source);
+      const r = await this.client.send(
+        new (sqsSdk().GetQueueAttributesCommand)({
+          QueueUrl: url,
+          AttributeNames: ['RedrivePolicy'],
+        }),
+      );
+      const policy = r.Attributes?.RedrivePolicy;
+      const arn = policy
+        ? (JSON.parse(policy) as { deadLetterTargetArn?: string }).deadLetterTargetArn
+        : undefined;
+      if (!arn)
+        throw new InvalidArgumentError(
+          `queue ${source.slice(0, 200)} has no RedrivePolicy: set the option \`deadLetterQueue\``,
         );
-        const policy = r.Attributes?.RedrivePolicy;
-        const arn = policy
-          ? (JSON.parse(policy) as { deadLetterTargetArn?: string }).deadLetterTargetArn
-          : undefined;
-        if (!arn)
-          throw new InvalidArgumentError(
-            `queue ${source.slice(0, 200)} has no RedrivePolicy: set the option \`deadLetterQueue\``,
-          );
-        return this.queueUrl(arn);
-      })();
-      this.#dlqs.set(source, dlq);
-      dlq.catch(() => this.#dlqs.delete(source));
-    }
-    return dlq;
+      return this.queueUrl(arn);
+    });
   }
 
   /** Caches the URL of a queue this instance created (its reply queue). */
@@ -374,54 +368,62 @@ export class SqsTransport implements Transport {
     return Promise.resolve(failAll(batch, error));
   }
 
-  get closed(): boolean {
-    return this.#closed;
-  }
-
   /** Refuses further sends (the receive side also deletes the reply queue). */
   async close(): Promise<void> {
-    this.#closed = true;
+    this.closed = true;
   }
+}
 
-  /** Prefix of the reply queues `request()` creates. */
-  get replyQueuePrefix(): string {
-    return this.#replyPrefix;
+/** The promise cached under `key`, else `make()`'s, cached until it rejects (bounded). */
+function cached<T>(
+  cache: BoundedMap<string, Promise<T>>,
+  key: string,
+  make: () => Promise<T>,
+): Promise<T> {
+  let p = cache.get(key);
+  if (!p) {
+    p = make();
+    cache.set(key, p);
+    p.catch(() => cache.delete(key));
   }
+  return p;
 }
 
 /** SendMessageBatch / PublishBatch results → one outcome per message (the platform's errors). */
 function batchOutcomes(
   batch: readonly OutgoingMessage[],
-  successful: readonly { Id?: string; MessageId?: string }[] | undefined,
-  failed:
-    | readonly { Id?: string; Code?: string; Message?: string; SenderFault?: boolean }[]
-    | undefined,
+  successful: readonly { Id?: string; MessageId?: string }[] = [],
+  failed: readonly { Id?: string; Code?: string; Message?: string; SenderFault?: boolean }[] = [],
   ownIds = false,
 ): SendOutcome[] {
-  // filled by Id; an entry the service did not answer gets its error last (an Error per
-  // message up front would cost a stack trace each on the common all-successful path)
-  const outcomes: (SendOutcome | undefined)[] = new Array(batch.length).fill(undefined);
-  // an Id that is not one of ours (not an index of the batch) is ignored
-  for (const s of successful ?? []) {
-    const i = Number(s.Id);
-    const m = batch[i];
-    if (m) outcomes[i] = { ok: true, messageId: (ownIds ? undefined : s.MessageId) ?? m.messageId };
+  // filled by Id (an Id that is not an index of the batch is ignored); an entry the service did
+  // not answer gets its error last (an Error per message up front would cost a stack trace
+  // each on the common all-successful path)
+  const outcomes: SendOutcome[] = [];
+  for (const s of successful) {
+    const m = batch[Number(s.Id)];
+    if (m)
+      outcomes[Number(s.Id)] = {
+        ok: true,
+        messageId: (ownIds ? undefined : s.MessageId) ?? m.messageId,
+      };
   }
-  for (const f of failed ?? []) {
-    const i = Number(f.Id);
-    if (!batch[i]) continue;
-    const error = Object.assign(new Error(f.Message ?? f.Code ?? 'failed'), {
-      name: f.Code ?? 'Error',
-      $fault: f.SenderFault ? 'client' : 'server',
-    });
-    outcomes[i] = { ok: false, error };
-  }
-  for (let i = 0; i < outcomes.length; i++)
-    outcomes[i] ??= {
-      ok: false,
-      error: new Error('the service returned no result for this entry'),
-    };
-  return outcomes as SendOutcome[];
+  for (const f of failed)
+    if (batch[Number(f.Id)])
+      outcomes[Number(f.Id)] = {
+        ok: false,
+        error: Object.assign(new Error(f.Message ?? f.Code ?? 'failed'), {
+          name: f.Code ?? 'Error',
+          $fault: f.SenderFault ? 'client' : 'server',
+        }),
+      };
+  return batch.map(
+    (_, i) =>
+      outcomes[i] ?? {
+        ok: false,
+        error: new Error('the service returned no result for this entry'),
+      },
+  );
 }
 
 function dedupId(s: string): string {
