@@ -345,42 +345,19 @@ class ReceivedMessage implements IncomingMessage {
 
   /** One received attribute (a string) into the core's fields. */
   add(k: string, v: string): void {
-    switch (k) {
-      case WIRE.target:
-        this.target = v;
-        break;
-      case WIRE.contentType:
-        this.contentType = v;
-        break;
-      case WIRE.correlationId:
-        this.correlationId = v;
-        break;
-      case WIRE.replyTo:
-        this.replyTo = v;
-        break;
-      case WIRE.messageId:
-        this.messageId = v;
-        break;
-      case BODY_ENCODING:
-        this.#encoding = v;
-        break;
-      case EMPTY_HEADERS:
-        if (this.headers === EMPTY) this.headers = {};
-        for (const name of v.split(',')) if (name) put(this.headers, name, '');
-        break;
-      case DEAD_LETTER_HEADERS:
-        if (this.headers === EMPTY) this.headers = {};
-        unpackHeaders(v, this.headers);
-        break;
-      case WIRE.deadLetterReason:
-      case WIRE.deadLetterDescription:
-      case WIRE.deadLetterTruncated:
-      case WIRE.deliveryCount:
-        break;
-      default:
-        if (this.headers === EMPTY) this.headers = {};
-        put(this.headers, k, v);
-    }
+    const field = FIELD_OF.get(k);
+    if (field) this[field] = v;
+    else if (k === BODY_ENCODING) this.#encoding = v;
+    else if (k === EMPTY_HEADERS) {
+      for (const name of v.split(',')) if (name) put(this.#headers(), name, '');
+    } else if (k === DEAD_LETTER_HEADERS) unpackHeaders(v, this.#headers());
+    else if (!DEAD_LETTER_ONLY.has(k)) put(this.#headers(), k, v);
+  }
+
+  /** The headers, to write into (the shared empty object replaced on first use). */
+  #headers(): Record<string, string> {
+    if (this.headers === EMPTY) this.headers = {};
+    return this.headers;
   }
 
   /** After the last attribute: a `body_encoding` decodes the text into bytes (or poisons it). */
@@ -413,6 +390,20 @@ class ReceivedMessage implements IncomingMessage {
 }
 
 const EMPTY: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
+/** Received attributes that are the message's own fields. */
+const FIELD_OF = /* @__PURE__ */ new Map<string, (typeof FIELDS)[number][1] | 'messageId'>([
+  ...FIELDS,
+  [WIRE.messageId, 'messageId'],
+]);
+
+/** What a dead-letter copy carries about itself: not headers of the message. */
+const DEAD_LETTER_ONLY: ReadonlySet<string> = /* @__PURE__ */ new Set([
+  WIRE.deadLetterReason,
+  WIRE.deadLetterDescription,
+  WIRE.deadLetterTruncated,
+  WIRE.deliveryCount,
+]);
 
 function unpackHeaders(packed: string, into: Record<string, string>): void {
   try {
@@ -564,21 +555,8 @@ export interface SnsRecord {
 
 /** The Date of a `SentTimestamp` (milliseconds as text), if it is one. */
 function sentAt(s: string | undefined): Date | undefined {
-  const sent = count(s);
+  const sent = Number(s);
   return Number.isFinite(sent) && sent > 0 ? new Date(sent) : undefined;
-}
-
-/** `Number(s)` of a numeric system attribute, without its cost for the usual short digit strings. */
-function count(s: string | undefined): number {
-  if (s === '1') return 1;
-  if (typeof s !== 'string' || s.length === 0 || s.length > 15) return Number(s);
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const d = s.charCodeAt(i) - 48;
-    if (d < 0 || d > 9) return Number(s);
-    n = n * 10 + d;
-  }
-  return n;
 }
 
 /** A message read off SQS: the one its body's SNS envelope carries, when it has no target and one. */
@@ -593,7 +571,7 @@ function unwrapped(m: ReceivedMessage, body: string): IncomingMessage {
  */
 export function fromSqsMessage(m: Message, source: string): IncomingMessage {
   const a = m.Attributes ?? {};
-  const deliveryCount = Math.max(1, count(a.ApproximateReceiveCount) || 1);
+  const deliveryCount = Math.max(1, Number(a.ApproximateReceiveCount) || 1);
   const publishedAt = a.SentTimestamp; // the Date is made when read
   const groupKey = a.MessageGroupId;
   const text = m.Body ?? '';
@@ -628,7 +606,7 @@ export function fromSqsMessage(m: Message, source: string): IncomingMessage {
  */
 export function fromSqsRecord(record: SqsRecord): IncomingMessage {
   const a = record.attributes && typeof record.attributes === 'object' ? record.attributes : {};
-  const deliveryCount = Math.max(1, count(a.ApproximateReceiveCount) || 1);
+  const deliveryCount = Math.max(1, Number(a.ApproximateReceiveCount) || 1);
   // the Date is made if something reads it (a handler, a log line): most never do
   const publishedAt = typeof a.SentTimestamp === 'string' ? a.SentTimestamp : undefined;
   const groupKey = typeof a.MessageGroupId === 'string' ? a.MessageGroupId : undefined;
