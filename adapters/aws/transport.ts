@@ -285,24 +285,16 @@ export class SqsTransport implements Transport {
     return next;
   }
 
+  /** One SendMessageBatch (for one message too: one call, one path, the same permission). */
   async #sendToQueue(queue: string, batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
-    let url: string;
     try {
-      url = await this.queueUrl(queue);
-    } catch (error) {
-      return failAll(batch, error);
-    }
-    const fifo = isFifo(url);
-    const sdk = sqsSdk();
-    const entries = batch.map((m, i) => toEntry(m, String(i), fifo));
-    try {
-      if (entries.length === 1) {
-        const { Id: _id, ...entry } = entries[0]!;
-        const r = await this.client.send(new sdk.SendMessageCommand({ QueueUrl: url, ...entry }));
-        return [{ ok: true, messageId: r.MessageId ?? batch[0]!.messageId }];
-      }
+      const url = await this.queueUrl(queue);
+      const fifo = isFifo(url);
       const r = await this.client.send(
-        new sdk.SendMessageBatchCommand({ QueueUrl: url, Entries: entries }),
+        new (sqsSdk().SendMessageBatchCommand)({
+          QueueUrl: url,
+          Entries: batch.map((m, i) => toEntry(m, String(i), fifo)),
+        }),
       );
       return batchOutcomes(batch, r.Successful, r.Failed);
     } catch (error) {

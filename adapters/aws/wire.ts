@@ -75,13 +75,12 @@ export interface WireBody {
 /** Bytes → wire text: as is when it is non-empty XML-safe UTF-8, else base64 or the empty marker. */
 export function encodeBody(bytes: Uint8Array): WireBody {
   if (bytes.byteLength === 0) return { text: EMPTY_PLACEHOLDER, encoding: 'empty' };
-  let text: string | undefined;
   try {
-    text = strictUtf8.decode(bytes);
+    const text = strictUtf8.decode(bytes);
+    if (xmlSafe(text)) return { text };
   } catch {
-    text = undefined;
+    // not UTF-8: base64
   }
-  if (text !== undefined && xmlSafe(text)) return { text };
   return { text: Buffer.from(bytes).toString('base64'), encoding: 'base64' };
 }
 
@@ -427,16 +426,14 @@ export interface SnsEnvelope {
 /** Parses `text` as an SNS notification envelope; undefined when it is not one. */
 export function parseSnsEnvelope(text: string): SnsEnvelope | undefined {
   if (text.charCodeAt(0) !== 123 /* { */ || !text.includes('"TopicArn"')) return undefined;
-  let v: unknown;
+  let e: Record<string, unknown> | null;
   try {
-    v = JSON.parse(text);
+    e = JSON.parse(text);
   } catch {
     return undefined;
   }
-  if (!v || typeof v !== 'object') return undefined;
-  const e = v as Record<string, unknown>;
   if (
-    e.Type !== 'Notification' ||
+    e?.Type !== 'Notification' ||
     typeof e.Message !== 'string' ||
     typeof e.TopicArn !== 'string' ||
     typeof e.MessageId !== 'string'
@@ -450,7 +447,7 @@ function addSnsAttributes(
   m: ReceivedMessage,
   attrs: Record<string, { Type?: string; Value?: string }> | undefined,
 ): void {
-  if (!attrs || typeof attrs !== 'object') return;
+  // for-in reads nothing from undefined, null or a primitive's characters (not objects)
   for (const k in attrs) {
     const v = attrs[k];
     if (v && typeof v === 'object' && typeof v.Value === 'string') m.add(k, v.Value);
@@ -605,7 +602,7 @@ export function fromSqsMessage(m: Message, source: string): IncomingMessage {
  * unwrapped. `source` is the record's `eventSourceARN` (where dead letters are looked up).
  */
 export function fromSqsRecord(record: SqsRecord): IncomingMessage {
-  const a = record.attributes && typeof record.attributes === 'object' ? record.attributes : {};
+  const a = record.attributes ?? {};
   const deliveryCount = Math.max(1, Number(a.ApproximateReceiveCount) || 1);
   // the Date is made if something reads it (a handler, a log line): most never do
   const publishedAt = typeof a.SentTimestamp === 'string' ? a.SentTimestamp : undefined;
@@ -622,13 +619,12 @@ export function fromSqsRecord(record: SqsRecord): IncomingMessage {
     source,
   );
   const attrs = record.messageAttributes as Record<string, SqsRecordAttribute | undefined>;
-  if (attrs && typeof attrs === 'object') {
-    for (const k in attrs) {
-      const v = attrs[k];
-      if (!v || typeof v !== 'object') continue;
-      if (typeof v.stringValue === 'string') out.add(k, v.stringValue);
-      else if (typeof v.binaryValue === 'string') out.add(k, v.binaryValue);
-    }
+  // for-in reads nothing from undefined, null or a primitive's characters (not objects)
+  for (const k in attrs) {
+    const v = attrs[k];
+    if (!v || typeof v !== 'object') continue;
+    if (typeof v.stringValue === 'string') out.add(k, v.stringValue);
+    else if (typeof v.binaryValue === 'string') out.add(k, v.binaryValue);
   }
   return unwrapped(out, record.body);
 }
