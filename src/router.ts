@@ -6,7 +6,7 @@
  */
 import type { Codec, CodecRegistry } from './codec.ts';
 import { CloudmomError, InvalidArgumentError } from './errors.ts';
-import { describeError, errorKind, type Logger } from './log.ts';
+import { cut, describeError, errorKind, type Logger } from './log.ts';
 import type { AddOptions, BrokerStats, Handler, Properties } from './options.ts';
 import type { Publisher } from './publisher.ts';
 import { type StandardSchema, validateBody } from './schema.ts';
@@ -269,7 +269,7 @@ export class Router {
 
 /** A target or address for a log line or reason: bounded, whatever the message said. */
 function clip(s: string | undefined): string | undefined {
-  return s !== undefined && s.length > 200 ? `${s.slice(0, 200)}…` : s;
+  return s === undefined ? s : cut(s, 200);
 }
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {

@@ -161,7 +161,7 @@ export function lambdaHandler(broker: Broker, options: LambdaHandlerOptions = {}
   const logger = loggerOf(broker);
   if ((broker as { deadLetterQueue?: unknown }).deadLetterQueue === undefined) {
     logger.warn(
-      "lambdaHandler: no deadLetterQueue: records that can never succeed go to the source queue's RedrivePolicy target (without one, or from SNS, they fail on every delivery)",
+      "lambdaHandler: no deadLetterQueue: dead letters go to the source queue's RedrivePolicy target (without one, or from SNS, they fail on every delivery)",
       { broker: broker.constructor.name },
     );
   }

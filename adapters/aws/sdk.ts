@@ -43,11 +43,5 @@ export function isClientFault(err: unknown): boolean {
 
 /** True when the queue or topic an SDK error is about does not exist. */
 export function isNotFound(err: unknown): boolean {
-  const name = awsErrorName(err);
-  return (
-    name.includes('QueueDoesNotExist') ||
-    name.includes('NonExistentQueue') ||
-    name === 'NotFound' ||
-    name === 'NotFoundException'
-  );
+  return /QueueDoesNotExist|NonExistentQueue|^NotFound(Exception)?$/.test(awsErrorName(err));
 }

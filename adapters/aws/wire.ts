@@ -23,6 +23,7 @@
  */
 import type { Message } from '@aws-sdk/client-sqs';
 import { InvalidMessageError } from '../../src/errors.ts';
+import { cut } from '../../src/log.ts';
 import { setOwn as put } from '../../src/publisher.ts';
 import type { DeadLetterReason, IncomingMessage, OutgoingMessage } from '../../src/transport.ts';
 import { WIRE } from '../../src/transport.ts';
@@ -62,8 +63,7 @@ export function xmlSafe(s: string): boolean {
 
 /** Replaces what SQS/SNS cannot carry with U+FFFD (for texts we write: reasons), cut at `max`. */
 export function sanitize(s: string, max = Number.MAX_SAFE_INTEGER): string {
-  const t = s.replace(NOT_XML_SAFE_G, '\ufffd');
-  return t.length > max ? `${t.slice(0, max)}…` : t;
+  return cut(s.replace(NOT_XML_SAFE_G, '\ufffd'), max);
 }
 
 /** A body as it travels: the text and its `body_encoding`, if any. */
@@ -215,7 +215,7 @@ const NAME = /^(?!\.|.*(\.\.|\.$)|(aws|amazon)\.)[\w.-]{1,256}$/i;
 export function attributeNameProblem(name: string): string | undefined {
   return NAME.test(name)
     ? undefined
-    : 'names take 1 to 256 of A-Z a-z 0-9 _ - ., no leading, trailing or double ".", and "AWS."/"Amazon." are reserved';
+    : 'names take 1-256 of A-Za-z0-9_-. (no leading, trailing or double "."; "AWS."/"Amazon." are reserved)';
 }
 
 /** Why a user header cannot travel as an attribute of its own, or undefined when it can. */
@@ -250,7 +250,7 @@ export function validateWire(
   const count = wireAttributes(m, options).length;
   if (count > MAX_ATTRIBUTES) {
     throw new InvalidMessageError(
-      `the message needs ${count} attributes (its fields and headers) but ${where} carries at most ${MAX_ATTRIBUTES}`,
+      `the message needs ${count} attributes (fields and headers) but ${where} carries at most ${MAX_ATTRIBUTES}`,
     );
   }
 }
@@ -368,7 +368,7 @@ class ReceivedMessage implements IncomingMessage {
     if (e !== 'base64' && e !== 'empty')
       this.poison = {
         code: 'undecodable',
-        description: `unknown ${BODY_ENCODING} "${e.length > 40 ? `${e.slice(0, 40)}…` : e}"`,
+        description: `unknown ${BODY_ENCODING} "${cut(e, 40)}"`,
       };
     return this;
   }
