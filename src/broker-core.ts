@@ -69,24 +69,23 @@ export interface BrokerInternals extends CoreParts {
   ): Verdict[] | Promise<Verdict[]>;
 }
 
-/** What the core hands its long-running side (long-running.ts). */
-export interface CoreParts {
-  readonly transport: Transport;
+/**
+ * What the core hands its long-running side (long-running.ts); also what settling a message
+ * needs (its transport, publisher, logger and `stopping` signal, which aborts when stop()
+ * begins).
+ */
+export interface CoreParts extends SettleContext {
   readonly codecs: CodecRegistry;
-  readonly publisher: Publisher;
   readonly router: Router;
-  readonly logger: Logger;
   readonly stats: BrokerStats;
   readonly concurrency: number;
   readonly requestTimeoutMs: number;
   /** One message under a handler slot: route, handlers, replies. */
   readonly decide: Decide;
-  /** Its `stopping` signal aborts when stop() begins. */
-  readonly settle: SettleContext;
   /** Messages in the core's hands, which stop() drains. */
   readonly inflight: Idle;
   /**
-   * Whether stop() has begun. (Not `settle.stopping.aborted`: an AbortSignal is an I/O object
+   * Whether stop() has begun. (Not `stopping.aborted`: an AbortSignal is an I/O object
    * in workerd, and a broker shared by a Worker's requests must not read one made in another.)
    */
   readonly stopped: () => boolean;
@@ -209,7 +208,7 @@ export class BrokerCore {
       concurrency,
       requestTimeoutMs,
       decide: (m) => withSlot(slots, handle, m),
-      settle: { transport, publisher, logger, stopping: this.#stopSignal.signal },
+      stopping: this.#stopSignal.signal,
       inflight: this.#inflight,
       stopped: () => this.#state > 0,
       dispatch: (messages, opts) => this.#dispatch(messages, opts),
@@ -409,7 +408,7 @@ export class BrokerCore {
 
   #finish(m: IncomingMessage, v: Verdict, copy: boolean): Verdict | Promise<Verdict> {
     if (v.kind !== 'dead-letter' || !copy) return v;
-    return sendDeadLetterCopy(this.#internals.settle, m, v.reason);
+    return sendDeadLetterCopy(this.#internals, m, v.reason);
   }
 }
 

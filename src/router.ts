@@ -129,23 +129,11 @@ export class Router {
     } catch (err) {
       return deadLetter('undecodable', describeError(err));
     }
-    if (route.schema) return this.#validated(message, target, route, route.schema, body);
-    return this.#run(message, target, route, body);
-  }
-
-  async #validated(
-    message: IncomingMessage,
-    target: string,
-    route: Route,
-    schema: StandardSchema,
-    decoded: unknown,
-  ): Promise<Verdict> {
-    let body: unknown;
-    try {
-      body = await validateBody(schema, decoded);
-    } catch (err) {
-      return deadLetter('schema-invalid', describeError(err));
-    }
+    if (route.schema)
+      return validateBody(route.schema, body).then(
+        (valid) => this.#run(message, target, route, valid),
+        (err: unknown) => deadLetter('schema-invalid', describeError(err)),
+      );
     return this.#run(message, target, route, body);
   }
 
@@ -200,19 +188,6 @@ export class Router {
     return replies.length === 0 ? ACK : this.#replied(message, replies);
   }
 
-  /** Sends the replies; the message counts as done once every one was accepted. */
-  async #replied(message: IncomingMessage, replies: readonly PendingReply[]): Promise<Verdict> {
-    try {
-      await this.#sendReplies(message, replies);
-    } catch (err) {
-      if (err instanceof CloudmomError && !err.retryable && err.code !== 'send-failed') {
-        return deadLetter('reply-failed', describeError(err));
-      }
-      return this.#failed(message, 'reply-failed', err);
-    }
-    return ACK;
-  }
-
   /** A handler or reply failure: retry with backoff, or dead-letter on the last delivery. */
   #failed(
     message: IncomingMessage,
@@ -239,31 +214,38 @@ export class Router {
   }
 
   /**
-   * Encodes every reply first (a reply that cannot be encoded fails the message before anything
-   * is sent), then sends them all and waits for every one.
+   * Sends the replies; the message counts as done once every one was accepted. Every reply is
+   * encoded first (one that cannot be encoded fails the message before anything is sent), then
+   * all are sent and waited for.
    */
-  async #sendReplies(message: IncomingMessage, replies: readonly PendingReply[]): Promise<void> {
+  async #replied(message: IncomingMessage, replies: readonly PendingReply[]): Promise<Verdict> {
     const { publisher, logger, stats } = this.#s;
     // a reply carries the correlation id and, where the platform orders, the incoming group key
     const options = {
       correlationId: message.correlationId ?? message.messageId,
       groupKey: this.#s.ordering ? message.groupKey : undefined,
     };
-    const encoded = [];
-    for (const { value, replyTo } of replies) {
-      // the message's own reply address first (target "reply"), else the route's replyTo
-      const to = message.replyTo !== undefined ? 'reply' : replyTo;
-      if (to !== undefined) encoded.push(publisher.encode(value, to, options, message.replyTo));
-      else
-        logger.info('handler returned a value but there is no reply address; reply dropped', {
-          target: clip(message.target),
-          messageId: message.messageId,
-        });
+    try {
+      const encoded = [];
+      for (const { value, replyTo } of replies) {
+        // the message's own reply address first (target "reply"), else the route's replyTo
+        const to = message.replyTo !== undefined ? 'reply' : replyTo;
+        if (to !== undefined) encoded.push(publisher.encode(value, to, options, message.replyTo));
+        else
+          logger.info('handler returned a value but there is no reply address; reply dropped', {
+            target: clip(message.target),
+            messageId: message.messageId,
+          });
+      }
+      const results = await Promise.allSettled(encoded.map((e) => publisher.enqueue(e)));
+      for (const r of results) if (r.status === 'rejected') throw r.reason;
+      stats.repliesSent += encoded.length;
+    } catch (err) {
+      if (err instanceof CloudmomError && !err.retryable && err.code !== 'send-failed')
+        return deadLetter('reply-failed', describeError(err));
+      return this.#failed(message, 'reply-failed', err);
     }
-    if (encoded.length === 0) return;
-    const results = await Promise.allSettled(encoded.map((e) => publisher.enqueue(e)));
-    for (const r of results) if (r.status === 'rejected') throw r.reason;
-    stats.repliesSent += encoded.length;
+    return ACK;
   }
 }
 
