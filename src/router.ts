@@ -102,8 +102,7 @@ export class Router {
 
   #route(message: IncomingMessage, target: string | undefined): Verdict | Promise<Verdict> {
     if (message.poison) return { kind: 'dead-letter', reason: message.poison };
-    if (target === undefined || target === '')
-      return deadLetter('missing-target', 'the message carries no target');
+    if (!target) return deadLetter('missing-target', 'the message carries no target');
     const route = this.#routes.get(target);
     if (!route) {
       if (this.#s.unknownTarget === 'dead-letter')
@@ -158,8 +157,8 @@ export class Router {
       if (isThenable(value))
         return this.#runAsync(message, properties, body, route, i, value, replies ?? []);
       if (value === undefined) continue;
-      if (replies === undefined) replies = [{ value, replyTo }];
-      else replies.push({ value, replyTo });
+      replies ??= [];
+      replies.push({ value, replyTo });
     }
     return replies === undefined ? ACK : this.#replied(message, replies);
   }

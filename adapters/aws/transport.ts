@@ -173,9 +173,7 @@ export class SqsTransport implements Transport {
     this.#options = options;
     const prefix = options.replyQueuePrefix ?? 'cloudmom-reply-';
     if (!/^[\w-]{1,40}$/.test(prefix))
-      throw new InvalidArgumentError(
-        'replyQueuePrefix may use letters, digits, "-" and "_" (at most 40)',
-      );
+      throw new InvalidArgumentError('replyQueuePrefix takes 1 to 40 of A-Z a-z 0-9 - _');
     const publishTo = options.publishTo ?? options.queue;
     const fifo = publishTo !== undefined && isFifo(publishTo);
     this.capabilities = {

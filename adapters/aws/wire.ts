@@ -550,6 +550,9 @@ export interface SnsRecord {
   };
 }
 
+/** `v` if it is a string (a field of a record that may be malformed), else undefined. */
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
 /** The Date of a `SentTimestamp` (milliseconds as text), if it is one. */
 function sentAt(s: string | undefined): Date | undefined {
   const sent = Number(s);
@@ -605,9 +608,9 @@ export function fromSqsRecord(record: SqsRecord): IncomingMessage {
   const a = record.attributes ?? {};
   const deliveryCount = Math.max(1, Number(a.ApproximateReceiveCount) || 1);
   // the Date is made if something reads it (a handler, a log line): most never do
-  const publishedAt = typeof a.SentTimestamp === 'string' ? a.SentTimestamp : undefined;
-  const groupKey = typeof a.MessageGroupId === 'string' ? a.MessageGroupId : undefined;
-  const source = typeof record.eventSourceARN === 'string' ? record.eventSourceARN : undefined;
+  const publishedAt = str(a.SentTimestamp);
+  const groupKey = str(a.MessageGroupId);
+  const source = str(record.eventSourceARN);
   const out = new ReceivedMessage(
     record.body,
     record.messageId,
@@ -645,7 +648,7 @@ export function fromSnsRecord(record: SnsRecord): IncomingMessage {
     undefined,
     record,
     undefined,
-    typeof record.EventSubscriptionArn === 'string' ? record.EventSubscriptionArn : s.TopicArn,
+    str(record.EventSubscriptionArn) ?? s.TopicArn,
   );
   addSnsAttributes(m, s.MessageAttributes);
   return m.done();
