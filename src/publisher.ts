@@ -146,34 +146,31 @@ export class Publisher {
     reason: DeadLetterReason,
     destination: string,
   ): Promise<string> {
-    const caps = this.#transport.capabilities;
-    let body = message.body;
     const headers: Record<string, string> = {};
     for (const k of Object.keys(message.headers))
       if (!RESERVED_HEADERS.has(k) || k === WIRE.traceparent)
         setOwn(headers, k, message.headers[k]!);
-    const copy = (b: Uint8Array, h: Record<string, string>): OutgoingMessage => ({
-      body: b,
+    const body = message.body;
+    let out: OutgoingMessage = {
+      body,
       target: message.target ?? '',
       messageId: message.messageId,
       contentType: message.contentType ?? 'application/octet-stream',
-      headers: h,
+      headers,
       correlationId: message.correlationId,
       replyTo: message.replyTo,
       groupKey: message.groupKey,
       destination,
-      deadLetter: {
-        code: reason.code,
-        description: reason.description,
-        deliveryCount: message.deliveryCount,
-      },
-    });
-    let out = copy(body, headers);
+      deadLetter: { ...reason, deliveryCount: message.deliveryCount },
+    };
     let size = this.measure(out);
-    if (size > caps.maxMessageBytes) {
-      const over = size - caps.maxMessageBytes + 64;
-      body = body.subarray(0, Math.max(0, body.byteLength - over));
-      out = copy(body, { ...headers, [WIRE.deadLetterTruncated]: String(message.body.byteLength) });
+    const over = size - this.#transport.capabilities.maxMessageBytes;
+    if (over > 0) {
+      out = {
+        ...out,
+        body: body.subarray(0, Math.max(0, body.byteLength - over - 64)),
+        headers: { ...headers, [WIRE.deadLetterTruncated]: String(body.byteLength) },
+      };
       size = this.measure(out);
     }
     return this.enqueue({ message: out, size });
