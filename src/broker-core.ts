@@ -89,6 +89,8 @@ export interface CoreParts extends SettleContext {
    * in workerd, and a broker shared by a Worker's requests must not read one made in another.)
    */
   readonly stopped: () => boolean;
+  /** The long-running side, once {@link Broker}'s `start()` or `request()` made it; stop() stops it. */
+  longRunning?: LongRunning;
 }
 
 /** `start()` and `request()`: consumers of the transport's sources, and pending requests. */
@@ -103,17 +105,11 @@ export interface LongRunning {
 }
 
 /**
- * The long-running side, made on the first `start()` or `request()` — or, for a broker
- * without it, the fix its refusal names.
- */
-export type LongRunningSide = ((core: CoreParts) => LongRunning) | { readonly refusal: string };
-
-/**
- * The broker without its long-running side attached: publish, add, dispatch from a function
- * entrypoint, stop. {@link Broker} (what every platform broker extends) attaches `start()` and
- * `request()`; the function-side brokers (`SqsBroker` of `cloudmom/aws/lambda`) do not, and
- * their `start()` and `request()` reject with an `InvalidArgumentError` naming the broker to
- * use instead. Both have the same type.
+ * The broker without its long-running side: publish, add, dispatch from a function
+ * entrypoint, stop. {@link Broker} (what every platform broker extends) adds `start()` and
+ * `request()`; the function-side brokers (`SqsBroker` of `cloudmom/aws/lambda`) add the two
+ * as refusals (they reject with an `InvalidArgumentError` naming the broker to use instead),
+ * so both have the type of {@link Broker}.
  *
  * @example
  * ```ts
@@ -131,10 +127,8 @@ export class BrokerCore {
   /** Messages in the core's hands (loop and entrypoints): what stop() drains. */
   readonly #inflight = new Idle();
   readonly #stopSignal = new AbortController();
-  readonly #side: LongRunningSide;
   /** The core's parts, for the long-running side and the entrypoints ({@link INTERNALS}). */
   readonly #internals: BrokerInternals;
-  #longRunning: LongRunning | undefined;
   /** 0 running, 1 stopping (stop() has begun), 2 stopped. */
   #state: 0 | 1 | 2 = 0;
   #stopping: Promise<void> | undefined;
@@ -151,15 +145,13 @@ export class BrokerCore {
 
   /**
    * cloudmom's brokers call this with their transport (a broker of your own extends `Broker`).
-   * `side`: the long-running side ({@link Broker} passes it), or the refusal
-   * `start()`/`request()` give. `measure`: the wire size where the transport has no
-   * `capabilities.measure` ({@link Broker} passes `defaultMeasure`).
+   * `measure`: the wire size where the transport has no `capabilities.measure` ({@link Broker}
+   * passes `defaultMeasure`).
    * @internal
    */
   protected constructor(
     transport: Transport,
     options: BrokerOptions,
-    side: LongRunningSide,
     measure?: (m: OutgoingMessage) => number,
   ) {
     checkOptionKeys(options, BROKER_OPTION_KEYS, this.constructor.name);
@@ -194,7 +186,6 @@ export class BrokerCore {
     });
     const handle = (m: IncomingMessage) => router.handle(m);
     this.#transport = transport;
-    this.#side = side;
     this.#publisher = publisher;
     this.#router = router;
     this.#logger = logger;
@@ -272,50 +263,6 @@ export class BrokerCore {
   }
 
   /**
-   * Publishes a request and resolves with the correlated reply. Replies come back to this
-   * instance's own reply address, so concurrent requests and several instances stay apart.
-   * A function-side broker (`cloudmom/aws/lambda`) rejects with an `InvalidArgumentError`
-   * naming the broker to use.
-   *
-   * @example
-   * ```ts
-   * const { body } = await broker.request({ city: 'Prague' }, 'geocode', { timeoutMs: 5000 });
-   * ```
-   */
-  async request(body: Body, target: string, options: RequestOptions = {}): Promise<Reply> {
-    return this.#sideFor('request').request(body, target, options);
-  }
-
-  /**
-   * Starts long-running consumption (containers, CLIs). Function entrypoints do not need it.
-   * Rejects when the platform refused the subscription (a queue not created yet, throttling):
-   * call it again to retry. A function-side broker (`cloudmom/aws/lambda`) rejects with an
-   * `InvalidArgumentError` naming the broker to use.
-   *
-   * @example
-   * ```ts
-   * await broker.start(); process.on('SIGTERM', () => broker.stop());
-   * ```
-   */
-  async start(): Promise<void> {
-    return this.#sideFor('start').start();
-  }
-
-  /**
-   * The long-running side, made on first use; throws BrokerStoppedError once stop() has begun,
-   * and the refusal of a broker without one.
-   */
-  #sideFor(what: 'start' | 'request'): LongRunning {
-    if (this.#state > 0) throw new BrokerStoppedError(what);
-    if (this.#longRunning) return this.#longRunning;
-    const side = this.#side;
-    if (typeof side !== 'function')
-      throw new InvalidArgumentError(`${this.constructor.name}.${what}(): ${side.refusal}`);
-    this.#longRunning = side(this[INTERNALS]);
-    return this.#longRunning;
-  }
-
-  /**
    * Stops consuming, lets in-flight handlers finish and settles their messages, sends what is
    * still buffered, fails pending requests, then closes. Publishing afterwards is refused.
    * Calling it again (or concurrently) waits for the same stop.
@@ -333,11 +280,13 @@ export class BrokerCore {
   async #stop(): Promise<void> {
     this.#state = 1;
     this.#stopSignal.abort();
-    await this.#longRunning?.stopConsumers();
+    // made by Broker's start() or request(), never once stop() has begun
+    const side = this.#internals.longRunning;
+    await side?.stopConsumers();
     await this.#inflight.wait();
     await this.#publisher.flush();
-    if (this.#longRunning) {
-      await this.#longRunning.stopRequests();
+    if (side) {
+      await side.stopRequests();
       await this.#publisher.flush();
     }
     this.#state = 2;
