@@ -152,6 +152,8 @@ export type SqsReceiveFactory = (
 export class SqsTransport implements Transport {
   declare readonly capabilities: Capabilities;
   readonly #options: SqsOwnOptions;
+  /** Where `publish` sends: `publishTo`, else `queue` (none on the SnsBroker's: its topic). */
+  readonly #to: string | undefined;
   #client: SQSClient | undefined;
   readonly #urls = new BoundedMap<string, Promise<string>>(MAX_CACHED_URLS);
   readonly #dlqs = new BoundedMap<string, Promise<string>>(MAX_CACHED_DLQS);
@@ -175,6 +177,7 @@ export class SqsTransport implements Transport {
     if (!/^[\w-]{1,40}$/.test(prefix))
       throw new InvalidArgumentError('replyQueuePrefix takes 1 to 40 of A-Z a-z 0-9 - _');
     const publishTo = options.publishTo ?? options.queue;
+    this.#to = publishTo;
     const fifo = publishTo !== undefined && isFifo(publishTo);
     this.capabilities = {
       name: 'sqs',
@@ -227,7 +230,7 @@ export class SqsTransport implements Transport {
 
   validate(message: OutgoingMessage): void {
     validateWire(message, 'SQS');
-    const dest = message.destination ?? this.#options.publishTo ?? this.#options.queue;
+    const dest = message.destination ?? this.#to;
     if (dest !== undefined && isFifo(dest)) {
       if (message.delaySeconds)
         throw new InvalidMessageError('SQS FIFO queues have no per-message delay (delaySeconds)');
@@ -259,7 +262,7 @@ export class SqsTransport implements Transport {
 
   send(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
     // `queue` is required on an SqsBroker; the SnsBroker's transport publishes to its topic
-    const dest = batch[0]?.destination ?? this.#options.publishTo ?? this.#options.queue!;
+    const dest = batch[0]?.destination ?? this.#to!;
     return this.sendToQueue(dest, batch);
   }
 

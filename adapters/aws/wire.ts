@@ -159,8 +159,10 @@ function deadLetterAttributes(
   }
   const encoding = wireBody(m).encoding;
   if (encoding) out.push([BODY_ENCODING, encoding]);
-  out.push([WIRE.deadLetterReason, reason.code]);
-  out.push([WIRE.deadLetterDescription, sanitize(reason.description, 4096) || '-']);
+  out.push(
+    [WIRE.deadLetterReason, reason.code],
+    [WIRE.deadLetterDescription, sanitize(reason.description, 4096) || '-'],
+  );
   // A null-prototype object: a header named "__proto__" is data like any other.
   const user: Record<string, string> = Object.create(null);
   let names = 0;
@@ -213,17 +215,17 @@ const NAME = /^(?!\.|.*(\.\.|\.$)|(aws|amazon)\.)[\w.-]{1,256}$/i;
 
 /** Why `name` is not a valid SQS/SNS attribute name, or undefined when it is. */
 export function attributeNameProblem(name: string): string | undefined {
-  return NAME.test(name)
-    ? undefined
-    : 'names take 1-256 of A-Za-z0-9_-. (no leading, trailing or double "."; "AWS."/"Amazon." are reserved)';
+  return NAME.test(name) ? undefined : NAME_RULE;
 }
+
+const NAME_RULE =
+  'names take 1-256 of A-Za-z0-9_-. (no leading, trailing or double "."; "AWS."/"Amazon." are reserved)';
 
 /** Why a user header cannot travel as an attribute of its own, or undefined when it can. */
 function headerProblem(k: string, v: string, where: string): string | undefined {
   if (k === WIRE.traceparent) return undefined;
   if (AWS_RESERVED.has(k)) return `is reserved by cloudmom on ${where}`;
-  const problem = attributeNameProblem(k);
-  if (problem) return `cannot travel on ${where}: ${problem}`;
+  if (!NAME.test(k)) return `cannot travel on ${where}: ${NAME_RULE}`;
   if (!xmlSafe(v))
     return `has characters ${where} cannot carry (control characters, lone surrogates)`;
   return undefined;
