@@ -3,7 +3,7 @@
  * wire, batch it per destination, and wrap the platform's errors once.
  */
 import { Batcher } from './batcher.ts';
-import type { Body, CodecRegistry } from './codec.ts';
+import { type Body, BYTES_TYPE, type CodecRegistry } from './codec.ts';
 import { CloudmomError, InvalidMessageError, MessageTooLargeError, SendError } from './errors.ts';
 import { describeError } from './log.ts';
 import type { BrokerOptions, PublishOptions } from './options.ts';
@@ -155,7 +155,7 @@ export class Publisher {
       body,
       target: message.target ?? '',
       messageId: message.messageId,
-      contentType: message.contentType ?? 'application/octet-stream',
+      contentType: message.contentType ?? BYTES_TYPE,
       headers,
       correlationId: message.correlationId,
       replyTo: message.replyTo,

@@ -231,7 +231,7 @@ export class Router {
         const to = message.replyTo !== undefined ? 'reply' : replyTo;
         if (to !== undefined) encoded.push(publisher.encode(value, to, options, message.replyTo));
         else
-          logger.info('handler returned a value but there is no reply address; reply dropped', {
+          logger.info('no reply address; reply dropped', {
             target: clip(message.target),
             messageId: message.messageId,
           });

@@ -185,7 +185,7 @@ export function lambdaHandler(broker: Broker, options: LambdaHandlerOptions = {}
         fifo = true;
       messages[i] = fromSqsRecord(r);
     }
-    const results = dispatch(broker, messages, fifo ? ORDERED : UNORDERED);
+    const results = dispatch(broker, messages, { ordered: fifo });
     return results instanceof Promise
       ? results.then((rs) => batchResponse(list, rs))
       : batchResponse(list, results);
@@ -215,9 +215,6 @@ export function lambdaHandler(broker: Broker, options: LambdaHandlerOptions = {}
     handler[kind] = (arg: never) => withMiddy(kind, arg);
   return handler;
 }
-
-const ORDERED = Object.freeze({ ordered: true });
-const UNORDERED = Object.freeze({ ordered: false });
 
 async function loadMiddy(): Promise<(handler: unknown) => MiddyInstance> {
   try {

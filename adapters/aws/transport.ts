@@ -85,8 +85,8 @@ export interface SqsBrokerOptions extends BrokerOptions {
   pollers?: number;
 }
 
-/** Options only the receive side reads: those of `start()`'s long polls. */
-export const RECEIVE_KEYS = ['waitTimeSeconds', 'visibilityTimeoutSeconds', 'pollers'] as const;
+/** Options only the receive side reads: those of `start()`'s long polls (`SqsReceiveFactory.keys`). */
+export type ReceiveKey = 'waitTimeSeconds' | 'visibilityTimeoutSeconds' | 'pollers';
 
 /** The SqsBroker's own options that the send side reads (written out: a spread would keep the list in every bundle). */
 export const SQS_KEYS = [
@@ -98,7 +98,7 @@ export const SQS_KEYS = [
 ] as const;
 
 /** The options of the receive side (those `start()`'s long polls read). */
-export type ReceiveOptions = Pick<SqsBrokerOptions, (typeof RECEIVE_KEYS)[number]>;
+export type ReceiveOptions = Pick<SqsBrokerOptions, ReceiveKey>;
 
 export type SqsOwnOptions = Omit<Pick<SqsBrokerOptions, (typeof SQS_KEYS)[number]>, 'queue'> & {
   queue?: string;
@@ -134,14 +134,14 @@ export interface SqsReceive {
 
 /**
  * Gives a transport its receive side (`open`, `openReplyAddress`, `openDeadLetters`, and a
- * `close` that deletes the reply queue), checking the options only it reads; `core`: the
- * broker's own options (its `concurrency` sizes the pollers).
+ * `close` that deletes the reply queue), checking the options only it reads (`keys`); `core`:
+ * the broker's own options (its `concurrency` sizes the pollers).
  */
-export type SqsReceiveFactory = (
+export type SqsReceiveFactory = ((
   t: SqsTransport,
   options: ReceiveOptions,
   core: BrokerOptions,
-) => void;
+) => void) & { readonly keys: readonly ReceiveKey[] };
 
 /**
  * The SQS transport: publish (batched by the core), dead-letter copies to the option's queue
@@ -321,7 +321,7 @@ export class SqsTransport implements Transport {
     if (source === undefined || !(isQueueUrl(source) || parseQueueArn(source))) {
       return Promise.reject(
         new InvalidArgumentError(
-          'no dead-letter queue: set the option `deadLetterQueue` (the message has no source queue)',
+          'no source queue to dead-letter to: set the option `deadLetterQueue`',
         ),
       );
     }
@@ -414,7 +414,7 @@ function batchOutcomes(
     (_, i) =>
       outcomes[i] ?? {
         ok: false,
-        error: new Error('the service returned no result for this entry'),
+        error: new Error('no result for this entry'),
       },
   );
 }
@@ -475,7 +475,7 @@ function split<O extends BrokerOptions, K extends keyof O>(
   receive: SqsReceiveFactory | undefined,
   where: string,
 ): [Pick<O, K>, BrokerOptions, ReceiveOptions] {
-  const receiveKeys = receive ? RECEIVE_KEYS : [];
+  const receiveKeys = receive?.keys ?? [];
   checkOptionKeys(
     options,
     [...BROKER_OPTION_KEYS, ...(keys as readonly string[]), ...receiveKeys],
