@@ -92,9 +92,6 @@ export function positiveInt(value: unknown, name: string): number {
 export class Idle {
   #n = 0;
   #waiters: (() => void)[] = [];
-  get count(): number {
-    return this.#n;
-  }
   enter(): void {
     this.#n++;
   }
@@ -117,9 +114,6 @@ export class BoundedMap<K, V> {
   readonly #items = new Map<K, V>();
   constructor(max: number) {
     this.#max = max;
-  }
-  get size(): number {
-    return this.#items.size;
   }
   get(k: K): V | undefined {
     return this.#items.get(k);
