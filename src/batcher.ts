@@ -76,15 +76,10 @@ export class Batcher {
             else p.reject(o.error as Error);
           });
         },
-        (err: unknown) => {
-          const error =
-            err instanceof SendError
-              ? err
-              : new SendError(`send failed: ${err instanceof Error ? err.message : String(err)}`, {
-                  cause: err,
-                  retryable: true,
-                });
-          for (const p of items) p.reject(error);
+        // the publisher's send answers every failure as outcomes (its errors wrapped): this is
+        // only what escaped it, passed on as it is
+        (err: Error) => {
+          for (const p of items) p.reject(err);
         },
       )
       .finally(() => this.#inflight.leave());

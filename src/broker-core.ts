@@ -32,7 +32,13 @@ import {
 } from './per-message.ts';
 import { Publisher } from './publisher.ts';
 import { Router } from './router.ts';
-import type { Capabilities, IncomingMessage, Transport, Verdict } from './transport.ts';
+import type {
+  Capabilities,
+  IncomingMessage,
+  OutgoingMessage,
+  Transport,
+  Verdict,
+} from './transport.ts';
 import { checkOneOf, checkOptionKeys, Idle, positiveInt, Semaphore } from './util.ts';
 
 /** Internal handle used by the platform entrypoints and tests; not part of the public API. */
@@ -53,10 +59,12 @@ export interface DispatchOptions {
   readonly deadLetter?: 'native' | 'copy';
 }
 
-export interface BrokerInternals {
-  /** For tests and conformance only: entrypoints never touch the transport. */
-  readonly transport: Transport;
-  readonly logger: Logger;
+/**
+ * The core's parts (what its long-running side is given) and the entrypoints' one call.
+ * Entrypoints never touch the transport (`transport` is for the long-running side, tests and
+ * conformance).
+ */
+export interface BrokerInternals extends CoreParts {
   /** Decoded messages in, one verdict per message out (same order). */
   dispatch(
     messages: readonly IncomingMessage[],
@@ -64,27 +72,28 @@ export interface BrokerInternals {
   ): Verdict[] | Promise<Verdict[]>;
 }
 
-/** What the core hands its long-running side (long-running.ts). */
-export interface CoreParts {
-  readonly transport: Transport;
+/**
+ * What the core hands its long-running side (long-running.ts); also what settling a message
+ * needs (its transport, publisher, logger and `stopping` signal, which aborts when stop()
+ * begins).
+ */
+export interface CoreParts extends SettleContext {
   readonly codecs: CodecRegistry;
-  readonly publisher: Publisher;
   readonly router: Router;
-  readonly logger: Logger;
   readonly stats: BrokerStats;
   readonly concurrency: number;
   readonly requestTimeoutMs: number;
   /** One message under a handler slot: route, handlers, replies. */
   readonly decide: Decide;
-  /** Its `stopping` signal aborts when stop() begins. */
-  readonly settle: SettleContext;
   /** Messages in the core's hands, which stop() drains. */
   readonly inflight: Idle;
   /**
-   * Whether stop() has begun. (Not `settle.stopping.aborted`: an AbortSignal is an I/O object
+   * Whether stop() has begun. (Not `stopping.aborted`: an AbortSignal is an I/O object
    * in workerd, and a broker shared by a Worker's requests must not read one made in another.)
    */
   readonly stopped: () => boolean;
+  /** The long-running side, once {@link Broker}'s `start()` or `request()` made it; stop() stops it. */
+  longRunning?: LongRunning;
 }
 
 /** `start()` and `request()`: consumers of the transport's sources, and pending requests. */
@@ -99,17 +108,11 @@ export interface LongRunning {
 }
 
 /**
- * The long-running side, made on the first `start()` or `request()` — or, for a broker
- * without it, the fix its refusal names.
- */
-export type LongRunningSide = ((core: CoreParts) => LongRunning) | { readonly refusal: string };
-
-/**
- * The broker without its long-running side attached: publish, add, dispatch from a function
- * entrypoint, stop. {@link Broker} (what every platform broker extends) attaches `start()` and
- * `request()`; the function-side brokers (`SqsBroker` of `cloudmom/aws/lambda`) do not, and
- * their `start()` and `request()` reject with an `InvalidArgumentError` naming the broker to
- * use instead. Both have the same type.
+ * The broker without its long-running side: publish, add, dispatch from a function
+ * entrypoint, stop. {@link Broker} (what every platform broker extends) adds `start()` and
+ * `request()`; the function-side brokers (`SqsBroker` of `cloudmom/aws/lambda`) add the two
+ * as refusals (they reject with an `InvalidArgumentError` naming the broker to use instead),
+ * so both have the type of {@link Broker}.
  *
  * @example
  * ```ts
@@ -121,21 +124,16 @@ export type LongRunningSide = ((core: CoreParts) => LongRunning) | { readonly re
  */
 export class BrokerCore {
   readonly #transport: Transport;
-  readonly #codecs: CodecRegistry;
   readonly #publisher: Publisher;
   readonly #router: Router;
   readonly #logger: Logger;
-  readonly #concurrency: number;
-  readonly #requestTimeoutMs: number;
-  readonly #slots: Semaphore;
   /** Messages in the core's hands (loop and entrypoints): what stop() drains. */
   readonly #inflight = new Idle();
   readonly #stopSignal = new AbortController();
-  readonly #settle: SettleContext;
-  readonly #decide: Decide;
-  readonly #side: LongRunningSide;
-  #longRunning: LongRunning | undefined;
-  #state: 'running' | 'stopping' | 'stopped' = 'running';
+  /** The core's parts, for the long-running side and the entrypoints ({@link INTERNALS}). */
+  readonly #internals: BrokerInternals;
+  /** 0 running, 1 stopping (stop() has begun), 2 stopped. */
+  #state: 0 | 1 | 2 = 0;
   #stopping: Promise<void> | undefined;
   /** Counters since construction. */
   readonly stats: BrokerStats = {
@@ -150,18 +148,21 @@ export class BrokerCore {
 
   /**
    * cloudmom's brokers call this with their transport (a broker of your own extends `Broker`).
-   * `side`: the long-running side ({@link Broker} passes it), or the refusal
-   * `start()`/`request()` give.
+   * `measure`: the wire size where the transport has no `capabilities.measure` ({@link Broker}
+   * passes `defaultMeasure`).
    * @internal
    */
-  protected constructor(transport: Transport, options: BrokerOptions, side: LongRunningSide) {
+  protected constructor(
+    transport: Transport,
+    options: BrokerOptions,
+    measure?: (m: OutgoingMessage) => number,
+  ) {
     checkOptionKeys(options, BROKER_OPTION_KEYS, this.constructor.name);
-    this.#transport = transport;
-    this.#side = side;
-    this.#codecs = new CodecRegistry(options.codecs);
-    this.#logger = options.logger === false ? silentLogger : (options.logger ?? jsonLogger());
-    this.#concurrency = positiveInt(options.concurrency ?? 10, 'concurrency');
-    this.#requestTimeoutMs = positiveInt(options.requestTimeoutMs ?? 30_000, 'requestTimeoutMs');
+    const stats = this.stats;
+    const codecs = new CodecRegistry(options.codecs);
+    const logger = options.logger === false ? silentLogger : (options.logger ?? jsonLogger());
+    const concurrency = positiveInt(options.concurrency ?? 10, 'concurrency');
+    const requestTimeoutMs = positiveInt(options.requestTimeoutMs ?? 30_000, 'requestTimeoutMs');
     checkOptionKeys(options.retry, ['baseDelayMs', 'maxDelayMs'], 'retry');
     const retryBaseMs = nonNegative(options.retry?.baseDelayMs ?? 1000, 'retry.baseDelayMs');
     const retryMaxMs = nonNegative(options.retry?.maxDelayMs ?? 60_000, 'retry.maxDelayMs');
@@ -170,13 +171,13 @@ export class BrokerCore {
       ['discard', 'dead-letter'] as const,
       'unknownTarget',
     );
-    this.#slots = new Semaphore(this.#concurrency);
-    this.#publisher = new Publisher(transport, this.#codecs, options.batch, this.stats);
-    this.#router = new Router({
-      codecs: this.#codecs,
-      publisher: this.#publisher,
-      logger: this.#logger,
-      stats: this.stats,
+    const slots = new Semaphore(concurrency);
+    const publisher = new Publisher(transport, codecs, options.batch, stats, measure);
+    const router = new Router({
+      codecs,
+      publisher,
+      logger,
+      stats,
       allow: allowListMatcher(
         options.replyAllowList ?? transport.capabilities.defaultReplyAllowList,
       ),
@@ -186,15 +187,27 @@ export class BrokerCore {
       unknownTarget,
       ordering: transport.capabilities.ordering,
     });
-    this.#settle = {
+    const handle = (m: IncomingMessage) => router.handle(m);
+    this.#transport = transport;
+    this.#publisher = publisher;
+    this.#router = router;
+    this.#logger = logger;
+    this.#internals = {
       transport,
-      publisher: this.#publisher,
-      logger: this.#logger,
+      codecs,
+      publisher,
+      router,
+      logger,
+      stats,
+      concurrency,
+      requestTimeoutMs,
+      decide: (m) => withSlot(slots, handle, m),
       stopping: this.#stopSignal.signal,
+      inflight: this.#inflight,
+      stopped: () => this.#state > 0,
+      dispatch: (messages, opts) => this.#dispatch(messages, opts),
     };
-    const handle = (m: IncomingMessage) => this.#router.handle(m);
-    this.#decide = (m) => withSlot(this.#slots, handle, m);
-    transport.attach?.({ logger: this.#logger });
+    transport.attach?.({ logger });
   }
 
   /** The platform's native client (SQS, Service Bus, Pub/Sub...), for what cloudmom does not cover. */
@@ -209,7 +222,7 @@ export class BrokerCore {
 
   /** Most handlers running at once. */
   get concurrency(): number {
-    return this.#concurrency;
+    return this.#internals.concurrency;
   }
 
   /**
@@ -226,7 +239,7 @@ export class BrokerCore {
   publish(body: Body, target: string, options: PublishOptions): Promise<string>;
   publish(body: Body, target = '', third?: string | PublishOptions): Promise<string> {
     try {
-      if (this.#state === 'stopped') throw new BrokerStoppedError('publish');
+      if (this.#state > 1) throw new BrokerStoppedError('publish');
       const options: PublishOptions =
         typeof third === 'string' ? { correlationId: third } : (third ?? NO_OPTIONS);
       return this.#publisher.enqueue(this.#publisher.encode(body, target, options));
@@ -253,67 +266,6 @@ export class BrokerCore {
   }
 
   /**
-   * Publishes a request and resolves with the correlated reply. Replies come back to this
-   * instance's own reply address, so concurrent requests and several instances stay apart.
-   * A function-side broker (`cloudmom/aws/lambda`) rejects with an `InvalidArgumentError`
-   * naming the broker to use.
-   *
-   * @example
-   * ```ts
-   * const { body } = await broker.request({ city: 'Prague' }, 'geocode', { timeoutMs: 5000 });
-   * ```
-   */
-  async request(body: Body, target: string, options: RequestOptions = {}): Promise<Reply> {
-    if (this.#state === 'stopped' || this.#state === 'stopping')
-      throw new BrokerStoppedError('request');
-    return this.#sideFor('request').request(body, target, options);
-  }
-
-  /**
-   * Starts long-running consumption (containers, CLIs). Function entrypoints do not need it.
-   * Rejects when the platform refused the subscription (a queue not created yet, throttling):
-   * call it again to retry. A function-side broker (`cloudmom/aws/lambda`) rejects with an
-   * `InvalidArgumentError` naming the broker to use.
-   *
-   * @example
-   * ```ts
-   * await broker.start(); process.on('SIGTERM', () => broker.stop());
-   * ```
-   */
-  start(): Promise<void> {
-    if (this.#state === 'stopped' || this.#state === 'stopping')
-      return Promise.reject(new BrokerStoppedError('start'));
-    try {
-      return this.#sideFor('start').start();
-    } catch (err) {
-      return Promise.reject(err);
-    }
-  }
-
-  /** The long-running side, made on first use; throws the refusal of a broker without one. */
-  #sideFor(what: 'start' | 'request'): LongRunning {
-    if (this.#longRunning) return this.#longRunning;
-    const side = this.#side;
-    if (typeof side !== 'function')
-      throw new InvalidArgumentError(`${this.constructor.name}.${what}(): ${side.refusal}`);
-    this.#longRunning = side({
-      transport: this.#transport,
-      codecs: this.#codecs,
-      publisher: this.#publisher,
-      router: this.#router,
-      logger: this.#logger,
-      stats: this.stats,
-      concurrency: this.#concurrency,
-      requestTimeoutMs: this.#requestTimeoutMs,
-      decide: this.#decide,
-      settle: this.#settle,
-      inflight: this.#inflight,
-      stopped: () => this.#state === 'stopping' || this.#state === 'stopped',
-    });
-    return this.#longRunning;
-  }
-
-  /**
    * Stops consuming, lets in-flight handlers finish and settles their messages, sends what is
    * still buffered, fails pending requests, then closes. Publishing afterwards is refused.
    * Calling it again (or concurrently) waits for the same stop.
@@ -329,16 +281,18 @@ export class BrokerCore {
   }
 
   async #stop(): Promise<void> {
-    this.#state = 'stopping';
+    this.#state = 1;
     this.#stopSignal.abort();
-    await this.#longRunning?.stopConsumers();
+    // made by Broker's start() or request(), never once stop() has begun
+    const side = this.#internals.longRunning;
+    await side?.stopConsumers();
     await this.#inflight.wait();
     await this.#publisher.flush();
-    if (this.#longRunning) {
-      await this.#longRunning.stopRequests();
+    if (side) {
+      await side.stopRequests();
       await this.#publisher.flush();
     }
-    this.#state = 'stopped';
+    this.#state = 2;
     try {
       await this.#transport.close();
     } finally {
@@ -351,14 +305,8 @@ export class BrokerCore {
 
   /** @internal entrypoints' access; see {@link BrokerInternals}. */
   get [INTERNALS](): BrokerInternals {
-    this.#internals ??= {
-      transport: this.#transport,
-      logger: this.#logger,
-      dispatch: (messages, options) => this.#dispatch(messages, options),
-    };
     return this.#internals;
   }
-  #internals: BrokerInternals | undefined;
 
   /**
    * The entrypoint path: every message started at once (the slots bound how many run; in order
@@ -405,14 +353,14 @@ export class BrokerCore {
   }
 
   #dispatchOne(m: IncomingMessage, copy: boolean): Verdict | Promise<Verdict> {
-    const v = this.#decide(m);
+    const v = this.#internals.decide(m);
     if (v instanceof Promise) return v.then((x) => this.#finish(m, x, copy));
     return this.#finish(m, v, copy);
   }
 
   #finish(m: IncomingMessage, v: Verdict, copy: boolean): Verdict | Promise<Verdict> {
     if (v.kind !== 'dead-letter' || !copy) return v;
-    return sendDeadLetterCopy(this.#settle, m, v.reason);
+    return sendDeadLetterCopy(this.#internals, m, v.reason);
   }
 }
 

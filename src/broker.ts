@@ -3,9 +3,12 @@
  * stop) with its long-running side attached (long-running.ts: `start()`'s receive loop,
  * `request()`). Function-side brokers (`cloudmom/aws/lambda`) extend the core alone.
  */
-import { BrokerCore } from './broker-core.ts';
+import { BrokerCore, type BrokerInternals, INTERNALS, type LongRunning } from './broker-core.ts';
+import type { Body } from './codec.ts';
+import { BrokerStoppedError } from './errors.ts';
 import { longRunning } from './long-running.ts';
-import type { BrokerOptions } from './options.ts';
+import type { BrokerOptions, Reply, RequestOptions } from './options.ts';
+import { defaultMeasure } from './publisher.ts';
 import type { Transport } from './transport.ts';
 
 export {
@@ -47,6 +50,43 @@ export { defaultMeasure, utf8Length } from './publisher.ts';
 export class Broker extends BrokerCore {
   /** Platform brokers call this with their transport; users construct the subclasses. */
   protected constructor(transport: Transport, options: BrokerOptions = {}) {
-    super(transport, options, longRunning);
+    super(transport, options, defaultMeasure);
   }
+
+  /**
+   * Publishes a request and resolves with the correlated reply. Replies come back to this
+   * instance's own reply address, so concurrent requests and several instances stay apart.
+   * A function-side broker (`cloudmom/aws/lambda`) rejects with an `InvalidArgumentError`
+   * naming the broker to use.
+   *
+   * @example
+   * ```ts
+   * const { body } = await broker.request({ city: 'Prague' }, 'geocode', { timeoutMs: 5000 });
+   * ```
+   */
+  async request(body: Body, target: string, options: RequestOptions = {}): Promise<Reply> {
+    return sideOf(this[INTERNALS], 'request').request(body, target, options);
+  }
+
+  /**
+   * Starts long-running consumption (containers, CLIs). Function entrypoints do not need it.
+   * Rejects when the platform refused the subscription (a queue not created yet, throttling):
+   * call it again to retry. A function-side broker (`cloudmom/aws/lambda`) rejects with an
+   * `InvalidArgumentError` naming the broker to use.
+   *
+   * @example
+   * ```ts
+   * await broker.start(); process.on('SIGTERM', () => broker.stop());
+   * ```
+   */
+  async start(): Promise<void> {
+    return sideOf(this[INTERNALS], 'start').start();
+  }
+}
+
+/** The long-running side, made on first use; BrokerStoppedError once stop() has begun. */
+function sideOf(core: BrokerInternals, what: string): LongRunning {
+  if (core.stopped()) throw new BrokerStoppedError(what);
+  core.longRunning ??= longRunning(core);
+  return core.longRunning;
 }

@@ -53,10 +53,14 @@ function envLevel(): LogLevel {
 /** A logger that drops everything. */
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
+/** `s` cut at `max` characters, "…" marking the cut (log lines and reasons stay bounded). */
+export function cut(s: string, max: number): string {
+  return s.length > max ? `${s.slice(0, max)}…` : s;
+}
+
 /** Describes an error for a log line or a dead-letter reason, without payloads, bounded. */
 export function describeError(err: unknown): string {
-  const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-  return text.length > 1000 ? `${text.slice(0, 1000)}…` : text;
+  return cut(err instanceof Error ? `${err.name}: ${err.message}` : String(err), 1000);
 }
 
 /**

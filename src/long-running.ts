@@ -70,7 +70,7 @@ class LongRunningParts implements LongRunning {
       return;
     }
     for (const source of sources) {
-      const c = new Consumer(source, core.concurrency, core.decide, core.settle, core.inflight);
+      const c = new Consumer(source, core.concurrency, core.decide, core, core.inflight);
       this.#consumers.push(c);
       c.start();
     }
@@ -104,7 +104,7 @@ class LongRunningParts implements LongRunning {
       source,
       REPLY_BUDGET,
       this.#decideReply,
-      this.#core.settle,
+      this.#core,
       this.#replyInflight,
     );
     this.#replyConsumer = c;

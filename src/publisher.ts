@@ -3,7 +3,7 @@
  * wire, batch it per destination, and wrap the platform's errors once.
  */
 import { Batcher } from './batcher.ts';
-import type { Body, CodecRegistry } from './codec.ts';
+import { type Body, BYTES_TYPE, type CodecRegistry } from './codec.ts';
 import { CloudmomError, InvalidMessageError, MessageTooLargeError, SendError } from './errors.ts';
 import { describeError } from './log.ts';
 import type { BrokerOptions, PublishOptions } from './options.ts';
@@ -50,14 +50,21 @@ export class Publisher {
   readonly #codecs: CodecRegistry;
   readonly #batcher: Batcher;
   readonly #stats: { published: number };
+  readonly #measure: ((m: OutgoingMessage) => number) | undefined;
 
+  /**
+   * `measure`: the wire size when the transport has no `capabilities.measure` ({@link Broker}
+   * passes {@link defaultMeasure}; the function-side brokers' transports all measure).
+   */
   constructor(
     transport: Transport,
     codecs: CodecRegistry,
     batch: BrokerOptions['batch'],
     stats: { published: number },
+    measure?: (m: OutgoingMessage) => number,
   ) {
     this.#transport = transport;
+    this.#measure = measure;
     this.#stats = stats;
     this.#codecs = codecs;
     const caps = transport.capabilities;
@@ -130,8 +137,7 @@ export class Publisher {
 
   /** Wire size of a message on this transport. */
   measure(message: OutgoingMessage): number {
-    const caps = this.#transport.capabilities;
-    return caps.measure ? caps.measure(message) : defaultMeasure(message);
+    return (this.#transport.capabilities.measure ?? this.#measure!)(message);
   }
 
   /** Queues an encoded message; resolves with its id once the service accepted it. */
@@ -151,34 +157,31 @@ export class Publisher {
     reason: DeadLetterReason,
     destination: string,
   ): Promise<string> {
-    const caps = this.#transport.capabilities;
-    let body = message.body;
     const headers: Record<string, string> = {};
     for (const k of Object.keys(message.headers))
       if (!RESERVED_HEADERS.has(k) || k === WIRE.traceparent)
         setOwn(headers, k, message.headers[k]!);
-    const copy = (b: Uint8Array, h: Record<string, string>): OutgoingMessage => ({
-      body: b,
+    const body = message.body;
+    let out: OutgoingMessage = {
+      body,
       target: message.target ?? '',
       messageId: message.messageId,
-      contentType: message.contentType ?? 'application/octet-stream',
-      headers: h,
+      contentType: message.contentType ?? BYTES_TYPE,
+      headers,
       correlationId: message.correlationId,
       replyTo: message.replyTo,
       groupKey: message.groupKey,
       destination,
-      deadLetter: {
-        code: reason.code,
-        description: reason.description,
-        deliveryCount: message.deliveryCount,
-      },
-    });
-    let out = copy(body, headers);
+      deadLetter: { ...reason, deliveryCount: message.deliveryCount },
+    };
     let size = this.measure(out);
-    if (size > caps.maxMessageBytes) {
-      const over = size - caps.maxMessageBytes + 64;
-      body = body.subarray(0, Math.max(0, body.byteLength - over));
-      out = copy(body, { ...headers, [WIRE.deadLetterTruncated]: String(message.body.byteLength) });
+    const over = size - this.#transport.capabilities.maxMessageBytes;
+    if (over > 0) {
+      out = {
+        ...out,
+        body: body.subarray(0, Math.max(0, body.byteLength - over - 64)),
+        headers: { ...headers, [WIRE.deadLetterTruncated]: String(body.byteLength) },
+      };
       size = this.measure(out);
     }
     return this.enqueue({ message: out, size });

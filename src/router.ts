@@ -6,7 +6,7 @@
  */
 import type { Codec, CodecRegistry } from './codec.ts';
 import { CloudmomError, InvalidArgumentError } from './errors.ts';
-import { describeError, errorKind, type Logger } from './log.ts';
+import { cut, describeError, errorKind, type Logger } from './log.ts';
 import type { AddOptions, BrokerStats, Handler, Properties } from './options.ts';
 import type { Publisher } from './publisher.ts';
 import { type StandardSchema, validateBody } from './schema.ts';
@@ -102,8 +102,7 @@ export class Router {
 
   #route(message: IncomingMessage, target: string | undefined): Verdict | Promise<Verdict> {
     if (message.poison) return { kind: 'dead-letter', reason: message.poison };
-    if (target === undefined || target === '')
-      return deadLetter('missing-target', 'the message carries no target');
+    if (!target) return deadLetter('missing-target', 'the message carries no target');
     const route = this.#routes.get(target);
     if (!route) {
       if (this.#s.unknownTarget === 'dead-letter')
@@ -129,23 +128,11 @@ export class Router {
     } catch (err) {
       return deadLetter('undecodable', describeError(err));
     }
-    if (route.schema) return this.#validated(message, target, route, route.schema, body);
-    return this.#run(message, target, route, body);
-  }
-
-  async #validated(
-    message: IncomingMessage,
-    target: string,
-    route: Route,
-    schema: StandardSchema,
-    decoded: unknown,
-  ): Promise<Verdict> {
-    let body: unknown;
-    try {
-      body = await validateBody(schema, decoded);
-    } catch (err) {
-      return deadLetter('schema-invalid', describeError(err));
-    }
+    if (route.schema)
+      return validateBody(route.schema, body).then(
+        (valid) => this.#run(message, target, route, valid),
+        (err: unknown) => deadLetter('schema-invalid', describeError(err)),
+      );
     return this.#run(message, target, route, body);
   }
 
@@ -170,8 +157,8 @@ export class Router {
       if (isThenable(value))
         return this.#runAsync(message, properties, body, route, i, value, replies ?? []);
       if (value === undefined) continue;
-      if (replies === undefined) replies = [{ value, replyTo }];
-      else replies.push({ value, replyTo });
+      replies ??= [];
+      replies.push({ value, replyTo });
     }
     return replies === undefined ? ACK : this.#replied(message, replies);
   }
@@ -200,19 +187,6 @@ export class Router {
     return replies.length === 0 ? ACK : this.#replied(message, replies);
   }
 
-  /** Sends the replies; the message counts as done once every one was accepted. */
-  async #replied(message: IncomingMessage, replies: readonly PendingReply[]): Promise<Verdict> {
-    try {
-      await this.#sendReplies(message, replies);
-    } catch (err) {
-      if (err instanceof CloudmomError && !err.retryable && err.code !== 'send-failed') {
-        return deadLetter('reply-failed', describeError(err));
-      }
-      return this.#failed(message, 'reply-failed', err);
-    }
-    return ACK;
-  }
-
   /** A handler or reply failure: retry with backoff, or dead-letter on the last delivery. */
   #failed(
     message: IncomingMessage,
@@ -239,41 +213,44 @@ export class Router {
   }
 
   /**
-   * Encodes every reply first (a reply that cannot be encoded fails the message before anything
-   * is sent), then sends them all and waits for every one.
+   * Sends the replies; the message counts as done once every one was accepted. Every reply is
+   * encoded first (one that cannot be encoded fails the message before anything is sent), then
+   * all are sent and waited for.
    */
-  async #sendReplies(message: IncomingMessage, replies: readonly PendingReply[]): Promise<void> {
+  async #replied(message: IncomingMessage, replies: readonly PendingReply[]): Promise<Verdict> {
     const { publisher, logger, stats } = this.#s;
-    const correlationId = message.correlationId ?? message.messageId;
-    const options = this.#replyOptions(message, correlationId);
-    const encoded = [];
-    for (const { value, replyTo } of replies) {
-      // the message's own reply address first (target "reply"), else the route's replyTo
-      const to = message.replyTo !== undefined ? 'reply' : replyTo;
-      if (to !== undefined) encoded.push(publisher.encode(value, to, options, message.replyTo));
-      else
-        logger.info('handler returned a value but there is no reply address; reply dropped', {
-          target: clip(message.target),
-          messageId: message.messageId,
-        });
+    // a reply carries the correlation id and, where the platform orders, the incoming group key
+    const options = {
+      correlationId: message.correlationId ?? message.messageId,
+      groupKey: this.#s.ordering ? message.groupKey : undefined,
+    };
+    try {
+      const encoded = [];
+      for (const { value, replyTo } of replies) {
+        // the message's own reply address first (target "reply"), else the route's replyTo
+        const to = message.replyTo !== undefined ? 'reply' : replyTo;
+        if (to !== undefined) encoded.push(publisher.encode(value, to, options, message.replyTo));
+        else
+          logger.info('no reply address; reply dropped', {
+            target: clip(message.target),
+            messageId: message.messageId,
+          });
+      }
+      const results = await Promise.allSettled(encoded.map((e) => publisher.enqueue(e)));
+      for (const r of results) if (r.status === 'rejected') throw r.reason;
+      stats.repliesSent += encoded.length;
+    } catch (err) {
+      if (err instanceof CloudmomError && !err.retryable && err.code !== 'send-failed')
+        return deadLetter('reply-failed', describeError(err));
+      return this.#failed(message, 'reply-failed', err);
     }
-    if (encoded.length === 0) return;
-    const results = await Promise.allSettled(encoded.map((e) => publisher.enqueue(e)));
-    for (const r of results) if (r.status === 'rejected') throw r.reason;
-    stats.repliesSent += encoded.length;
-  }
-
-  /** A reply carries the correlation id and, where the platform orders, the incoming group key. */
-  #replyOptions(message: IncomingMessage, correlationId: string) {
-    return message.groupKey === undefined || !this.#s.ordering
-      ? { correlationId }
-      : { correlationId, groupKey: message.groupKey };
+    return ACK;
   }
 }
 
 /** A target or address for a log line or reason: bounded, whatever the message said. */
 function clip(s: string | undefined): string | undefined {
-  return s !== undefined && s.length > 200 ? `${s.slice(0, 200)}…` : s;
+  return s === undefined ? s : cut(s, 200);
 }
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {

@@ -92,9 +92,6 @@ export function positiveInt(value: unknown, name: string): number {
 export class Idle {
   #n = 0;
   #waiters: (() => void)[] = [];
-  get count(): number {
-    return this.#n;
-  }
   enter(): void {
     this.#n++;
   }
@@ -111,40 +108,12 @@ export class Idle {
   }
 }
 
-/**
- * A set that keeps at most `max` entries, forgetting the oldest: for anything keyed by data
- * from a message (targets seen, addresses looked up), so memory cannot grow with input.
- */
-export class BoundedSet {
-  readonly #max: number;
-  readonly #items = new Set<string>();
-  constructor(max: number) {
-    this.#max = max;
-  }
-  get size(): number {
-    return this.#items.size;
-  }
-  has(v: string): boolean {
-    return this.#items.has(v);
-  }
-  /** Adds `v`; true when it was not there. */
-  add(v: string): boolean {
-    if (this.#items.has(v)) return false;
-    this.#items.add(v);
-    if (this.#items.size > this.#max) this.#items.delete(this.#items.values().next().value!);
-    return true;
-  }
-}
-
 /** A map that keeps at most `max` entries, forgetting the least recently set. */
 export class BoundedMap<K, V> {
   readonly #max: number;
   readonly #items = new Map<K, V>();
   constructor(max: number) {
     this.#max = max;
-  }
-  get size(): number {
-    return this.#items.size;
   }
   get(k: K): V | undefined {
     return this.#items.get(k);
@@ -160,6 +129,22 @@ export class BoundedMap<K, V> {
   }
   values(): IterableIterator<V> {
     return this.#items.values();
+  }
+}
+
+/**
+ * A set that keeps at most `max` entries, forgetting the oldest: for anything keyed by data
+ * from a message (targets seen, addresses looked up), so memory cannot grow with input.
+ */
+export class BoundedSet extends BoundedMap<string, true> {
+  has(v: string): boolean {
+    return this.get(v) !== undefined;
+  }
+  /** Adds `v`; true when it was not there. */
+  add(v: string): boolean {
+    if (this.has(v)) return false;
+    this.set(v, true);
+    return true;
   }
 }
 

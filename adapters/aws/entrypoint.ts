@@ -161,8 +161,7 @@ export function lambdaHandler(broker: Broker, options: LambdaHandlerOptions = {}
   const logger = loggerOf(broker);
   if ((broker as { deadLetterQueue?: unknown }).deadLetterQueue === undefined) {
     logger.warn(
-      "lambdaHandler: no deadLetterQueue set: records that can never succeed go to the source queue's " +
-        'RedrivePolicy target; from a queue without one (or an SNS event) they fail on every delivery',
+      "lambdaHandler: no deadLetterQueue: dead letters go to the source queue's RedrivePolicy target (without one, or from SNS, they fail on every delivery)",
       { broker: broker.constructor.name },
     );
   }
@@ -186,7 +185,7 @@ export function lambdaHandler(broker: Broker, options: LambdaHandlerOptions = {}
         fifo = true;
       messages[i] = fromSqsRecord(r);
     }
-    const results = dispatch(broker, messages, fifo ? ORDERED : UNORDERED);
+    const results = dispatch(broker, messages, { ordered: fifo });
     return results instanceof Promise
       ? results.then((rs) => batchResponse(list, rs))
       : batchResponse(list, results);
@@ -195,27 +194,18 @@ export function lambdaHandler(broker: Broker, options: LambdaHandlerOptions = {}
   /** Middy with every middleware added so far, once loaded (undefined: no `.use()` yet). */
   let middyfied: Promise<MiddyInstance> | undefined;
 
-  const handler = ((event: SqsEvent | SnsEvent, context?: unknown) => {
-    if (middyfied) return middyfied.then((m) => m(event, context));
-    try {
-      const r = handle(event);
-      return r instanceof Promise ? r : Promise.resolve(r);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-  }) as LambdaHandler;
+  const handler = (async (event: SqsEvent | SnsEvent, context?: unknown) =>
+    middyfied ? (await middyfied)(event, context) : handle(event)) as LambdaHandler;
 
   /** Loads middy once (a dynamic import: bundlers include it when it is installed). */
   const withMiddy = (kind: keyof LambdaMiddleware | 'use', arg: unknown): LambdaHandler => {
     // each addition chains on the last, so an invocation waits for those added before it
-    middyfied = (
-      middyfied ?? loadMiddy().then((middy) => middy((event: SqsEvent | SnsEvent) => handle(event)))
-    ).then((m) => {
+    middyfied = (middyfied ?? loadMiddy().then((middy) => middy(handle))).then((m) => {
       m[kind](arg);
       return m;
     });
     middyfied.catch((err: unknown) =>
-      logger.error('lambdaHandler: a middleware was added but @middy/core cannot be loaded', {
+      logger.error('lambdaHandler: @middy/core cannot be loaded', {
         error: describeError(err),
       }),
     );
@@ -226,9 +216,6 @@ export function lambdaHandler(broker: Broker, options: LambdaHandlerOptions = {}
   return handler;
 }
 
-const ORDERED = Object.freeze({ ordered: true });
-const UNORDERED = Object.freeze({ ordered: false });
-
 async function loadMiddy(): Promise<(handler: unknown) => MiddyInstance> {
   try {
     const mod = (await import('@middy/core')) as unknown as {
@@ -237,7 +224,7 @@ async function loadMiddy(): Promise<(handler: unknown) => MiddyInstance> {
     return mod.default;
   } catch (cause) {
     throw new InvalidArgumentError(
-      'lambdaHandler(...).use() needs the optional peer dependency @middy/core: npm install @middy/core',
+      '.use() needs the optional peer @middy/core: npm install @middy/core',
       { cause },
     );
   }
@@ -251,7 +238,12 @@ function batchResponse(list: readonly SqsRecord[], results: readonly Verdict[]):
   return { batchItemFailures };
 }
 
-/** Throws unless `r` is an SQS record with a messageId and a body (Lambda retries the event). */
+const refused = (what: string) => new InvalidArgumentError(`lambdaHandler: ${what}`);
+
+/**
+ * Throws unless `r` is an SQS record with a messageId and a body (Lambda retries the event):
+ * what an event whose first record is not SNS's must be.
+ */
 function checkSqsRecord(r: SqsRecord | null | undefined): void {
   if (
     r?.eventSource !== 'aws:sqs' ||
@@ -259,32 +251,29 @@ function checkSqsRecord(r: SqsRecord | null | undefined): void {
     r.messageId === '' ||
     typeof r.body !== 'string'
   )
-    throw new InvalidArgumentError(
-      'lambdaHandler: an SQS event record has no messageId or body, or another source',
-    );
+    throw refused('unsupported event (not SQS or SNS), or an SQS record without messageId or body');
 }
 
 /**
  * The records of an SQS event, or undefined for an SNS event; throws InvalidArgumentError for
- * anything else (Lambda retries it). SQS records are checked by the caller as it decodes them
- * ({@link checkSqsRecord}), SNS records by the broker's SNS handling: one pass.
+ * an event without records (Lambda retries it). SQS records are checked by the caller as it
+ * decodes them ({@link checkSqsRecord}: a record of another source is refused there), SNS
+ * records by the broker's SNS handling: one pass.
  */
 function sqsRecordsOf(event: unknown): SqsRecord[] | undefined {
   const records = (event as { Records?: unknown } | null | undefined)?.Records;
-  if (!Array.isArray(records) || records.length === 0)
-    throw new InvalidArgumentError('lambdaHandler: the event has no Records (not SQS or SNS)');
-  const first = records[0] as Record<string, unknown> | null;
-  if (first?.eventSource === 'aws:sqs') return records as SqsRecord[];
-  if (first?.EventSource === 'aws:sns') return undefined;
-  throw new InvalidArgumentError('lambdaHandler: unsupported event (expected SQS or SNS records)');
+  if (!Array.isArray(records) || records.length === 0) throw refused('the event has no Records');
+  return (records[0] as { EventSource?: unknown } | null)?.EventSource === 'aws:sns'
+    ? undefined
+    : records;
 }
 
 /** The broker's SNS-event handling (the SqsBroker of cloudmom/aws/lambda has none: smaller bundle). */
 function snsOf(broker: Broker): SnsEvents {
   const sns = (broker as { [SNS_EVENTS]?: SnsEvents })[SNS_EVENTS];
   if (!sns)
-    throw new InvalidArgumentError(
-      `lambdaHandler: ${broker.constructor.name} takes no SNS events (topic → function): use an SnsBroker, or the SqsBroker of cloudmom/aws`,
+    throw refused(
+      `${broker.constructor.name} takes no SNS events: use an SnsBroker or cloudmom/aws`,
     );
   return sns;
 }

@@ -26,6 +26,9 @@
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { BrokerCore } from '../../src/broker-core.ts';
+import type { Body } from '../../src/codec.ts';
+import { InvalidArgumentError } from '../../src/errors.ts';
+import type { Reply, RequestOptions } from '../../src/options.ts';
 import { takeSnsEvents } from './sns-events.ts';
 import {
   type SnsBrokerOptions as AwsSnsBrokerOptions,
@@ -79,9 +82,11 @@ export type SnsBrokerOptions = Omit<
   'waitTimeSeconds' | 'visibilityTimeoutSeconds' | 'pollers'
 >;
 
-const refusal = (name: string) => ({
-  refusal: `the ${name} of cloudmom/aws/lambda only publishes and dispatches Lambda events: for start() and request() import ${name} from 'cloudmom/aws'`,
-});
+/** What the function-side brokers' `start()` and `request()` reject with. */
+const refusal = (name: string, what: string) =>
+  new InvalidArgumentError(
+    `${name}.${what}(): not in cloudmom/aws/lambda: import ${name} from 'cloudmom/aws'`,
+  );
 
 /**
  * An SQS broker for a Lambda function: the `SqsBroker` of `cloudmom/aws` (same options,
@@ -103,8 +108,18 @@ export class SqsBroker extends BrokerCore {
 
   constructor(options: SqsBrokerOptions) {
     const [transport, core] = sqsParts(options, undefined);
-    super(transport, core, refusal('SqsBroker'));
+    super(transport, core);
     this.#transport = transport;
+  }
+
+  /** Refused (no receive loop here): rejects with an `InvalidArgumentError` naming `cloudmom/aws`. */
+  async start(): Promise<void> {
+    throw refusal('SqsBroker', 'start');
+  }
+
+  /** Refused (no reply queue here): rejects with an `InvalidArgumentError` naming `cloudmom/aws`. */
+  async request(_body: Body, _target: string, _options?: RequestOptions): Promise<Reply> {
+    throw refusal('SqsBroker', 'request');
   }
 
   /** The SQS client (injected, or created on first use). */
@@ -141,9 +156,19 @@ export class SnsBroker extends BrokerCore {
 
   constructor(options: SnsBrokerOptions) {
     const [transport, core] = snsParts(options, undefined);
-    super(transport, core, refusal('SnsBroker'));
+    super(transport, core);
     this.#transport = transport;
     takeSnsEvents(this);
+  }
+
+  /** Refused (no receive loop here): rejects with an `InvalidArgumentError` naming `cloudmom/aws`. */
+  async start(): Promise<void> {
+    throw refusal('SnsBroker', 'start');
+  }
+
+  /** Refused (no reply queue here): rejects with an `InvalidArgumentError` naming `cloudmom/aws`. */
+  async request(_body: Body, _target: string, _options?: RequestOptions): Promise<Reply> {
+    throw refusal('SnsBroker', 'request');
   }
 
   /** The SNS client (injected, or created on first use). */

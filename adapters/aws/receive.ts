@@ -7,10 +7,11 @@
  */
 import type { BatchResultErrorEntry, Message, SQSClient } from '@aws-sdk/client-sqs';
 import { InvalidArgumentError } from '../../src/errors.ts';
-import { describeError } from '../../src/log.ts';
+import { describeError, silentLogger } from '../../src/log.ts';
+import type { BrokerOptions } from '../../src/options.ts';
 import type { DeadLetters, IncomingMessage, Source } from '../../src/transport.ts';
 import { sqsSdk } from './sdk.ts';
-import type { SqsReceive, SqsReceiveFactory, SqsTransport } from './transport.ts';
+import type { ReceiveOptions, SqsReceive, SqsReceiveFactory, SqsTransport } from './transport.ts';
 import { fromSqsMessage } from './wire.ts';
 
 /** The dead-letter reader of the CLI (adapters/aws/dlq.ts). */
@@ -29,8 +30,31 @@ interface PollSettings {
 }
 
 /** The receive side the brokers of `cloudmom/aws` give their transport. */
-export const sqsReceive: SqsReceiveFactory = (t, options, concurrency) =>
-  new SqsReceiveSide(t, options, concurrency);
+export const sqsReceive: SqsReceiveFactory = Object.assign(receiveSide, {
+  keys: ['waitTimeSeconds', 'visibilityTimeoutSeconds', 'pollers'] as const,
+});
+
+function receiveSide(t: SqsTransport, options: ReceiveOptions, core: BrokerOptions): void {
+  // the concurrency as the core will take it (its own checks reject bad values)
+  const c = core.concurrency;
+  const side = new SqsReceiveSide(
+    t,
+    options,
+    typeof c === 'number' && Number.isInteger(c) && c > 0 ? c : 10,
+  );
+  t.logger = silentLogger;
+  t.attach = (context) => {
+    t.logger = context.logger;
+  };
+  t.open = () => side.open();
+  t.openReplyAddress = () => side.openReplyAddress();
+  t.openDeadLetters = () => side.openDeadLetters();
+  const close = t.close.bind(t);
+  t.close = async () => {
+    await close();
+    await side.close();
+  };
+}
 
 class SqsReceiveSide implements SqsReceive {
   readonly #t: SqsTransport;

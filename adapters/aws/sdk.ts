@@ -33,9 +33,8 @@ export function awsErrorName(err: unknown): string {
 
 /** True when the service says the fault is the caller's: retrying the same call will not help. */
 export function isClientFault(err: unknown): boolean {
-  if (!err || typeof err !== 'object') return false;
-  const e = err as { $fault?: unknown; $metadata?: { httpStatusCode?: number } };
-  if (awsErrorName(err).includes('Throttl')) return false;
+  const e = err as { $fault?: unknown; $metadata?: { httpStatusCode?: number } } | null;
+  if (e == null || awsErrorName(err).includes('Throttl')) return false;
   if (e.$fault === 'client') return true;
   const status = e.$metadata?.httpStatusCode;
   return status !== undefined && status >= 400 && status < 500 && status !== 429;
@@ -43,11 +42,5 @@ export function isClientFault(err: unknown): boolean {
 
 /** True when the queue or topic an SDK error is about does not exist. */
 export function isNotFound(err: unknown): boolean {
-  const name = awsErrorName(err);
-  return (
-    name.includes('QueueDoesNotExist') ||
-    name.includes('NonExistentQueue') ||
-    name === 'NotFound' ||
-    name === 'NotFoundException'
-  );
+  return /QueueDoesNotExist|NonExistentQueue|^NotFound(Exception)?$/.test(awsErrorName(err));
 }

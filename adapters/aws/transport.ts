@@ -15,7 +15,7 @@ import {
   InvalidArgumentError,
   InvalidMessageError,
 } from '../../src/errors.ts';
-import { type Logger, silentLogger } from '../../src/log.ts';
+import type { Logger } from '../../src/log.ts';
 import { BROKER_OPTION_KEYS, type BrokerOptions } from '../../src/options.ts';
 import { failAll } from '../../src/publisher.ts';
 import type {
@@ -85,17 +85,20 @@ export interface SqsBrokerOptions extends BrokerOptions {
   pollers?: number;
 }
 
-/** Options only the receive side reads: those of `start()`'s long polls. */
-export const RECEIVE_KEYS = ['waitTimeSeconds', 'visibilityTimeoutSeconds', 'pollers'] as const;
+/** Options only the receive side reads: those of `start()`'s long polls (`SqsReceiveFactory.keys`). */
+export type ReceiveKey = 'waitTimeSeconds' | 'visibilityTimeoutSeconds' | 'pollers';
 
+/** The SqsBroker's own options that the send side reads (written out: a spread would keep the list in every bundle). */
 export const SQS_KEYS = [
   'queue',
   'publishTo',
   'deadLetterQueue',
   'client',
   'replyQueuePrefix',
-  ...RECEIVE_KEYS,
 ] as const;
+
+/** The options of the receive side (those `start()`'s long polls read). */
+export type ReceiveOptions = Pick<SqsBrokerOptions, ReceiveKey>;
 
 export type SqsOwnOptions = Omit<Pick<SqsBrokerOptions, (typeof SQS_KEYS)[number]>, 'queue'> & {
   queue?: string;
@@ -129,12 +132,16 @@ export interface SqsReceive {
   close(): Promise<void>;
 }
 
-/** Makes the receive side of a transport, checking the options only it reads. */
-export type SqsReceiveFactory = (
+/**
+ * Gives a transport its receive side (`open`, `openReplyAddress`, `openDeadLetters`, and a
+ * `close` that deletes the reply queue), checking the options only it reads (`keys`); `core`:
+ * the broker's own options (its `concurrency` sizes the pollers).
+ */
+export type SqsReceiveFactory = ((
   t: SqsTransport,
-  options: Pick<SqsBrokerOptions, (typeof RECEIVE_KEYS)[number]>,
-  concurrency: number,
-) => SqsReceive;
+  options: ReceiveOptions,
+  core: BrokerOptions,
+) => void) & { readonly keys: readonly ReceiveKey[] };
 
 /**
  * The SQS transport: publish (batched by the core), dead-letter copies to the option's queue
@@ -145,6 +152,8 @@ export type SqsReceiveFactory = (
 export class SqsTransport implements Transport {
   declare readonly capabilities: Capabilities;
   readonly #options: SqsOwnOptions;
+  /** Where `publish` sends: `publishTo`, else `queue` (none on the SnsBroker's: its topic). */
+  readonly #to: string | undefined;
   #client: SQSClient | undefined;
   readonly #urls = new BoundedMap<string, Promise<string>>(MAX_CACHED_URLS);
   readonly #dlqs = new BoundedMap<string, Promise<string>>(MAX_CACHED_DLQS);
@@ -154,30 +163,26 @@ export class SqsTransport implements Transport {
    * An entry lives only while a send is in flight.
    */
   readonly #fifoChains = new Map<string, Promise<void>>();
-  readonly #replyPrefix: string;
-  readonly #receive: SqsReceive | undefined;
-  #closed = false;
-  logger: Logger = silentLogger;
+  /** Prefix of the reply queues `request()` creates. */
+  declare readonly replyQueuePrefix: string;
+  /** Set by close() (`stop()`): sends are refused. */
+  declare closed: boolean;
+  /** The broker's logger, for the receive side (which gives the transport `attach`). */
+  declare logger: Logger;
 
-  /** `receive`: makes the receive side (adapters/aws/receive.ts); none on the function-side brokers. */
-  constructor(
-    options: SqsOwnOptions,
-    concurrency: number,
-    receive: SqsReceiveFactory | undefined,
-    capabilities?: Partial<Capabilities>,
-  ) {
+  /** `request`: whether the receive side will be given (adapters/aws/receive.ts: the brokers of `cloudmom/aws`). */
+  constructor(options: SqsOwnOptions, request: boolean, capabilities?: Partial<Capabilities>) {
     this.#options = options;
-    this.#replyPrefix = options.replyQueuePrefix ?? 'cloudmom-reply-';
-    if (!/^[\w-]{1,40}$/.test(this.#replyPrefix))
-      throw new InvalidArgumentError(
-        'replyQueuePrefix may use letters, digits, "-" and "_" (at most 40)',
-      );
+    const prefix = options.replyQueuePrefix ?? 'cloudmom-reply-';
+    if (!/^[\w-]{1,40}$/.test(prefix))
+      throw new InvalidArgumentError('replyQueuePrefix takes 1 to 40 of A-Z a-z 0-9 - _');
     const publishTo = options.publishTo ?? options.queue;
+    this.#to = publishTo;
     const fifo = publishTo !== undefined && isFifo(publishTo);
     this.capabilities = {
       name: 'sqs',
       maxMessageBytes: SQS_MAX_BYTES,
-      measure: (m) => measureWire(m),
+      measure: measureWire,
       maxBatchMessages: 10,
       maxBatchBytes: SQS_MAX_BYTES,
       batchLingerMs: 5,
@@ -185,20 +190,15 @@ export class SqsTransport implements Transport {
       maxDelaySeconds: fifo ? 0 : 900,
       nackDelay: true,
       deadLetter: 'copy',
-      request: receive !== undefined,
-      defaultReplyAllowList: [`${this.#replyPrefix}*`],
+      request,
+      defaultReplyAllowList: [`${prefix}*`],
       ...capabilities,
     };
-    const side = receive?.(this, options, concurrency);
-    this.#receive = side;
-    if (side) {
-      this.open = () => side.open();
-      this.openReplyAddress = () => side.openReplyAddress();
-      this.openDeadLetters = () => side.openDeadLetters();
-    }
+    this.replyQueuePrefix = prefix;
+    this.closed = false;
   }
 
-  // Given only with the receive side (the transports of the function-side brokers have none).
+  // Given only by the receive side (the transports of the function-side brokers have none).
   /** The long-polling source of `queue` (`start()`). */
   declare open?: () => Promise<readonly Source[]>;
   /** This instance's reply queue and its source (`request()`). */
@@ -217,9 +217,8 @@ export class SqsTransport implements Transport {
     return this.#options.deadLetterQueue;
   }
 
-  attach(context: { readonly logger: Logger }): void {
-    this.logger = context.logger;
-  }
+  /** Given by the receive side: the broker's logger (the send side logs nothing). */
+  declare attach?: (context: { readonly logger: Logger }) => void;
 
   isRetryable(err: unknown): boolean {
     return !isClientFault(err);
@@ -231,7 +230,7 @@ export class SqsTransport implements Transport {
 
   validate(message: OutgoingMessage): void {
     validateWire(message, 'SQS');
-    const dest = message.destination ?? this.#options.publishTo ?? this.#options.queue;
+    const dest = message.destination ?? this.#to;
     if (dest !== undefined && isFifo(dest)) {
       if (message.delaySeconds)
         throw new InvalidMessageError('SQS FIFO queues have no per-message delay (delaySeconds)');
@@ -249,25 +248,21 @@ export class SqsTransport implements Transport {
   /** The URL of a queue given by name, URL or ARN; looked up once and cached (bounded). */
   queueUrl(queue: string): Promise<string> {
     if (isQueueUrl(queue)) return Promise.resolve(queue);
-    let url = this.#urls.get(queue);
-    if (!url) {
+    return cached(this.#urls, queue, () => {
       const arn = parseQueueArn(queue);
       const input = arn
         ? { QueueName: arn.name, QueueOwnerAWSAccountId: arn.account || undefined }
         : { QueueName: queue };
-      url = this.client.send(new (sqsSdk().GetQueueUrlCommand)(input)).then((r) => {
+      return this.client.send(new (sqsSdk().GetQueueUrlCommand)(input)).then((r) => {
         if (!r.QueueUrl) throw new Error(`no URL for queue ${queue.slice(0, 200)}`);
         return r.QueueUrl;
       });
-      this.#urls.set(queue, url);
-      url.catch(() => this.#urls.delete(queue));
-    }
-    return url;
+    });
   }
 
   send(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
     // `queue` is required on an SqsBroker; the SnsBroker's transport publishes to its topic
-    const dest = batch[0]?.destination ?? this.#options.publishTo ?? this.#options.queue!;
+    const dest = batch[0]?.destination ?? this.#to!;
     return this.sendToQueue(dest, batch);
   }
 
@@ -276,7 +271,7 @@ export class SqsTransport implements Transport {
    * FIFO queue go one call after the other, so batches cannot overtake each other.
    */
   sendToQueue(queue: string, batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
-    if (this.#closed) return this.closedOutcomes(batch);
+    if (this.closed) return this.closedOutcomes(batch);
     if (!isFifo(queue)) return this.#sendToQueue(queue, batch);
     const previous = this.#fifoChains.get(queue) ?? Promise.resolve();
     const next = previous.then(() => this.#sendToQueue(queue, batch));
@@ -291,24 +286,16 @@ export class SqsTransport implements Transport {
     return next;
   }
 
+  /** One SendMessageBatch (for one message too: one call, one path, the same permission). */
   async #sendToQueue(queue: string, batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
-    let url: string;
     try {
-      url = await this.queueUrl(queue);
-    } catch (error) {
-      return failAll(batch, error);
-    }
-    const fifo = isFifo(url);
-    const sdk = sqsSdk();
-    const entries = batch.map((m, i) => toEntry(m, String(i), fifo));
-    try {
-      if (entries.length === 1) {
-        const { Id: _id, ...entry } = entries[0]!;
-        const r = await this.client.send(new sdk.SendMessageCommand({ QueueUrl: url, ...entry }));
-        return [{ ok: true, messageId: r.MessageId ?? batch[0]!.messageId }];
-      }
+      const url = await this.queueUrl(queue);
+      const fifo = isFifo(url);
       const r = await this.client.send(
-        new sdk.SendMessageBatchCommand({ QueueUrl: url, Entries: entries }),
+        new (sqsSdk().SendMessageBatchCommand)({
+          QueueUrl: url,
+          Entries: batch.map((m, i) => toEntry(m, String(i), fifo)),
+        }),
       );
       return batchOutcomes(batch, r.Successful, r.Failed);
     } catch (error) {
@@ -334,7 +321,7 @@ export class SqsTransport implements Transport {
     if (source === undefined || !(isQueueUrl(source) || parseQueueArn(source))) {
       return Promise.reject(
         new InvalidArgumentError(
-          'no dead-letter queue: set the option `deadLetterQueue` (the message does not come from an SQS queue)',
+          'no source queue to dead-letter to: set the option `deadLetterQueue`',
         ),
       );
     }
@@ -343,30 +330,24 @@ export class SqsTransport implements Transport {
 
   /** The dead-letter queue URL of a source queue, from its RedrivePolicy (cached, bounded). */
   deadLetterQueueFor(source: string): Promise<string> {
-    let dlq = this.#dlqs.get(source);
-    if (!dlq) {
-      dlq = (async () => {
-        const url = await this.queueUrl(source);
-        const r = await this.client.send(
-          new (sqsSdk().GetQueueAttributesCommand)({
-            QueueUrl: url,
-            AttributeNames: ['RedrivePolicy'],
-          }),
+    return cached(this.#dlqs, source, async () => {
+      const url = await this.queueUrl(source);
+      const r = await this.client.send(
+        new (sqsSdk().GetQueueAttributesCommand)({
+          QueueUrl: url,
+          AttributeNames: ['RedrivePolicy'],
+        }),
+      );
+      const policy = r.Attributes?.RedrivePolicy;
+      const arn = policy
+        ? (JSON.parse(policy) as { deadLetterTargetArn?: string }).deadLetterTargetArn
+        : undefined;
+      if (!arn)
+        throw new InvalidArgumentError(
+          `queue ${source.slice(0, 200)} has no RedrivePolicy: set the option \`deadLetterQueue\``,
         );
-        const policy = r.Attributes?.RedrivePolicy;
-        const arn = policy
-          ? (JSON.parse(policy) as { deadLetterTargetArn?: string }).deadLetterTargetArn
-          : undefined;
-        if (!arn)
-          throw new InvalidArgumentError(
-            `queue ${source.slice(0, 200)} has no RedrivePolicy: set the option \`deadLetterQueue\``,
-          );
-        return this.queueUrl(arn);
-      })();
-      this.#dlqs.set(source, dlq);
-      dlq.catch(() => this.#dlqs.delete(source));
-    }
-    return dlq;
+      return this.queueUrl(arn);
+    });
   }
 
   /** Caches the URL of a queue this instance created (its reply queue). */
@@ -380,54 +361,62 @@ export class SqsTransport implements Transport {
     return Promise.resolve(failAll(batch, error));
   }
 
-  get closed(): boolean {
-    return this.#closed;
-  }
-
+  /** Refuses further sends (the receive side also deletes the reply queue). */
   async close(): Promise<void> {
-    this.#closed = true;
-    await this.#receive?.close();
+    this.closed = true;
   }
+}
 
-  /** Prefix of the reply queues `request()` creates. */
-  get replyQueuePrefix(): string {
-    return this.#replyPrefix;
+/** The promise cached under `key`, else `make()`'s, cached until it rejects (bounded). */
+function cached<T>(
+  cache: BoundedMap<string, Promise<T>>,
+  key: string,
+  make: () => Promise<T>,
+): Promise<T> {
+  let p = cache.get(key);
+  if (!p) {
+    p = make();
+    cache.set(key, p);
+    p.catch(() => cache.delete(key));
   }
+  return p;
 }
 
 /** SendMessageBatch / PublishBatch results → one outcome per message (the platform's errors). */
 function batchOutcomes(
   batch: readonly OutgoingMessage[],
-  successful: readonly { Id?: string; MessageId?: string }[] | undefined,
-  failed:
-    | readonly { Id?: string; Code?: string; Message?: string; SenderFault?: boolean }[]
-    | undefined,
+  successful: readonly { Id?: string; MessageId?: string }[] = [],
+  failed: readonly { Id?: string; Code?: string; Message?: string; SenderFault?: boolean }[] = [],
   ownIds = false,
 ): SendOutcome[] {
-  // filled by Id; an entry the service did not answer gets its error last (an Error per
-  // message up front would cost a stack trace each on the common all-successful path)
-  const outcomes: (SendOutcome | undefined)[] = new Array(batch.length).fill(undefined);
-  // an Id that is not one of ours (not an index of the batch) is ignored
-  for (const s of successful ?? []) {
-    const i = Number(s.Id);
-    const m = batch[i];
-    if (m) outcomes[i] = { ok: true, messageId: (ownIds ? undefined : s.MessageId) ?? m.messageId };
+  // filled by Id (an Id that is not an index of the batch is ignored); an entry the service did
+  // not answer gets its error last (an Error per message up front would cost a stack trace
+  // each on the common all-successful path)
+  const outcomes: SendOutcome[] = [];
+  for (const s of successful) {
+    const m = batch[Number(s.Id)];
+    if (m)
+      outcomes[Number(s.Id)] = {
+        ok: true,
+        messageId: (ownIds ? undefined : s.MessageId) ?? m.messageId,
+      };
   }
-  for (const f of failed ?? []) {
-    const i = Number(f.Id);
-    if (!batch[i]) continue;
-    const error = Object.assign(new Error(f.Message ?? f.Code ?? 'failed'), {
-      name: f.Code ?? 'Error',
-      $fault: f.SenderFault ? 'client' : 'server',
-    });
-    outcomes[i] = { ok: false, error };
-  }
-  for (let i = 0; i < outcomes.length; i++)
-    outcomes[i] ??= {
-      ok: false,
-      error: new Error('the service returned no result for this entry'),
-    };
-  return outcomes as SendOutcome[];
+  for (const f of failed)
+    if (batch[Number(f.Id)])
+      outcomes[Number(f.Id)] = {
+        ok: false,
+        error: Object.assign(new Error(f.Message ?? f.Code ?? 'failed'), {
+          name: f.Code ?? 'Error',
+          $fault: f.SenderFault ? 'client' : 'server',
+        }),
+      };
+  return batch.map(
+    (_, i) =>
+      outcomes[i] ?? {
+        ok: false,
+        error: new Error('no result for this entry'),
+      },
+  );
 }
 
 function dedupId(s: string): string {
@@ -457,10 +446,11 @@ export function sqsParts(
   options: SqsBrokerOptions,
   receive: SqsReceiveFactory | undefined,
 ): [SqsTransport, BrokerOptions] {
-  checkOptionKeys(options, [...BROKER_OPTION_KEYS, ...keysOf(SQS_KEYS, receive)], 'SqsBroker');
-  const [own, core] = pick(options, SQS_KEYS);
+  const [own, core, rest] = split(options, SQS_KEYS, receive, 'SqsBroker');
   checkNonEmpty(own.queue, 'SqsBroker: `queue` (a name, URL or ARN, required)');
-  return [new SqsTransport(own, concurrencyOf(core), receive), core];
+  const t = new SqsTransport(own, receive !== undefined);
+  receive?.(t, rest, core);
+  return [t, core];
 }
 
 /** The same for an `SnsBroker` (`topic` required). */
@@ -468,21 +458,32 @@ export function snsParts(
   options: SnsBrokerOptions,
   receive: SqsReceiveFactory | undefined,
 ): [SnsTransport, BrokerOptions] {
-  checkOptionKeys(options, [...BROKER_OPTION_KEYS, ...keysOf(SNS_KEYS, receive)], 'SnsBroker');
-  const [own, core] = pick(options, SNS_KEYS);
+  const [own, core, rest] = split(options, SNS_KEYS, receive, 'SnsBroker');
   checkNonEmpty(own.topic, 'SnsBroker: `topic` (an ARN or a name, required)');
-  return [new SnsTransport(own, concurrencyOf(core), receive), core];
+  const t = new SnsTransport(own, receive !== undefined);
+  receive?.(t, rest, core);
+  return [t, core];
 }
 
-/** A broker's own option keys: without the receive side, those only it reads are refused. */
-function keysOf(keys: readonly string[], receive: SqsReceiveFactory | undefined): string[] {
-  return receive ? [...keys] : keys.filter((k) => !(RECEIVE_KEYS as readonly string[]).includes(k));
-}
-
-/** The broker's concurrency as the core will take it (its own checks reject bad values). */
-function concurrencyOf(core: BrokerOptions): number {
-  const c = core.concurrency;
-  return typeof c === 'number' && Number.isInteger(c) && c > 0 ? c : 10;
+/**
+ * A broker's options (unknown keys refused; without the receive side, the keys only it reads
+ * too) split into its own, the core's and the receive side's.
+ */
+function split<O extends BrokerOptions, K extends keyof O>(
+  options: O,
+  keys: readonly K[],
+  receive: SqsReceiveFactory | undefined,
+  where: string,
+): [Pick<O, K>, BrokerOptions, ReceiveOptions] {
+  const receiveKeys = receive?.keys ?? [];
+  checkOptionKeys(
+    options,
+    [...BROKER_OPTION_KEYS, ...(keys as readonly string[]), ...receiveKeys],
+    where,
+  );
+  const [own, others] = pick(options, keys);
+  const [rest, core] = pick(others as ReceiveOptions & BrokerOptions, receiveKeys);
+  return [own, core, rest];
 }
 
 // ---------------------------------------------------------------- SNS
@@ -530,7 +531,6 @@ export const SNS_KEYS = [
   'client',
   'sqsClient',
   'replyQueuePrefix',
-  ...RECEIVE_KEYS,
 ] as const;
 
 /** The SQS transport whose default destination is an SNS topic. */
@@ -547,12 +547,11 @@ export class SnsTransport extends SqsTransport {
     options: Omit<Pick<SnsBrokerOptions, (typeof SNS_KEYS)[number]>, 'sqsClient'> & {
       sqsClient?: SQSClient;
     },
-    concurrency: number,
-    receive: SqsReceiveFactory | undefined,
+    request: boolean,
   ) {
     const { topic, client, sqsClient, ...sqs } = options;
     const fifo = isFifo(topic);
-    super({ ...sqs, client: sqsClient }, concurrency, receive, {
+    super({ ...sqs, client: sqsClient }, request, {
       name: 'sns',
       maxMessageBytes: SNS_MAX_BYTES,
       maxBatchBytes: SNS_MAX_BYTES,

@@ -23,6 +23,7 @@
  */
 import type { Message } from '@aws-sdk/client-sqs';
 import { InvalidMessageError } from '../../src/errors.ts';
+import { cut } from '../../src/log.ts';
 import { setOwn as put } from '../../src/publisher.ts';
 import type { DeadLetterReason, IncomingMessage, OutgoingMessage } from '../../src/transport.ts';
 import { WIRE } from '../../src/transport.ts';
@@ -60,10 +61,9 @@ export function xmlSafe(s: string): boolean {
   return !NOT_XML_SAFE.test(s);
 }
 
-/** Replaces what SQS/SNS cannot carry with U+FFFD (for texts we write: reasons). */
-export function sanitize(s: string, max = 4096): string {
-  const t = s.replace(NOT_XML_SAFE_G, '\ufffd');
-  return t.length > max ? `${t.slice(0, max)}…` : t;
+/** Replaces what SQS/SNS cannot carry with U+FFFD (for texts we write: reasons), cut at `max`. */
+export function sanitize(s: string, max = Number.MAX_SAFE_INTEGER): string {
+  return cut(s.replace(NOT_XML_SAFE_G, '\ufffd'), max);
 }
 
 /** A body as it travels: the text and its `body_encoding`, if any. */
@@ -75,22 +75,22 @@ export interface WireBody {
 /** Bytes → wire text: as is when it is non-empty XML-safe UTF-8, else base64 or the empty marker. */
 export function encodeBody(bytes: Uint8Array): WireBody {
   if (bytes.byteLength === 0) return { text: EMPTY_PLACEHOLDER, encoding: 'empty' };
-  let text: string | undefined;
   try {
-    text = strictUtf8.decode(bytes);
+    const text = strictUtf8.decode(bytes);
+    if (xmlSafe(text)) return { text };
   } catch {
-    text = undefined;
+    // not UTF-8: base64
   }
-  if (text !== undefined && xmlSafe(text)) return { text };
   return { text: Buffer.from(bytes).toString('base64'), encoding: 'base64' };
 }
 
 /** Wire text → bytes, by its `body_encoding`. */
 export function decodeBody(text: string, encoding: string | undefined): Uint8Array {
-  if (encoding === undefined) return utf8.encode(text);
-  if (encoding === 'empty') return new Uint8Array(0);
-  if (encoding === 'base64') return new Uint8Array(Buffer.from(text, 'base64'));
-  return utf8.encode(text);
+  return encoding === 'empty'
+    ? new Uint8Array(0)
+    : encoding === 'base64'
+      ? new Uint8Array(Buffer.from(text, 'base64'))
+      : utf8.encode(text);
 }
 
 const bodyCache = new WeakMap<OutgoingMessage, WireBody>();
@@ -105,18 +105,25 @@ export function wireBody(m: OutgoingMessage): WireBody {
   return b;
 }
 
+/** The message's own fields that travel as attributes, in wire order (`message_id` follows). */
+const FIELDS = [
+  [WIRE.target, 'target'],
+  [WIRE.contentType, 'contentType'],
+  [WIRE.correlationId, 'correlationId'],
+  [WIRE.replyTo, 'replyTo'],
+] as const;
+
 /** The string attributes of an outgoing message (a dead-letter copy too), in wire order. */
 export function wireAttributes(
   m: OutgoingMessage,
   options: { messageId?: boolean } = {},
 ): [string, string][] {
   if (m.deadLetter) return deadLetterAttributes(m, m.deadLetter);
-  const attrs: [string, string][] = [
-    [WIRE.target, m.target],
-    [WIRE.contentType, m.contentType],
-  ];
-  if (m.correlationId !== undefined) attrs.push([WIRE.correlationId, m.correlationId]);
-  if (m.replyTo !== undefined) attrs.push([WIRE.replyTo, m.replyTo]);
+  const attrs: [string, string][] = [];
+  for (const [name, field] of FIELDS) {
+    const v = m[field];
+    if (v !== undefined) attrs.push([name, v]);
+  }
   if (options.messageId) attrs.push([WIRE.messageId, m.messageId]);
   const encoding = wireBody(m).encoding;
   if (encoding) attrs.push([BODY_ENCODING, encoding]);
@@ -144,16 +151,18 @@ function deadLetterAttributes(
   reason: NonNullable<OutgoingMessage['deadLetter']>,
 ): [string, string][] {
   const out: [string, string][] = [];
-  // what the original carried travels whole (it came off SQS/SNS, so it is carriable already)
-  if (m.target !== '') out.push([WIRE.target, sanitize(m.target, WHOLE)]);
-  out.push([WIRE.contentType, sanitize(m.contentType, WHOLE) || '-']);
-  if (m.correlationId) out.push([WIRE.correlationId, sanitize(m.correlationId, WHOLE)]);
-  if (m.replyTo) out.push([WIRE.replyTo, sanitize(m.replyTo, WHOLE)]);
-  out.push([WIRE.messageId, sanitize(m.messageId, WHOLE) || '-']);
+  // what the original carried travels whole (it came off SQS/SNS, so it is carriable already);
+  // an empty field is left out, but content_type and message_id always travel ("-" if empty)
+  for (const [name, field] of [...FIELDS, [WIRE.messageId, 'messageId'] as const]) {
+    const v = sanitize(m[field] ?? '');
+    if (v || field === 'contentType' || field === 'messageId') out.push([name, v || '-']);
+  }
   const encoding = wireBody(m).encoding;
   if (encoding) out.push([BODY_ENCODING, encoding]);
-  out.push([WIRE.deadLetterReason, reason.code]);
-  out.push([WIRE.deadLetterDescription, sanitize(reason.description) || '-']);
+  out.push(
+    [WIRE.deadLetterReason, reason.code],
+    [WIRE.deadLetterDescription, sanitize(reason.description, 4096) || '-'],
+  );
   // A null-prototype object: a header named "__proto__" is data like any other.
   const user: Record<string, string> = Object.create(null);
   let names = 0;
@@ -179,14 +188,10 @@ function deadLetterAttributes(
   return out;
 }
 
-const WHOLE = Number.MAX_SAFE_INTEGER;
-
 /** A received header that can travel as an attribute of its own on a dead-letter copy. */
 function carriableHeader(k: string, v: string): boolean {
-  if (k === '__proto__') return false; // the AWS SDK v3 drops such an attribute on receive
-  if (k !== WIRE.traceparent && (AWS_RESERVED.has(k) || attributeNameProblem(k) !== undefined))
-    return false;
-  return xmlSafe(v);
+  // the AWS SDK v3 drops an attribute named "__proto__" on receive
+  return k !== '__proto__' && headerProblem(k, v, '') === undefined;
 }
 
 /**
@@ -202,16 +207,27 @@ export function sqsAttributes(
   );
 }
 
-const NAME = /^[A-Za-z0-9_.-]{1,256}$/;
+/**
+ * SQS/SNS attribute names: 1–256 of A-Z, a-z, 0-9, `_`, `-`, `.`; no leading, trailing or
+ * doubled `.`; no `AWS.` or `Amazon.` prefix (any case).
+ */
+const NAME = /^(?!\.|.*(\.\.|\.$)|(aws|amazon)\.)[\w.-]{1,256}$/i;
 
 /** Why `name` is not a valid SQS/SNS attribute name, or undefined when it is. */
 export function attributeNameProblem(name: string): string | undefined {
-  if (!NAME.test(name))
-    return 'names may use only A-Z, a-z, 0-9, "_", "-", "." (1 to 256 characters)';
-  if (name.startsWith('.') || name.endsWith('.') || name.includes('..'))
-    return 'names may not start or end with "." or contain ".."';
-  if (/^(aws\.|amazon\.)/i.test(name))
-    return 'names starting with "AWS." or "Amazon." are reserved';
+  return NAME.test(name) ? undefined : NAME_RULE;
+}
+
+const NAME_RULE =
+  'names take 1-256 of A-Za-z0-9_-. (no leading, trailing or double "."; "AWS."/"Amazon." are reserved)';
+
+/** Why a user header cannot travel as an attribute of its own, or undefined when it can. */
+function headerProblem(k: string, v: string, where: string): string | undefined {
+  if (k === WIRE.traceparent) return undefined;
+  if (AWS_RESERVED.has(k)) return `is reserved by cloudmom on ${where}`;
+  if (!NAME.test(k)) return `cannot travel on ${where}: ${NAME_RULE}`;
+  if (!xmlSafe(v))
+    return `has characters ${where} cannot carry (control characters, lone surrogates)`;
   return undefined;
 }
 
@@ -225,31 +241,18 @@ export function validateWire(
   options: { messageId?: boolean } = {},
 ): void {
   for (const [k, v] of Object.entries(m.headers)) {
-    if (k === WIRE.traceparent) continue;
-    if (AWS_RESERVED.has(k))
-      throw new InvalidMessageError(`header "${k}" is reserved by cloudmom on ${where}`);
-    const problem = attributeNameProblem(k);
-    if (problem)
-      throw new InvalidMessageError(`header "${k}" cannot travel on ${where}: ${problem}`);
-    if (!xmlSafe(v))
-      throw new InvalidMessageError(
-        `header "${k}" has characters ${where} cannot carry (control characters, lone surrogates)`,
-      );
+    const problem = headerProblem(k, v, where);
+    if (problem) throw new InvalidMessageError(`header "${k}" ${problem}`);
   }
-  for (const [name, v] of [
-    ['target', m.target],
-    ['correlationId', m.correlationId],
-    ['replyTo', m.replyTo],
-    ['contentType', m.contentType],
-  ] as const) {
+  for (const [, field] of FIELDS) {
+    const v = m[field];
     if (v !== undefined && !xmlSafe(v))
-      throw new InvalidMessageError(`${name} has characters ${where} cannot carry`);
+      throw new InvalidMessageError(`${field} has characters ${where} cannot carry`);
   }
   const count = wireAttributes(m, options).length;
   if (count > MAX_ATTRIBUTES) {
     throw new InvalidMessageError(
-      `the message needs ${count} attributes (target, content_type, correlation_id, reply_to, ` +
-        `headers...) but ${where} carries at most ${MAX_ATTRIBUTES}`,
+      `the message needs ${count} attributes (fields and headers) but ${where} carries at most ${MAX_ATTRIBUTES}`,
     );
   }
 }
@@ -343,42 +346,19 @@ class ReceivedMessage implements IncomingMessage {
 
   /** One received attribute (a string) into the core's fields. */
   add(k: string, v: string): void {
-    switch (k) {
-      case WIRE.target:
-        this.target = v;
-        break;
-      case WIRE.contentType:
-        this.contentType = v;
-        break;
-      case WIRE.correlationId:
-        this.correlationId = v;
-        break;
-      case WIRE.replyTo:
-        this.replyTo = v;
-        break;
-      case WIRE.messageId:
-        this.messageId = v;
-        break;
-      case BODY_ENCODING:
-        this.#encoding = v;
-        break;
-      case EMPTY_HEADERS:
-        if (this.headers === EMPTY) this.headers = {};
-        for (const name of v.split(',')) if (name) put(this.headers, name, '');
-        break;
-      case DEAD_LETTER_HEADERS:
-        if (this.headers === EMPTY) this.headers = {};
-        unpackHeaders(v, this.headers);
-        break;
-      case WIRE.deadLetterReason:
-      case WIRE.deadLetterDescription:
-      case WIRE.deadLetterTruncated:
-      case WIRE.deliveryCount:
-        break;
-      default:
-        if (this.headers === EMPTY) this.headers = {};
-        put(this.headers, k, v);
-    }
+    const field = FIELD_OF.get(k);
+    if (field) this[field] = v;
+    else if (k === BODY_ENCODING) this.#encoding = v;
+    else if (k === EMPTY_HEADERS) {
+      for (const name of v.split(',')) if (name) put(this.#headers(), name, '');
+    } else if (k === DEAD_LETTER_HEADERS) unpackHeaders(v, this.#headers());
+    else if (!DEAD_LETTER_ONLY.has(k)) put(this.#headers(), k, v);
+  }
+
+  /** The headers, to write into (the shared empty object replaced on first use). */
+  #headers(): Record<string, string> {
+    if (this.headers === EMPTY) this.headers = {};
+    return this.headers;
   }
 
   /** After the last attribute: a `body_encoding` decodes the text into bytes (or poisons it). */
@@ -390,7 +370,7 @@ class ReceivedMessage implements IncomingMessage {
     if (e !== 'base64' && e !== 'empty')
       this.poison = {
         code: 'undecodable',
-        description: `unknown ${BODY_ENCODING} "${e.length > 40 ? `${e.slice(0, 40)}…` : e}"`,
+        description: `unknown ${BODY_ENCODING} "${cut(e, 40)}"`,
       };
     return this;
   }
@@ -411,6 +391,20 @@ class ReceivedMessage implements IncomingMessage {
 }
 
 const EMPTY: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
+/** Received attributes that are the message's own fields. */
+const FIELD_OF = /* @__PURE__ */ new Map<string, (typeof FIELDS)[number][1] | 'messageId'>([
+  ...FIELDS,
+  [WIRE.messageId, 'messageId'],
+]);
+
+/** What a dead-letter copy carries about itself: not headers of the message. */
+const DEAD_LETTER_ONLY: ReadonlySet<string> = /* @__PURE__ */ new Set([
+  WIRE.deadLetterReason,
+  WIRE.deadLetterDescription,
+  WIRE.deadLetterTruncated,
+  WIRE.deliveryCount,
+]);
 
 function unpackHeaders(packed: string, into: Record<string, string>): void {
   try {
@@ -434,16 +428,14 @@ export interface SnsEnvelope {
 /** Parses `text` as an SNS notification envelope; undefined when it is not one. */
 export function parseSnsEnvelope(text: string): SnsEnvelope | undefined {
   if (text.charCodeAt(0) !== 123 /* { */ || !text.includes('"TopicArn"')) return undefined;
-  let v: unknown;
+  let e: Record<string, unknown> | null;
   try {
-    v = JSON.parse(text);
+    e = JSON.parse(text);
   } catch {
     return undefined;
   }
-  if (!v || typeof v !== 'object') return undefined;
-  const e = v as Record<string, unknown>;
   if (
-    e.Type !== 'Notification' ||
+    e?.Type !== 'Notification' ||
     typeof e.Message !== 'string' ||
     typeof e.TopicArn !== 'string' ||
     typeof e.MessageId !== 'string'
@@ -457,18 +449,18 @@ function addSnsAttributes(
   m: ReceivedMessage,
   attrs: Record<string, { Type?: string; Value?: string }> | undefined,
 ): void {
-  if (!attrs || typeof attrs !== 'object') return;
+  // for-in reads nothing from undefined, null or a primitive's characters (not objects)
   for (const k in attrs) {
     const v = attrs[k];
     if (v && typeof v === 'object' && typeof v.Value === 'string') m.add(k, v.Value);
   }
 }
 
-/** Unwraps an SNS envelope found in an SQS body into the message it carries. */
-export function fromEnvelope(
-  env: SnsEnvelope,
-  base: Omit<WireIn, 'text' | 'attributes' | 'messageId'>,
-): IncomingMessage {
+/**
+ * Unwraps an SNS envelope found in an SQS body into the message it carries; `base`: the SQS
+ * message as read (its delivery count, send time, group key, raw message, receipt and source).
+ */
+function fromEnvelope(env: SnsEnvelope, base: ReceivedMessage): IncomingMessage {
   const ts = env.Timestamp ? new Date(env.Timestamp) : undefined;
   const m = new ReceivedMessage(
     env.Message,
@@ -560,23 +552,19 @@ export interface SnsRecord {
   };
 }
 
+/** `v` if it is a string (a field of a record that may be malformed), else undefined. */
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
 /** The Date of a `SentTimestamp` (milliseconds as text), if it is one. */
 function sentAt(s: string | undefined): Date | undefined {
-  const sent = count(s);
+  const sent = Number(s);
   return Number.isFinite(sent) && sent > 0 ? new Date(sent) : undefined;
 }
 
-/** `Number(s)` of a numeric system attribute, without its cost for the usual short digit strings. */
-function count(s: string | undefined): number {
-  if (s === '1') return 1;
-  if (typeof s !== 'string' || s.length === 0 || s.length > 15) return Number(s);
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const d = s.charCodeAt(i) - 48;
-    if (d < 0 || d > 9) return Number(s);
-    n = n * 10 + d;
-  }
-  return n;
+/** A message read off SQS: the one its body's SNS envelope carries, when it has no target and one. */
+function unwrapped(m: ReceivedMessage, body: string): IncomingMessage {
+  const env = m.target === undefined ? parseSnsEnvelope(body) : undefined;
+  return env ? fromEnvelope(env, m) : m.done();
 }
 
 /**
@@ -585,7 +573,7 @@ function count(s: string | undefined): number {
  */
 export function fromSqsMessage(m: Message, source: string): IncomingMessage {
   const a = m.Attributes ?? {};
-  const deliveryCount = Math.max(1, count(a.ApproximateReceiveCount) || 1);
+  const deliveryCount = Math.max(1, Number(a.ApproximateReceiveCount) || 1);
   const publishedAt = a.SentTimestamp; // the Date is made when read
   const groupKey = a.MessageGroupId;
   const text = m.Body ?? '';
@@ -611,19 +599,7 @@ export function fromSqsMessage(m: Message, source: string): IncomingMessage {
         out.add(k, Buffer.from(v.BinaryValue).toString('base64'));
     }
   }
-  if (out.target === undefined) {
-    const env = parseSnsEnvelope(text);
-    if (env)
-      return fromEnvelope(env, {
-        deliveryCount,
-        publishedAt: sentAt(publishedAt),
-        groupKey,
-        raw: m,
-        ackId,
-        source,
-      });
-  }
-  return out.done();
+  return unwrapped(out, text);
 }
 
 /**
@@ -631,12 +607,12 @@ export function fromSqsMessage(m: Message, source: string): IncomingMessage {
  * unwrapped. `source` is the record's `eventSourceARN` (where dead letters are looked up).
  */
 export function fromSqsRecord(record: SqsRecord): IncomingMessage {
-  const a = record.attributes && typeof record.attributes === 'object' ? record.attributes : {};
-  const deliveryCount = Math.max(1, count(a.ApproximateReceiveCount) || 1);
+  const a = record.attributes ?? {};
+  const deliveryCount = Math.max(1, Number(a.ApproximateReceiveCount) || 1);
   // the Date is made if something reads it (a handler, a log line): most never do
-  const publishedAt = typeof a.SentTimestamp === 'string' ? a.SentTimestamp : undefined;
-  const groupKey = typeof a.MessageGroupId === 'string' ? a.MessageGroupId : undefined;
-  const source = typeof record.eventSourceARN === 'string' ? record.eventSourceARN : undefined;
+  const publishedAt = str(a.SentTimestamp);
+  const groupKey = str(a.MessageGroupId);
+  const source = str(record.eventSourceARN);
   const out = new ReceivedMessage(
     record.body,
     record.messageId,
@@ -648,26 +624,14 @@ export function fromSqsRecord(record: SqsRecord): IncomingMessage {
     source,
   );
   const attrs = record.messageAttributes as Record<string, SqsRecordAttribute | undefined>;
-  if (attrs && typeof attrs === 'object') {
-    for (const k in attrs) {
-      const v = attrs[k];
-      if (!v || typeof v !== 'object') continue;
-      if (typeof v.stringValue === 'string') out.add(k, v.stringValue);
-      else if (typeof v.binaryValue === 'string') out.add(k, v.binaryValue);
-    }
+  // for-in reads nothing from undefined, null or a primitive's characters (not objects)
+  for (const k in attrs) {
+    const v = attrs[k];
+    if (!v || typeof v !== 'object') continue;
+    if (typeof v.stringValue === 'string') out.add(k, v.stringValue);
+    else if (typeof v.binaryValue === 'string') out.add(k, v.binaryValue);
   }
-  if (out.target === undefined) {
-    const env = parseSnsEnvelope(record.body);
-    if (env)
-      return fromEnvelope(env, {
-        deliveryCount,
-        publishedAt: sentAt(publishedAt),
-        groupKey,
-        raw: record,
-        source,
-      });
-  }
-  return out.done();
+  return unwrapped(out, record.body);
 }
 
 /**
@@ -686,7 +650,7 @@ export function fromSnsRecord(record: SnsRecord): IncomingMessage {
     undefined,
     record,
     undefined,
-    typeof record.EventSubscriptionArn === 'string' ? record.EventSubscriptionArn : s.TopicArn,
+    str(record.EventSubscriptionArn) ?? s.TopicArn,
   );
   addSnsAttributes(m, s.MessageAttributes);
   return m.done();
