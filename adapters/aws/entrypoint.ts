@@ -194,8 +194,16 @@ export function lambdaHandler(broker: Broker, options: LambdaHandlerOptions = {}
   /** Middy with every middleware added so far, once loaded (undefined: no `.use()` yet). */
   let middyfied: Promise<MiddyInstance> | undefined;
 
-  const handler = (async (event: SqsEvent | SnsEvent, context?: unknown) =>
-    middyfied ? (await middyfied)(event, context) : handle(event)) as LambdaHandler;
+  // not an async function: without middy an invocation is handle()'s own promise (an async
+  // wrapper adds a promise and a turn per event: P1 ran 4% slower with it)
+  const handler = ((event: SqsEvent | SnsEvent, context?: unknown) => {
+    if (middyfied) return middyfied.then((m) => m(event, context));
+    try {
+      return Promise.resolve(handle(event));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }) as LambdaHandler;
 
   /** Loads middy once (a dynamic import: bundlers include it when it is installed). */
   const withMiddy = (kind: keyof LambdaMiddleware | 'use', arg: unknown): LambdaHandler => {

@@ -346,9 +346,26 @@ class ReceivedMessage implements IncomingMessage {
 
   /** One received attribute (a string) into the core's fields. */
   add(k: string, v: string): void {
-    const field = FIELD_OF.get(k);
-    if (field) this[field] = v;
-    else if (k === BODY_ENCODING) this.#encoding = v;
+    // a switch for the usual fields: each a store of its own (one table and a keyed store made
+    // P1, the Lambda dispatch, 3% slower)
+    switch (k) {
+      case WIRE.target:
+        this.target = v;
+        return;
+      case WIRE.contentType:
+        this.contentType = v;
+        return;
+      case WIRE.correlationId:
+        this.correlationId = v;
+        return;
+      case WIRE.replyTo:
+        this.replyTo = v;
+        return;
+      case WIRE.messageId:
+        this.messageId = v;
+        return;
+    }
+    if (k === BODY_ENCODING) this.#encoding = v;
     else if (k === EMPTY_HEADERS) {
       for (const name of v.split(',')) if (name) put(this.#headers(), name, '');
     } else if (k === DEAD_LETTER_HEADERS) unpackHeaders(v, this.#headers());
@@ -391,12 +408,6 @@ class ReceivedMessage implements IncomingMessage {
 }
 
 const EMPTY: Record<string, string> = Object.freeze({}) as Record<string, string>;
-
-/** Received attributes that are the message's own fields. */
-const FIELD_OF = /* @__PURE__ */ new Map<string, (typeof FIELDS)[number][1] | 'messageId'>([
-  ...FIELDS,
-  [WIRE.messageId, 'messageId'],
-]);
 
 /** What a dead-letter copy carries about itself: not headers of the message. */
 const DEAD_LETTER_ONLY: ReadonlySet<string> = /* @__PURE__ */ new Set([
