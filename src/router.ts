@@ -231,10 +231,13 @@ export class Router {
         const to = message.replyTo !== undefined ? 'reply' : replyTo;
         if (to !== undefined) encoded.push(publisher.encode(value, to, options, message.replyTo));
         else
-          logger.info('no reply address; reply dropped', {
-            target: clip(message.target),
-            messageId: message.messageId,
-          });
+          logger.info(
+            'handler returned a value but the message has no reply address; reply dropped',
+            {
+              target: clip(message.target),
+              messageId: message.messageId,
+            },
+          );
       }
       const results = await Promise.allSettled(encoded.map((e) => publisher.enqueue(e)));
       for (const r of results) if (r.status === 'rejected') throw r.reason;
