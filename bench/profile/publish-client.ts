@@ -1,0 +1,180 @@
+/**
+ * Client CPU per published message, with the peer in another process (so the figure is the
+ * client's alone): `node --conditions=source bench/profile/publish-client.ts <servicebus|pubsub>`.
+ * Interleaved rounds of N concurrent publishes (`ROUNDS`, default 12, the first two unrecorded;
+ * `N` default 5,000): `ours` (`broker.publish` per message), `raw` (the bench's anchor: the SDK
+ * by hand, no result per message), `rawp` (the same raw loop giving each message its own promise
+ * resolved with its id once its batch is sent: what a per-message result costs by itself).
+ * Prints the median µs of CPU per message and ms per round of each. `ONLY=ours,raw` picks.
+ * Service Bus: the in-repo peer in a child process on 127.0.0.3; Pub/Sub: pstest.
+ */
+import { fork } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+
+const platform = process.argv[2] ?? 'servicebus';
+const N = Number(process.env.N ?? 5000);
+const ROUNDS = Number(process.env.ROUNDS ?? 12);
+const payload = (i: number) => ({ i, text: 'x'.repeat(400), tags: ['a', 'b', 'c'] });
+
+type Run = () => Promise<void>;
+interface Variants {
+  ours: Run;
+  raw: Run;
+  rawp: Run;
+}
+
+/** A promise per message, each resolved with its id when `sent` settles (rawp). */
+function perMessage(ids: string[], sent: Promise<unknown>): Promise<string>[] {
+  return ids.map((id) => sent.then(() => id));
+}
+
+async function serviceBus(): Promise<{ variants: Variants; close(): Promise<void> }> {
+  const child = fork(fileURLToPath(import.meta.url), ['servicebus-peer'], {
+    execArgv: ['--conditions=source'],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  const cs = await new Promise<string>((resolve, reject) => {
+    child.once('message', (m) => resolve(String(m)));
+    child.once('exit', (code) => reject(new Error(`the peer exited (${code})`)));
+  });
+  const { ServiceBusClient } = await import('@azure/service-bus');
+  const { ServiceBusBroker } = await import('../../adapters/azure/index.ts');
+  const client = new ServiceBusClient(cs);
+  const queue = () => `p-${randomUUID().slice(0, 8)}`;
+  // every round's sender and broker kept until the end (so no round starts with cold code, as
+  // the bench's keepFirst), closed then
+  const senders: { close(): Promise<void> }[] = [];
+  const brokers: { stop(): Promise<void> }[] = [];
+  const rawLoop = async (withPromises: boolean) => {
+    const sender = client.createSender(queue());
+    senders.push(sender);
+    await sender.sendMessages({ body: Buffer.from('{}'), subject: 'warm-up' });
+    const sends: Promise<void>[] = [];
+    const each: Promise<string>[] = [];
+    let ids: string[] = [];
+    let batch = await sender.createMessageBatch();
+    const send = () => {
+      const sent = sender.sendMessages(batch);
+      sends.push(sent);
+      if (withPromises) each.push(...perMessage(ids, sent));
+      ids = [];
+    };
+    for (let i = 0; i < N; i++) {
+      const m = {
+        body: Buffer.from(JSON.stringify(payload(i))),
+        messageId: randomUUID(),
+        contentType: 'application/json',
+        subject: 'bench',
+      };
+      if (!batch.tryAddMessage(m)) {
+        send();
+        batch = await sender.createMessageBatch();
+        batch.tryAddMessage(m);
+      }
+      ids.push(m.messageId);
+    }
+    if (batch.count > 0) send();
+    await Promise.all(withPromises ? each : sends);
+  };
+  return {
+    variants: {
+      ours: async () => {
+        const broker = new ServiceBusBroker({ client, queue: queue(), logger: false });
+        brokers.push(broker);
+        await Promise.all(Array.from({ length: N }, (_, i) => broker.publish(payload(i), 'bench')));
+      },
+      raw: () => rawLoop(false),
+      rawp: () => rawLoop(true),
+    },
+    async close() {
+      for (const b of brokers) await b.stop();
+      for (const s of senders) await s.close();
+      await client.close();
+      child.kill();
+    },
+  };
+}
+
+async function pubsub(): Promise<{ variants: Variants; close(): Promise<void> }> {
+  const { PubSub } = await import('@google-cloud/pubsub');
+  const { PubSubBroker } = await import('../../adapters/gcp/index.ts');
+  const { startPstest } = await import('../../test/emulators/gcp/pstest.ts');
+  const peer = await startPstest();
+  const project = 'probe';
+  const client = new PubSub({ projectId: project, apiEndpoint: peer.endpoint });
+  let k = 0;
+  const topic = async () => {
+    const name = `t${k++}`;
+    await client.createTopic(name);
+    return name;
+  };
+  const window = async (publish: (i: number) => Promise<string>) => {
+    for (let i = 0; i < N; i += 1000) {
+      const b: Promise<string>[] = [];
+      for (let j = i; j < Math.min(N, i + 1000); j++) b.push(publish(j));
+      await Promise.all(b);
+    }
+  };
+  const brokers: { stop(): Promise<void> }[] = [];
+  return {
+    variants: {
+      ours: async () => {
+        const broker = new PubSubBroker({ client, topic: await topic(), logger: false });
+        brokers.push(broker);
+        await window((i) => broker.publish(payload(i), 'bench'));
+      },
+      raw: async () => {
+        const t = client.topic(await topic());
+        await window((i) =>
+          t.publishMessage({
+            data: Buffer.from(JSON.stringify(payload(i))),
+            attributes: { target: 'bench', content_type: 'application/json' },
+          }),
+        );
+      },
+      // the client already gives each message its own promise
+      rawp: async () => {},
+    },
+    async close() {
+      for (const b of brokers) await b.stop();
+      await client.close();
+      await peer.stop();
+    },
+  };
+}
+
+if (platform === 'servicebus-peer') {
+  const { startServiceBusPeer, peerConnectionString } = await import(
+    '../../test/emulators/servicebus/peer.ts'
+  );
+  const peer = await startServiceBusPeer({ host: '127.0.0.3' });
+  process.send?.(peerConnectionString('127.0.0.3'));
+  process.on('disconnect', () => void peer.close().finally(() => process.exit(0)));
+  setTimeout(() => process.exit(0), 15 * 60_000).unref(); // bounded whatever happens
+} else {
+  const probe = platform === 'pubsub' ? await pubsub() : await serviceBus();
+  const names = (process.env.ONLY ?? 'ours,raw,rawp')
+    .split(',')
+    .filter((n): n is keyof Variants => n in probe.variants)
+    .filter((n) => platform !== 'pubsub' || n !== 'rawp');
+  const got = new Map<string, [number, number][]>();
+  for (let r = 0; r < ROUNDS; r++)
+    for (const name of r % 2 ? [...names].reverse() : names) {
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      await probe.variants[name]();
+      const c = process.cpuUsage(c0);
+      if (r >= 2)
+        got.set(name, [
+          ...(got.get(name) ?? []),
+          [(c.user + c.system) / N, performance.now() - t0],
+        ]);
+    }
+  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+  for (const [name, xs] of got)
+    console.log(
+      `${platform} ${name}: ${med(xs.map((x) => x[0])).toFixed(2)} µs CPU a message, ${med(xs.map((x) => x[1])).toFixed(0)} ms a round`,
+    );
+  await probe.close();
+}
