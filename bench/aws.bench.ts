@@ -370,7 +370,8 @@ async function publishBench(
       ours: got.ours,
       anchor: got.single,
       anchorName: 'one SendMessage per message (same concurrency)',
-      ...(main ? { goal: ['≥', 5] as const } : {}),
+      // issue 13 set this goal on fauxqs; moto is held to it too
+      goal: ['≥', 5],
     }),
     ratioRow({
       id: 'P3',
