@@ -17,7 +17,8 @@ const N = Number(process.env.N ?? 5000);
 const ROUNDS = Number(process.env.ROUNDS ?? 12);
 const payload = (i: number) => ({ i, text: 'x'.repeat(400), tags: ['a', 'b', 'c'] });
 
-type Run = () => Promise<void>;
+/** One timed round; what it answers is run after the clock stops (closing the round's client). */
+type Run = () => Promise<(() => Promise<void>) | undefined>;
 interface Variants {
   ours: Run;
   raw: Run;
@@ -42,13 +43,12 @@ async function serviceBus(): Promise<{ variants: Variants; close(): Promise<void
   const { ServiceBusBroker } = await import('../../adapters/azure/index.ts');
   const client = new ServiceBusClient(cs);
   const queue = () => `p-${randomUUID().slice(0, 8)}`;
-  // every round's sender and broker kept until the end (so no round starts with cold code, as
-  // the bench's keepFirst), closed then
-  const senders: { close(): Promise<void> }[] = [];
-  const brokers: { stop(): Promise<void> }[] = [];
+  // each side's first sender or broker stays referenced (so no round starts with cold code: the
+  // bench's keepFirst); every round's is closed after its clock stops
+  const kept: unknown[] = [];
   const rawLoop = async (withPromises: boolean) => {
     const sender = client.createSender(queue());
-    senders.push(sender);
+    if (kept.length < 3) kept.push(sender);
     await sender.sendMessages({ body: Buffer.from('{}'), subject: 'warm-up' });
     const sends: Promise<void>[] = [];
     const each: Promise<string>[] = [];
@@ -76,20 +76,20 @@ async function serviceBus(): Promise<{ variants: Variants; close(): Promise<void
     }
     if (batch.count > 0) send();
     await Promise.all(withPromises ? each : sends);
+    return () => sender.close();
   };
   return {
     variants: {
       ours: async () => {
         const broker = new ServiceBusBroker({ client, queue: queue(), logger: false });
-        brokers.push(broker);
+        if (kept.length < 3) kept.push(broker);
         await Promise.all(Array.from({ length: N }, (_, i) => broker.publish(payload(i), 'bench')));
+        return () => broker.stop();
       },
       raw: () => rawLoop(false),
       rawp: () => rawLoop(true),
     },
     async close() {
-      for (const b of brokers) await b.stop();
-      for (const s of senders) await s.close();
       await client.close();
       child.kill();
     },
@@ -116,13 +116,14 @@ async function pubsub(): Promise<{ variants: Variants; close(): Promise<void> }>
       await Promise.all(b);
     }
   };
-  const brokers: { stop(): Promise<void> }[] = [];
+  const kept: unknown[] = [];
   return {
     variants: {
       ours: async () => {
         const broker = new PubSubBroker({ client, topic: await topic(), logger: false });
-        brokers.push(broker);
+        if (kept.length === 0) kept.push(broker);
         await window((i) => broker.publish(payload(i), 'bench'));
+        return () => broker.stop();
       },
       raw: async () => {
         const t = client.topic(await topic());
@@ -132,12 +133,12 @@ async function pubsub(): Promise<{ variants: Variants; close(): Promise<void> }>
             attributes: { target: 'bench', content_type: 'application/json' },
           }),
         );
+        return undefined;
       },
       // the client already gives each message its own promise
-      rawp: async () => {},
+      rawp: async () => undefined,
     },
     async close() {
-      for (const b of brokers) await b.stop();
       await client.close();
       await peer.stop();
     },
@@ -163,13 +164,11 @@ if (platform === 'servicebus-peer') {
     for (const name of r % 2 ? [...names].reverse() : names) {
       const c0 = process.cpuUsage();
       const t0 = performance.now();
-      await probe.variants[name]();
+      const after = await probe.variants[name]();
       const c = process.cpuUsage(c0);
-      if (r >= 2)
-        got.set(name, [
-          ...(got.get(name) ?? []),
-          [(c.user + c.system) / N, performance.now() - t0],
-        ]);
+      const ms = performance.now() - t0;
+      await after?.();
+      if (r >= 2) got.set(name, [...(got.get(name) ?? []), [(c.user + c.system) / N, ms]]);
     }
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
   for (const [name, xs] of got)
