@@ -396,9 +396,7 @@ class PubSubTransport implements Transport {
       first.destination === undefined
         ? this.topicName
         : topicPath(this.project, parseAddress(first.destination).topic);
-    let keyed = false;
-    for (const m of batch) if (m.groupKey !== undefined) keyed = true;
-    if (!keyed) return this.#publishBatch(name, batch);
+    if (!batch.some((m) => m.groupKey !== undefined)) return this.#publishBatch(name, batch);
     // Ordered messages go through the client's ordered Topic (it sends one key at a time and
     // pauses a key after a failure); the unordered rest of the batch in one request.
     const unordered: number[] = [];
@@ -427,12 +425,7 @@ class PubSubTransport implements Transport {
    */
   async #publishBatch(name: string, batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
     try {
-      this.#publisher ??= this.client.getClientConfig().then(
-        // what the client passes its own API clients (its port may be a string, which the
-        // API client's typings do not allow for)
-        (config) => new (pubsubSdk().v1.PublisherClient)(config as PublisherConfig),
-      );
-      const publisher = await this.#publisher;
+      const publisher = await this.#publisherClient();
       const messages = batch.map((m) => ({ data: bufferOf(m), attributes: toAttributes(m) }));
       // as the client's own publisher calls it: gax's bundling (which would re-batch the
       // request and delay it by 10 ms) off; gax's retries of Publish stay as they are
@@ -445,16 +438,22 @@ class PubSubTransport implements Transport {
           : { ok: false, error: new SendError('Pub/Sub returned no message id for this message') };
       });
     } catch (error) {
-      if (this.#publisher !== undefined) {
-        // a client that could not be made is made again on the next send
-        const made = await this.#publisher.then(
-          () => true,
-          () => false,
-        );
-        if (!made) this.#publisher = undefined;
-      }
       return batch.map(() => ({ ok: false, error }));
     }
+  }
+
+  /** The API client for Publish, made once; one that could not be made is made again next time. */
+  #publisherClient(): Promise<PublisherClient> {
+    this.#publisher ??= this.client
+      .getClientConfig()
+      // what the client passes its own API clients (its port may be a string, which the API
+      // client's typings do not allow for)
+      .then((config) => new (pubsubSdk().v1.PublisherClient)(config as PublisherConfig))
+      .catch((err: unknown) => {
+        this.#publisher = undefined;
+        throw err;
+      });
+    return this.#publisher;
   }
 
   /** One message with an ordering key, through the client's ordered Topic. */
