@@ -1,9 +1,10 @@
 /**
- * The raw-client anchors of the RabbitMQ and Kafka publish benchmarks, shared by the suites
- * (bench/amqp.bench.ts, bench/kafka.bench.ts) and their profiling drivers (bench/profile/), so
- * a profile measures exactly what the table compares with.
+ * The raw-client anchors of the RabbitMQ, Kafka and Service Bus publish benchmarks, shared by
+ * the suites (bench/amqp.bench.ts, bench/kafka.bench.ts, bench/azure.bench.ts) and their
+ * profiling drivers (bench/profile/), so a profile measures exactly what the table compares with.
  */
 import { randomUUID } from 'node:crypto';
+import type { ServiceBusSender } from '@azure/service-bus';
 import type { Publisher } from 'rabbitmq-client';
 
 /** The ~256-byte JSON body every publish benchmark sends (`id` set per message). */
@@ -42,4 +43,45 @@ export function rawKafkaRecords(topic: string, from: number, to: number) {
       ]),
     });
   return messages;
+}
+
+/**
+ * P4's Service Bus anchor: `n` messages sent by hand — each `payload(i)` JSON-encoded with a
+ * fresh message id and `subject` as the target, `createMessageBatch` batches filled to the link
+ * size, one `sendMessages` per batch, all awaited. With `perMessage`, each message also gets its
+ * own promise, resolved with its id once its batch is sent, and those are awaited instead: what
+ * a result per publish costs by itself (bench/profile/publish-client.ts).
+ */
+export async function rawServiceBusSend(
+  sender: ServiceBusSender,
+  n: number,
+  payload: (i: number) => unknown,
+  { subject = 'bench', perMessage = false }: { subject?: string; perMessage?: boolean } = {},
+): Promise<void> {
+  const sends: Promise<void>[] = [];
+  const each: Promise<string>[] = [];
+  let ids: string[] = [];
+  let batch = await sender.createMessageBatch();
+  const send = () => {
+    const sent = sender.sendMessages(batch);
+    sends.push(sent);
+    if (perMessage) for (const id of ids) each.push(sent.then(() => id));
+    ids = [];
+  };
+  for (let i = 0; i < n; i++) {
+    const message = {
+      body: Buffer.from(JSON.stringify(payload(i))),
+      messageId: randomUUID(),
+      contentType: 'application/json',
+      subject,
+    };
+    if (!batch.tryAddMessage(message)) {
+      send();
+      batch = await sender.createMessageBatch();
+      if (!batch.tryAddMessage(message)) throw new Error('a single message does not fit a batch');
+    }
+    if (perMessage) ids.push(message.messageId);
+  }
+  if (batch.count > 0) send();
+  await Promise.all(perMessage ? each : sends);
 }

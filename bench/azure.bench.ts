@@ -18,6 +18,7 @@ import { randomUUID } from 'node:crypto';
 import { ServiceBusClient, type ServiceBusSender } from '@azure/service-bus';
 import { ServiceBusBroker } from '../adapters/azure/index.ts';
 import { startServiceBus } from '../test/emulators/azure/setup.ts';
+import { rawServiceBusSend } from './anchors.ts';
 import { interleave, keepFirst, ratioRow } from './rounds.ts';
 import type { BenchRow, BenchSuite } from './types.ts';
 
@@ -60,23 +61,7 @@ async function rawRound(client: ServiceBusClient): Promise<Round> {
   await sender.sendMessages({ body: Buffer.from('{}'), subject: 'warm-up' });
   const c0 = process.cpuUsage();
   const t0 = performance.now();
-  const sends: Promise<void>[] = [];
-  let batch = await sender.createMessageBatch();
-  for (let i = 0; i < N; i++) {
-    const message = {
-      body: Buffer.from(JSON.stringify(payload(i))),
-      messageId: randomUUID(),
-      contentType: 'application/json',
-      subject: 'bench',
-    };
-    if (!batch.tryAddMessage(message)) {
-      sends.push(sender.sendMessages(batch));
-      batch = await sender.createMessageBatch();
-      if (!batch.tryAddMessage(message)) throw new Error('a single message does not fit a batch');
-    }
-  }
-  if (batch.count > 0) sends.push(sender.sendMessages(batch));
-  await Promise.all(sends);
+  await rawServiceBusSend(sender, N, payload);
   const r = timed(t0, c0);
   await sender.close();
   return r;

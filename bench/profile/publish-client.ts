@@ -11,6 +11,7 @@
 import { fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { rawServiceBusSend } from '../anchors.ts';
 
 const platform = process.argv[2] ?? 'servicebus';
 const N = Number(process.env.N ?? 5000);
@@ -23,11 +24,6 @@ interface Variants {
   ours: Run;
   raw: Run;
   rawp: Run;
-}
-
-/** A promise per message, each resolved with its id when `sent` settles (rawp). */
-function perMessage(ids: string[], sent: Promise<unknown>): Promise<string>[] {
-  return ids.map((id) => sent.then(() => id));
 }
 
 async function serviceBus(): Promise<{ variants: Variants; close(): Promise<void> }> {
@@ -46,36 +42,11 @@ async function serviceBus(): Promise<{ variants: Variants; close(): Promise<void
   // each side's first sender or broker stays referenced (so no round starts with cold code: the
   // bench's keepFirst); every round's is closed after its clock stops
   const kept: unknown[] = [];
-  const rawLoop = async (withPromises: boolean) => {
+  const rawLoop = async (perMessage: boolean) => {
     const sender = client.createSender(queue());
     if (kept.length < 3) kept.push(sender);
     await sender.sendMessages({ body: Buffer.from('{}'), subject: 'warm-up' });
-    const sends: Promise<void>[] = [];
-    const each: Promise<string>[] = [];
-    let ids: string[] = [];
-    let batch = await sender.createMessageBatch();
-    const send = () => {
-      const sent = sender.sendMessages(batch);
-      sends.push(sent);
-      if (withPromises) each.push(...perMessage(ids, sent));
-      ids = [];
-    };
-    for (let i = 0; i < N; i++) {
-      const m = {
-        body: Buffer.from(JSON.stringify(payload(i))),
-        messageId: randomUUID(),
-        contentType: 'application/json',
-        subject: 'bench',
-      };
-      if (!batch.tryAddMessage(m)) {
-        send();
-        batch = await sender.createMessageBatch();
-        batch.tryAddMessage(m);
-      }
-      ids.push(m.messageId);
-    }
-    if (batch.count > 0) send();
-    await Promise.all(withPromises ? each : sends);
+    await rawServiceBusSend(sender, N, payload, { perMessage });
     return () => sender.close();
   };
   return {

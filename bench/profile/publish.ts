@@ -9,6 +9,7 @@ import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { Producer } from 'sqs-producer';
 import { SqsBroker } from '../../adapters/aws/index.ts';
 import { awsClientConfig, startMoto } from '../../test/emulators/aws/moto.ts';
+import { rawServiceBusSend } from '../anchors.ts';
 
 const mode = process.argv[2] ?? 'sqs';
 const N = Number(process.env.N ?? 20_000);
@@ -101,25 +102,8 @@ if (mode.startsWith('sqs')) {
     await broker.stop();
   } else {
     const sender = client.createSender(queue);
-    for (let i = 0; i < N; i += 1000) {
-      const sends: Promise<void>[] = [];
-      let batch = await sender.createMessageBatch();
-      for (let j = i; j < i + 1000; j++) {
-        const m = {
-          body: Buffer.from(JSON.stringify(body(j))),
-          messageId: randomUUID(),
-          contentType: 'application/json',
-          subject: 'orders',
-        };
-        if (!batch.tryAddMessage(m)) {
-          sends.push(sender.sendMessages(batch));
-          batch = await sender.createMessageBatch();
-          batch.tryAddMessage(m);
-        }
-      }
-      if (batch.count > 0) sends.push(sender.sendMessages(batch));
-      await Promise.all(sends);
-    }
+    for (let i = 0; i < N; i += 1000)
+      await rawServiceBusSend(sender, 1000, (j) => body(i + j), { subject: 'orders' });
     await sender.close();
   }
   console.log(mode, Math.round(N / ((performance.now() - start) / 1000)), 'msg/s');
