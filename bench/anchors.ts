@@ -45,6 +45,40 @@ export function rawKafkaRecords(topic: string, from: number, to: number) {
   return messages;
 }
 
+/** What K2's anchor reads of a record (a `@platformatic/kafka` Message, or a stand-in for one). */
+export interface RawKafkaRecord {
+  readonly headerEntries: Iterable<readonly [Buffer, Buffer]>;
+  readonly value: Buffer;
+  commit(): unknown;
+}
+
+/**
+ * K2's anchor, the raw consume loop's work per record: the headers decoded, the JSON value
+ * parsed, a handler called, a commit every 1,000 records; resolves at the `n`-th record fed to
+ * the answered `onRecord` (give it the stream's `data` events).
+ */
+export function rawKafkaConsume(n: number): {
+  onRecord: (m: RawKafkaRecord) => void;
+  done: Promise<void>;
+} {
+  let seen = 0;
+  let resolve!: () => void;
+  const done = new Promise<void>((r) => {
+    resolve = r;
+  });
+  const handler = (_headers: Record<string, string>, _body: unknown) => {
+    seen++;
+  };
+  const onRecord = (m: RawKafkaRecord) => {
+    const headers: Record<string, string> = {};
+    for (const [k, v] of m.headerEntries) headers[k.toString()] = v.toString();
+    handler(headers, JSON.parse(m.value.toString()));
+    if (seen % 1000 === 0) void m.commit();
+    if (seen === n) resolve();
+  };
+  return { onRecord, done };
+}
+
 /**
  * P4's Service Bus anchor: `n` messages sent by hand — each `payload(i)` JSON-encoded with a
  * fresh message id and `subject` as the target, `createMessageBatch` batches filled to the link

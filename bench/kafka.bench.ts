@@ -15,10 +15,10 @@
  * paired ratios. Each side keeps its first client referenced through the rounds (`keepFirst`).
  */
 import { randomUUID } from 'node:crypto';
-import { Admin, Consumer, type Message, ProduceAcks, Producer } from '@platformatic/kafka';
+import { Admin, Consumer, ProduceAcks, Producer } from '@platformatic/kafka';
 import { KafkaBroker } from 'cloudmom/kafka';
 import { startKafka } from '../test/emulators/kafka/kafka.ts';
-import { BENCH_BODY, rawKafkaRecords } from './anchors.ts';
+import { BENCH_BODY, rawKafkaConsume, rawKafkaRecords } from './anchors.ts';
 import { interleave, keepFirst, ratioRow } from './rounds.ts';
 import type { BenchRow, BenchSuite } from './types.ts';
 
@@ -101,19 +101,9 @@ async function consumeRaw(brokers: string[], topic: string): Promise<number> {
     gc?.();
     const t0 = performance.now();
     const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false });
-    let n = 0;
-    await new Promise<void>((resolve) => {
-      const handler = (_headers: Record<string, string>, _body: unknown) => {
-        n++;
-      };
-      stream.on('data', (m: Message) => {
-        const headers: Record<string, string> = {};
-        for (const [k, v] of m.headerEntries) headers[k.toString()] = v.toString();
-        handler(headers, JSON.parse(m.value.toString()));
-        if (n % 1000 === 0) void m.commit();
-        if (n === N) resolve();
-      });
-    });
+    const loop = rawKafkaConsume(N);
+    stream.on('data', loop.onRecord);
+    await loop.done;
     const rate = N / ((performance.now() - t0) / 1000);
     await stream.close();
     return rate;

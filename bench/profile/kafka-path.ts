@@ -16,7 +16,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { KafkaBroker } from '../../adapters/kafka/index.ts';
-import { BENCH_BODY } from '../anchors.ts';
+import { BENCH_BODY, rawKafkaConsume } from '../anchors.ts';
 
 const mode = process.argv[2] ?? 'ours';
 const keys = Number(process.argv[3] ?? 100);
@@ -147,19 +147,9 @@ const kept: KafkaBroker[] = [];
 
 async function raw(messages: FakeMessage[]): Promise<void> {
   const stream = new FakeStream(messages);
-  let n = 0;
-  await new Promise<void>((resolve) => {
-    const handler = (_headers: Record<string, string>, _body: unknown) => {
-      n++;
-    };
-    stream.on('data', (m: FakeMessage) => {
-      const headers: Record<string, string> = {};
-      for (const [k, v] of m.headerEntries) headers[k.toString()] = v.toString();
-      handler(headers, JSON.parse(m.value.toString()));
-      if (n % 1000 === 0) void m.commit();
-      if (n === N) resolve();
-    });
-  });
+  const loop = rawKafkaConsume(N);
+  stream.on('data', loop.onRecord);
+  await loop.done;
 }
 
 const run = mode === 'raw' ? raw : ours;
