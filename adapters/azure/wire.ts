@@ -113,13 +113,21 @@ export function toServiceBusMessage(m: OutgoingMessage): ServiceBusMessage {
 
 /** The reserved-name copies of the id fields the Functions worker would alter (usually none). */
 function idCopies(messageId: string, m: OutgoingMessage): Record<string, string> | undefined {
-  let out: Record<string, string> | undefined;
-  for (let i = 0; i < COPIED.length; i++) {
-    const v = i === 0 ? messageId : i === 1 ? m.correlationId : i === 2 ? m.replyTo : m.target;
-    if (v === undefined || v === '' || !workerAlters(v)) continue;
-    out ??= {};
-    out[COPIED[i]!] = v;
-  }
+  let out = withCopy(undefined, WIRE.messageId, messageId);
+  out = withCopy(out, WIRE.correlationId, m.correlationId);
+  out = withCopy(out, WIRE.replyTo, m.replyTo);
+  return withCopy(out, WIRE.target, m.target);
+}
+
+/** `out` with `name: v` added when the worker would alter `v` (made on the first copy). */
+function withCopy(
+  out: Record<string, string> | undefined,
+  name: (typeof COPIED)[number],
+  v: string | undefined,
+): Record<string, string> | undefined {
+  if (v === undefined || v === '' || !workerAlters(v)) return out;
+  out ??= {};
+  out[name] = v;
   return out;
 }
 
