@@ -181,3 +181,17 @@ export function cancel(t: Timer): void {
     globalThis.clearImmediate(t.immediate as ReturnType<typeof setImmediate>);
   else clearTimeout(t as ReturnType<typeof setTimeout>);
 }
+
+/**
+ * Bytes as a Node `Buffer` without copying them (the codecs give one in Node; other bytes are
+ * wrapped): for the adapters whose SDKs need a Buffer (a plain Uint8Array is walked byte by
+ * byte, or encoded as a value instead of data). Node only: it reads the global `Buffer`.
+ *
+ * @example
+ * ```ts
+ * asBuffer(message.body); // the same bytes, a Buffer
+ * ```
+ */
+export function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}

@@ -43,7 +43,7 @@ import type {
   Transport,
 } from '../../src/transport.ts';
 import { WIRE } from '../../src/transport.ts';
-import { checkOptionKeys, pick, positiveInt, sleep } from '../../src/util.ts';
+import { asBuffer, checkOptionKeys, pick, positiveInt, sleep } from '../../src/util.ts';
 import {
   deliveredBody,
   fromWire,
@@ -382,9 +382,9 @@ class AmqpTransport implements Transport {
       const m = batch[i]!;
       const route = routeOf(m, this.exchange);
       routes[i] = route;
-      const b = m.body;
-      const body = Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-      sends[i] = pub.send(toEnvelope(m, route, timestamp), body).then(noFailure, asFailure);
+      sends[i] = pub
+        .send(toEnvelope(m, route, timestamp), asBuffer(m.body))
+        .then(noFailure, asFailure);
     }
     const failures = await Promise.all(sends);
     // one turn for the whole batch: a return precedes its confirm and is emitted on setImmediate

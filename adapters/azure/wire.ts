@@ -27,7 +27,7 @@ import type { ServiceBusMessage, ServiceBusReceivedMessage } from '@azure/servic
 import { describeError } from '../../src/log.ts';
 import { utf8Length } from '../../src/publisher.ts';
 import { type IncomingMessage, type OutgoingMessage, WIRE } from '../../src/transport.ts';
-import { BoundedMap } from '../../src/util.ts';
+import { asBuffer, BoundedMap } from '../../src/util.ts';
 
 /**
  * Largest message on the Standard tier: 256 KB, properties included.
@@ -79,10 +79,7 @@ export function toServiceBusMessage(m: OutgoingMessage): ServiceBusMessage {
   const messageId = m.deduplicationId ?? m.messageId;
   // One object shape for the common case (the SDK's checks on it stay monomorphic).
   const native: ServiceBusMessage = {
-    // the codecs give a Buffer in Node; other bytes are wrapped (the SDK sends a Buffer as data)
-    body: Buffer.isBuffer(m.body)
-      ? m.body
-      : Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength),
+    body: asBuffer(m.body),
     messageId,
     contentType: m.contentType,
     subject: m.target,

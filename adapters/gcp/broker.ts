@@ -25,7 +25,7 @@ import type {
   Source,
   Transport,
 } from '../../src/transport.ts';
-import { BoundedMap, checkNonEmpty, checkOptionKeys, pick } from '../../src/util.ts';
+import { asBuffer, BoundedMap, checkNonEmpty, checkOptionKeys, pick } from '../../src/util.ts';
 import {
   errorCode,
   fromWire,
@@ -426,7 +426,7 @@ class PubSubTransport implements Transport {
   async #publishBatch(name: string, batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
     try {
       const publisher = await this.#publisherClient();
-      const messages = batch.map((m) => ({ data: bufferOf(m), attributes: toAttributes(m) }));
+      const messages = batch.map((m) => ({ data: asBuffer(m.body), attributes: toAttributes(m) }));
       // as the client's own publisher calls it: gax's bundling (which would re-batch the
       // request and delay it by 10 ms) off; gax's retries of Publish stay as they are
       const [response] = await publisher.publish({ topic: name, messages }, NO_BUNDLING);
@@ -461,7 +461,7 @@ class PubSubTransport implements Transport {
     const topic = this.#orderedTopic(name);
     try {
       const id = await topic.publishMessage({
-        data: bufferOf(m),
+        data: asBuffer(m.body),
         attributes: toAttributes(m),
         orderingKey: key,
       });
@@ -587,15 +587,6 @@ class PubSubTransport implements Transport {
     if (publisher) await publisher.then((p) => p.close()).catch(() => undefined);
     if (this.#ownsClient && this.#client) await this.#client.close().catch(() => undefined);
   }
-}
-
-/**
- * The body as a Buffer (the codecs give one in Node; other bytes wrapped, not copied): the
- * client deep-copies what it publishes, and walks a plain Uint8Array byte by byte.
- */
-function bufferOf(m: OutgoingMessage): Buffer {
-  const b = m.body;
-  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
 function randomKey(): string {

@@ -18,7 +18,7 @@ import {
   type OutgoingMessage,
   WIRE,
 } from '../../src/transport.ts';
-import { BoundedMap } from '../../src/util.ts';
+import { asBuffer, BoundedMap } from '../../src/util.ts';
 
 /** Defaults and limits of the mapping. */
 export const LIMITS = {
@@ -190,10 +190,7 @@ export function toRecord(m: OutgoingMessage, defaultTopic: string): RecordOut {
   for (const k in m.headers)
     headers.set(Buffer.from(k, 'utf8'), Buffer.from(m.headers[k]!, 'utf8'));
   eachOwnHeader(m, setOwnHeader, headers);
-  const body = m.body;
-  const value = Buffer.isBuffer(body)
-    ? body
-    : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  const value = asBuffer(m.body);
   if (binary) return { topic, key: Buffer.from(binary), value, headers };
   return key === undefined
     ? { topic, value, headers }
