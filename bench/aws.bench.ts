@@ -6,8 +6,9 @@
  * - P2: cold start of the esbuild-bundled entrypoint (`cloudmom/aws/lambda`, AWS SDK external,
  *   as on Lambda): a fresh Node process importing it and invoking it once, vs the same for a
  *   bare handler; and the bundle bytes of cloudmom's own code.
- * - P3: SQS publish throughput against moto: auto-batching vs one SendMessage per message, and
- *   vs sqs-producer.
+ * - P3: SQS publish throughput against moto and fauxqs: a `publish` per message (the core
+ *   batches them) vs one SendMessage per message, and vs sqs-producer `send(array)`; and one
+ *   `publishBatch(array)` vs sqs-producer `send(array)` (the same shape: one call, N messages).
  * - P7: SQS consume, draining 2,000 messages: `SqsBroker.start()` (the core's receive loop over
  *   ReceiveMessage(10) + DeleteMessageBatch, concurrency 10) vs a hand-written
  *   ReceiveMessage(10) + DeleteMessageBatch loop (the limit), on moto and fauxqs; the median of
@@ -290,6 +291,17 @@ async function publishBench(
         await broker.stop();
         return rate;
       },
+      batch: async () => {
+        const url = await fresh('batch');
+        const broker = new SqsBroker({ queue: url, client: sqs, logger: false });
+        const rate = await time(() =>
+          broker.publishBatch(
+            Array.from({ length: N }, (_, i) => ({ body: body(i), target: 'orders' })),
+          ),
+        );
+        await broker.stop();
+        return rate;
+      },
       single: async () => {
         const url = await fresh('single');
         return time(() =>
@@ -378,6 +390,15 @@ async function publishBench(
       case: caseName,
       unit: 'msg/s',
       ours: got.ours,
+      anchor: got.producer,
+      anchorName: 'sqs-producer send(array), batchSize 10',
+      goal: ['≥', 1.1],
+    }),
+    ratioRow({
+      id: 'P3',
+      case: `SQS publishBatch(array) against ${emulator}, ${N} messages in one call (JSON)`,
+      unit: 'msg/s',
+      ours: got.batch,
       anchor: got.producer,
       anchorName: 'sqs-producer send(array), batchSize 10',
       goal: ['≥', 1.1],

@@ -4,8 +4,12 @@
  * CLOUDMOM_SERVICEBUS_CONNECTION_STRING): `ServiceBusBroker.publish` of N concurrent messages
  * (the core batches them, the transport packs `createMessageBatch` batches) against the raw
  * `@azure/service-bus` sender doing the same work by hand — encode each body, fill
- * `createMessageBatch` batches to the link size, `sendMessages` each batch. Interleaved rounds
- * (bench/rounds.ts), fresh queues per round; a second row divides by the CPU time of this
+ * `createMessageBatch` batches to the link size, `sendMessages` each batch. Two shapes, each
+ * against its own limit: `publishBatch(entries)` (one promise for all N) against that raw loop,
+ * and `publish` per message (a promise each) against the same raw loop giving each message its
+ * own promise resolved with its id (`perMessage`: what a result per message costs by itself);
+ * a third row puts `publish` against the plain raw loop, without a goal. Interleaved rounds
+ * (bench/rounds.ts), fresh queues per round; each row again divided by the CPU time of this
  * process instead of the wall clock, which other processes' load disturbs less.
  *
  * Consume (issue 13): `ServiceBusBroker.start()` draining a queue pre-filled with N messages
@@ -27,6 +31,17 @@ const ROUNDS = Number(process.env.BENCH_AZURE_ROUNDS ?? 7);
 const CONSUME_N = Number(process.env.BENCH_AZURE_CONSUME_MESSAGES ?? 3000);
 const CONSUME_ROUNDS = Number(process.env.BENCH_AZURE_CONSUME_ROUNDS ?? 5);
 const CONCURRENCY = 50;
+
+/** The send variants: ours as one batch call or a call per message, and their raw limits. */
+type Variant = 'cmb' | 'raw' | 'cm' | 'rawp';
+const SHAPES: Record<'cmb' | 'cm', string> = {
+  cmb: 'one publishBatch(entries)',
+  cm: 'a publish() per message',
+};
+const ANCHORS: Record<'raw' | 'rawp', string> = {
+  raw: 'raw ServiceBusSender.sendMessages(createMessageBatch)',
+  rawp: 'the same raw loop with a promise per message resolved with its id',
+};
 const payload = (i: number) => ({ i, text: 'x'.repeat(400), tags: ['a', 'b', 'c'] });
 
 interface Round {
@@ -42,26 +57,36 @@ function timed(t0: number, c0: NodeJS.CpuUsage): Round {
   return { wall: (N / dt) * 1000, cpu: (N / (c.user + c.system)) * 1e6 };
 }
 
-async function cloudmomRound(client: ServiceBusClient): Promise<Round> {
+async function cloudmomRound(client: ServiceBusClient, batch: boolean): Promise<Round> {
   const queue = `bench-cm-${randomUUID().slice(0, 8)}`;
   // The same client (connection) as the raw rounds: only the publish path differs.
-  const broker = keepFirst('send ours', new ServiceBusBroker({ client, queue, logger: false }));
+  const broker = keepFirst(
+    batch ? 'send ours batch' : 'send ours',
+    new ServiceBusBroker({ client, queue, logger: false }),
+  );
   await broker.publish(payload(-1), 'warm-up');
   const c0 = process.cpuUsage();
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: N }, (_, i) => broker.publish(payload(i), 'bench')));
+  if (batch)
+    await broker.publishBatch(
+      Array.from({ length: N }, (_, i) => ({ body: payload(i), target: 'bench' })),
+    );
+  else await Promise.all(Array.from({ length: N }, (_, i) => broker.publish(payload(i), 'bench')));
   const r = timed(t0, c0);
   await broker.stop();
   return r;
 }
 
-async function rawRound(client: ServiceBusClient): Promise<Round> {
+async function rawRound(client: ServiceBusClient, perMessage: boolean): Promise<Round> {
   const queue = `bench-raw-${randomUUID().slice(0, 8)}`;
-  const sender: ServiceBusSender = keepFirst('send raw', client.createSender(queue));
+  const sender: ServiceBusSender = keepFirst(
+    perMessage ? 'send raw per message' : 'send raw',
+    client.createSender(queue),
+  );
   await sender.sendMessages({ body: Buffer.from('{}'), subject: 'warm-up' });
   const c0 = process.cpuUsage();
   const t0 = performance.now();
-  await rawServiceBusSend(sender, N, payload);
+  await rawServiceBusSend(sender, N, payload, { perMessage });
   const r = timed(t0, c0);
   await sender.close();
   return r;
@@ -137,45 +162,54 @@ export const suite: BenchSuite = {
     const sb = await startServiceBus();
     const client = new ServiceBusClient(sb.connectionString);
     try {
-      const rounds: Record<'cm' | 'raw', Round[]> = { cm: [], raw: [] };
+      const rounds: Record<Variant, Round[]> = { cmb: [], raw: [], cm: [], rawp: [] };
+      const variant = (name: Variant, run: () => Promise<Round>) => async () => {
+        const r = await run();
+        rounds[name].push(r);
+        return r.wall;
+      };
       await interleave(
         {
-          raw: async () => {
-            const r = await rawRound(client);
-            rounds.raw.push(r);
-            return r.wall;
-          },
-          cm: async () => {
-            const r = await cloudmomRound(client);
-            rounds.cm.push(r);
-            return r.wall;
-          },
+          raw: variant('raw', () => rawRound(client, false)),
+          cmb: variant('cmb', () => cloudmomRound(client, true)),
+          rawp: variant('rawp', () => rawRound(client, true)),
+          cm: variant('cm', () => cloudmomRound(client, false)),
         },
         ROUNDS,
         { warmup: 1, log: 'P4 Service Bus send msg/s' },
       );
       // the warm-up's figures are the first of each
-      rounds.cm.shift();
-      rounds.raw.shift();
+      for (const r of Object.values(rounds)) r.shift();
       const where = sb.isPeer ? 'peer on loopback' : 'namespace from env';
-      const row = (kind: 'wall' | 'cpu', what: string, unit: string): BenchRow =>
+      const row = (
+        ours: 'cmb' | 'cm',
+        anchor: 'raw' | 'rawp',
+        kind: 'wall' | 'cpu',
+        what: string,
+        unit: string,
+        goal = true,
+      ): BenchRow =>
         ratioRow({
           id: 'P4',
-          case: `Service Bus send throughput, ${N} × ~0.5 KB JSON messages, ${what} (${where})`,
+          case: `Service Bus send throughput, ${N} × ~0.5 KB JSON messages, ${SHAPES[ours]}, ${what} (${where})`,
           unit,
-          ours: rounds.cm.map((r) => r[kind]),
-          anchor: rounds.raw.map((r) => r[kind]),
-          anchorName: 'raw ServiceBusSender.sendMessages(createMessageBatch)',
-          goal: ['≥', 0.95],
+          ours: rounds[ours].map((r) => r[kind]),
+          anchor: rounds[anchor].map((r) => r[kind]),
+          anchorName: ANCHORS[anchor],
+          goal: goal ? ['≥', 0.95] : undefined,
         });
       const consume = await interleave(
         { raw: () => rawConsume(client), cm: () => cloudmomConsume(client) },
         CONSUME_ROUNDS,
         { warmup: 0, log: 'Service Bus consume msg/s' },
       );
+      const cpu = 'per CPU second of client + in-process peer';
       return [
-        row('wall', 'wall clock', 'msg/s'),
-        row('cpu', 'per CPU second of client + in-process peer', 'msg/CPU-s'),
+        row('cmb', 'raw', 'wall', 'wall clock', 'msg/s'),
+        row('cmb', 'raw', 'cpu', cpu, 'msg/CPU-s'),
+        row('cm', 'rawp', 'wall', 'wall clock', 'msg/s'),
+        row('cm', 'rawp', 'cpu', cpu, 'msg/CPU-s'),
+        row('cm', 'raw', 'wall', 'wall clock', 'msg/s', false),
         ratioRow({
           id: 'P4',
           case: `Service Bus consume throughput, ${CONSUME_N} × ~0.5 KB JSON messages, concurrency ${CONCURRENCY}, wall clock (${where})`,

@@ -2,11 +2,45 @@ import { SendError } from './errors.ts';
 import type { OutgoingMessage, SendOutcome } from './transport.ts';
 import { cancel, Idle, soon, type Timer } from './util.ts';
 
-interface Pending {
-  readonly message: OutgoingMessage;
-  readonly size: number;
-  readonly resolve: (id: string) => void;
-  readonly reject: (err: Error) => void;
+/**
+ * Who waits for a message's outcome: one `publish`'s promise (its resolvers), or a
+ * `publishBatch` call (a {@link Group}) at a slot.
+ */
+type Waiter = PromiseWithResolvers<string> | Group;
+
+/** Node ≥ 22 and every edge runtime have it; the es2023 lib typings do not. */
+interface PromiseWithResolvers<T> {
+  readonly promise: Promise<T>;
+  readonly resolve: (value: T) => void;
+  readonly reject: (reason: unknown) => void;
+}
+const withResolvers = <T>(): PromiseWithResolvers<T> =>
+  (Promise as unknown as { withResolvers<U>(): PromiseWithResolvers<U> }).withResolvers<T>();
+
+/** The outcomes of one `publishBatch` call, resolved once every message has one. */
+class Group {
+  readonly outcomes: SendOutcome[];
+  left: number;
+  readonly done: (outcomes: SendOutcome[]) => void;
+  constructor(n: number, done: (outcomes: SendOutcome[]) => void) {
+    this.outcomes = new Array(n);
+    this.left = n;
+    this.done = done;
+  }
+  settle(slot: number, outcome: SendOutcome): void {
+    this.outcomes[slot] = outcome;
+    if (--this.left === 0) this.done(this.outcomes);
+  }
+}
+
+/** The messages queued for one destination, with who waits for each (index by index). */
+interface Queue {
+  readonly messages: OutgoingMessage[];
+  readonly waiters: Waiter[];
+  /** A group's slot for each message; unused (0) for a single publish. */
+  readonly slots: number[];
+  bytes: number;
+  timer: Timer | undefined;
 }
 
 export interface BatcherLimits {
@@ -17,10 +51,11 @@ export interface BatcherLimits {
 
 /**
  * Collects publishes per destination into batches of at most `maxMessages` / `maxBytes`,
- * flushed when full or after `lingerMs`, and resolves each caller with its own outcome.
+ * flushed when full or after `lingerMs`, and answers each caller with its own outcome (no
+ * object per message beyond the caller's promise: the queue keeps them side by side).
  */
 export class Batcher {
-  readonly #queues = new Map<string, { items: Pending[]; bytes: number; timer?: Timer }>();
+  readonly #queues = new Map<string, Queue>();
   readonly #inflight = new Idle();
   declare readonly send: (batch: readonly OutgoingMessage[]) => Promise<SendOutcome[]>;
   declare readonly limits: BatcherLimits;
@@ -32,30 +67,45 @@ export class Batcher {
     this.limits = limits;
   }
 
+  /** Queues one message; resolves with its id once sent, rejects with its error. */
   add(message: OutgoingMessage, size: number): Promise<string> {
-    return new Promise<string>((resolve, reject) => {
-      const key = message.destination ?? '';
-      // a queue in the map holds at least one message (made for one, removed when flushed)
-      let q = this.#queues.get(key);
-      if (q && q.bytes + size > this.limits.maxBytes) {
-        this.#flush(key);
-        q = undefined;
-      }
-      if (!q) {
-        q = { items: [], bytes: 0 };
-        this.#queues.set(key, q);
-      }
-      q.items.push({ message, size, resolve, reject });
-      q.bytes += size;
-      if (q.items.length >= this.limits.maxMessages || q.bytes >= this.limits.maxBytes) {
-        this.#flush(key);
-      } else if (!q.timer) {
-        q.timer =
-          this.limits.lingerMs > 0
-            ? setTimeout(() => this.#flush(key), this.limits.lingerMs)
-            : soon(() => this.#flush(key));
-      }
+    const waiter = withResolvers<string>();
+    this.#add(message, size, waiter, 0);
+    return waiter.promise;
+  }
+
+  /** Queues several messages; resolves with one outcome each (same order) once all have one. */
+  addAll(messages: readonly OutgoingMessage[], sizes: readonly number[]): Promise<SendOutcome[]> {
+    if (messages.length === 0) return Promise.resolve([]);
+    return new Promise((resolve) => {
+      const group = new Group(messages.length, resolve);
+      for (let i = 0; i < messages.length; i++) this.#add(messages[i]!, sizes[i]!, group, i);
     });
+  }
+
+  #add(message: OutgoingMessage, size: number, waiter: Waiter, slot: number): void {
+    const key = message.destination ?? '';
+    const limits = this.limits;
+    // a queue in the map holds at least one message (made for one, removed when flushed)
+    let q = this.#queues.get(key);
+    if (q && q.bytes + size > limits.maxBytes) {
+      this.#flush(key);
+      q = undefined;
+    }
+    if (!q) {
+      q = { messages: [], waiters: [], slots: [], bytes: 0, timer: undefined };
+      this.#queues.set(key, q);
+    }
+    q.messages.push(message);
+    q.waiters.push(waiter);
+    q.slots.push(slot);
+    q.bytes += size;
+    if (q.messages.length >= limits.maxMessages || q.bytes >= limits.maxBytes) this.#flush(key);
+    else
+      q.timer ??=
+        limits.lingerMs > 0
+          ? setTimeout(() => this.#flush(key), limits.lingerMs)
+          : soon(() => this.#flush(key));
   }
 
   #flush(key: string): void {
@@ -63,23 +113,26 @@ export class Batcher {
     if (!q) return;
     this.#queues.delete(key);
     if (q.timer) cancel(q.timer);
-    const items = q.items;
-    if (items.length === 0) return;
+    const { messages, waiters, slots } = q;
     this.#inflight.enter();
-    this.send(items.map((p) => p.message))
+    this.send(messages)
       .then(
         (outcomes) => {
-          items.forEach((p, i) => {
-            const o = outcomes[i];
-            if (!o) p.reject(new SendError('the transport returned no outcome for this message'));
-            else if (o.ok) p.resolve(o.messageId);
-            else p.reject(o.error as Error);
-          });
+          for (let i = 0; i < messages.length; i++)
+            settle(
+              waiters[i]!,
+              slots[i]!,
+              outcomes[i] ?? {
+                ok: false,
+                error: new SendError('the transport returned no outcome for this message'),
+              },
+            );
         },
         // the publisher's send answers every failure as outcomes (its errors wrapped): this is
         // only what escaped it, passed on as it is
-        (err: Error) => {
-          for (const p of items) p.reject(err);
+        (error: unknown) => {
+          for (let i = 0; i < messages.length; i++)
+            settle(waiters[i]!, slots[i]!, { ok: false, error });
         },
       )
       .finally(() => this.#inflight.leave());
@@ -90,4 +143,10 @@ export class Batcher {
     for (const key of [...this.#queues.keys()]) this.#flush(key);
     await this.#inflight.wait();
   }
+}
+
+function settle(waiter: Waiter, slot: number, outcome: SendOutcome): void {
+  if (waiter instanceof Group) waiter.settle(slot, outcome);
+  else if (outcome.ok) waiter.resolve(outcome.messageId);
+  else waiter.reject(outcome.error);
 }

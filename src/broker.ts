@@ -25,6 +25,7 @@ export {
   type BrokerStats,
   type Handler,
   type Properties,
+  type PublishEntry,
   type PublishOptions,
   type Reply,
   type RequestOptions,

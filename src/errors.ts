@@ -209,3 +209,50 @@ export class NotFoundError extends CloudmomError {
     super('not-found', message, options);
   }
 }
+
+/**
+ * What became of one message of a `publishBatch` call: its id, or why it was not sent.
+ * @example
+ * ```ts
+ * const failed = (err as PublishBatchError).results.filter((r) => !r.ok).length;
+ * ```
+ */
+export type PublishResult =
+  | { readonly ok: true; readonly messageId: string }
+  | { readonly ok: false; readonly error: CloudmomError };
+
+/**
+ * Some messages of a `publishBatch` call were not sent; the others were. `results` holds each
+ * entry's outcome in the order given, so exactly the failed ones can be sent again. `code`,
+ * `cause` and the message are those of the first failure; `retryable` is true when every
+ * failure is.
+ * @example
+ * ```ts
+ * try {
+ *   await broker.publishBatch(entries);
+ * } catch (err) {
+ *   if (err instanceof PublishBatchError && err.retryable)
+ *     await broker.publishBatch(entries.filter((_, i) => !err.results[i]!.ok));
+ * }
+ * ```
+ */
+export class PublishBatchError extends CloudmomError {
+  declare readonly results: readonly PublishResult[];
+  constructor(results: readonly PublishResult[]) {
+    let failed = 0;
+    let first: CloudmomError | undefined;
+    let retryable = true;
+    for (const r of results)
+      if (!r.ok) {
+        failed++;
+        first ??= r.error;
+        retryable &&= r.error.retryable;
+      }
+    super(
+      first?.code ?? 'send-failed',
+      `${failed} of ${results.length} messages of the batch were not sent (the others were): ${first?.message}`,
+      { cause: first, retryable },
+    );
+    this.results = results;
+  }
+}

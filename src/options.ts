@@ -83,6 +83,26 @@ export interface PublishOptions {
 }
 
 /**
+ * One message of `broker.publishBatch(entries)`: its body and target, and any option of
+ * `publish` beside them.
+ *
+ * @example
+ * ```ts
+ * const entries: PublishEntry[] = [
+ *   { body: { id: 1 }, target: 'orders' },
+ *   { body: { id: 2 }, target: 'orders', correlationId: 'c-2', groupKey: 'customer-7' },
+ * ];
+ * const ids = await broker.publishBatch(entries);
+ * ```
+ */
+export interface PublishEntry extends PublishOptions {
+  /** The body, as `publish` takes it. */
+  body: unknown;
+  /** The target, as `publish` takes it (required here). */
+  target: string;
+}
+
+/**
  * Options of `request()`: those of publish (but `replyTo`/`correlationId`, which request sets)
  * plus a timeout and a signal.
  */

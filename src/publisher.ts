@@ -4,9 +4,17 @@
  */
 import { Batcher } from './batcher.ts';
 import { type Body, BYTES_TYPE, type CodecRegistry } from './codec.ts';
-import { CloudmomError, InvalidMessageError, MessageTooLargeError, SendError } from './errors.ts';
+import {
+  CloudmomError,
+  InvalidArgumentError,
+  InvalidMessageError,
+  MessageTooLargeError,
+  PublishBatchError,
+  type PublishResult,
+  SendError,
+} from './errors.ts';
 import { describeError } from './log.ts';
-import type { BrokerOptions, PublishOptions } from './options.ts';
+import type { BrokerOptions, PublishEntry, PublishOptions } from './options.ts';
 import {
   type DeadLetterReason,
   type IncomingMessage,
@@ -38,6 +46,8 @@ const STRING_OPTIONS = [
 ] as const;
 
 const PUBLISH_KEYS = [...STRING_OPTIONS, 'contentType', 'headers', 'delaySeconds'];
+/** The keys of a `publishBatch` entry: those of publish options, and its body and target. */
+const ENTRY_KEYS = [...PUBLISH_KEYS, 'body', 'target'];
 
 /** An encoded message and its wire size. */
 export interface Encoded {
@@ -81,8 +91,64 @@ export class Publisher {
 
   /** Encodes a publish; throws a typed error for anything the platform could not carry. */
   encode(body: Body, target: string, options: PublishOptions, destination?: string): Encoded {
+    const message = this.#message(body, target, options, destination, PUBLISH_KEYS);
+    return { message, size: this.#fit(message) };
+  }
+
+  /** Encodes and queues one publish (no object beside the message and its promise). */
+  publish(body: Body, target: string, options: PublishOptions): Promise<string> {
+    const message = this.#message(body, target, options, undefined, PUBLISH_KEYS);
+    const size = this.#fit(message);
+    this.#stats.published++;
+    return this.#batcher.add(message, size);
+  }
+
+  /**
+   * Encodes every entry, then queues them together: a bad entry throws (naming its index)
+   * before anything is queued. Resolves with the ids in entry order, or rejects with a
+   * {@link PublishBatchError} holding each entry's outcome.
+   */
+  publishBatch(entries: readonly PublishEntry[]): Promise<string[]> {
+    if (!Array.isArray(entries))
+      throw new InvalidArgumentError('publishBatch takes an array of { body, target, ...options }');
+    const n = entries.length;
+    const messages: OutgoingMessage[] = new Array(n);
+    const sizes: number[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const e = entries[i];
+      try {
+        if (e === null || typeof e !== 'object')
+          throw new InvalidMessageError('must be an object { body, target, ...options }');
+        const message = this.#message(e.body, e.target, e, undefined, ENTRY_KEYS);
+        messages[i] = message;
+        sizes[i] = this.#fit(message);
+      } catch (err) {
+        if (err instanceof CloudmomError) err.message = `publishBatch entry ${i}: ${err.message}`;
+        throw err;
+      }
+    }
+    this.#stats.published += n;
+    return this.#batcher.addAll(messages, sizes).then((outcomes) => {
+      const ids: string[] = new Array(n);
+      for (let i = 0; i < n; i++) {
+        const o = outcomes[i]!;
+        if (!o.ok) throw new PublishBatchError(outcomes as PublishResult[]);
+        ids[i] = o.messageId;
+      }
+      return ids;
+    });
+  }
+
+  /** The message of a publish, its options checked. */
+  #message(
+    body: Body,
+    target: string,
+    options: PublishOptions,
+    destination: string | undefined,
+    keys: readonly string[],
+  ): OutgoingMessage {
     checkNonEmpty(target, 'publish: target', InvalidMessageError);
-    checkOptionKeys(options, PUBLISH_KEYS, 'publish');
+    checkOptionKeys(options, keys, 'publish');
     const caps = this.#transport.capabilities;
     let headers = NO_HEADERS;
     const given = options.headers;
@@ -128,11 +194,17 @@ export class Publisher {
       deduplicationId: options.deduplicationId,
       destination,
     };
+    return message;
+  }
+
+  /** The wire size of a message the platform can carry; throws for one it cannot. */
+  #fit(message: OutgoingMessage): number {
+    const caps = this.#transport.capabilities;
     const size = this.measure(message);
     if (size > caps.maxMessageBytes)
       throw new MessageTooLargeError(size, caps.maxMessageBytes, caps.name);
     this.#transport.validate?.(message);
-    return { message, size };
+    return size;
   }
 
   /** Wire size of a message on this transport. */

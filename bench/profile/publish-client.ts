@@ -4,7 +4,8 @@
  * Interleaved rounds of N concurrent publishes (`ROUNDS`, default 12, the first two unrecorded;
  * `N` default 5,000): `ours` (`broker.publish` per message), `raw` (the bench's anchor: the SDK
  * by hand, no result per message), `rawp` (the same raw loop giving each message its own promise
- * resolved with its id once its batch is sent: what a per-message result costs by itself).
+ * resolved with its id once its batch is sent: what a per-message result costs by itself),
+ * `oursb` (`broker.publishBatch` of the same messages: one promise for all).
  * Prints the median µs of CPU per message and ms per round of each. `ONLY=ours,raw` picks.
  * Service Bus: the in-repo peer in a child process on 127.0.0.3; Pub/Sub: pstest.
  */
@@ -22,6 +23,8 @@ const payload = (i: number) => ({ i, text: 'x'.repeat(400), tags: ['a', 'b', 'c'
 type Run = () => Promise<(() => Promise<void>) | undefined>;
 interface Variants {
   ours: Run;
+  /** `broker.publishBatch` of all N at once. */
+  oursb: Run;
   raw: Run;
   rawp: Run;
 }
@@ -44,7 +47,7 @@ async function serviceBus(): Promise<{ variants: Variants; close(): Promise<void
   const kept: unknown[] = [];
   const rawLoop = async (perMessage: boolean) => {
     const sender = client.createSender(queue());
-    if (kept.length < 3) kept.push(sender);
+    if (kept.length < 4) kept.push(sender);
     await sender.sendMessages({ body: Buffer.from('{}'), subject: 'warm-up' });
     await rawServiceBusSend(sender, N, payload, { perMessage });
     return () => sender.close();
@@ -55,6 +58,14 @@ async function serviceBus(): Promise<{ variants: Variants; close(): Promise<void
         const broker = new ServiceBusBroker({ client, queue: queue(), logger: false });
         if (kept.length < 3) kept.push(broker);
         await Promise.all(Array.from({ length: N }, (_, i) => broker.publish(payload(i), 'bench')));
+        return () => broker.stop();
+      },
+      oursb: async () => {
+        const broker = new ServiceBusBroker({ client, queue: queue(), logger: false });
+        if (kept.length < 4) kept.push(broker);
+        await broker.publishBatch(
+          Array.from({ length: N }, (_, i) => ({ body: payload(i), target: 'bench' })),
+        );
         return () => broker.stop();
       },
       raw: () => rawLoop(false),
@@ -96,6 +107,18 @@ async function pubsub(): Promise<{ variants: Variants; close(): Promise<void> }>
         await window((i) => broker.publish(payload(i), 'bench'));
         return () => broker.stop();
       },
+      oursb: async () => {
+        const broker = new PubSubBroker({ client, topic: await topic(), logger: false });
+        if (kept.length < 2) kept.push(broker);
+        for (let i = 0; i < N; i += 1000)
+          await broker.publishBatch(
+            Array.from({ length: Math.min(1000, N - i) }, (_, j) => ({
+              body: payload(i + j),
+              target: 'bench',
+            })),
+          );
+        return () => broker.stop();
+      },
       raw: async () => {
         const t = client.topic(await topic());
         await window((i) =>
@@ -126,7 +149,7 @@ if (platform === 'servicebus-peer') {
   setTimeout(() => process.exit(0), 15 * 60_000).unref(); // bounded whatever happens
 } else {
   const probe = platform === 'pubsub' ? await pubsub() : await serviceBus();
-  const names = (process.env.ONLY ?? 'ours,raw,rawp')
+  const names = (process.env.ONLY ?? 'ours,oursb,raw,rawp')
     .split(',')
     .filter((n): n is keyof Variants => n in probe.variants)
     .filter((n) => platform !== 'pubsub' || n !== 'rawp');

@@ -598,6 +598,43 @@ export function runConformance(
       expect(r.seen.map((s) => s.body)).toEqual(['small']);
     });
 
+    test('publishBatch delivers every entry with its options; a bad entry sends nothing', async () => {
+      const b = await broker();
+      const r = recorder();
+      b.add('batch-a', r.handler);
+      b.add('batch-b', r.handler);
+      const entries = Array.from({ length: 23 }, (_, i) => ({
+        body: { i },
+        target: i % 2 ? 'batch-a' : 'batch-b',
+        correlationId: `corr-${i}`,
+        headers: { index: String(i) },
+      }));
+      const ids = await b.publishBatch(entries);
+      expect(ids).toHaveLength(23);
+      expect(new Set(ids).size).toBe(23);
+      await until('23 batch messages', () => r.seen.length >= 23);
+      for (const { properties, body } of r.seen) {
+        const i = (body as { i: number }).i;
+        expect(properties.target).toBe(entries[i]!.target);
+        expect(properties.correlationId).toBe(`corr-${i}`);
+        expect(properties.headers.index).toBe(String(i));
+        expect(properties.messageId).toBe(ids[i]);
+      }
+      const bad = await b
+        .publishBatch([
+          { body: 'first', target: 'batch-a' },
+          { body: 'second', target: 'batch-a', headers: { correlation_id: 'x' } },
+        ])
+        .catch((e: unknown) => e);
+      expect(bad).toBeInstanceOf(InvalidMessageError);
+      expect((bad as Error).message).toMatch(/entry 1/);
+      await b.publish('after', 'batch-a');
+      await until('the message after', () => r.seen.find((s) => s.body === 'after'));
+      await sleep(T(200));
+      expect(r.seen.filter((s) => s.body === 'first')).toEqual([]);
+      expect(r.seen).toHaveLength(24);
+    });
+
     testIf(
       delay,
       'delaySeconds holds a message back; out-of-range delays are refused',

@@ -1,9 +1,12 @@
 import {
   Broker,
+  BrokerStoppedError,
   InvalidArgumentError,
+  InvalidMessageError,
   MemoryBroker,
   MemoryHub,
   MOMService,
+  PublishBatchError,
   RequestAbortedError,
   SendError,
 } from 'cloudmom';
@@ -77,6 +80,92 @@ describe('Broker options and arguments', () => {
     expect((results[3] as PromiseRejectedResult).reason).toBeInstanceOf(SendError);
     expect((results[4] as PromiseFulfilledResult<string>).value).toMatch(/^id-/);
     await b.stop();
+  });
+
+  it('publishBatch: one set of batches with single publishes, ids in entry order, partial failures named', async () => {
+    const sends: string[][] = [];
+    const transport: Transport = {
+      capabilities: {
+        name: 'counting',
+        maxMessageBytes: 1024,
+        maxBatchMessages: 10,
+        maxBatchBytes: 1024 * 1024,
+        batchLingerMs: 5,
+        ordering: false,
+        maxDelaySeconds: 0,
+        nackDelay: false,
+        deadLetter: 'copy',
+        request: false,
+        defaultReplyAllowList: [],
+      },
+      isRetryable: () => true,
+      async send(batch) {
+        sends.push(batch.map((m) => m.target));
+        return batch.map((m) =>
+          m.target === 'bad'
+            ? { ok: false, error: new Error('throttled') }
+            : { ok: true, messageId: `id-${m.body.length}-${m.correlationId ?? ''}` },
+        );
+      },
+      async close() {},
+    };
+    class CountingBroker extends Broker {
+      constructor() {
+        super(transport, { logger: false });
+      }
+    }
+    const b = new CountingBroker();
+    // a single publish and a batch of 12 share the batches (10, then 3)
+    const single = b.publish('x', 'one');
+    const entries = Array.from({ length: 12 }, (_, i) => ({
+      body: 'y'.repeat(i + 1),
+      target: 'good',
+      correlationId: `c${i}`,
+    }));
+    const ids = await b.publishBatch(entries);
+    expect(await single).toBe('id-1-');
+    expect(ids).toEqual(entries.map((_e, i) => `id-${i + 1}-c${i}`));
+    expect(sends.map((s) => s.length)).toEqual([10, 3]);
+    expect(b.stats.published).toBe(13);
+    expect(await b.publishBatch([])).toEqual([]);
+
+    // a bad entry: nothing of the call is sent, the error names the entry
+    sends.length = 0;
+    const bad = await b
+      .publishBatch([
+        { body: 1, target: 'good' },
+        { body: 2, target: 'good', headers: { target: 'x' } },
+      ])
+      .catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(InvalidMessageError);
+    expect((bad as Error).message).toMatch(/^publishBatch entry 1: .*reserved/);
+    await expect(
+      b.publishBatch([{ body: 1, target: 'good', colour: 'red' } as never]),
+    ).rejects.toThrow(/entry 0: .*unknown option "colour"/);
+    await expect(b.publishBatch([null as never])).rejects.toBeInstanceOf(InvalidMessageError);
+    await expect(b.publishBatch('nope' as never)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(sends).toEqual([]);
+
+    // partial failure: the others are sent, results say which failed
+    const err = await b
+      .publishBatch([
+        { body: 'a', target: 'good' },
+        { body: 'b', target: 'bad' },
+        { body: 'c', target: 'good' },
+      ])
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PublishBatchError);
+    const e = err as PublishBatchError;
+    expect(e.results.map((r) => r.ok)).toEqual([true, false, true]);
+    expect(e.retryable).toBe(true);
+    expect(e.code).toBe('send-failed');
+    expect(e.message).toMatch(/^1 of 3 messages of the batch were not sent .*throttled/);
+    expect((e.results[1] as { error: Error }).error).toBeInstanceOf(SendError);
+    await b.stop();
+    await expect(b.publishBatch([{ body: 1, target: 'good' }])).rejects.toBeInstanceOf(
+      BrokerStoppedError,
+    );
   });
 
   it('request() can be cancelled with an AbortSignal', async () => {
