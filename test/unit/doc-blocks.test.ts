@@ -34,6 +34,9 @@ describe('README blocks that run', () => {
     expect(run.stdout.split('\n')).toEqual([
       'Received Hello World! 1',
       'audit { id: 7 }',
+      'Received hi 1',
+      'audit { id: 8 }',
+      'Sent 2 in one call',
       'Reply { q: 1, lat: 48.2, lon: 16.4 }',
       '',
     ]);
