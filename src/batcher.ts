@@ -122,6 +122,7 @@ export class Batcher {
             settle(
               waiters[i]!,
               slots[i]!,
+              messages[i]!,
               outcomes[i] ?? {
                 ok: false,
                 error: new SendError('the transport returned no outcome for this message'),
@@ -132,7 +133,7 @@ export class Batcher {
         // only what escaped it, passed on as it is
         (error: unknown) => {
           for (let i = 0; i < messages.length; i++)
-            settle(waiters[i]!, slots[i]!, { ok: false, error });
+            settle(waiters[i]!, slots[i]!, messages[i]!, { ok: false, error });
         },
       )
       .finally(() => this.#inflight.leave());
@@ -145,8 +146,8 @@ export class Batcher {
   }
 }
 
-function settle(waiter: Waiter, slot: number, outcome: SendOutcome): void {
-  if (waiter instanceof Group) waiter.settle(slot, outcome);
-  else if (outcome.ok) waiter.resolve(outcome.messageId);
-  else waiter.reject(outcome.error);
+function settle(waiter: Waiter, slot: number, message: OutgoingMessage, o: SendOutcome): void {
+  if (waiter instanceof Group) waiter.settle(slot, o);
+  else if (o.ok) waiter.resolve(o.messageId ?? message.messageId);
+  else waiter.reject(o.error);
 }

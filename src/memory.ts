@@ -11,6 +11,7 @@ import type {
   Source,
   Transport,
 } from './transport.ts';
+import { SENT } from './transport.ts';
 import { checkNonEmpty, checkOptionKeys, pick } from './util.ts';
 
 const randomUUID = (): string => globalThis.crypto.randomUUID();
@@ -505,7 +506,7 @@ class MemoryTransport implements Transport {
         const dl = m.deadLetter;
         if (dl) q.send(m, 0, { code: dl.code, description: dl.description }, dl.deliveryCount);
         else q.send(m, m.body.byteLength);
-        return { ok: true, messageId: m.messageId };
+        return SENT;
       } catch (error) {
         return { ok: false, error };
       }

@@ -130,11 +130,18 @@ export class Publisher {
     this.#stats.published += n;
     return this.#batcher.addAll(messages, sizes).then((outcomes) => {
       const ids: string[] = new Array(n);
+      let failed = false;
       for (let i = 0; i < n; i++) {
         const o = outcomes[i]!;
-        if (!o.ok) throw new PublishBatchError(outcomes as PublishResult[]);
-        ids[i] = o.messageId;
+        if (o.ok) ids[i] = o.messageId ?? messages[i]!.messageId;
+        else failed = true;
       }
+      if (failed)
+        throw new PublishBatchError(
+          outcomes.map(
+            (o, i): PublishResult => (o.ok ? { ok: true, messageId: ids[i]! } : o) as PublishResult,
+          ),
+        );
       return ids;
     });
   }

@@ -252,10 +252,23 @@ export interface IncomingMessage {
   readonly raw: unknown;
 }
 
-/** The result of sending one message: its id, or the platform's error. */
+/**
+ * The result of sending one message: its id, or the platform's error. A transport whose
+ * platform keeps the id the core gave the message answers {@link SENT} (no id: the message's
+ * own `messageId`), one shared object instead of one per message.
+ */
 export type SendOutcome =
-  | { readonly ok: true; readonly messageId: string }
+  | { readonly ok: true; readonly messageId?: string }
   | { readonly ok: false; readonly error: unknown };
+
+/**
+ * The outcome of a message sent under its own `messageId`.
+ * @example
+ * ```ts
+ * async send(batch) { await client.sendAll(batch.map(toNative)); return batch.map(() => SENT); }
+ * ```
+ */
+export const SENT: SendOutcome = Object.freeze({ ok: true });
 
 /**
  * What the core decided for one received message — the one result type of the receive path.

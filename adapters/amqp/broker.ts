@@ -42,7 +42,7 @@ import type {
   Source,
   Transport,
 } from '../../src/transport.ts';
-import { WIRE } from '../../src/transport.ts';
+import { SENT, WIRE } from '../../src/transport.ts';
 import { asBuffer, checkOptionKeys, pick, positiveInt, sleep } from '../../src/util.ts';
 import {
   deliveredBody,
@@ -398,7 +398,7 @@ class AmqpTransport implements Transport {
           error: new UnroutableError(route.exchange, route.routingKey, returned.replyText),
         };
       const f = failures[i];
-      return f ? { ok: false, error: f.error } : { ok: true, messageId: m.messageId };
+      return f ? { ok: false, error: f.error } : SENT;
     });
   }
 

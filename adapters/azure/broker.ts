@@ -15,6 +15,7 @@
  *   `DeadLetterReason` / `DeadLetterErrorDescription`;
  * - the SDK renews message and session locks (`maxAutoLockRenewalDurationMs`).
  */
+
 import type {
   ServiceBusClient,
   ServiceBusMessageBatch,
@@ -44,6 +45,7 @@ import type {
   Source,
   Transport,
 } from '../../src/transport.ts';
+import { SENT } from '../../src/transport.ts';
 import { BoundedSet, checkNonEmpty, checkOptionKeys, pick } from '../../src/util.ts';
 import {
   DEAD_LETTER_TEXT_MAX,
@@ -451,7 +453,7 @@ class ServiceBusTransport implements Transport {
       sends.push(
         sender.sendMessages(native).then(
           () => {
-            for (const i of members) outcomes[i] = { ok: true, messageId: idOf(batch[i]!) };
+            for (const i of members) outcomes[i] = sentOutcome(batch[i]!);
           },
           (error: unknown) => {
             for (const i of members) outcomes[i] = { ok: false, error };
@@ -492,7 +494,7 @@ class ServiceBusTransport implements Transport {
           sends.push(
             sender.sendMessages(native).then(
               () => {
-                outcomes[i] = { ok: true, messageId: idOf(m) };
+                outcomes[i] = sentOutcome(m);
               },
               (error: unknown) => {
                 outcomes[i] = { ok: false, error };
@@ -1188,8 +1190,9 @@ function bySequence(a: Delivery, b: Delivery): number {
   return x.compare(y);
 }
 
-function idOf(m: OutgoingMessage): string {
-  return m.deduplicationId ?? m.messageId;
+/** A sent message's outcome: its id is the deduplication id when it had one (Service Bus dedupes by id). */
+function sentOutcome(m: OutgoingMessage): SendOutcome {
+  return m.deduplicationId === undefined ? SENT : { ok: true, messageId: m.deduplicationId };
 }
 
 function nonNegative(v: unknown, name: string): number {

@@ -15,6 +15,7 @@ import type {
   SendOutcome,
   Transport,
 } from '../../src/transport.ts';
+import { SENT } from '../../src/transport.ts';
 import { checkNonEmpty, checkOptionKeys, pick } from '../../src/util.ts';
 import { encode, LIMITS, measure, validate } from './wire.ts';
 
@@ -218,7 +219,7 @@ export class CloudflareQueueTransport implements Transport {
     } catch (error) {
       return batch.map(() => ({ ok: false, error }));
     }
-    return batch.map((m) => ({ ok: true, messageId: m.messageId }));
+    return batch.map(() => SENT);
   }
 
   deadLetterAddress(_message: IncomingMessage): string {

@@ -41,6 +41,7 @@ import type {
   Source,
   Transport,
 } from '../../src/transport.ts';
+import { SENT } from '../../src/transport.ts';
 import { checkOptionKeys, pick, sleep } from '../../src/util.ts';
 import {
   DEAD_LETTER_SUFFIX,
@@ -477,7 +478,7 @@ class KafkaTransport implements Transport {
     if (this.#closed) throw new SendError('the kafka transport is closed');
     const messages = batch.map((m) => toRecord(m, this.topic));
     await this.producer().send({ messages });
-    return batch.map((m) => ({ ok: true, messageId: m.messageId }));
+    return batch.map(() => SENT);
   }
 
   async open(): Promise<readonly Source[]> {
