@@ -1,12 +1,18 @@
 import { SendError } from './errors.ts';
+import type { Encoded } from './publisher.ts';
 import type { OutgoingMessage, SendOutcome } from './transport.ts';
 import { cancel, Idle, soon, type Timer } from './util.ts';
 
 /**
- * Who waits for a message's outcome: one `publish`'s promise (its resolvers), or a
- * `publishBatch` call (a {@link Group}) at a slot.
+ * A caller waiting for several messages (`publishBatch`): told each message's outcome by the
+ * slot it was queued with (`id` undefined: not sent).
  */
-type Waiter = PromiseWithResolvers<string> | Group;
+export interface Slotted {
+  settle(slot: number, id: string | undefined, outcome: SendOutcome): void;
+}
+
+/** Who waits for a message: one `publish`'s promise (its resolvers; slot -1), or a {@link Slotted}. */
+type Waiter = PromiseWithResolvers<string> | Slotted;
 
 /** Node ≥ 22 and every edge runtime have it; the es2023 lib typings do not. */
 interface PromiseWithResolvers<T> {
@@ -17,27 +23,11 @@ interface PromiseWithResolvers<T> {
 const withResolvers = <T>(): PromiseWithResolvers<T> =>
   (Promise as unknown as { withResolvers<U>(): PromiseWithResolvers<U> }).withResolvers<T>();
 
-/** The outcomes of one `publishBatch` call, resolved once every message has one. */
-class Group {
-  readonly outcomes: SendOutcome[];
-  left: number;
-  readonly done: (outcomes: SendOutcome[]) => void;
-  constructor(n: number, done: (outcomes: SendOutcome[]) => void) {
-    this.outcomes = new Array(n);
-    this.left = n;
-    this.done = done;
-  }
-  settle(slot: number, outcome: SendOutcome): void {
-    this.outcomes[slot] = outcome;
-    if (--this.left === 0) this.done(this.outcomes);
-  }
-}
-
 /** The messages queued for one destination, with who waits for each (index by index). */
 interface Queue {
   readonly messages: OutgoingMessage[];
   readonly waiters: Waiter[];
-  /** A group's slot for each message; unused (0) for a single publish. */
+  /** A group's slot for each message; -1 for a single publish. */
   readonly slots: number[];
   bytes: number;
   timer: Timer | undefined;
@@ -70,17 +60,14 @@ export class Batcher {
   /** Queues one message; resolves with its id once sent, rejects with its error. */
   add(message: OutgoingMessage, size: number): Promise<string> {
     const waiter = withResolvers<string>();
-    this.#add(message, size, waiter, 0);
+    this.#add(message, size, waiter, -1);
     return waiter.promise;
   }
 
-  /** Queues several messages; resolves with one outcome each (same order) once all have one. */
-  addAll(messages: readonly OutgoingMessage[], sizes: readonly number[]): Promise<SendOutcome[]> {
-    if (messages.length === 0) return Promise.resolve([]);
-    return new Promise((resolve) => {
-      const group = new Group(messages.length, resolve);
-      for (let i = 0; i < messages.length; i++) this.#add(messages[i]!, sizes[i]!, group, i);
-    });
+  /** Queues several messages, each told to `waiter` with its index as slot. */
+  addAll(encoded: readonly Encoded[], waiter: Slotted): void {
+    for (let i = 0; i < encoded.length; i++)
+      this.#add(encoded[i]!.message, encoded[i]!.size, waiter, i);
   }
 
   #add(message: OutgoingMessage, size: number, waiter: Waiter, slot: number): void {
@@ -147,7 +134,9 @@ export class Batcher {
 }
 
 function settle(waiter: Waiter, slot: number, message: OutgoingMessage, o: SendOutcome): void {
-  if (waiter instanceof Group) waiter.settle(slot, o);
-  else if (o.ok) waiter.resolve(o.messageId ?? message.messageId);
-  else waiter.reject(o.error);
+  const id = o.ok ? (o.messageId ?? message.messageId) : undefined;
+  if (slot >= 0) (waiter as Slotted).settle(slot, id, o);
+  else if (id === undefined)
+    (waiter as PromiseWithResolvers<string>).reject((o as { error: unknown }).error);
+  else (waiter as PromiseWithResolvers<string>).resolve(id);
 }

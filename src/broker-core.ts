@@ -9,7 +9,7 @@
  */
 import type { Body } from './codec.ts';
 import { CodecRegistry } from './codec.ts';
-import { BrokerStoppedError, InvalidArgumentError, type PublishBatchError } from './errors.ts';
+import { BrokerStoppedError, InvalidArgumentError } from './errors.ts';
 import { jsonLogger, type Logger, silentLogger } from './log.ts';
 import {
   type AddOptions,
@@ -17,7 +17,6 @@ import {
   type BrokerOptions,
   type BrokerStats,
   type Handler,
-  type PublishEntry,
   type PublishOptions,
   type Reply,
   type RequestOptions,
@@ -244,32 +243,6 @@ export class BrokerCore {
       const options: PublishOptions =
         typeof third === 'string' ? { correlationId: third } : (third ?? NO_OPTIONS);
       return this.#publisher.publish(body, target, options);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-  }
-
-  /**
-   * Publishes several messages at once: each entry is a body, a target and any option of
-   * `publish`. Every entry is checked before anything is sent (a bad one rejects the call with
-   * its typed error, naming its index, and nothing is sent); the messages then travel in the
-   * same batches as single publishes (per destination, up to the platform's limits). Resolves
-   * with the message ids in entry order once all were accepted; if some could not be sent,
-   * rejects with a {@link PublishBatchError} whose `results` say which (the others were sent).
-   * One promise for the whole call: cheaper than a `publish` per message when there are many.
-   *
-   * @example
-   * ```ts
-   * const ids = await broker.publishBatch([
-   *   { body: { id: 1 }, target: 'orders' },
-   *   { body: { id: 2 }, target: 'orders', correlationId: 'c-2' },
-   * ]);
-   * ```
-   */
-  publishBatch(entries: readonly PublishEntry[]): Promise<string[]> {
-    try {
-      if (this.#state > 1) throw new BrokerStoppedError('publishBatch');
-      return this.#publisher.publishBatch(entries);
     } catch (err) {
       return Promise.reject(err);
     }

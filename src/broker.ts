@@ -1,13 +1,15 @@
 /**
  * The broker every platform broker extends: the core (broker-core.ts: publish, add, dispatch,
  * stop) with its long-running side attached (long-running.ts: `start()`'s receive loop,
- * `request()`). Function-side brokers (`cloudmom/aws/lambda`) extend the core alone.
+ * `request()`) and `publishBatch` (publish-batch.ts). Function-side brokers
+ * (`cloudmom/aws/lambda`) extend the core alone.
  */
 import { BrokerCore, type BrokerInternals, INTERNALS, type LongRunning } from './broker-core.ts';
 import type { Body } from './codec.ts';
 import { BrokerStoppedError } from './errors.ts';
 import { longRunning } from './long-running.ts';
-import type { BrokerOptions, Reply, RequestOptions } from './options.ts';
+import type { BrokerOptions, PublishEntry, Reply, RequestOptions } from './options.ts';
+import { publishBatch } from './publish-batch.ts';
 import { defaultMeasure } from './publisher.ts';
 import type { Transport } from './transport.ts';
 
@@ -52,6 +54,34 @@ export class Broker extends BrokerCore {
   /** Platform brokers call this with their transport; users construct the subclasses. */
   protected constructor(transport: Transport, options: BrokerOptions = {}) {
     super(transport, options, defaultMeasure);
+  }
+
+  /**
+   * Publishes several messages at once: each entry is a body, a target and any option of
+   * `publish`. Every entry is checked before anything is sent (a bad one rejects the call with
+   * its typed error, naming its index, and nothing is sent); the messages then travel in the
+   * same batches as single publishes (per destination, up to the platform's limits). Resolves
+   * with the message ids in entry order once all were accepted; if some could not be sent,
+   * rejects with a `PublishBatchError` whose `results` say which (the others were sent).
+   * One promise for the whole call: cheaper than a `publish` per message when there are many.
+   * The function-side brokers (`cloudmom/aws/lambda`) reject it, naming the broker that has it.
+   *
+   * @example
+   * ```ts
+   * const ids = await broker.publishBatch([
+   *   { body: { id: 1 }, target: 'orders' },
+   *   { body: { id: 2 }, target: 'orders', correlationId: 'c-2' },
+   * ]);
+   * ```
+   */
+  publishBatch(entries: readonly PublishEntry[]): Promise<string[]> {
+    try {
+      const core = this[INTERNALS];
+      if (core.stopped()) throw new BrokerStoppedError('publishBatch');
+      return publishBatch(core.publisher, entries);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /**

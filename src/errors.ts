@@ -239,19 +239,12 @@ export type PublishResult =
 export class PublishBatchError extends CloudmomError {
   declare readonly results: readonly PublishResult[];
   constructor(results: readonly PublishResult[]) {
-    let failed = 0;
-    let first: CloudmomError | undefined;
-    let retryable = true;
-    for (const r of results)
-      if (!r.ok) {
-        failed++;
-        first ??= r.error;
-        retryable &&= r.error.retryable;
-      }
+    const failed = results.filter((r) => !r.ok).map((r) => r.error as CloudmomError);
+    const first = failed[0];
     super(
       first?.code ?? 'send-failed',
-      `${failed} of ${results.length} messages of the batch were not sent (the others were): ${first?.message}`,
-      { cause: first, retryable },
+      `${failed.length} of ${results.length} messages of the batch were not sent (the others were): ${first?.message}`,
+      { cause: first, retryable: failed.every((e) => e.retryable) },
     );
     this.results = results;
   }

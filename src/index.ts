@@ -89,6 +89,7 @@ export type {
   Transport,
   Verdict,
 } from './transport.ts';
+export { SENT } from './transport.ts';
 export {
   type BrokerPlatform,
   type BrokerUrl,

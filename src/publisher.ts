@@ -2,19 +2,11 @@
  * The publish path: encode a body (codec, headers, limits), measure it on the transport's
  * wire, batch it per destination, and wrap the platform's errors once.
  */
-import { Batcher } from './batcher.ts';
+import { Batcher, type Slotted } from './batcher.ts';
 import { type Body, BYTES_TYPE, type CodecRegistry } from './codec.ts';
-import {
-  CloudmomError,
-  InvalidArgumentError,
-  InvalidMessageError,
-  MessageTooLargeError,
-  PublishBatchError,
-  type PublishResult,
-  SendError,
-} from './errors.ts';
+import { CloudmomError, InvalidMessageError, MessageTooLargeError, SendError } from './errors.ts';
 import { describeError } from './log.ts';
-import type { BrokerOptions, PublishEntry, PublishOptions } from './options.ts';
+import type { BrokerOptions, PublishOptions } from './options.ts';
 import {
   type DeadLetterReason,
   type IncomingMessage,
@@ -45,9 +37,7 @@ const STRING_OPTIONS = [
   'traceparent',
 ] as const;
 
-const PUBLISH_KEYS = [...STRING_OPTIONS, 'contentType', 'headers', 'delaySeconds'];
-/** The keys of a `publishBatch` entry: those of publish options, and its body and target. */
-const ENTRY_KEYS = [...PUBLISH_KEYS, 'body', 'target'];
+export const PUBLISH_KEYS = [...STRING_OPTIONS, 'contentType', 'headers', 'delaySeconds'];
 
 /** An encoded message and its wire size. */
 export interface Encoded {
@@ -90,8 +80,14 @@ export class Publisher {
   }
 
   /** Encodes a publish; throws a typed error for anything the platform could not carry. */
-  encode(body: Body, target: string, options: PublishOptions, destination?: string): Encoded {
-    const message = this.#message(body, target, options, destination, PUBLISH_KEYS);
+  encode(
+    body: Body,
+    target: string,
+    options: PublishOptions,
+    destination?: string,
+    keys: readonly string[] = PUBLISH_KEYS,
+  ): Encoded {
+    const message = this.#message(body, target, options, destination, keys);
     return { message, size: this.#fit(message) };
   }
 
@@ -103,47 +99,10 @@ export class Publisher {
     return this.#batcher.add(message, size);
   }
 
-  /**
-   * Encodes every entry, then queues them together: a bad entry throws (naming its index)
-   * before anything is queued. Resolves with the ids in entry order, or rejects with a
-   * {@link PublishBatchError} holding each entry's outcome.
-   */
-  publishBatch(entries: readonly PublishEntry[]): Promise<string[]> {
-    if (!Array.isArray(entries))
-      throw new InvalidArgumentError('publishBatch takes an array of { body, target, ...options }');
-    const n = entries.length;
-    const messages: OutgoingMessage[] = new Array(n);
-    const sizes: number[] = new Array(n);
-    for (let i = 0; i < n; i++) {
-      const e = entries[i];
-      try {
-        if (e === null || typeof e !== 'object')
-          throw new InvalidMessageError('must be an object { body, target, ...options }');
-        const message = this.#message(e.body, e.target, e, undefined, ENTRY_KEYS);
-        messages[i] = message;
-        sizes[i] = this.#fit(message);
-      } catch (err) {
-        if (err instanceof CloudmomError) err.message = `publishBatch entry ${i}: ${err.message}`;
-        throw err;
-      }
-    }
-    this.#stats.published += n;
-    return this.#batcher.addAll(messages, sizes).then((outcomes) => {
-      const ids: string[] = new Array(n);
-      let failed = false;
-      for (let i = 0; i < n; i++) {
-        const o = outcomes[i]!;
-        if (o.ok) ids[i] = o.messageId ?? messages[i]!.messageId;
-        else failed = true;
-      }
-      if (failed)
-        throw new PublishBatchError(
-          outcomes.map(
-            (o, i): PublishResult => (o.ok ? { ok: true, messageId: ids[i]! } : o) as PublishResult,
-          ),
-        );
-      return ids;
-    });
+  /** Queues encoded messages together; each outcome is told to `waiter` by its index. */
+  enqueueAll(encoded: readonly Encoded[], waiter: Slotted): void {
+    this.#stats.published += encoded.length;
+    this.#batcher.addAll(encoded, waiter);
   }
 
   /** The message of a publish, its options checked. */

@@ -28,7 +28,7 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import { BrokerCore } from '../../src/broker-core.ts';
 import type { Body } from '../../src/codec.ts';
 import { InvalidArgumentError } from '../../src/errors.ts';
-import type { Reply, RequestOptions } from '../../src/options.ts';
+import type { PublishEntry, Reply, RequestOptions } from '../../src/options.ts';
 import { takeSnsEvents } from './sns-events.ts';
 import {
   type SnsBrokerOptions as AwsSnsBrokerOptions,
@@ -82,7 +82,7 @@ export type SnsBrokerOptions = Omit<
   'waitTimeSeconds' | 'visibilityTimeoutSeconds' | 'pollers'
 >;
 
-/** What the function-side brokers' `start()` and `request()` reject with. */
+/** What the function-side brokers' `start()`, `request()` and `publishBatch()` reject with. */
 const refusal = (name: string, what: string) =>
   new InvalidArgumentError(
     `${name}.${what}(): not in cloudmom/aws/lambda: import ${name} from 'cloudmom/aws'`,
@@ -120,6 +120,11 @@ export class SqsBroker extends BrokerCore {
   /** Refused (no reply queue here): rejects with an `InvalidArgumentError` naming `cloudmom/aws`. */
   async request(_body: Body, _target: string, _options?: RequestOptions): Promise<Reply> {
     throw refusal('SqsBroker', 'request');
+  }
+
+  /** Refused (kept out of a function's bundle): rejects with an `InvalidArgumentError` naming `cloudmom/aws`; `publish` each message instead (batched the same way). */
+  async publishBatch(_entries: readonly PublishEntry[]): Promise<string[]> {
+    throw refusal('SqsBroker', 'publishBatch');
   }
 
   /** The SQS client (injected, or created on first use). */
@@ -169,6 +174,11 @@ export class SnsBroker extends BrokerCore {
   /** Refused (no reply queue here): rejects with an `InvalidArgumentError` naming `cloudmom/aws`. */
   async request(_body: Body, _target: string, _options?: RequestOptions): Promise<Reply> {
     throw refusal('SnsBroker', 'request');
+  }
+
+  /** Refused (kept out of a function's bundle): rejects with an `InvalidArgumentError` naming `cloudmom/aws`; `publish` each message instead (batched the same way). */
+  async publishBatch(_entries: readonly PublishEntry[]): Promise<string[]> {
+    throw refusal('SnsBroker', 'publishBatch');
   }
 
   /** The SNS client (injected, or created on first use). */

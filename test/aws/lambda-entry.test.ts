@@ -2,9 +2,10 @@
  * The function-side entry `cloudmom/aws/lambda` against moto: a Lambda event dispatched through
  * its SqsBroker (replies, a publish from a handler, a dead-letter copy to the RedrivePolicy
  * target), its SnsBroker publishing and taking SNS events (its SqsBroker refuses them),
- * start()/request() refused with the typed error, the
+ * start()/request()/publishBatch() refused with the typed error, the
  * receive-only options refused; and its bundle (esbuild, as a Lambda is bundled) carrying none
- * of the receive loop, request() or the SQS receive side, which the `cloudmom/aws` bundle does.
+ * of the receive loop, request(), publishBatch() or the SQS receive side, which the `cloudmom/aws`
+ * bundle does.
  */
 import { join } from 'node:path';
 import { CreateTopicCommand, SubscribeCommand } from '@aws-sdk/client-sns';
@@ -83,9 +84,13 @@ describe('cloudmom/aws/lambda on moto', () => {
     await broker.stop();
   });
 
-  it('refuses start() and request() with an InvalidArgumentError naming cloudmom/aws', async () => {
+  it('refuses start(), request() and publishBatch() with an InvalidArgumentError naming cloudmom/aws', async () => {
     const broker = new SqsBroker({ logger: false, client: sqs, queue: `le-${uid()}` });
-    for (const call of [() => broker.start(), () => broker.request('x', 'svc')]) {
+    for (const call of [
+      () => broker.start(),
+      () => broker.request('x', 'svc'),
+      () => broker.publishBatch([{ body: 'x', target: 'svc' }]),
+    ]) {
       const err = await call().then(
         () => undefined,
         (e: unknown) => e,
@@ -207,6 +212,7 @@ const LONG_RUNNING = [
   'src/receiver.ts',
   'src/requests.ts',
   'src/long-running.ts',
+  'src/publish-batch.ts',
   'adapters/aws/receive.ts',
   'adapters/aws/dlq.ts',
 ];
@@ -223,7 +229,7 @@ describe('the bundle of a Lambda', () => {
 
   it('on cloudmom/aws carries them (what the check above would catch)', async () => {
     const inputs = await bundleInputs('cloudmom/aws');
-    for (const file of [...LONG_RUNNING.slice(0, 4), 'adapters/aws/sns-events.ts'])
+    for (const file of [...LONG_RUNNING.slice(0, 5), 'adapters/aws/sns-events.ts'])
       expect(inputs, file).toContain(file);
   });
 });
