@@ -11,24 +11,19 @@ export interface Slotted {
   settle(slot: number, id: string | undefined, outcome: SendOutcome): void;
 }
 
-/** Who waits for a message: one `publish`'s promise (its resolvers; slot -1), or a {@link Slotted}. */
-type Waiter = PromiseWithResolvers<string> | Slotted;
+/** Who waits for a message: a `publish`'s resolve, or the {@link Slotted} it belongs to. */
+type Waiter = ((id: string) => void) | Slotted;
+/** With a publish's resolve, its reject; with a {@link Slotted}, the message's slot. */
+type Second = ((err: unknown) => void) | number;
 
-/** Node ≥ 22 and every edge runtime have it; the es2023 lib typings do not. */
-interface PromiseWithResolvers<T> {
-  readonly promise: Promise<T>;
-  readonly resolve: (value: T) => void;
-  readonly reject: (reason: unknown) => void;
-}
-const withResolvers = <T>(): PromiseWithResolvers<T> =>
-  (Promise as unknown as { withResolvers<U>(): PromiseWithResolvers<U> }).withResolvers<T>();
-
-/** The messages queued for one destination, with who waits for each (index by index). */
+/**
+ * The messages queued for one destination and who waits for each, index by index (arrays
+ * side by side: no object per message beyond its caller's promise).
+ */
 interface Queue {
   readonly messages: OutgoingMessage[];
   readonly waiters: Waiter[];
-  /** A group's slot for each message; -1 for a single publish. */
-  readonly slots: number[];
+  readonly seconds: Second[];
   bytes: number;
   timer: Timer | undefined;
 }
@@ -41,8 +36,7 @@ export interface BatcherLimits {
 
 /**
  * Collects publishes per destination into batches of at most `maxMessages` / `maxBytes`,
- * flushed when full or after `lingerMs`, and answers each caller with its own outcome (no
- * object per message beyond the caller's promise: the queue keeps them side by side).
+ * flushed when full or after `lingerMs`, and answers each caller with its own outcome.
  */
 export class Batcher {
   readonly #queues = new Map<string, Queue>();
@@ -59,9 +53,7 @@ export class Batcher {
 
   /** Queues one message; resolves with its id once sent, rejects with its error. */
   add(message: OutgoingMessage, size: number): Promise<string> {
-    const waiter = withResolvers<string>();
-    this.#add(message, size, waiter, -1);
-    return waiter.promise;
+    return new Promise((resolve, reject) => this.#add(message, size, resolve, reject));
   }
 
   /** Queues several messages, each told to `waiter` with its index as slot. */
@@ -70,7 +62,7 @@ export class Batcher {
       this.#add(encoded[i]!.message, encoded[i]!.size, waiter, i);
   }
 
-  #add(message: OutgoingMessage, size: number, waiter: Waiter, slot: number): void {
+  #add(message: OutgoingMessage, size: number, waiter: Waiter, second: Second): void {
     const key = message.destination ?? '';
     const limits = this.limits;
     // a queue in the map holds at least one message (made for one, removed when flushed)
@@ -80,12 +72,12 @@ export class Batcher {
       q = undefined;
     }
     if (!q) {
-      q = { messages: [], waiters: [], slots: [], bytes: 0, timer: undefined };
+      q = { messages: [], waiters: [], seconds: [], bytes: 0, timer: undefined };
       this.#queues.set(key, q);
     }
     q.messages.push(message);
     q.waiters.push(waiter);
-    q.slots.push(slot);
+    q.seconds.push(second);
     q.bytes += size;
     if (q.messages.length >= limits.maxMessages || q.bytes >= limits.maxBytes) this.#flush(key);
     else
@@ -100,7 +92,7 @@ export class Batcher {
     if (!q) return;
     this.#queues.delete(key);
     if (q.timer) cancel(q.timer);
-    const { messages, waiters, slots } = q;
+    const { messages, waiters, seconds } = q;
     this.#inflight.enter();
     this.send(messages)
       .then(
@@ -108,7 +100,7 @@ export class Batcher {
           for (let i = 0; i < messages.length; i++)
             settle(
               waiters[i]!,
-              slots[i]!,
+              seconds[i]!,
               messages[i]!,
               outcomes[i] ?? {
                 ok: false,
@@ -120,7 +112,7 @@ export class Batcher {
         // only what escaped it, passed on as it is
         (error: unknown) => {
           for (let i = 0; i < messages.length; i++)
-            settle(waiters[i]!, slots[i]!, messages[i]!, { ok: false, error });
+            settle(waiters[i]!, seconds[i]!, messages[i]!, { ok: false, error });
         },
       )
       .finally(() => this.#inflight.leave());
@@ -133,10 +125,9 @@ export class Batcher {
   }
 }
 
-function settle(waiter: Waiter, slot: number, message: OutgoingMessage, o: SendOutcome): void {
+function settle(waiter: Waiter, second: Second, message: OutgoingMessage, o: SendOutcome): void {
   const id = o.ok ? (o.messageId ?? message.messageId) : undefined;
-  if (slot >= 0) (waiter as Slotted).settle(slot, id, o);
-  else if (id === undefined)
-    (waiter as PromiseWithResolvers<string>).reject((o as { error: unknown }).error);
-  else (waiter as PromiseWithResolvers<string>).resolve(id);
+  if (typeof second === 'number') (waiter as Slotted).settle(second, id, o);
+  else if (id === undefined) second((o as { error: unknown }).error);
+  else (waiter as (id: string) => void)(id);
 }
