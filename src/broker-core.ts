@@ -242,7 +242,7 @@ export class BrokerCore {
       if (this.#state > 1) throw new BrokerStoppedError('publish');
       const options: PublishOptions =
         typeof third === 'string' ? { correlationId: third } : (third ?? NO_OPTIONS);
-      return this.#publisher.publish(body, target, options);
+      return this.#publisher.enqueue(this.#publisher.encode(body, target, options));
     } catch (err) {
       return Promise.reject(err);
     }

@@ -87,32 +87,6 @@ export class Publisher {
     destination?: string,
     keys: readonly string[] = PUBLISH_KEYS,
   ): Encoded {
-    const message = this.#message(body, target, options, destination, keys);
-    return { message, size: this.#fit(message) };
-  }
-
-  /** Encodes and queues one publish (no object beside the message and its promise). */
-  publish(body: Body, target: string, options: PublishOptions): Promise<string> {
-    const message = this.#message(body, target, options, undefined, PUBLISH_KEYS);
-    const size = this.#fit(message);
-    this.#stats.published++;
-    return this.#batcher.add(message, size);
-  }
-
-  /** Queues encoded messages together; each outcome is told to `waiter` by its index. */
-  enqueueAll(encoded: readonly Encoded[], waiter: Slotted): void {
-    this.#stats.published += encoded.length;
-    this.#batcher.addAll(encoded, waiter);
-  }
-
-  /** The message of a publish, its options checked. */
-  #message(
-    body: Body,
-    target: string,
-    options: PublishOptions,
-    destination: string | undefined,
-    keys: readonly string[],
-  ): OutgoingMessage {
     checkNonEmpty(target, 'publish: target', InvalidMessageError);
     checkOptionKeys(options, keys, 'publish');
     const caps = this.#transport.capabilities;
@@ -160,17 +134,11 @@ export class Publisher {
       deduplicationId: options.deduplicationId,
       destination,
     };
-    return message;
-  }
-
-  /** The wire size of a message the platform can carry; throws for one it cannot. */
-  #fit(message: OutgoingMessage): number {
-    const caps = this.#transport.capabilities;
     const size = this.measure(message);
     if (size > caps.maxMessageBytes)
       throw new MessageTooLargeError(size, caps.maxMessageBytes, caps.name);
     this.#transport.validate?.(message);
-    return size;
+    return { message, size };
   }
 
   /** Wire size of a message on this transport. */
@@ -182,6 +150,12 @@ export class Publisher {
   enqueue({ message, size }: Encoded): Promise<string> {
     this.#stats.published++;
     return this.#batcher.add(message, size);
+  }
+
+  /** Queues encoded messages together; each outcome is told to `waiter` by its index. */
+  enqueueAll(encoded: readonly Encoded[], waiter: Slotted): void {
+    this.#stats.published += encoded.length;
+    this.#batcher.addAll(encoded, waiter);
   }
 
   /**
