@@ -627,6 +627,15 @@ async function consumeBench(endpoint: string, emulator: string): Promise<BenchRo
       anchorName: 'hand loop ReceiveMessage(10) + DeleteMessageBatch (the limit)',
       goal: ['≥', 0.9],
     }),
+    // the emulator's ceiling for "ahead of sqs-consumer": the limit itself against it
+    ratioRow({
+      id: 'P7',
+      case: `the emulator's ceiling: the hand loop (the limit) against ${emulator}, drain ${N.toLocaleString('en-US')}`,
+      unit: 'msg/s',
+      ours: got.hand,
+      anchor: got.peer,
+      anchorName: 'sqs-consumer handleMessageBatch, batchSize 10',
+    }),
   ];
 }
 
