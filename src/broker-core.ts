@@ -92,6 +92,8 @@ export interface CoreParts extends SettleContext {
    * in workerd, and a broker shared by a Worker's requests must not read one made in another.)
    */
   readonly stopped: () => boolean;
+  /** Whether stop() has ended (publishing is refused from then on; during stop() it is not). */
+  readonly closed: () => boolean;
   /** The long-running side, once {@link Broker}'s `start()` or `request()` made it; stop() stops it. */
   longRunning?: LongRunning;
 }
@@ -205,6 +207,7 @@ export class BrokerCore {
       stopping: this.#stopSignal.signal,
       inflight: this.#inflight,
       stopped: () => this.#state > 0,
+      closed: () => this.#state > 1,
       dispatch: (messages, opts) => this.#dispatch(messages, opts),
     };
     transport.attach?.({ logger });

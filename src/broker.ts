@@ -77,7 +77,7 @@ export class Broker extends BrokerCore {
   publishBatch(entries: readonly PublishEntry[]): Promise<string[]> {
     try {
       const core = this[INTERNALS];
-      if (core.stopped()) throw new BrokerStoppedError('publishBatch');
+      if (core.closed()) throw new BrokerStoppedError('publishBatch');
       return publishBatch(core.publisher, entries);
     } catch (err) {
       return Promise.reject(err);
