@@ -105,12 +105,13 @@ export class Router {
     if (!target) return deadLetter('missing-target', 'the message carries no target');
     const route = this.#routes.get(target);
     if (!route) {
+      const t = cut(target, 200);
       if (this.#s.unknownTarget === 'dead-letter')
-        return deadLetter('unknown-target', `no handler for target "${clip(target)}"`);
+        return deadLetter('unknown-target', `no handler for target "${t}"`);
       this.#s.stats.discarded++;
-      if (this.#unknownSeen.add(clip(target)!)) {
+      if (this.#unknownSeen.add(t)) {
         this.#s.logger.warn('no handler for target; message discarded (logged once per target)', {
-          target: clip(target),
+          target: t,
           messageId: message.messageId,
         });
       }
@@ -143,7 +144,7 @@ export class Router {
     route: Route,
     body: unknown,
   ): Verdict | Promise<Verdict> {
-    const properties = toProperties(message, target);
+    const properties = new MessageProperties(message, target);
     const handlers = route.handlers;
     let replies: PendingReply[] | undefined;
     for (let i = 0; i < handlers.length; i++) {
@@ -268,17 +269,13 @@ export function deadLetter(code: DeadLetterReason['code'], description: string):
   return { kind: 'dead-letter', reason: { code, description } };
 }
 
-export function toProperties(m: IncomingMessage, target: string): Properties {
-  return new MessageProperties(m, target);
-}
-
 /**
  * What a handler sees. `publishedAt` is a getter, read from the message on first use (SQS
  * makes the Date only when asked: most handlers never read it, and it was the largest cost of
  * a Lambda dispatch after JSON.parse); JSON and `console.log` show it like the other fields,
  * but `{ ...properties }` does not copy it.
  */
-class MessageProperties implements Properties {
+export class MessageProperties implements Properties {
   // assigned in the constructor, in this order (what toJSON spreads)
   declare readonly target: string;
   declare readonly messageId: string;

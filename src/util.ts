@@ -67,12 +67,11 @@ export class Semaphore {
     }
     return false;
   }
-  async acquire(): Promise<void> {
-    if (this.#free > 0) {
-      this.#free--;
-      return;
-    }
-    await new Promise<void>((resolve) => this.#waiters.push(resolve));
+  /** Takes a slot, waiting for one when none is free. */
+  acquire(): Promise<void> {
+    return this.tryAcquire()
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => this.#waiters.push(resolve));
   }
   release(): void {
     const next = this.#waiters.shift();
@@ -146,6 +145,21 @@ export class BoundedSet extends BoundedMap<string, true> {
     this.set(v, true);
     return true;
   }
+}
+
+function noop(): void {}
+
+/**
+ * Makes `p` the tail of `key`'s chain in `tails` (what the next in line waits for: settled
+ * either way), and removes it once settled unless a later one took its place. One chain per
+ * key: the order gate's group keys, the sends to one FIFO queue.
+ */
+export function setTail(tails: Map<string, Promise<void>>, key: string, p: Promise<unknown>): void {
+  const t = p.then(noop, noop);
+  tails.set(key, t);
+  void t.then(() => {
+    if (tails.get(key) === t) tails.delete(key);
+  });
 }
 
 /** Waits `ms`, or less when `signal` aborts. Never rejects. */
