@@ -22,11 +22,12 @@
  *   record's `eventSourceARN` / subscription ARN); what can never be read is marked `poison`.
  */
 import type { Message } from '@aws-sdk/client-sqs';
+import { utf8 } from '../../src/codec.ts';
 import { InvalidMessageError } from '../../src/errors.ts';
 import { cut } from '../../src/log.ts';
 import { setOwn as put } from '../../src/publisher.ts';
 import type { DeadLetterReason, IncomingMessage, OutgoingMessage } from '../../src/transport.ts';
-import { WIRE } from '../../src/transport.ts';
+import { RESERVED_HEADERS, WIRE } from '../../src/transport.ts';
 
 /** Most message attributes SQS (and SNS → SQS) carries. */
 export const MAX_ATTRIBUTES = 10;
@@ -41,13 +42,12 @@ const EMPTY_PLACEHOLDER = '-';
 
 /** Names the adapter uses on the wire besides the core's reserved ones. */
 export const AWS_RESERVED: ReadonlySet<string> = new Set([
-  ...Object.values(WIRE),
+  ...RESERVED_HEADERS,
   BODY_ENCODING,
   EMPTY_HEADERS,
   DEAD_LETTER_HEADERS,
 ]);
 
-const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const looseUtf8 = /* @__PURE__ */ new TextDecoder('utf-8', { ignoreBOM: true });
 
@@ -62,7 +62,7 @@ export function xmlSafe(s: string): boolean {
 }
 
 /** Replaces what SQS/SNS cannot carry with U+FFFD (for texts we write: reasons), cut at `max`. */
-export function sanitize(s: string, max = Number.MAX_SAFE_INTEGER): string {
+export function sanitize(s: string, max = Infinity): string {
   return cut(s.replace(NOT_XML_SAFE_G, '\ufffd'), max);
 }
 
@@ -226,10 +226,12 @@ function headerProblem(k: string, v: string, where: string): string | undefined 
   if (k === WIRE.traceparent) return undefined;
   if (AWS_RESERVED.has(k)) return `is reserved by cloudmom on ${where}`;
   if (!NAME.test(k)) return `cannot travel on ${where}: ${NAME_RULE}`;
-  if (!xmlSafe(v))
-    return `has characters ${where} cannot carry (control characters, lone surrogates)`;
+  if (!xmlSafe(v)) return cannotCarry(where);
   return undefined;
 }
+
+const cannotCarry = (where: string) =>
+  `has characters ${where} cannot carry (control characters, lone surrogates)`;
 
 /**
  * Checks that SQS/SNS can carry the message: header names, values, the attribute count.
@@ -247,7 +249,7 @@ export function validateWire(
   for (const [, field] of FIELDS) {
     const v = m[field];
     if (v !== undefined && !xmlSafe(v))
-      throw new InvalidMessageError(`${field} has characters ${where} cannot carry`);
+      throw new InvalidMessageError(`${field} ${cannotCarry(where)}`);
   }
   const count = wireAttributes(m, options).length;
   if (count > MAX_ATTRIBUTES) {
