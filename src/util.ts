@@ -95,12 +95,7 @@ export class Idle {
     this.#n++;
   }
   leave(): void {
-    this.#n--;
-    if (this.#n === 0) {
-      const w = this.#waiters;
-      this.#waiters = [];
-      for (const f of w) f();
-    }
+    if (--this.#n === 0) for (const f of this.#waiters.splice(0)) f();
   }
   wait(): Promise<void> {
     return this.#n === 0 ? Promise.resolve() : new Promise((r) => this.#waiters.push(r));
@@ -191,8 +186,9 @@ export function soon(fn: () => void): Timer {
 
 /** Cancels a {@link soon} or a `setTimeout`. */
 export function cancel(t: Timer): void {
-  if (typeof t === 'object' && t !== null && 'immediate' in t)
-    globalThis.clearImmediate(t.immediate as ReturnType<typeof setImmediate>);
+  // a timeout is a number or a Timeout object: neither has `immediate`
+  const immediate = (t as { immediate?: ReturnType<typeof setImmediate> }).immediate;
+  if (immediate) globalThis.clearImmediate(immediate);
   else clearTimeout(t as ReturnType<typeof setTimeout>);
 }
 
