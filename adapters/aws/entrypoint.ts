@@ -162,7 +162,7 @@ export function lambdaHandler(broker: Broker, options: LambdaHandlerOptions = {}
   const logger = loggerOf(broker);
   if ((broker as { deadLetterQueue?: unknown }).deadLetterQueue === undefined) {
     logger.warn(
-      "lambdaHandler: no deadLetterQueue: dead letters go to the source queue's RedrivePolicy target (none, or SNS events: they fail every delivery)",
+      'lambdaHandler: no deadLetterQueue: without a RedrivePolicy on the source queue (or for SNS events) dead letters fail every delivery',
       { broker: broker.constructor.name },
     );
   }
@@ -255,7 +255,7 @@ function checkSqsRecord(r: SqsRecord | null | undefined): void {
     r.messageId === '' ||
     typeof r.body !== 'string'
   )
-    throw refused('unsupported event (not SQS or SNS), or an SQS record without messageId or body');
+    throw refused('not an SQS or SNS event, or an SQS record lacks messageId or body');
 }
 
 /**

@@ -383,22 +383,20 @@ function batchOutcomes(
   // each on the common all-successful path)
   const outcomes: SendOutcome[] = [];
   for (const s of successful) {
-    const m = batch[Number(s.Id)];
-    if (m)
-      outcomes[Number(s.Id)] = {
-        ok: true,
-        messageId: s.MessageId ?? m.messageId,
-      };
+    const i = Number(s.Id);
+    if (batch[i]) outcomes[i] = { ok: true, messageId: s.MessageId ?? batch[i].messageId };
   }
-  for (const f of failed)
-    if (batch[Number(f.Id)])
-      outcomes[Number(f.Id)] = {
+  for (const f of failed) {
+    const i = Number(f.Id);
+    if (batch[i])
+      outcomes[i] = {
         ok: false,
         error: Object.assign(new Error(f.Message ?? f.Code ?? 'failed'), {
           name: f.Code ?? 'Error',
           $fault: f.SenderFault ? 'client' : 'server',
         }),
       };
+  }
   return batch.map(
     (_, i) =>
       outcomes[i] ?? {
@@ -436,7 +434,7 @@ export function sqsParts(
   receive: SqsReceiveFactory | undefined,
 ): [SqsTransport, BrokerOptions] {
   const [own, core, rest] = split(options, SQS_KEYS, receive, 'SqsBroker');
-  checkNonEmpty(own.queue, 'SqsBroker: `queue` (a name, URL or ARN, required)');
+  checkNonEmpty(own.queue, 'SqsBroker: `queue` (a name, URL or ARN)');
   const t = new SqsTransport(own, receive !== undefined);
   receive?.(t, rest, core);
   return [t, core];
