@@ -5,6 +5,7 @@
  */
 import { describeError, type Logger } from './log.ts';
 import type { Publisher } from './publisher.ts';
+import { ACK } from './router.ts';
 import type { DeadLetterReason, IncomingMessage, Transport, Verdict } from './transport.ts';
 import { BoundedMap, type Semaphore, setTail } from './util.ts';
 
@@ -148,7 +149,7 @@ export async function sendDeadLetterCopy(
         `the ${ctx.transport.capabilities.name} transport has no dead-letter address`,
       );
     await ctx.publisher.deadLetter(m, reason, await address.call(ctx.transport, m));
-    return { kind: 'ack' };
+    return ACK;
   } catch (err) {
     ctx.logger.error('dead-lettering failed; leaving the message for redelivery', {
       messageId: m.messageId,

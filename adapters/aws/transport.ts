@@ -266,7 +266,7 @@ export class SqsTransport implements Transport {
    * FIFO queue go one call after the other, so batches cannot overtake each other.
    */
   sendToQueue(queue: string, batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
-    if (this.closed) return this.closedOutcomes(batch);
+    if (this.closed) return closedOutcomes(this, batch);
     if (!isFifo(queue)) return this.#sendToQueue(queue, batch);
     const next = (this.#fifoChains.get(queue) ?? Promise.resolve()).then(() =>
       this.#sendToQueue(queue, batch),
@@ -337,12 +337,6 @@ export class SqsTransport implements Transport {
     this.#urls.set(name, url);
   }
 
-  /** Every message of a batch refused: the transport was closed (by `stop()`). */
-  closedOutcomes(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
-    const error = new BrokerStoppedError(`${this.capabilities.name} send`);
-    return Promise.resolve(failAll(batch, error));
-  }
-
   /** Refuses further sends (the receive side also deletes the reply queue). */
   async close(): Promise<void> {
     this.closed = true;
@@ -353,6 +347,11 @@ export class SqsTransport implements Transport {
 function fifoId(k: string, v: string | undefined): void {
   if (v !== undefined && !/^[\x21-\x7e]{1,128}$/.test(v))
     throw new InvalidMessageError(`${k} on a FIFO queue must be 1–128 printable ASCII characters`);
+}
+
+/** Every message of a batch refused: the transport was closed (by `stop()`). */
+function closedOutcomes(t: Transport, batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
+  return Promise.resolve(failAll(batch, new BrokerStoppedError(`${t.capabilities.name} send`)));
 }
 
 const SET_DLQ = ': set the option `deadLetterQueue`';
@@ -584,7 +583,7 @@ export class SnsTransport extends SqsTransport {
   override send(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
     const dest = batch[0]?.destination;
     if (dest !== undefined) return this.sendToQueue(dest, batch);
-    if (this.closed) return this.closedOutcomes(batch);
+    if (this.closed) return closedOutcomes(this, batch);
     if (!this.#fifo) return this.#publish(batch);
     const next = this.#fifoChain.then(() => this.#publish(batch));
     this.#fifoChain = next.then(
