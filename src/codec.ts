@@ -50,7 +50,8 @@ export const TEXT_TYPE = 'text/plain; charset=utf-8';
 /** @see JSON_TYPE */
 export const BYTES_TYPE = 'application/octet-stream';
 
-const utf8 = new TextEncoder();
+/** One UTF-8 encoder for the core and the adapters. */
+export const utf8 = new TextEncoder();
 /**
  * Node's `Buffer` where there is one: `Buffer.from(text)` takes small texts from its shared
  * pool, ~5× faster than `TextEncoder.encode` (an `ArrayBuffer` of its own per call, each one
@@ -188,11 +189,6 @@ export class CodecRegistry {
     return jsonCodec;
   }
 
-  /** Decodes received bytes; a missing content type is read as JSON, as the seed's brokers did. */
-  decode(bytes: Uint8Array, contentType: string | undefined, codec?: Codec): unknown {
-    return (codec ?? this.#codec(contentType)).decode(bytes);
-  }
-
   /** The codec of a content type (none: JSON), or a DecodeError naming it. */
   #codec(contentType: string | undefined): Codec {
     const c = this.get(contentType ?? JSON_TYPE);
@@ -202,9 +198,13 @@ export class CodecRegistry {
 
   /**
    * Decodes a received message's body: from its `text` when the transport gave one and the
-   * codec reads text, else from its bytes.
+   * codec reads text, else from its bytes. A missing content type is read as JSON, as the
+   * seed's brokers did.
    */
-  decodeMessage(message: IncomingMessage, codec?: Codec): unknown {
+  decodeMessage(
+    message: Pick<IncomingMessage, 'body' | 'text' | 'contentType'>,
+    codec?: Codec,
+  ): unknown {
     const c = codec ?? this.#codec(message.contentType);
     const text = message.text;
     return text !== undefined && c.decodeText ? c.decodeText(text) : c.decode(message.body);

@@ -549,7 +549,7 @@ class MemoryTransport implements Transport {
     return this.inbound.deadLetterQueue!.peekAll().map(({ message: m, receiveCount, reason }) => {
       let body: unknown;
       try {
-        body = this.#codecs.decode(m.body, m.contentType);
+        body = this.#codecs.decodeMessage(m);
       } catch {
         body = m.body;
       }

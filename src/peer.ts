@@ -26,12 +26,25 @@ export function optionalPeer<T>(name: string, subpath: string): () => T {
         load ??= process.getBuiltinModule('node:module').createRequire(import.meta.url);
         module = load(name) as T;
       } catch (cause) {
-        throw new InvalidArgumentError(
-          `${subpath} needs the optional peer dependency ${name}: npm install ${name}`,
-          { cause },
-        );
+        throw peerMissing(subpath, name, cause);
       }
     }
     return module;
   };
+}
+
+/**
+ * The error for the optional peer `name`, needed by `what`, that cannot be loaded: an
+ * `InvalidArgumentError` naming the package and how to install it.
+ *
+ * @example
+ * ```ts
+ * throw peerMissing('.use()', '@middy/core', cause); // needs the optional peer dependency @middy/core: npm install @middy/core
+ * ```
+ */
+export function peerMissing(what: string, name: string, cause: unknown): InvalidArgumentError {
+  return new InvalidArgumentError(
+    `${what} needs the optional peer dependency ${name}: npm install ${name}`,
+    { cause },
+  );
 }

@@ -5,8 +5,9 @@
  */
 import { describeError, type Logger } from './log.ts';
 import type { Publisher } from './publisher.ts';
+import { ACK } from './router.ts';
 import type { DeadLetterReason, IncomingMessage, Transport, Verdict } from './transport.ts';
-import { BoundedMap, type Semaphore } from './util.ts';
+import { BoundedMap, type Semaphore, setTail } from './util.ts';
 
 /** Decides one message (route, handlers, replies). */
 export type Decide = (message: IncomingMessage) => Verdict | Promise<Verdict>;
@@ -42,7 +43,7 @@ export function isRelease(v: Verdict): boolean {
  * overtakes it. Synchronous while no message of a key had to wait.
  */
 export class OrderGate {
-  readonly #tails = new Map<string, Promise<unknown>>();
+  readonly #tails = new Map<string, Promise<void>>();
   readonly #closed = new BoundedMap<string, { readonly id: string; readonly until: number }>(
     10_000,
   );
@@ -56,14 +57,13 @@ export class OrderGate {
     const key = m.groupKey;
     if (key === undefined) return fn(m);
     const tail = this.#tails.get(key);
-    if (tail === undefined) {
-      const v = this.#step(key, m, fn, release);
-      if (v instanceof Promise) this.#setTail(key, v);
-      return v;
-    }
-    const next = tail.then(() => this.#step(key, m, fn, release));
-    this.#setTail(key, next);
-    return next;
+    // synchronous while no message of the key is in flight
+    const v =
+      tail === undefined
+        ? this.#step(key, m, fn, release)
+        : tail.then(() => this.#step(key, m, fn, release));
+    if (v instanceof Promise) setTail(this.#tails, key, v);
+    return v;
   }
 
   #step(
@@ -87,17 +87,7 @@ export class OrderGate {
       this.#closed.set(key, { id: m.messageId, until: Date.now() + v.delayMs + REOPEN_GRACE_MS });
     return v;
   }
-
-  #setTail(key: string, p: Promise<unknown>): void {
-    const t = p.then(noop, noop);
-    this.#tails.set(key, t);
-    void t.then(() => {
-      if (this.#tails.get(key) === t) this.#tails.delete(key);
-    });
-  }
 }
-
-function noop(): void {}
 
 /** Takes a handler slot (waiting when none is free) around a decision; synchronous when it can be. */
 export function withSlot(
@@ -159,7 +149,7 @@ export async function sendDeadLetterCopy(
         `the ${ctx.transport.capabilities.name} transport has no dead-letter address`,
       );
     await ctx.publisher.deadLetter(m, reason, await address.call(ctx.transport, m));
-    return { kind: 'ack' };
+    return ACK;
   } catch (err) {
     ctx.logger.error('dead-lettering failed; leaving the message for redelivery', {
       messageId: m.messageId,

@@ -5,7 +5,7 @@
 import type { CodecRegistry } from './codec.ts';
 import { InvalidArgumentError, RequestAbortedError, RequestTimeoutError } from './errors.ts';
 import type { Reply } from './options.ts';
-import { toProperties } from './router.ts';
+import { MessageProperties } from './router.ts';
 import type { IncomingMessage, Source, Transport } from './transport.ts';
 
 interface Pending {
@@ -100,7 +100,7 @@ export class Requests {
     if (!pending) return false;
     try {
       const body = this.#codecs.decodeMessage(message);
-      pending.resolve({ properties: toProperties(message, 'reply'), body });
+      pending.resolve({ properties: new MessageProperties(message, 'reply'), body });
     } catch (err) {
       pending.reject(err instanceof Error ? err : new Error(String(err)));
     }

@@ -11,7 +11,7 @@ import type { AddOptions, BrokerStats, Handler, Properties } from './options.ts'
 import type { Publisher } from './publisher.ts';
 import { type StandardSchema, validateBody } from './schema.ts';
 import type { DeadLetterReason, IncomingMessage, Verdict } from './transport.ts';
-import { BoundedSet, checkNonEmpty, checkOptionKeys } from './util.ts';
+import { BoundedMap, checkNonEmpty, checkOptionKeys } from './util.ts';
 
 interface Route {
   readonly handlers: { handler: Handler; replyTo: string | undefined }[];
@@ -44,7 +44,7 @@ export const ACK: Verdict = Object.freeze({ kind: 'ack' });
 export class Router {
   readonly #routes = new Map<string, Route>();
   /** Unknown targets already logged: bounded, keyed by a bounded prefix of the target. */
-  readonly #unknownSeen = new BoundedSet(1000);
+  readonly #unknownSeen = new BoundedMap<string, true>(1000);
   readonly #s: RouterSettings;
 
   constructor(settings: RouterSettings) {
@@ -91,10 +91,8 @@ export class Router {
     else {
       stats.deadLettered++;
       this.#s.logger.warn('message dead-lettered', {
-        messageId: message.messageId,
-        target: clip(message.target),
+        ...about(message),
         reason: verdict.reason.code,
-        deliveryCount: message.deliveryCount,
       });
     }
     return verdict;
@@ -105,12 +103,14 @@ export class Router {
     if (!target) return deadLetter('missing-target', 'the message carries no target');
     const route = this.#routes.get(target);
     if (!route) {
+      const t = cut(target, 200);
       if (this.#s.unknownTarget === 'dead-letter')
-        return deadLetter('unknown-target', `no handler for target "${clip(target)}"`);
+        return deadLetter('unknown-target', `no handler for target "${t}"`);
       this.#s.stats.discarded++;
-      if (this.#unknownSeen.add(clip(target)!)) {
+      if (!this.#unknownSeen.get(t)) {
+        this.#unknownSeen.set(t, true);
         this.#s.logger.warn('no handler for target; message discarded (logged once per target)', {
-          target: clip(target),
+          target: t,
           messageId: message.messageId,
         });
       }
@@ -143,7 +143,7 @@ export class Router {
     route: Route,
     body: unknown,
   ): Verdict | Promise<Verdict> {
-    const properties = toProperties(message, target);
+    const properties = new MessageProperties(message, target);
     const handlers = route.handlers;
     let replies: PendingReply[] | undefined;
     for (let i = 0; i < handlers.length; i++) {
@@ -202,9 +202,7 @@ export class Router {
       );
     }
     s.logger.info('handler failed; message left for redelivery', {
-      messageId: message.messageId,
-      target: clip(message.target),
-      deliveryCount: message.deliveryCount,
+      ...about(message),
       error: errorKind(err),
     });
     const exp = Math.min(30, Math.max(0, message.deliveryCount - 1));
@@ -233,10 +231,7 @@ export class Router {
         else
           logger.info(
             'handler returned a value but the message has no reply address; reply dropped',
-            {
-              target: clip(message.target),
-              messageId: message.messageId,
-            },
+            about(message),
           );
       }
       const results = await Promise.allSettled(encoded.map((e) => publisher.enqueue(e)));
@@ -256,6 +251,11 @@ function clip(s: string | undefined): string | undefined {
   return s === undefined ? s : cut(s, 200);
 }
 
+/** What a log line says of a message: its id, bounded target and delivery count (no content). */
+function about(m: IncomingMessage): Record<string, unknown> {
+  return { messageId: m.messageId, target: clip(m.target), deliveryCount: m.deliveryCount };
+}
+
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return (
     v !== null &&
@@ -268,17 +268,13 @@ export function deadLetter(code: DeadLetterReason['code'], description: string):
   return { kind: 'dead-letter', reason: { code, description } };
 }
 
-export function toProperties(m: IncomingMessage, target: string): Properties {
-  return new MessageProperties(m, target);
-}
-
 /**
  * What a handler sees. `publishedAt` is a getter, read from the message on first use (SQS
  * makes the Date only when asked: most handlers never read it, and it was the largest cost of
  * a Lambda dispatch after JSON.parse); JSON and `console.log` show it like the other fields,
  * but `{ ...properties }` does not copy it.
  */
-class MessageProperties implements Properties {
+export class MessageProperties implements Properties {
   // assigned in the constructor, in this order (what toJSON spreads)
   declare readonly target: string;
   declare readonly messageId: string;

@@ -67,12 +67,11 @@ export class Semaphore {
     }
     return false;
   }
-  async acquire(): Promise<void> {
-    if (this.#free > 0) {
-      this.#free--;
-      return;
-    }
-    await new Promise<void>((resolve) => this.#waiters.push(resolve));
+  /** Takes a slot, waiting for one when none is free. */
+  acquire(): Promise<void> {
+    return this.tryAcquire()
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => this.#waiters.push(resolve));
   }
   release(): void {
     const next = this.#waiters.shift();
@@ -96,12 +95,7 @@ export class Idle {
     this.#n++;
   }
   leave(): void {
-    this.#n--;
-    if (this.#n === 0) {
-      const w = this.#waiters;
-      this.#waiters = [];
-      for (const f of w) f();
-    }
+    if (--this.#n === 0) for (const f of this.#waiters.splice(0)) f();
   }
   wait(): Promise<void> {
     return this.#n === 0 ? Promise.resolve() : new Promise((r) => this.#waiters.push(r));
@@ -148,6 +142,21 @@ export class BoundedSet extends BoundedMap<string, true> {
   }
 }
 
+function noop(): void {}
+
+/**
+ * Makes `p` the tail of `key`'s chain in `tails` (what the next in line waits for: settled
+ * either way), and removes it once settled unless a later one took its place. One chain per
+ * key: the order gate's group keys, the sends to one FIFO queue.
+ */
+export function setTail(tails: Map<string, Promise<void>>, key: string, p: Promise<unknown>): void {
+  const t = p.then(noop, noop);
+  tails.set(key, t);
+  void t.then(() => {
+    if (tails.get(key) === t) tails.delete(key);
+  });
+}
+
 /** Waits `ms`, or less when `signal` aborts. Never rejects. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   if (ms <= 0 || signal?.aborted) return Promise.resolve();
@@ -177,8 +186,9 @@ export function soon(fn: () => void): Timer {
 
 /** Cancels a {@link soon} or a `setTimeout`. */
 export function cancel(t: Timer): void {
-  if (typeof t === 'object' && t !== null && 'immediate' in t)
-    globalThis.clearImmediate(t.immediate as ReturnType<typeof setImmediate>);
+  // a timeout is a number or a Timeout object: neither has `immediate`
+  const immediate = (t as { immediate?: ReturnType<typeof setImmediate> }).immediate;
+  if (immediate) globalThis.clearImmediate(immediate);
   else clearTimeout(t as ReturnType<typeof setTimeout>);
 }
 

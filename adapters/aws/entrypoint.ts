@@ -8,6 +8,7 @@ import type { Broker } from '../../src/broker.ts';
 import { dispatch, loggerOf } from '../../src/entrypoint.ts';
 import { InvalidArgumentError } from '../../src/errors.ts';
 import { describeError } from '../../src/log.ts';
+import { peerMissing } from '../../src/peer.ts';
 import type { IncomingMessage, Verdict } from '../../src/transport.ts';
 import { checkOneOf, checkOptionKeys } from '../../src/util.ts';
 import { fromSqsRecord, type SnsRecord, type SqsRecord } from './wire.ts';
@@ -161,7 +162,7 @@ export function lambdaHandler(broker: Broker, options: LambdaHandlerOptions = {}
   const logger = loggerOf(broker);
   if ((broker as { deadLetterQueue?: unknown }).deadLetterQueue === undefined) {
     logger.warn(
-      "lambdaHandler: no deadLetterQueue: dead letters go to the source queue's RedrivePolicy target (without one, or from SNS, they fail on every delivery)",
+      'lambdaHandler: no deadLetterQueue: without a RedrivePolicy on the source queue (or for SNS events) dead letters fail every delivery',
       { broker: broker.constructor.name },
     );
   }
@@ -224,18 +225,13 @@ export function lambdaHandler(broker: Broker, options: LambdaHandlerOptions = {}
   return handler;
 }
 
-async function loadMiddy(): Promise<(handler: unknown) => MiddyInstance> {
-  try {
-    const mod = (await import('@middy/core')) as unknown as {
-      default: (handler: unknown) => MiddyInstance;
-    };
-    return mod.default;
-  } catch (cause) {
-    throw new InvalidArgumentError(
-      '.use() needs the optional peer @middy/core: npm install @middy/core',
-      { cause },
-    );
-  }
+function loadMiddy(): Promise<(handler: unknown) => MiddyInstance> {
+  return import('@middy/core').then(
+    (mod) => (mod as unknown as { default: (handler: unknown) => MiddyInstance }).default,
+    (cause: unknown) => {
+      throw peerMissing('.use()', '@middy/core', cause);
+    },
+  );
 }
 
 /** The partial batch response: the records that did not come out `ack`. */
@@ -259,7 +255,7 @@ function checkSqsRecord(r: SqsRecord | null | undefined): void {
     r.messageId === '' ||
     typeof r.body !== 'string'
   )
-    throw refused('unsupported event (not SQS or SNS), or an SQS record without messageId or body');
+    throw refused('not an SQS or SNS event, or an SQS record lacks messageId or body');
 }
 
 /**

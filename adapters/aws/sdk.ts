@@ -23,12 +23,8 @@ export const snsSdk = /* @__PURE__ */ optionalPeer<SnsModule>(
 
 /** The AWS error name (`QueueDoesNotExist`, `InvalidParameterValue`...) of an SDK error. */
 export function awsErrorName(err: unknown): string {
-  if (err && typeof err === 'object') {
-    const e = err as { name?: unknown; Code?: unknown };
-    if (typeof e.Code === 'string') return e.Code;
-    if (typeof e.name === 'string') return e.name;
-  }
-  return 'Error';
+  const e = (typeof err === 'object' ? err : null) as { name?: unknown; Code?: unknown } | null;
+  return typeof e?.Code === 'string' ? e.Code : typeof e?.name === 'string' ? e.name : 'Error';
 }
 
 /** True when the service says the fault is the caller's: retrying the same call will not help. */

@@ -27,7 +27,7 @@ import type {
   Source,
   Transport,
 } from '../../src/transport.ts';
-import { BoundedMap, checkNonEmpty, checkOptionKeys, pick } from '../../src/util.ts';
+import { BoundedMap, checkNonEmpty, checkOptionKeys, pick, setTail } from '../../src/util.ts';
 import { awsErrorName, isClientFault, isNotFound, snsSdk, sqsSdk } from './sdk.ts';
 import { measureWire, sqsAttributes, validateWire, wireBody } from './wire.ts';
 
@@ -234,14 +234,8 @@ export class SqsTransport implements Transport {
     if (dest !== undefined && isFifo(dest)) {
       if (message.delaySeconds)
         throw new InvalidMessageError('SQS FIFO queues have no per-message delay (delaySeconds)');
-      for (const [k, v] of [
-        ['groupKey', message.groupKey],
-        ['deduplicationId', message.deduplicationId],
-      ] as const)
-        if (v !== undefined && !/^[\x21-\x7e]{1,128}$/.test(v))
-          throw new InvalidMessageError(
-            `${k} on a FIFO queue must be 1–128 printable ASCII characters`,
-          );
+      fifoId('groupKey', message.groupKey);
+      fifoId('deduplicationId', message.deduplicationId);
     }
   }
 
@@ -250,9 +244,10 @@ export class SqsTransport implements Transport {
     if (isQueueUrl(queue)) return Promise.resolve(queue);
     return cached(this.#urls, queue, () => {
       const arn = parseQueueArn(queue);
-      const input = arn
-        ? { QueueName: arn.name, QueueOwnerAWSAccountId: arn.account || undefined }
-        : { QueueName: queue };
+      const input = {
+        QueueName: arn?.name ?? queue,
+        QueueOwnerAWSAccountId: arn?.account || undefined,
+      };
       return this.client.send(new (sqsSdk().GetQueueUrlCommand)(input)).then((r) => {
         if (!r.QueueUrl) throw new Error(`no URL for queue ${queue.slice(0, 200)}`);
         return r.QueueUrl;
@@ -271,18 +266,12 @@ export class SqsTransport implements Transport {
    * FIFO queue go one call after the other, so batches cannot overtake each other.
    */
   sendToQueue(queue: string, batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
-    if (this.closed) return this.closedOutcomes(batch);
+    if (this.closed) return closedOutcomes(this, batch);
     if (!isFifo(queue)) return this.#sendToQueue(queue, batch);
-    const previous = this.#fifoChains.get(queue) ?? Promise.resolve();
-    const next = previous.then(() => this.#sendToQueue(queue, batch));
-    const tail = next.then(
-      () => undefined,
-      () => undefined,
+    const next = (this.#fifoChains.get(queue) ?? Promise.resolve()).then(() =>
+      this.#sendToQueue(queue, batch),
     );
-    this.#fifoChains.set(queue, tail);
-    void tail.then(() => {
-      if (this.#fifoChains.get(queue) === tail) this.#fifoChains.delete(queue);
-    });
+    setTail(this.#fifoChains, queue, next);
     return next;
   }
 
@@ -314,37 +303,30 @@ export class SqsTransport implements Transport {
    * the RedrivePolicy target of the queue it came from (its `source`: the queue URL, or a
    * Lambda record's `eventSourceARN`).
    */
-  deadLetterAddress(message: IncomingMessage): Promise<string> {
+  async deadLetterAddress(message: IncomingMessage): Promise<string> {
     const configured = this.#options.deadLetterQueue;
-    if (configured !== undefined) return Promise.resolve(configured);
+    if (configured !== undefined) return configured;
     const source = message.source;
-    if (source === undefined || !(isQueueUrl(source) || parseQueueArn(source))) {
-      return Promise.reject(
-        new InvalidArgumentError(
-          'no source queue to dead-letter to: set the option `deadLetterQueue`',
-        ),
-      );
-    }
+    if (source === undefined || !(isQueueUrl(source) || parseQueueArn(source)))
+      throw new InvalidArgumentError(`no source queue to dead-letter to${SET_DLQ}`);
     return this.deadLetterQueueFor(source);
   }
 
   /** The dead-letter queue URL of a source queue, from its RedrivePolicy (cached, bounded). */
   deadLetterQueueFor(source: string): Promise<string> {
     return cached(this.#dlqs, source, async () => {
-      const url = await this.queueUrl(source);
       const r = await this.client.send(
         new (sqsSdk().GetQueueAttributesCommand)({
-          QueueUrl: url,
+          QueueUrl: await this.queueUrl(source),
           AttributeNames: ['RedrivePolicy'],
         }),
       );
-      const policy = r.Attributes?.RedrivePolicy;
-      const arn = policy
-        ? (JSON.parse(policy) as { deadLetterTargetArn?: string }).deadLetterTargetArn
-        : undefined;
+      const arn = (
+        JSON.parse(r.Attributes?.RedrivePolicy ?? '{}') as { deadLetterTargetArn?: string }
+      ).deadLetterTargetArn;
       if (!arn)
         throw new InvalidArgumentError(
-          `queue ${source.slice(0, 200)} has no RedrivePolicy: set the option \`deadLetterQueue\``,
+          `queue ${source.slice(0, 200)} has no RedrivePolicy${SET_DLQ}`,
         );
       return this.queueUrl(arn);
     });
@@ -355,17 +337,24 @@ export class SqsTransport implements Transport {
     this.#urls.set(name, url);
   }
 
-  /** Every message of a batch refused: the transport was closed (by `stop()`). */
-  closedOutcomes(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
-    const error = new BrokerStoppedError(`${this.capabilities.name} send`);
-    return Promise.resolve(failAll(batch, error));
-  }
-
   /** Refuses further sends (the receive side also deletes the reply queue). */
   async close(): Promise<void> {
     this.closed = true;
   }
 }
+
+/** Throws unless `v` (option `k`) is undefined or an id a FIFO queue takes. */
+function fifoId(k: string, v: string | undefined): void {
+  if (v !== undefined && !/^[\x21-\x7e]{1,128}$/.test(v))
+    throw new InvalidMessageError(`${k} on a FIFO queue must be 1–128 printable ASCII characters`);
+}
+
+/** Every message of a batch refused: the transport was closed (by `stop()`). */
+function closedOutcomes(t: Transport, batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
+  return Promise.resolve(failAll(batch, new BrokerStoppedError(`${t.capabilities.name} send`)));
+}
+
+const SET_DLQ = ': set the option `deadLetterQueue`';
 
 /** The promise cached under `key`, else `make()`'s, cached until it rejects (bounded). */
 function cached<T>(
@@ -387,29 +376,26 @@ function batchOutcomes(
   batch: readonly OutgoingMessage[],
   successful: readonly { Id?: string; MessageId?: string }[] = [],
   failed: readonly { Id?: string; Code?: string; Message?: string; SenderFault?: boolean }[] = [],
-  ownIds = false,
 ): SendOutcome[] {
   // filled by Id (an Id that is not an index of the batch is ignored); an entry the service did
   // not answer gets its error last (an Error per message up front would cost a stack trace
   // each on the common all-successful path)
   const outcomes: SendOutcome[] = [];
   for (const s of successful) {
-    const m = batch[Number(s.Id)];
-    if (m)
-      outcomes[Number(s.Id)] = {
-        ok: true,
-        messageId: (ownIds ? undefined : s.MessageId) ?? m.messageId,
-      };
+    const i = Number(s.Id);
+    if (batch[i]) outcomes[i] = { ok: true, messageId: s.MessageId ?? batch[i].messageId };
   }
-  for (const f of failed)
-    if (batch[Number(f.Id)])
-      outcomes[Number(f.Id)] = {
+  for (const f of failed) {
+    const i = Number(f.Id);
+    if (batch[i])
+      outcomes[i] = {
         ok: false,
         error: Object.assign(new Error(f.Message ?? f.Code ?? 'failed'), {
           name: f.Code ?? 'Error',
           $fault: f.SenderFault ? 'client' : 'server',
         }),
       };
+  }
   return batch.map(
     (_, i) =>
       outcomes[i] ?? {
@@ -447,7 +433,7 @@ export function sqsParts(
   receive: SqsReceiveFactory | undefined,
 ): [SqsTransport, BrokerOptions] {
   const [own, core, rest] = split(options, SQS_KEYS, receive, 'SqsBroker');
-  checkNonEmpty(own.queue, 'SqsBroker: `queue` (a name, URL or ARN, required)');
+  checkNonEmpty(own.queue, 'SqsBroker: `queue` (a name, URL or ARN)');
   const t = new SqsTransport(own, receive !== undefined);
   receive?.(t, rest, core);
   return [t, core];
@@ -597,7 +583,7 @@ export class SnsTransport extends SqsTransport {
   override send(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
     const dest = batch[0]?.destination;
     if (dest !== undefined) return this.sendToQueue(dest, batch);
-    if (this.closed) return this.closedOutcomes(batch);
+    if (this.closed) return closedOutcomes(this, batch);
     if (!this.#fifo) return this.#publish(batch);
     const next = this.#fifoChain.then(() => this.#publish(batch));
     this.#fifoChain = next.then(
@@ -633,7 +619,11 @@ export class SnsTransport extends SqsTransport {
         new sdk.PublishBatchCommand({ TopicArn: arn, PublishBatchRequestEntries: entries }),
       );
       // the message id is ours (the `message_id` attribute), not SNS's
-      return batchOutcomes(batch, r.Successful, r.Failed, true);
+      return batchOutcomes(
+        batch,
+        r.Successful?.map(({ Id }) => ({ Id })),
+        r.Failed,
+      );
     } catch (error) {
       if (awsErrorName(error).startsWith('NotFound')) this.#topicArn = undefined;
       return failAll(batch, error);

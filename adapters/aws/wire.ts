@@ -22,11 +22,12 @@
  *   record's `eventSourceARN` / subscription ARN); what can never be read is marked `poison`.
  */
 import type { Message } from '@aws-sdk/client-sqs';
+import { utf8 } from '../../src/codec.ts';
 import { InvalidMessageError } from '../../src/errors.ts';
 import { cut } from '../../src/log.ts';
 import { setOwn as put } from '../../src/publisher.ts';
 import type { DeadLetterReason, IncomingMessage, OutgoingMessage } from '../../src/transport.ts';
-import { WIRE } from '../../src/transport.ts';
+import { RESERVED_HEADERS, WIRE } from '../../src/transport.ts';
 
 /** Most message attributes SQS (and SNS → SQS) carries. */
 export const MAX_ATTRIBUTES = 10;
@@ -41,13 +42,12 @@ const EMPTY_PLACEHOLDER = '-';
 
 /** Names the adapter uses on the wire besides the core's reserved ones. */
 export const AWS_RESERVED: ReadonlySet<string> = new Set([
-  ...Object.values(WIRE),
+  ...RESERVED_HEADERS,
   BODY_ENCODING,
   EMPTY_HEADERS,
   DEAD_LETTER_HEADERS,
 ]);
 
-const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const looseUtf8 = /* @__PURE__ */ new TextDecoder('utf-8', { ignoreBOM: true });
 
@@ -62,7 +62,7 @@ export function xmlSafe(s: string): boolean {
 }
 
 /** Replaces what SQS/SNS cannot carry with U+FFFD (for texts we write: reasons), cut at `max`. */
-export function sanitize(s: string, max = Number.MAX_SAFE_INTEGER): string {
+export function sanitize(s: string, max = Infinity): string {
   return cut(s.replace(NOT_XML_SAFE_G, '\ufffd'), max);
 }
 
@@ -165,7 +165,6 @@ function deadLetterAttributes(
   );
   // A null-prototype object: a header named "__proto__" is data like any other.
   const user: Record<string, string> = Object.create(null);
-  let names = 0;
   let direct = true;
   for (const k of Object.keys(m.headers)) {
     const v = m.headers[k]!;
@@ -174,16 +173,14 @@ function deadLetterAttributes(
       continue;
     }
     user[k] = v;
-    names++;
     if (!carriableHeader(k, v)) direct = false;
   }
-  if (names > 0) {
-    const attrs: [string, string][] = [];
-    if (direct) pushHeaders(attrs, user);
-    if (direct && out.length + attrs.length <= MAX_ATTRIBUTES) out.push(...attrs);
-    // JSON escapes control characters and lone surrogates; sanitize only replaces what is left
-    else out.push([DEAD_LETTER_HEADERS, sanitize(JSON.stringify(user), 200_000)]);
-  }
+  // (no user headers: nothing to push, and out has room for it)
+  const attrs: [string, string][] = [];
+  if (direct) pushHeaders(attrs, user);
+  if (direct && out.length + attrs.length <= MAX_ATTRIBUTES) out.push(...attrs);
+  // JSON escapes control characters and lone surrogates; sanitize only replaces what is left
+  else out.push([DEAD_LETTER_HEADERS, sanitize(JSON.stringify(user), 200_000)]);
   if (out.length < MAX_ATTRIBUTES) out.push([WIRE.deliveryCount, String(reason.deliveryCount)]);
   return out;
 }
@@ -191,7 +188,7 @@ function deadLetterAttributes(
 /** A received header that can travel as an attribute of its own on a dead-letter copy. */
 function carriableHeader(k: string, v: string): boolean {
   // the AWS SDK v3 drops an attribute named "__proto__" on receive
-  return k !== '__proto__' && headerProblem(k, v, '') === undefined;
+  return k !== '__proto__' && headerProblem(k, '') === undefined && xmlSafe(v);
 }
 
 /**
@@ -221,13 +218,11 @@ export function attributeNameProblem(name: string): string | undefined {
 const NAME_RULE =
   'names take 1-256 of A-Za-z0-9_-. (no leading, trailing or double "."; "AWS."/"Amazon." are reserved)';
 
-/** Why a user header cannot travel as an attribute of its own, or undefined when it can. */
-function headerProblem(k: string, v: string, where: string): string | undefined {
+/** Why a user header's name cannot travel as an attribute, or undefined when it can. */
+function headerProblem(k: string, where: string): string | undefined {
   if (k === WIRE.traceparent) return undefined;
   if (AWS_RESERVED.has(k)) return `is reserved by cloudmom on ${where}`;
   if (!NAME.test(k)) return `cannot travel on ${where}: ${NAME_RULE}`;
-  if (!xmlSafe(v))
-    return `has characters ${where} cannot carry (control characters, lone surrogates)`;
   return undefined;
 }
 
@@ -240,16 +235,18 @@ export function validateWire(
   where: string,
   options: { messageId?: boolean } = {},
 ): void {
-  for (const [k, v] of Object.entries(m.headers)) {
-    const problem = headerProblem(k, v, where);
+  for (const k of Object.keys(m.headers)) {
+    const problem = headerProblem(k, where);
     if (problem) throw new InvalidMessageError(`header "${k}" ${problem}`);
   }
-  for (const [, field] of FIELDS) {
-    const v = m[field];
-    if (v !== undefined && !xmlSafe(v))
-      throw new InvalidMessageError(`${field} has characters ${where} cannot carry`);
-  }
-  const count = wireAttributes(m, options).length;
+  // the values of the fields and headers, as they travel
+  const attrs = wireAttributes(m, options);
+  for (const [k, v] of attrs)
+    if (!xmlSafe(v))
+      throw new InvalidMessageError(
+        `attribute "${k}" has characters ${where} cannot carry (control characters, lone surrogates)`,
+      );
+  const count = attrs.length;
   if (count > MAX_ATTRIBUTES) {
     throw new InvalidMessageError(
       `the message needs ${count} attributes (fields and headers) but ${where} carries at most ${MAX_ATTRIBUTES}`,

@@ -166,7 +166,7 @@ export function readDeadLetter(m: Message): ReadDeadLetter {
   const incoming = fromSqsMessage(m, 'dlq');
   let body: unknown;
   try {
-    body = codecs.decode(incoming.body, incoming.contentType);
+    body = codecs.decodeMessage(incoming);
   } catch {
     body = incoming.body;
   }

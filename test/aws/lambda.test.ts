@@ -194,7 +194,7 @@ describe('lambdaHandler on SQS events', () => {
     await expect(handler({ Records: [] } as never, ctx)).rejects.toThrow(/no Records/);
     await expect(
       handler({ Records: [{ eventSource: 'aws:kinesis' }] } as never, ctx),
-    ).rejects.toThrow(/unsupported event/);
+    ).rejects.toThrow(/not an SQS or SNS event/);
     await broker.publish('x', 't');
     const event = await eventOf(queue, 1);
     const broken = { Records: [{ ...event.Records[0]!, messageId: '' }] };

@@ -25,15 +25,24 @@ describe('codecs', () => {
   });
 
   it('refuses undecodable bytes with DecodeError', () => {
-    expect(() => reg.decode(new TextEncoder().encode('{bad'), 'application/json')).toThrow(
-      DecodeError,
-    );
-    expect(() => reg.decode(new Uint8Array([0xff, 0xfe]), 'text/plain')).toThrow(DecodeError);
-    expect(() => reg.decode(new Uint8Array([1]), 'application/x-unknown')).toThrow(DecodeError);
+    expect(() =>
+      reg.decodeMessage({
+        body: new TextEncoder().encode('{bad'),
+        contentType: 'application/json',
+      }),
+    ).toThrow(DecodeError);
+    expect(() =>
+      reg.decodeMessage({ body: new Uint8Array([0xff, 0xfe]), contentType: 'text/plain' }),
+    ).toThrow(DecodeError);
+    expect(() =>
+      reg.decodeMessage({ body: new Uint8Array([1]), contentType: 'application/x-unknown' }),
+    ).toThrow(DecodeError);
   });
 
   it('reads a missing content type as JSON', () => {
-    expect(reg.decode(new TextEncoder().encode('[1]'), undefined)).toEqual([1]);
+    expect(
+      reg.decodeMessage({ body: new TextEncoder().encode('[1]'), contentType: undefined }),
+    ).toEqual([1]);
   });
 
   it('lets a registered codec override a built-in one', () => {
@@ -42,7 +51,12 @@ describe('codecs', () => {
       encode: () => new Uint8Array([1]),
       decode: () => 'custom',
     };
-    expect(new CodecRegistry([custom]).decode(new Uint8Array(), 'application/json')).toBe('custom');
+    expect(
+      new CodecRegistry([custom]).decodeMessage({
+        body: new Uint8Array(),
+        contentType: 'application/json',
+      }),
+    ).toBe('custom');
   });
 });
 
