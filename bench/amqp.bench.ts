@@ -7,6 +7,7 @@
  * - A2 consume: `AmqpBroker.start()` handling a pre-filled queue vs a raw `basic.consume`
  *   loop with the same prefetch (50) acking each message, both on a connection opened before
  *   the rounds and timed from opening their channel and consumer to the last message (goal ≥ 0.9);
+ *   each side keeps its first broker or channel referenced (bench/rounds.ts `keepFirst`);
  * - A3 `request()` round trip p50 (sequential).
  * Warm-up, then interleaved rounds (bench/rounds.ts); medians of each and of the paired ratios.
  */
@@ -14,7 +15,7 @@ import { AmqpBroker } from 'cloudmom/amqp';
 import { Connection } from 'rabbitmq-client';
 import { startRabbitmq } from '../test/emulators/amqp/rabbitmq.ts';
 import { BENCH_BODY, rawAmqpPublish } from './anchors.ts';
-import { interleave, median, ratioRow } from './rounds.ts';
+import { interleave, keepFirst, median, ratioRow } from './rounds.ts';
 import type { BenchRow, BenchSuite } from './types.ts';
 
 const N = 10_000;
@@ -90,7 +91,7 @@ export const suite: BenchSuite = {
         await fill();
         // on the raw side's connection, opened before the rounds: both sides time opening a
         // channel and a consumer, and the drain (not a connection's setup)
-        const b = new AmqpBroker({ ...opts, connection: conn });
+        const b = keepFirst('A2 ours', new AmqpBroker({ ...opts, connection: conn }));
         let n = 0;
         let done!: () => void;
         const all = new Promise<void>((r) => {
@@ -115,7 +116,7 @@ export const suite: BenchSuite = {
           done = r;
         });
         const r = await rate(N, async () => {
-          const c = await conn.acquire();
+          const c = keepFirst('A2 raw', await conn.acquire());
           ch = c;
           await c.basicQos({ prefetchCount: PREFETCH });
           await c.basicConsume({ queue }, (m) => {
