@@ -38,7 +38,8 @@ export class CloudmomError extends Error {
     options?: { cause?: unknown; retryable?: boolean },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
+    // a bundler that minifies renames classes: the subclasses name themselves (a field)
+    this.name = new.target === CloudmomError ? 'CloudmomError' : new.target.name;
     this.code = code;
     this.retryable = options?.retryable ?? false;
   }
@@ -52,6 +53,7 @@ export class CloudmomError extends Error {
  * ```
  */
 export class InvalidArgumentError extends CloudmomError {
+  override name = 'InvalidArgumentError';
   constructor(message: string, options?: { cause?: unknown }) {
     super('invalid-argument', message, options);
   }
@@ -66,6 +68,7 @@ export class InvalidArgumentError extends CloudmomError {
  * ```
  */
 export class InvalidMessageError extends CloudmomError {
+  override name = 'InvalidMessageError';
   constructor(message: string, options?: { cause?: unknown }) {
     super('invalid-message', message, options);
   }
@@ -79,6 +82,7 @@ export class InvalidMessageError extends CloudmomError {
  * ```
  */
 export class MessageTooLargeError extends CloudmomError {
+  override name = 'MessageTooLargeError';
   declare readonly size: number;
   declare readonly limit: number;
   constructor(size: number, limit: number, where: string) {
@@ -99,6 +103,8 @@ export class MessageTooLargeError extends CloudmomError {
  * ```
  */
 export class DecodeError extends CloudmomError {
+  override name = 'DecodeError';
+
   constructor(message: string, options?: { cause?: unknown }) {
     super('decode-failed', message, options);
   }
@@ -112,6 +118,7 @@ export class DecodeError extends CloudmomError {
  * ```
  */
 export class SchemaError extends CloudmomError {
+  override name = 'SchemaError';
   declare readonly issues: readonly { message: string; path?: readonly unknown[] }[];
   constructor(message: string, issues: readonly { message: string; path?: readonly unknown[] }[]) {
     super('schema-invalid', message);
@@ -127,6 +134,7 @@ export class SchemaError extends CloudmomError {
  * ```
  */
 export class ReplyNotAllowedError extends CloudmomError {
+  override name = 'ReplyNotAllowedError';
   declare readonly address: string;
   constructor(address: string) {
     super('reply-not-allowed', `reply address "${address}" is not in the reply allow-list`);
@@ -143,6 +151,7 @@ export class ReplyNotAllowedError extends CloudmomError {
  * ```
  */
 export class RequestTimeoutError extends CloudmomError {
+  override name = 'RequestTimeoutError';
   declare readonly correlationId: string;
   declare readonly timeoutMs: number;
   constructor(correlationId: string, timeoutMs: number, target: string) {
@@ -164,6 +173,7 @@ export class RequestTimeoutError extends CloudmomError {
  * ```
  */
 export class RequestAbortedError extends CloudmomError {
+  override name = 'RequestAbortedError';
   constructor(message: string, options?: { cause?: unknown }) {
     super('request-aborted', message, options);
   }
@@ -177,6 +187,7 @@ export class RequestAbortedError extends CloudmomError {
  * ```
  */
 export class BrokerStoppedError extends CloudmomError {
+  override name = 'BrokerStoppedError';
   constructor(what: string) {
     super('broker-stopped', `${what}: the broker is stopped`);
   }
@@ -190,6 +201,7 @@ export class BrokerStoppedError extends CloudmomError {
  * ```
  */
 export class SendError extends CloudmomError {
+  override name = 'SendError';
   constructor(message: string, options?: { cause?: unknown; retryable?: boolean }) {
     super('send-failed', message, options);
   }
@@ -205,6 +217,7 @@ export class SendError extends CloudmomError {
  * ```
  */
 export class NotFoundError extends CloudmomError {
+  override name = 'NotFoundError';
   constructor(message: string, options?: { cause?: unknown }) {
     super('not-found', message, options);
   }
@@ -237,6 +250,7 @@ export type PublishResult =
  * ```
  */
 export class PublishBatchError extends CloudmomError {
+  override name = 'PublishBatchError';
   declare readonly results: readonly PublishResult[];
   constructor(results: readonly PublishResult[]) {
     const failed = results.filter((r) => !r.ok).map((r) => r.error as CloudmomError);

@@ -124,6 +124,7 @@ export interface KafkaHandlerOptions {
  * ```
  */
 export class KafkaBatchRetryError extends CloudmomError {
+  override name = 'KafkaBatchRetryError';
   /** Records to retry. */
   readonly retry: number;
   /** Their ids, `<topic>/<partition>/<offset>` (at most 20). */
