@@ -20,6 +20,8 @@ export class PushBuffer<T> {
   #waiter: (() => void) | undefined;
   #error: unknown;
   #closed = false;
+  /** The signal whose abort wakes a waiting `take` (listened to once). */
+  #signal: AbortSignal | undefined;
 
   /** Messages waiting to be taken. */
   get length(): number {
@@ -50,14 +52,14 @@ export class PushBuffer<T> {
       }
       if (this.#items.length > 0) return this.#items.splice(0, max);
       if (this.#closed || signal.aborted) return [];
+      if (this.#signal !== signal) {
+        // one listener per signal, not one per wait: a consumer that keeps up with its
+        // deliveries waits once per message or so
+        this.#signal = signal;
+        signal.addEventListener('abort', () => this.#wake(), { once: true });
+      }
       await new Promise<void>((resolve) => {
-        const done = () => {
-          signal.removeEventListener('abort', done);
-          this.#waiter = undefined;
-          resolve();
-        };
-        this.#waiter = done;
-        signal.addEventListener('abort', done, { once: true });
+        this.#waiter = resolve;
       });
     }
   }
@@ -72,7 +74,9 @@ export class PushBuffer<T> {
   }
 
   #wake(): void {
-    this.#waiter?.();
+    const w = this.#waiter;
+    this.#waiter = undefined;
+    w?.();
   }
 }
 
