@@ -8,6 +8,7 @@
  *   loop with the same prefetch (50) acking each message, both on a connection opened before
  *   the rounds and timed from opening their channel and consumer to the last message (goal ≥ 0.9);
  *   each side keeps its first broker or channel referenced (bench/rounds.ts `keepFirst`);
+ *   `BENCH_A2_ROUNDS` (8) interleaved rounds;
  * - A3 `request()` round trip p50 (sequential).
  * Warm-up, then interleaved rounds (bench/rounds.ts); medians of each and of the paired ratios.
  */
@@ -130,10 +131,14 @@ export const suite: BenchSuite = {
         return r;
       };
       const a2 = wanted('A2')
-        ? await interleave({ ours: consumeOurs, raw: consumeRaw }, 4, {
-            warmup: 1,
-            log: 'A2 consume',
-          })
+        ? await interleave(
+            { ours: consumeOurs, raw: consumeRaw },
+            Number(process.env.BENCH_A2_ROUNDS ?? 8),
+            {
+              warmup: 1,
+              log: 'A2 consume',
+            },
+          )
         : undefined;
 
       // A3
