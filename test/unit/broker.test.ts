@@ -26,6 +26,31 @@ describe('reply allow-list', () => {
   });
 });
 
+/** Capabilities of the in-test transports below: batches of 10, nothing else. */
+const COUNTING: Transport['capabilities'] = {
+  name: 'counting',
+  maxMessageBytes: 1024,
+  maxBatchMessages: 10,
+  maxBatchBytes: 1024 * 1024,
+  batchLingerMs: 5,
+  ordering: false,
+  maxDelaySeconds: 0,
+  nackDelay: false,
+  deadLetter: 'copy',
+  request: false,
+  defaultReplyAllowList: [],
+};
+
+/** A broker on an in-test transport (what a platform broker is, minus the platform). */
+function brokerOn(transport: Transport): Broker {
+  class CountingBroker extends Broker {
+    constructor() {
+      super(transport, { logger: false });
+    }
+  }
+  return new CountingBroker();
+}
+
 describe('Broker options and arguments', () => {
   it('rejects unknown option keys and bad values with InvalidArgumentError', () => {
     expect(() => new MemoryBroker({ concurency: 1 } as never)).toThrow(InvalidArgumentError);
@@ -42,19 +67,7 @@ describe('Broker options and arguments', () => {
   it('batches publishes: 25 messages in sends of 10, 10, 5; a failed entry fails only its caller', async () => {
     const sends: number[] = [];
     const transport: Transport = {
-      capabilities: {
-        name: 'counting',
-        maxMessageBytes: 1024,
-        maxBatchMessages: 10,
-        maxBatchBytes: 1024 * 1024,
-        batchLingerMs: 5,
-        ordering: false,
-        maxDelaySeconds: 0,
-        nackDelay: false,
-        deadLetter: 'copy',
-        request: false,
-        defaultReplyAllowList: [],
-      },
+      capabilities: COUNTING,
       isRetryable: () => false,
       async send(batch) {
         sends.push(batch.length);
@@ -66,12 +79,7 @@ describe('Broker options and arguments', () => {
       },
       async close() {},
     };
-    class CountingBroker extends Broker {
-      constructor() {
-        super(transport, { logger: false });
-      }
-    }
-    const b = new CountingBroker();
+    const b = brokerOn(transport);
     const results = await Promise.allSettled(
       Array.from({ length: 25 }, (_, i) => b.publish({ i }, i === 3 ? 'bad' : 'good')),
     );
@@ -85,19 +93,7 @@ describe('Broker options and arguments', () => {
   it('publishBatch: one set of batches with single publishes, ids in entry order, partial failures named', async () => {
     const sends: string[][] = [];
     const transport: Transport = {
-      capabilities: {
-        name: 'counting',
-        maxMessageBytes: 1024,
-        maxBatchMessages: 10,
-        maxBatchBytes: 1024 * 1024,
-        batchLingerMs: 5,
-        ordering: false,
-        maxDelaySeconds: 0,
-        nackDelay: false,
-        deadLetter: 'copy',
-        request: false,
-        defaultReplyAllowList: [],
-      },
+      capabilities: COUNTING,
       isRetryable: () => true,
       async send(batch) {
         sends.push(batch.map((m) => m.target));
@@ -109,12 +105,7 @@ describe('Broker options and arguments', () => {
       },
       async close() {},
     };
-    class CountingBroker extends Broker {
-      constructor() {
-        super(transport, { logger: false });
-      }
-    }
-    const b = new CountingBroker();
+    const b = brokerOn(transport);
     // a single publish and a batch of 12 share the batches (10, then 3)
     const single = b.publish('x', 'one');
     const entries = Array.from({ length: 12 }, (_, i) => ({
