@@ -3,7 +3,7 @@
  * replaces it), quorum queue, ~256-byte JSON bodies:
  * - A1 confirmed publish: `AmqpBroker.publish` vs the raw client's confirmed, mandatory,
  *   persistent `Publisher.send` with the same properties, 1,000 outstanding, each on a
- *   connection opened before the rounds (goal ≥ 0.95);
+ *   connection opened before the rounds (goal ≥ 0.95), `BENCH_A1_ROUNDS` (8) interleaved rounds;
  * - A2 consume: `AmqpBroker.start()` handling a pre-filled queue vs a raw `basic.consume`
  *   loop with the same prefetch (50) acking each message, both on a connection opened before
  *   the rounds and timed from opening their channel and consumer to the last message (goal ≥ 0.9);
@@ -78,9 +78,10 @@ export const suite: BenchSuite = {
         return r;
       };
       const a1 = wanted('A1')
-        ? await interleave({ ours, raw: theirs }, 6, { warmup: 2, log: 'A1 publish' }).finally(() =>
-            publisher.stop(),
-          )
+        ? await interleave({ ours, raw: theirs }, Number(process.env.BENCH_A1_ROUNDS ?? 8), {
+            warmup: 2,
+            log: 'A1 publish',
+          }).finally(() => publisher.stop())
         : undefined;
 
       // A2

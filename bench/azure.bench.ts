@@ -9,8 +9,8 @@
  * bodies, made before the clock) against that raw loop over the same array of bodies, and
  * `publish` per message (a promise each) against the same raw loop giving each message its
  * own promise resolved with its id (`perMessage`: what a result per message costs by itself);
- * a third row puts `publish` against the plain raw loop, without a goal. Interleaved rounds
- * (bench/rounds.ts), fresh queues per round; each row again divided by the CPU time of this
+ * a third row puts `publish` against the plain raw loop, without a goal. `BENCH_AZURE_ROUNDS` (11) interleaved rounds
+ * (bench/rounds.ts; `BENCH_AZURE_ROUNDS`, 11), fresh queues per round; each row again divided by the CPU time of this
  * process instead of the wall clock, which other processes' load disturbs less.
  *
  * Consume (issue 13): `ServiceBusBroker.start()` draining a queue pre-filled with N messages
@@ -28,7 +28,7 @@ import { interleave, keepFirst, ratioRow } from './rounds.ts';
 import type { BenchRow, BenchSuite } from './types.ts';
 
 const N = Number(process.env.BENCH_AZURE_MESSAGES ?? 5000);
-const ROUNDS = Number(process.env.BENCH_AZURE_ROUNDS ?? 7);
+const ROUNDS = Number(process.env.BENCH_AZURE_ROUNDS ?? 11);
 const CONSUME_N = Number(process.env.BENCH_AZURE_CONSUME_MESSAGES ?? 3000);
 const CONSUME_ROUNDS = Number(process.env.BENCH_AZURE_CONSUME_ROUNDS ?? 5);
 const CONCURRENCY = 50;

@@ -11,7 +11,7 @@
  *   both from a fresh group's join to the N-th record. Rows: records keyed (100 keys, the
  *   broker orders per key), and keyless with `orderKeyless: false`; and, for information,
  *   keyless in partition order (the default: one record at a time per partition).
- * After a warm-up, interleaved rounds (bench/rounds.ts); rows give medians and the median of the
+ * After a warm-up, `BENCH_KAFKA_ROUNDS` (11) interleaved rounds (bench/rounds.ts); rows give medians and the median of the
  * paired ratios. Each side keeps its first client referenced through the rounds (`keepFirst`).
  */
 import { randomUUID } from 'node:crypto';
@@ -25,7 +25,7 @@ import type { BenchRow, BenchSuite } from './types.ts';
 const N = 20_000;
 const WINDOW = 1000;
 const BATCH = 500;
-const ROUNDS = 7;
+const ROUNDS = Number(process.env.BENCH_KAFKA_ROUNDS ?? 11);
 const WARMUP = 3;
 const body = BENCH_BODY;
 const gc = (globalThis as { gc?: () => void }).gc;
