@@ -9,9 +9,10 @@
  * bodies, made before the clock) against that raw loop over the same array of bodies, and
  * `publish` per message (a promise each) against the same raw loop giving each message its
  * own promise resolved with its id (`perMessage`: what a result per message costs by itself);
- * a third row puts `publish` against the plain raw loop, without a goal. `BENCH_AZURE_ROUNDS` (11) interleaved rounds
- * (bench/rounds.ts; `BENCH_AZURE_ROUNDS`, 11), fresh queues per round; each row again divided by the CPU time of this
- * process instead of the wall clock, which other processes' load disturbs less.
+ * a third row puts `publish` against the plain raw loop, without a goal. `BENCH_AZURE_ROUNDS`
+ * (11) interleaved rounds (bench/rounds.ts), fresh queues per round; each row again divided by
+ * the CPU time of this process instead of the wall clock, which other processes' load disturbs
+ * less.
  *
  * Consume (issue 13): `ServiceBusBroker.start()` draining a queue pre-filled with N messages
  * (a handler that does nothing, `concurrency` 50: the core completes each message) against the
