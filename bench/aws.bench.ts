@@ -11,6 +11,7 @@
  *   `publishBatch(array)` vs sqs-producer `send(array)` (the same shape: one call, N messages);
  *   and the limit: raw `SendMessageBatch` calls of 10 by hand, all at once — against one
  *   SendMessage each (the emulator's ceiling for any batching client) and against `publish`.
+ *   Every anchor sends the attributes cloudmom sends (target, content_type, message_id).
  * - P7: SQS consume, draining 2,000 messages: `SqsBroker.start()` (the core's receive loop over
  *   ReceiveMessage(10) + DeleteMessageBatch, concurrency 10) vs a hand-written
  *   ReceiveMessage(10) + DeleteMessageBatch loop (the limit), on moto and fauxqs; the median of
@@ -18,6 +19,7 @@
  *   one batch of 10 in hand at a time, the same concurrency).
  */
 import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
@@ -316,6 +318,7 @@ async function publishBench(
                   MessageAttributes: {
                     target: { DataType: 'String', StringValue: 'orders' },
                     content_type: { DataType: 'String', StringValue: 'application/json' },
+                    message_id: { DataType: 'String', StringValue: randomUUID() },
                   },
                 }),
               ),
@@ -339,6 +342,7 @@ async function publishBench(
                     MessageAttributes: {
                       target: { DataType: 'String', StringValue: 'orders' },
                       content_type: { DataType: 'String', StringValue: 'application/json' },
+                      message_id: { DataType: 'String', StringValue: randomUUID() },
                     },
                   })),
                 }),
@@ -358,6 +362,7 @@ async function publishBench(
               messageAttributes: {
                 target: { DataType: 'String', StringValue: 'orders' },
                 content_type: { DataType: 'String', StringValue: 'application/json' },
+                message_id: { DataType: 'String', StringValue: randomUUID() },
               },
             })),
           ),
