@@ -12,6 +12,8 @@
  *   and the limit: raw `SendMessageBatch` calls of 10 by hand, all at once — against one
  *   SendMessage each (the emulator's ceiling for any batching client) and against `publish`.
  *   Every anchor sends the attributes cloudmom sends (target, content_type, message_id).
+ *   A warm-up round, then interleaved rounds; each broker side keeps its first broker
+ *   (bench/rounds.ts `keepFirst`).
  * - P7: SQS consume, draining 2,000 messages: `SqsBroker.start()` (the core's receive loop over
  *   ReceiveMessage(10) + DeleteMessageBatch, concurrency 10) vs a hand-written
  *   ReceiveMessage(10) + DeleteMessageBatch loop (the limit), on moto and fauxqs; the median of
@@ -40,7 +42,7 @@ import { Producer } from 'sqs-producer';
 import { lambdaHandler, SqsBroker, type SqsEvent } from '../adapters/aws/index.ts';
 import { awsClientConfig, startMoto } from '../test/emulators/aws/moto.ts';
 import { cacheDir, ROOT } from '../test/emulators/harness.ts';
-import { interleave, ratioRow, since } from './rounds.ts';
+import { interleave, keepFirst, ratioRow, since } from './rounds.ts';
 import { events, handLoop, QUEUE_ARN, record } from './sqs-events.ts';
 import type { BenchRow, BenchSuite } from './types.ts';
 
@@ -288,7 +290,10 @@ async function publishBench(
     {
       ours: async () => {
         const url = await fresh('ours');
-        const broker = new SqsBroker({ queue: url, client: sqs, logger: false });
+        const broker = keepFirst(
+          `P3 ours ${emulator}`,
+          new SqsBroker({ queue: url, client: sqs, logger: false }),
+        );
         const rate = await time(() =>
           Promise.all(Array.from({ length: N }, (_, i) => broker.publish(body(i), 'orders'))),
         );
@@ -297,7 +302,10 @@ async function publishBench(
       },
       batch: async () => {
         const url = await fresh('batch');
-        const broker = new SqsBroker({ queue: url, client: sqs, logger: false });
+        const broker = keepFirst(
+          `P3 batch ${emulator}`,
+          new SqsBroker({ queue: url, client: sqs, logger: false }),
+        );
         const rate = await time(() =>
           broker.publishBatch(
             Array.from({ length: N }, (_, i) => ({ body: body(i), target: 'orders' })),
@@ -370,7 +378,7 @@ async function publishBench(
       },
     },
     P3_ROUNDS,
-    { warmup: 0, log: `P3 ${emulator} msg/s` },
+    { warmup: 1, log: `P3 ${emulator} msg/s` },
   );
   // request(): the per-instance reply queue costs one CreateQueue on the first request
   const rpc = await (async () => {
@@ -540,13 +548,16 @@ async function consumeBench(endpoint: string, emulator: string): Promise<BenchRo
     const all = new Promise<void>((r) => {
       done = r;
     });
-    const broker = new SqsBroker({
-      queue: url,
-      client: sqs,
-      logger: false,
-      concurrency: 10,
-      waitTimeSeconds: 1,
-    });
+    const broker = keepFirst(
+      `P7 ours ${emulator}`,
+      new SqsBroker({
+        queue: url,
+        client: sqs,
+        logger: false,
+        concurrency: 10,
+        waitTimeSeconds: 1,
+      }),
+    );
     broker.add('orders', (_p, body: { id: number }) => {
       sink += body.id;
       if (++n === N) done();
@@ -593,23 +604,27 @@ async function consumeBench(endpoint: string, emulator: string): Promise<BenchRo
     const all = new Promise<void>((r) => {
       done = r;
     });
-    const consumer = SqsConsumer.create({
-      queueUrl: url,
-      sqs,
-      batchSize: 10,
-      waitTimeSeconds: 1,
-      pollingWaitTimeMs: 0,
-      messageAttributeNames: ['All'],
-      messageSystemAttributeNames: ['All'],
-      handleMessageBatch: async (ms) => {
-        for (const m of ms) {
-          if (m.MessageAttributes?.target?.StringValue === 'orders') sink += JSON.parse(m.Body!).id;
-          n++;
-        }
-        if (n >= N) done();
-        return ms;
-      },
-    });
+    const consumer = keepFirst(
+      `P7 peer ${emulator}`,
+      SqsConsumer.create({
+        queueUrl: url,
+        sqs,
+        batchSize: 10,
+        waitTimeSeconds: 1,
+        pollingWaitTimeMs: 0,
+        messageAttributeNames: ['All'],
+        messageSystemAttributeNames: ['All'],
+        handleMessageBatch: async (ms) => {
+          for (const m of ms) {
+            if (m.MessageAttributes?.target?.StringValue === 'orders')
+              sink += JSON.parse(m.Body!).id;
+            n++;
+          }
+          if (n >= N) done();
+          return ms;
+        },
+      }),
+    );
     consumer.on('error', () => {});
     const t0 = performance.now();
     consumer.start();
