@@ -28,7 +28,8 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import { BrokerCore } from '../../src/broker-core.ts';
 import type { Body } from '../../src/codec.ts';
 import { InvalidArgumentError } from '../../src/errors.ts';
-import type { PublishEntry, Reply, RequestOptions } from '../../src/options.ts';
+import type { BrokerOptions, PublishEntry, Reply, RequestOptions } from '../../src/options.ts';
+import type { Transport } from '../../src/transport.ts';
 import { takeSnsEvents } from './sns-events.ts';
 import {
   type SnsBrokerOptions as AwsSnsBrokerOptions,
@@ -82,16 +83,46 @@ export type SnsBrokerOptions = Omit<
   'waitTimeSeconds' | 'visibilityTimeoutSeconds' | 'pollers'
 >;
 
-/** What the function-side brokers' `start()`, `request()` and `publishBatch()` reject with. */
-const refusal = (name: string, what: string) =>
-  new InvalidArgumentError(
-    `${name}.${what}(): not in cloudmom/aws/lambda: import ${name} from 'cloudmom/aws'`,
-  );
+/**
+ * What the function-side brokers share: the core without its long-running side, with
+ * `start()`, `request()` and `publishBatch()` of their own that reject with an
+ * `InvalidArgumentError` naming the broker of `cloudmom/aws` to import instead.
+ */
+abstract class FunctionBroker extends BrokerCore {
+  /** The class name the refusals give (a minifier renames classes). */
+  readonly #name: string;
+
+  protected constructor(name: string, transport: Transport, options: BrokerOptions) {
+    super(transport, options);
+    this.#name = name;
+  }
+
+  #refusal(what: string): InvalidArgumentError {
+    return new InvalidArgumentError(
+      `${this.#name}.${what}(): not in cloudmom/aws/lambda: import ${this.#name} from 'cloudmom/aws'`,
+    );
+  }
+
+  /** Refused (no receive loop here): rejects with an `InvalidArgumentError` naming `cloudmom/aws`. */
+  async start(): Promise<void> {
+    throw this.#refusal('start');
+  }
+
+  /** Refused (no reply queue here): rejects with an `InvalidArgumentError` naming `cloudmom/aws`. */
+  async request(_body: Body, _target: string, _options?: RequestOptions): Promise<Reply> {
+    throw this.#refusal('request');
+  }
+
+  /** Refused (kept out of a function's bundle): rejects with an `InvalidArgumentError` naming `cloudmom/aws`; `publish` each message instead (batched the same way). */
+  async publishBatch(_entries: readonly PublishEntry[]): Promise<string[]> {
+    throw this.#refusal('publishBatch');
+  }
+}
 
 /**
  * An SQS broker for a Lambda function: the `SqsBroker` of `cloudmom/aws` (same options,
- * same publish, handlers, replies and dead-letter copies) without `start()` and `request()`,
- * which reject with an `InvalidArgumentError` naming `cloudmom/aws`. Pass it to
+ * same publish, handlers, replies and dead-letter copies) without `start()`, `request()` and
+ * `publishBatch()`, which reject with an `InvalidArgumentError` naming `cloudmom/aws`. Pass it to
  * {@link lambdaHandler} for SQS events (SNS envelopes in SQS bodies included); SNS events
  * (topic → function) need the {@link SnsBroker}.
  *
@@ -103,28 +134,13 @@ const refusal = (name: string, what: string) =>
  * export const handler = lambdaHandler(broker);
  * ```
  */
-export class SqsBroker extends BrokerCore {
+export class SqsBroker extends FunctionBroker {
   readonly #transport: SqsTransport;
 
   constructor(options: SqsBrokerOptions) {
     const [transport, core] = sqsParts(options, undefined);
-    super(transport, core);
+    super('SqsBroker', transport, core);
     this.#transport = transport;
-  }
-
-  /** Refused (no receive loop here): rejects with an `InvalidArgumentError` naming `cloudmom/aws`. */
-  async start(): Promise<void> {
-    throw refusal('SqsBroker', 'start');
-  }
-
-  /** Refused (no reply queue here): rejects with an `InvalidArgumentError` naming `cloudmom/aws`. */
-  async request(_body: Body, _target: string, _options?: RequestOptions): Promise<Reply> {
-    throw refusal('SqsBroker', 'request');
-  }
-
-  /** Refused (kept out of a function's bundle): rejects with an `InvalidArgumentError` naming `cloudmom/aws`; `publish` each message instead (batched the same way). */
-  async publishBatch(_entries: readonly PublishEntry[]): Promise<string[]> {
-    throw refusal('SqsBroker', 'publishBatch');
   }
 
   /** The SQS client (injected, or created on first use). */
@@ -145,8 +161,8 @@ export class SqsBroker extends BrokerCore {
 
 /**
  * An SNS broker for a Lambda function: the `SnsBroker` of `cloudmom/aws` (publish to the
- * topic, SNS events dispatched, replies over SQS) without `start()` and `request()`, which
- * reject with an `InvalidArgumentError` naming `cloudmom/aws`.
+ * topic, SNS events dispatched, replies over SQS) without `start()`, `request()` and
+ * `publishBatch()`, which reject with an `InvalidArgumentError` naming `cloudmom/aws`.
  *
  * @example
  * ```ts
@@ -156,29 +172,14 @@ export class SqsBroker extends BrokerCore {
  * export const handler = lambdaHandler(broker);
  * ```
  */
-export class SnsBroker extends BrokerCore {
+export class SnsBroker extends FunctionBroker {
   readonly #transport: SnsTransport;
 
   constructor(options: SnsBrokerOptions) {
     const [transport, core] = snsParts(options, undefined);
-    super(transport, core);
+    super('SnsBroker', transport, core);
     this.#transport = transport;
     takeSnsEvents(this);
-  }
-
-  /** Refused (no receive loop here): rejects with an `InvalidArgumentError` naming `cloudmom/aws`. */
-  async start(): Promise<void> {
-    throw refusal('SnsBroker', 'start');
-  }
-
-  /** Refused (no reply queue here): rejects with an `InvalidArgumentError` naming `cloudmom/aws`. */
-  async request(_body: Body, _target: string, _options?: RequestOptions): Promise<Reply> {
-    throw refusal('SnsBroker', 'request');
-  }
-
-  /** Refused (kept out of a function's bundle): rejects with an `InvalidArgumentError` naming `cloudmom/aws`; `publish` each message instead (batched the same way). */
-  async publishBatch(_entries: readonly PublishEntry[]): Promise<string[]> {
-    throw refusal('SnsBroker', 'publishBatch');
   }
 
   /** The SNS client (injected, or created on first use). */
