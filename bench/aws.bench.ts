@@ -286,34 +286,27 @@ async function publishBench(
     await f();
     return N / ((performance.now() - t0) / 1000);
   };
+  /** A round on a broker of a fresh queue (each side keeps its first broker): its publish rate. */
+  const onBroker = (name: string, publish: (broker: SqsBroker) => Promise<unknown>) => async () => {
+    const url = await fresh(name);
+    const broker = keepFirst(
+      `P3 ${name} ${emulator}`,
+      new SqsBroker({ queue: url, client: sqs, logger: false }),
+    );
+    const rate = await time(() => publish(broker));
+    await broker.stop();
+    return rate;
+  };
   const got = await interleave(
     {
-      ours: async () => {
-        const url = await fresh('ours');
-        const broker = keepFirst(
-          `P3 ours ${emulator}`,
-          new SqsBroker({ queue: url, client: sqs, logger: false }),
-        );
-        const rate = await time(() =>
-          Promise.all(Array.from({ length: N }, (_, i) => broker.publish(body(i), 'orders'))),
-        );
-        await broker.stop();
-        return rate;
-      },
-      batch: async () => {
-        const url = await fresh('batch');
-        const broker = keepFirst(
-          `P3 batch ${emulator}`,
-          new SqsBroker({ queue: url, client: sqs, logger: false }),
-        );
-        const rate = await time(() =>
-          broker.publishBatch(
-            Array.from({ length: N }, (_, i) => ({ body: body(i), target: 'orders' })),
-          ),
-        );
-        await broker.stop();
-        return rate;
-      },
+      ours: onBroker('ours', (broker) =>
+        Promise.all(Array.from({ length: N }, (_, i) => broker.publish(body(i), 'orders'))),
+      ),
+      batch: onBroker('batch', (broker) =>
+        broker.publishBatch(
+          Array.from({ length: N }, (_, i) => ({ body: body(i), target: 'orders' })),
+        ),
+      ),
       single: async () => {
         const url = await fresh('single');
         return time(() =>
