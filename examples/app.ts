@@ -3,7 +3,7 @@
  * `serverless.yml` and `infra/` deploy to the clouds. Platform entrypoints in
  * `examples/<platform>/` register these same handlers on their platform's broker.
  */
-import type { Broker, Properties } from 'cloudmom';
+import type { BrokerCore, Properties } from 'cloudmom';
 
 /** Targets the example app handles. */
 export const TARGETS = {
@@ -22,7 +22,7 @@ export const TARGETS = {
  * await broker.start();
  * ```
  */
-export function registerExample<B extends Broker>(
+export function registerExample<B extends BrokerCore>(
   broker: B,
   options: { log?: (line: string) => void; helloReplyTo?: string } = {},
 ): B {

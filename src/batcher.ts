@@ -104,7 +104,7 @@ export class Batcher {
               messages[i]!,
               outcomes[i] ?? {
                 ok: false,
-                error: new SendError('the transport returned no outcome for this message'),
+                error: new SendError('no outcome from the transport'),
               },
             );
         },

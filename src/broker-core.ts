@@ -39,11 +39,11 @@ import type {
   Transport,
   Verdict,
 } from './transport.ts';
-import { checkOneOf, checkOptionKeys, Idle, positiveInt, Semaphore } from './util.ts';
+import { checkNumber, checkOneOf, checkOptionKeys, EMPTY, Idle, Semaphore } from './util.ts';
 
 /** Internal handle used by the platform entrypoints and tests; not part of the public API. */
 /** The options of a publish that gave none (one object for all of them). */
-const NO_OPTIONS: PublishOptions = Object.freeze({});
+const NO_OPTIONS: PublishOptions = EMPTY;
 
 export const INTERNALS: unique symbol = Symbol('cloudmom.internals');
 
@@ -111,10 +111,10 @@ export interface LongRunning {
 
 /**
  * The broker without its long-running side: publish, add, dispatch from a function
- * entrypoint, stop. {@link Broker} (what every platform broker extends) adds `start()` and
- * `request()`; the function-side brokers (`SqsBroker` of `cloudmom/aws/lambda`) add the two
- * as refusals (they reject with an `InvalidArgumentError` naming the broker to use instead),
- * so both have the type of {@link Broker}.
+ * entrypoint, stop. {@link Broker} (what every platform broker extends) adds `start()`,
+ * `request()` and `publishBatch()`; the function-side brokers (`SqsBroker` and `SnsBroker` of
+ * `cloudmom/aws/lambda`) are a `BrokerCore` and no more. Code that works on both kinds (a
+ * function that registers handlers) takes a `BrokerCore`.
  *
  * @example
  * ```ts
@@ -163,11 +163,11 @@ export class BrokerCore {
     const stats = this.stats;
     const codecs = new CodecRegistry(options.codecs);
     const logger = options.logger === false ? silentLogger : (options.logger ?? jsonLogger());
-    const concurrency = positiveInt(options.concurrency ?? 10, 'concurrency');
-    const requestTimeoutMs = positiveInt(options.requestTimeoutMs ?? 30_000, 'requestTimeoutMs');
+    const concurrency = checkNumber(options.concurrency ?? 10, 'concurrency');
+    const requestTimeoutMs = checkNumber(options.requestTimeoutMs ?? 30_000, 'requestTimeoutMs');
     checkOptionKeys(options.retry, ['baseDelayMs', 'maxDelayMs'], 'retry');
-    const retryBaseMs = nonNegative(options.retry?.baseDelayMs ?? 1000, 'retry.baseDelayMs');
-    const retryMaxMs = nonNegative(options.retry?.maxDelayMs ?? 60_000, 'retry.maxDelayMs');
+    const retryBaseMs = checkNumber(options.retry?.baseDelayMs ?? 1000, 'retry.baseDelayMs', 0);
+    const retryMaxMs = checkNumber(options.retry?.maxDelayMs ?? 60_000, 'retry.maxDelayMs', 0);
     const unknownTarget = checkOneOf(
       options.unknownTarget ?? 'discard',
       ['discard', 'dead-letter'] as const,
@@ -183,7 +183,7 @@ export class BrokerCore {
       allow: allowListMatcher(
         options.replyAllowList ?? transport.capabilities.defaultReplyAllowList,
       ),
-      maxDeliveries: positiveInt(options.maxDeliveries ?? 5, 'maxDeliveries'),
+      maxDeliveries: checkNumber(options.maxDeliveries ?? 5, 'maxDeliveries'),
       retryBaseMs,
       retryMaxMs,
       unknownTarget,
@@ -368,12 +368,6 @@ export class BrokerCore {
 }
 
 const releasedByGroup = () => RELEASED_BY_GROUP;
-
-function nonNegative(v: unknown, name: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
-    throw new InvalidArgumentError(`${name} must be a number ≥ 0, got ${String(v)}`);
-  return v;
-}
 
 /** Builds the reply allow-list predicate. */
 export function allowListMatcher(

@@ -160,25 +160,17 @@ export function mediaType(contentType: string): string {
 export class CodecRegistry {
   readonly #byType = new Map<string, Codec>();
   constructor(extra: readonly Codec[] = []) {
-    for (const c of [jsonCodec, textCodec, bytesCodec, ...extra])
-      this.#byType.set(mediaType(c.contentType), c);
+    const all = [jsonCodec, textCodec, bytesCodec, ...extra];
+    for (const c of all) this.#byType.set(mediaType(c.contentType), c);
+    // a codec's content type as it travels ("text/plain; charset=utf-8") is a key of its own,
+    // so what cloudmom publishes is found without parsing (unless a later codec took its type)
+    for (const c of all)
+      if (this.#byType.get(mediaType(c.contentType)) === c) this.#byType.set(c.contentType, c);
   }
-
-  /** Content types as received → their codec (null: none), so `mediaType` runs once per string. */
-  readonly #seen = new Map<string, Codec | null>();
 
   /** The codec for a content type, or undefined. */
   get(contentType: string): Codec | undefined {
-    // A media type as registered ("application/json") is its own key.
-    const exact = this.#byType.get(contentType);
-    if (exact) return exact;
-    const seen = this.#seen.get(contentType);
-    if (seen !== undefined) return seen ?? undefined;
-    const codec = this.#byType.get(mediaType(contentType));
-    // Content types come off the wire: bound what they can make us remember.
-    if (this.#seen.size >= 256) this.#seen.clear();
-    this.#seen.set(contentType, codec ?? null);
-    return codec;
+    return this.#byType.get(contentType) ?? this.#byType.get(mediaType(contentType));
   }
 
   /** Picks the codec for a body: bytes → octet-stream, string → text, anything else → JSON. */
@@ -192,7 +184,7 @@ export class CodecRegistry {
   /** The codec of a content type (none: JSON), or a DecodeError naming it. */
   #codec(contentType: string | undefined): Codec {
     const c = this.get(contentType ?? JSON_TYPE);
-    if (!c) throw new DecodeError(`no codec registered for content type "${contentType}"`);
+    if (!c) throw new DecodeError(`no codec for content type "${contentType}"`);
     return c;
   }
 

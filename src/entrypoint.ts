@@ -6,8 +6,7 @@
  * calls, HTTP status). It never touches a transport: routing, handlers, replies and the
  * dead-letter copy happen in the core.
  */
-import type { Broker } from './broker.ts';
-import { type DispatchOptions, INTERNALS } from './broker-core.ts';
+import { type BrokerCore, type DispatchOptions, INTERNALS } from './broker-core.ts';
 import type { Logger } from './log.ts';
 import type { IncomingMessage, Verdict } from './transport.ts';
 
@@ -29,7 +28,7 @@ export type { DispatchOptions } from './broker-core.ts';
  * ```
  */
 export function dispatch(
-  broker: Broker,
+  broker: BrokerCore,
   messages: readonly IncomingMessage[],
   options: DispatchOptions = {},
 ): Verdict[] | Promise<Verdict[]> {
@@ -44,6 +43,6 @@ export function dispatch(
  * loggerOf(broker).warn('event of an unexpected type', { type });
  * ```
  */
-export function loggerOf(broker: Broker): Logger {
+export function loggerOf(broker: BrokerCore): Logger {
   return broker[INTERNALS].logger;
 }

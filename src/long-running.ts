@@ -14,7 +14,7 @@ import { Consumer } from './receiver.ts';
 import { Requests } from './requests.ts';
 import { ACK } from './router.ts';
 import type { IncomingMessage, Source } from './transport.ts';
-import { Idle, positiveInt, Semaphore } from './util.ts';
+import { checkNumber, Idle, Semaphore } from './util.ts';
 
 /** Most messages in hand on this instance's reply address. */
 const REPLY_BUDGET = 100;
@@ -84,7 +84,7 @@ class LongRunningParts implements LongRunning {
   async request(body: Body, target: string, options: RequestOptions): Promise<Reply> {
     const core = this.#core;
     const { timeoutMs = core.requestTimeoutMs, signal, ...publishOptions } = options;
-    positiveInt(timeoutMs, 'timeoutMs');
+    checkNumber(timeoutMs, 'timeoutMs');
     if (signal?.aborted)
       throw new RequestAbortedError('request aborted before it was sent', { cause: signal.reason });
     const replyTo = await this.#requests.address();

@@ -151,7 +151,7 @@ export async function sendDeadLetterCopy(
     await ctx.publisher.deadLetter(m, reason, await address.call(ctx.transport, m));
     return ACK;
   } catch (err) {
-    ctx.logger.error('dead-lettering failed; leaving the message for redelivery', {
+    ctx.logger.error('dead-lettering failed; message left for redelivery', {
       messageId: m.messageId,
       reason: reason.code,
       error: describeError(err),

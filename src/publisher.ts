@@ -14,9 +14,10 @@ import {
   RESERVED_HEADERS,
   type SendOutcome,
   type Transport,
-  WIRE,
+  WIRE_DEAD_LETTER_TRUNCATED,
+  WIRE_TRACEPARENT,
 } from './transport.ts';
-import { checkNonEmpty, checkOptionKeys, positiveInt } from './util.ts';
+import { checkNonEmpty, checkNumber, checkOptionKeys, EMPTY } from './util.ts';
 
 /** Web Crypto's UUID: no `node:crypto` import, so loading the core stays cheap (cold starts, edge runtimes). */
 export const randomUUID = (): string => {
@@ -26,7 +27,7 @@ export const randomUUID = (): string => {
 let webCrypto: { randomUUID(): string } | undefined;
 
 /** The headers of a message published without any (one frozen object for all of them). */
-const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+const NO_HEADERS = EMPTY as Record<string, string>;
 
 /** Publish options that must be non-empty strings when given. */
 const STRING_OPTIONS = [
@@ -71,7 +72,7 @@ export class Publisher {
     checkOptionKeys(batch, ['maxMessages', 'lingerMs'], 'batch');
     this.#batcher = new Batcher((messages) => this.#send(messages), {
       maxMessages: Math.min(
-        positiveInt(batch?.maxMessages ?? caps.maxBatchMessages, 'batch.maxMessages'),
+        checkNumber(batch?.maxMessages ?? caps.maxBatchMessages, 'batch.maxMessages'),
         caps.maxBatchMessages,
       ),
       maxBytes: caps.maxBatchBytes,
@@ -171,7 +172,7 @@ export class Publisher {
   ): Promise<string> {
     const headers: Record<string, string> = {};
     for (const k of Object.keys(message.headers))
-      if (!RESERVED_HEADERS.has(k) || k === WIRE.traceparent)
+      if (!RESERVED_HEADERS.has(k) || k === WIRE_TRACEPARENT)
         setOwn(headers, k, message.headers[k]!);
     const body = message.body;
     let out: OutgoingMessage = {
@@ -192,7 +193,7 @@ export class Publisher {
       out = {
         ...out,
         body: body.subarray(0, Math.max(0, body.byteLength - over - 64)),
-        headers: { ...headers, [WIRE.deadLetterTruncated]: String(body.byteLength) },
+        headers: { ...headers, [WIRE_DEAD_LETTER_TRUNCATED]: String(body.byteLength) },
       };
       size = this.measure(out);
     }
@@ -264,9 +265,12 @@ export function defaultMeasure(m: OutgoingMessage): number {
   return n;
 }
 
-/** Node's native UTF-8 length (Buffer.byteLength), where there is one. */
-const nativeLength = (globalThis as { Buffer?: { byteLength(s: string, e: 'utf8'): number } })
-  .Buffer?.byteLength;
+/**
+ * Node's native UTF-8 length (Buffer.byteLength), where there is one; a pure call, so a bundle
+ * that never measures this way leaves it out.
+ */
+const nativeLength = /* @__PURE__ */ (() =>
+  (globalThis as { Buffer?: { byteLength(s: string, e: 'utf8'): number } }).Buffer?.byteLength)();
 
 /** Bytes of a string in UTF-8, without encoding it (lone surrogates count as U+FFFD). */
 export function utf8Length(s: string): number {

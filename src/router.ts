@@ -228,11 +228,7 @@ export class Router {
         // the message's own reply address first (target "reply"), else the route's replyTo
         const to = message.replyTo !== undefined ? 'reply' : replyTo;
         if (to !== undefined) encoded.push(publisher.encode(value, to, options, message.replyTo));
-        else
-          logger.info(
-            'handler returned a value but the message has no reply address; reply dropped',
-            about(message),
-          );
+        else logger.info('reply dropped: the message has no reply address', about(message));
       }
       const results = await Promise.allSettled(encoded.map((e) => publisher.enqueue(e)));
       for (const r of results) if (r.status === 'rejected') throw r.reason;

@@ -11,12 +11,8 @@ export function checkNonEmpty(
 
 /** `value` when it is one of `allowed`; else throws InvalidArgumentError listing them. */
 export function checkOneOf<T>(value: unknown, allowed: readonly T[], name: string): T {
-  if (!allowed.includes(value as T)) {
-    const names = allowed.map((v) => JSON.stringify(v));
-    throw new InvalidArgumentError(
-      `${name} must be ${names.slice(0, -1).join(', ')} or ${names.at(-1)}`,
-    );
-  }
+  if (!allowed.includes(value as T))
+    throw new InvalidArgumentError(`${name} must be one of ${allowed.map(String).join(', ')}`);
   return value as T;
 }
 
@@ -80,10 +76,22 @@ export class Semaphore {
   }
 }
 
-export function positiveInt(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new InvalidArgumentError(`${name} must be a positive integer, got ${String(value)}`);
-  }
+/** One frozen empty object for every "none given" (headers, options): never written to. */
+export const EMPTY: Readonly<Record<string, never>> = Object.freeze({});
+
+/**
+ * `value` when it is a number of at least `min`: with `min` 1 a positive integer, with 0 any
+ * finite number ≥ 0; else an InvalidArgumentError naming `name`.
+ */
+export function checkNumber(value: unknown, name: string, min: 0 | 1 = 1): number {
+  if (
+    typeof value !== 'number' ||
+    !(min ? Number.isInteger(value) : Number.isFinite(value)) ||
+    value < min
+  )
+    throw new InvalidArgumentError(
+      `${name} must be ${min ? 'a positive integer' : 'a number ≥ 0'}, got ${String(value)}`,
+    );
   return value;
 }
 

@@ -42,8 +42,8 @@ import type {
   Source,
   Transport,
 } from '../../src/transport.ts';
-import { SENT, WIRE } from '../../src/transport.ts';
-import { asBuffer, checkOptionKeys, pick, positiveInt, sleep } from '../../src/util.ts';
+import { SENT, WIRE_DELIVERY_COUNT } from '../../src/transport.ts';
+import { asBuffer, checkNumber, checkOptionKeys, pick, sleep } from '../../src/util.ts';
 import {
   deliveredBody,
   fromWire,
@@ -186,7 +186,7 @@ export class AmqpBroker extends Broker {
   constructor(options: AmqpBrokerOptions = {}) {
     checkOptionKeys(options, [...BROKER_OPTION_KEYS, ...AMQP_KEYS], 'AmqpBroker');
     const [own, core] = pick(options, AMQP_KEYS);
-    const transport = new AmqpTransport(own, positiveInt(core.concurrency ?? 10, 'concurrency'));
+    const transport = new AmqpTransport(own, checkNumber(core.concurrency ?? 10, 'concurrency'));
     super(transport, core);
     this.#transport = transport;
   }
@@ -279,18 +279,18 @@ class AmqpTransport implements Transport {
       (!Array.isArray(s.bindings) || s.bindings.some((b) => typeof b !== 'string'))
     )
       throw new InvalidArgumentError('AmqpBroker: bindings must be an array of routing keys');
-    if (s.deliveryLimit !== undefined) positiveInt(s.deliveryLimit, 'deliveryLimit');
+    if (s.deliveryLimit !== undefined) checkNumber(s.deliveryLimit, 'deliveryLimit');
     if (s.connection !== undefined && (typeof s.connection !== 'object' || s.connection === null))
       throw new InvalidArgumentError('AmqpBroker: connection must be a rabbitmq-client Connection');
     this.#declare = s.declare ?? true;
-    this.#prefetch = s.prefetch === undefined ? concurrency : positiveInt(s.prefetch, 'prefetch');
+    this.#prefetch = s.prefetch === undefined ? concurrency : checkNumber(s.prefetch, 'prefetch');
     const injectedFrameMax = (s.connection as { _opt?: { frameMax?: number } } | undefined)?._opt
       ?.frameMax;
     this.#frameMax = s.connectionOptions?.frameMax ?? injectedFrameMax ?? LIMITS.frameMax;
     const maxMessageBytes =
       s.maxMessageBytes === undefined
         ? LIMITS.messageBytes
-        : positiveInt(s.maxMessageBytes, 'maxMessageBytes');
+        : checkNumber(s.maxMessageBytes, 'maxMessageBytes');
     this.capabilities = {
       name: 'amqp',
       maxMessageBytes,
@@ -535,7 +535,7 @@ class AmqpTransport implements Transport {
       appId: m.appId,
       priority: m.priority,
       deliveryMode: 2,
-      headers: { ...m.headers, [WIRE.deliveryCount]: String(deliveryCount) },
+      headers: { ...m.headers, [WIRE_DELIVERY_COUNT]: String(deliveryCount) },
     };
     await this.#confirmedPublish(this.#pub(), '', queue, properties, body);
   }

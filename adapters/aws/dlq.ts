@@ -12,7 +12,11 @@ import type {
   IncomingMessage,
   Source,
 } from '../../src/transport.ts';
-import { WIRE } from '../../src/transport.ts';
+import {
+  WIRE_DEAD_LETTER_DESCRIPTION,
+  WIRE_DEAD_LETTER_REASON,
+  WIRE_DEAD_LETTER_TRUNCATED,
+} from '../../src/transport.ts';
 import { deleteReceived, releaseReceived } from './receive.ts';
 import { sqsSdk } from './sdk.ts';
 import type { SqsTransport } from './transport.ts';
@@ -56,12 +60,12 @@ export async function openSqsDeadLetters(
 /** `dead_letter_reason` / `_description` as the core's copy wrote them; none when SQS moved it (maxReceiveCount). */
 function reason(m: IncomingMessage): ReturnType<DeadLetters['reason']> {
   const a = (m.raw as Message).MessageAttributes;
-  const code = a?.[WIRE.deadLetterReason]?.StringValue;
+  const code = a?.[WIRE_DEAD_LETTER_REASON]?.StringValue;
   if (code === undefined) return undefined;
-  const truncated = a?.[WIRE.deadLetterTruncated]?.StringValue;
+  const truncated = a?.[WIRE_DEAD_LETTER_TRUNCATED]?.StringValue;
   return {
     code: code as DeadLetterReason['code'],
-    description: a?.[WIRE.deadLetterDescription]?.StringValue ?? '',
+    description: a?.[WIRE_DEAD_LETTER_DESCRIPTION]?.StringValue ?? '',
     ...(truncated !== undefined ? { truncatedFrom: Number(truncated) } : {}),
   };
 }

@@ -4,7 +4,7 @@
  * core with `dispatch()`, and answers Lambda from one verdict per record; it never touches a
  * transport. `@middy/core` is loaded only when a middleware is added (`.use()` and friends).
  */
-import type { Broker } from '../../src/broker.ts';
+import type { BrokerCore } from '../../src/broker-core.ts';
 import { dispatch, loggerOf } from '../../src/entrypoint.ts';
 import { InvalidArgumentError } from '../../src/errors.ts';
 import { describeError } from '../../src/log.ts';
@@ -23,7 +23,7 @@ export type SnsFailure = 'dead-letter' | 'retry';
 
 /** Dispatches the records of an SNS event; throws (Lambda retries) when one failed. */
 export type SnsEvents = (
-  broker: Broker,
+  broker: BrokerCore,
   records: readonly unknown[],
   snsFailure: SnsFailure,
 ) => undefined | Promise<undefined>;
@@ -147,7 +147,10 @@ type MiddyInstance = ((event: unknown, context: unknown) => Promise<unknown>) & 
  * export const handler = lambdaHandler(broker); // handler.use(middyMiddleware) works with @middy/core
  * ```
  */
-export function lambdaHandler(broker: Broker, options: LambdaHandlerOptions = {}): LambdaHandler {
+export function lambdaHandler(
+  broker: BrokerCore,
+  options: LambdaHandlerOptions = {},
+): LambdaHandler {
   checkOptionKeys(options, ['ordered', 'snsFailure'], 'lambdaHandler');
   const ordered = checkOneOf(
     options.ordered ?? 'auto',
@@ -273,7 +276,7 @@ function sqsRecordsOf(event: unknown): SqsRecord[] | undefined {
 }
 
 /** The broker's SNS-event handling (the SqsBroker of cloudmom/aws/lambda has none: smaller bundle). */
-function snsOf(broker: Broker): SnsEvents {
+function snsOf(broker: BrokerCore): SnsEvents {
   const sns = (broker as { [SNS_EVENTS]?: SnsEvents })[SNS_EVENTS];
   if (!sns)
     throw refused(

@@ -4,8 +4,9 @@
  * (replies and dead-letter copies included), `publish()` — without what only a long-running
  * process uses: the receive loop of `start()`, `request()` and its reply queue, the
  * dead-letter reader of the CLI. That keeps the function's bundle small (the same code as
- * `cloudmom/aws` for everything it does keep). Their `start()` and `request()` reject with an
- * `InvalidArgumentError` that says to import the brokers of `cloudmom/aws` instead.
+ * `cloudmom/aws` for everything it does keep). They have no `start()`, `request()` or
+ * `publishBatch()` (in TypeScript, calling one is a compile error): import the brokers of
+ * `cloudmom/aws` for those. Their type is `BrokerCore`, what every broker has.
  *
  * Handlers, replies and `lambdaHandler` are those of `cloudmom/aws`, and so are the options
  * but the three only `start()` reads (`waitTimeSeconds`, `visibilityTimeoutSeconds`,
@@ -26,10 +27,6 @@
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { BrokerCore } from '../../src/broker-core.ts';
-import type { Body } from '../../src/codec.ts';
-import { InvalidArgumentError } from '../../src/errors.ts';
-import type { BrokerOptions, PublishEntry, Reply, RequestOptions } from '../../src/options.ts';
-import type { Transport } from '../../src/transport.ts';
 import { takeSnsEvents } from './sns-events.ts';
 import {
   type SnsBrokerOptions as AwsSnsBrokerOptions,
@@ -84,45 +81,9 @@ export type SnsBrokerOptions = Omit<
 >;
 
 /**
- * What the function-side brokers share: the core without its long-running side, with
- * `start()`, `request()` and `publishBatch()` of their own that reject with an
- * `InvalidArgumentError` naming the broker of `cloudmom/aws` to import instead.
- */
-abstract class FunctionBroker extends BrokerCore {
-  /** The class name the refusals give (a minifier renames classes). */
-  readonly #name: string;
-
-  protected constructor(name: string, transport: Transport, options: BrokerOptions) {
-    super(transport, options);
-    this.#name = name;
-  }
-
-  #refusal(what: string): InvalidArgumentError {
-    return new InvalidArgumentError(
-      `${this.#name}.${what}(): not in cloudmom/aws/lambda: import ${this.#name} from 'cloudmom/aws'`,
-    );
-  }
-
-  /** Refused (no receive loop here): rejects with an `InvalidArgumentError` naming `cloudmom/aws`. */
-  async start(): Promise<void> {
-    throw this.#refusal('start');
-  }
-
-  /** Refused (no reply queue here): rejects with an `InvalidArgumentError` naming `cloudmom/aws`. */
-  async request(_body: Body, _target: string, _options?: RequestOptions): Promise<Reply> {
-    throw this.#refusal('request');
-  }
-
-  /** Refused (kept out of a function's bundle): rejects with an `InvalidArgumentError` naming `cloudmom/aws`; `publish` each message instead (batched the same way). */
-  async publishBatch(_entries: readonly PublishEntry[]): Promise<string[]> {
-    throw this.#refusal('publishBatch');
-  }
-}
-
-/**
  * An SQS broker for a Lambda function: the `SqsBroker` of `cloudmom/aws` (same options,
  * same publish, handlers, replies and dead-letter copies) without `start()`, `request()` and
- * `publishBatch()`, which reject with an `InvalidArgumentError` naming `cloudmom/aws`. Pass it to
+ * `publishBatch()` (those are on the `SqsBroker` of `cloudmom/aws`). Pass it to
  * {@link lambdaHandler} for SQS events (SNS envelopes in SQS bodies included); SNS events
  * (topic → function) need the {@link SnsBroker}.
  *
@@ -134,12 +95,12 @@ abstract class FunctionBroker extends BrokerCore {
  * export const handler = lambdaHandler(broker);
  * ```
  */
-export class SqsBroker extends FunctionBroker {
+export class SqsBroker extends BrokerCore {
   readonly #transport: SqsTransport;
 
   constructor(options: SqsBrokerOptions) {
     const [transport, core] = sqsParts(options, undefined);
-    super('SqsBroker', transport, core);
+    super(transport, core);
     this.#transport = transport;
   }
 
@@ -162,7 +123,7 @@ export class SqsBroker extends FunctionBroker {
 /**
  * An SNS broker for a Lambda function: the `SnsBroker` of `cloudmom/aws` (publish to the
  * topic, SNS events dispatched, replies over SQS) without `start()`, `request()` and
- * `publishBatch()`, which reject with an `InvalidArgumentError` naming `cloudmom/aws`.
+ * `publishBatch()` (those are on the `SnsBroker` of `cloudmom/aws`).
  *
  * @example
  * ```ts
@@ -172,12 +133,12 @@ export class SqsBroker extends FunctionBroker {
  * export const handler = lambdaHandler(broker);
  * ```
  */
-export class SnsBroker extends FunctionBroker {
+export class SnsBroker extends BrokerCore {
   readonly #transport: SnsTransport;
 
   constructor(options: SnsBrokerOptions) {
     const [transport, core] = snsParts(options, undefined);
-    super('SnsBroker', transport, core);
+    super(transport, core);
     this.#transport = transport;
     takeSnsEvents(this);
   }

@@ -5,7 +5,7 @@
  * (`SNS_EVENTS`, set by {@link takeSnsEvents}); only the brokers that take SNS events carry
  * it, so the bundle of an SQS-only function leaves this module out.
  */
-import type { Broker } from '../../src/broker.ts';
+import type { BrokerCore } from '../../src/broker-core.ts';
 import { dispatch } from '../../src/entrypoint.ts';
 import { CloudmomError, InvalidArgumentError } from '../../src/errors.ts';
 import { describeError } from '../../src/log.ts';
@@ -61,7 +61,7 @@ function answer(results: readonly Verdict[]): undefined {
 
 /** SNS records that failed: dead-lettered now (their attempt count is unknown). */
 function deadLetterFailed(
-  broker: Broker,
+  broker: BrokerCore,
   messages: readonly IncomingMessage[],
   results: Verdict[],
 ): Verdict[] | Promise<Verdict[]> {

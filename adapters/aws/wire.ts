@@ -27,7 +27,23 @@ import { InvalidMessageError } from '../../src/errors.ts';
 import { cut } from '../../src/log.ts';
 import { setOwn as put } from '../../src/publisher.ts';
 import type { DeadLetterReason, IncomingMessage, OutgoingMessage } from '../../src/transport.ts';
-import { RESERVED_HEADERS, WIRE } from '../../src/transport.ts';
+import {
+  RESERVED_HEADERS,
+  WIRE_CONTENT_TYPE,
+  WIRE_CORRELATION_ID,
+  WIRE_DEAD_LETTER_DESCRIPTION,
+  WIRE_DEAD_LETTER_REASON,
+  WIRE_DEAD_LETTER_TRUNCATED,
+  WIRE_DELIVERY_COUNT,
+  WIRE_MESSAGE_ID,
+  WIRE_REPLY_TO,
+  WIRE_TARGET,
+  WIRE_TRACEPARENT,
+} from '../../src/transport.ts';
+import { EMPTY } from '../../src/util.ts';
+
+/** The headers of a message received without any (replaced on the first one). */
+const NO_HEADERS = EMPTY as Record<string, string>;
 
 /** Most message attributes SQS (and SNS → SQS) carries. */
 export const MAX_ATTRIBUTES = 10;
@@ -107,10 +123,10 @@ export function wireBody(m: OutgoingMessage): WireBody {
 
 /** The message's own fields that travel as attributes, in wire order (`message_id` follows). */
 const FIELDS = [
-  [WIRE.target, 'target'],
-  [WIRE.contentType, 'contentType'],
-  [WIRE.correlationId, 'correlationId'],
-  [WIRE.replyTo, 'replyTo'],
+  [WIRE_TARGET, 'target'],
+  [WIRE_CONTENT_TYPE, 'contentType'],
+  [WIRE_CORRELATION_ID, 'correlationId'],
+  [WIRE_REPLY_TO, 'replyTo'],
 ] as const;
 
 /** The string attributes of an outgoing message (a dead-letter copy too), in wire order. */
@@ -124,7 +140,7 @@ export function wireAttributes(
     const v = m[field];
     if (v !== undefined) attrs.push([name, v]);
   }
-  if (options.messageId) attrs.push([WIRE.messageId, m.messageId]);
+  if (options.messageId) attrs.push([WIRE_MESSAGE_ID, m.messageId]);
   const encoding = wireBody(m).encoding;
   if (encoding) attrs.push([BODY_ENCODING, encoding]);
   pushHeaders(attrs, m.headers);
@@ -153,22 +169,22 @@ function deadLetterAttributes(
   const out: [string, string][] = [];
   // what the original carried travels whole (it came off SQS/SNS, so it is carriable already);
   // an empty field is left out, but content_type and message_id always travel ("-" if empty)
-  for (const [name, field] of [...FIELDS, [WIRE.messageId, 'messageId'] as const]) {
+  for (const [name, field] of [...FIELDS, [WIRE_MESSAGE_ID, 'messageId'] as const]) {
     const v = sanitize(m[field] ?? '');
     if (v || field === 'contentType' || field === 'messageId') out.push([name, v || '-']);
   }
   const encoding = wireBody(m).encoding;
   if (encoding) out.push([BODY_ENCODING, encoding]);
   out.push(
-    [WIRE.deadLetterReason, reason.code],
-    [WIRE.deadLetterDescription, sanitize(reason.description, 4096) || '-'],
+    [WIRE_DEAD_LETTER_REASON, reason.code],
+    [WIRE_DEAD_LETTER_DESCRIPTION, sanitize(reason.description, 4096) || '-'],
   );
   // A null-prototype object: a header named "__proto__" is data like any other.
   const user: Record<string, string> = Object.create(null);
   let direct = true;
   for (const k of Object.keys(m.headers)) {
     const v = m.headers[k]!;
-    if (k === WIRE.deadLetterTruncated) {
+    if (k === WIRE_DEAD_LETTER_TRUNCATED) {
       out.push([k, sanitize(v, 32)]);
       continue;
     }
@@ -181,7 +197,7 @@ function deadLetterAttributes(
   if (direct && out.length + attrs.length <= MAX_ATTRIBUTES) out.push(...attrs);
   // JSON escapes control characters and lone surrogates; sanitize only replaces what is left
   else out.push([DEAD_LETTER_HEADERS, sanitize(JSON.stringify(user), 200_000)]);
-  if (out.length < MAX_ATTRIBUTES) out.push([WIRE.deliveryCount, String(reason.deliveryCount)]);
+  if (out.length < MAX_ATTRIBUTES) out.push([WIRE_DELIVERY_COUNT, String(reason.deliveryCount)]);
   return out;
 }
 
@@ -220,7 +236,7 @@ const NAME_RULE =
 
 /** Why a user header's name cannot travel as an attribute, or undefined when it can. */
 function headerProblem(k: string, where: string): string | undefined {
-  if (k === WIRE.traceparent) return undefined;
+  if (k === WIRE_TRACEPARENT) return undefined;
   if (AWS_RESERVED.has(k)) return `is reserved by cloudmom on ${where}`;
   if (!NAME.test(k)) return `cannot travel on ${where}: ${NAME_RULE}`;
   return undefined;
@@ -244,12 +260,12 @@ export function validateWire(
   for (const [k, v] of attrs)
     if (!xmlSafe(v))
       throw new InvalidMessageError(
-        `attribute "${k}" has characters ${where} cannot carry (control characters, lone surrogates)`,
+        `attribute "${k}" has characters ${where} cannot carry (control, lone surrogate)`,
       );
   const count = attrs.length;
   if (count > MAX_ATTRIBUTES) {
     throw new InvalidMessageError(
-      `the message needs ${count} attributes (fields and headers) but ${where} carries at most ${MAX_ATTRIBUTES}`,
+      `${count} attributes (fields and headers): ${where} carries at most ${MAX_ATTRIBUTES}`,
     );
   }
 }
@@ -308,7 +324,7 @@ class ReceivedMessage implements IncomingMessage {
   target: string | undefined = undefined;
   declare messageId: string;
   contentType: string | undefined = undefined;
-  headers: Record<string, string> = EMPTY;
+  headers: Record<string, string> = NO_HEADERS;
   correlationId: string | undefined = undefined;
   replyTo: string | undefined = undefined;
   declare readonly deliveryCount: number;
@@ -346,19 +362,19 @@ class ReceivedMessage implements IncomingMessage {
     // a switch for the usual fields: each a store of its own (one table and a keyed store made
     // P1, the Lambda dispatch, 3% slower)
     switch (k) {
-      case WIRE.target:
+      case WIRE_TARGET:
         this.target = v;
         return;
-      case WIRE.contentType:
+      case WIRE_CONTENT_TYPE:
         this.contentType = v;
         return;
-      case WIRE.correlationId:
+      case WIRE_CORRELATION_ID:
         this.correlationId = v;
         return;
-      case WIRE.replyTo:
+      case WIRE_REPLY_TO:
         this.replyTo = v;
         return;
-      case WIRE.messageId:
+      case WIRE_MESSAGE_ID:
         this.messageId = v;
         return;
     }
@@ -371,7 +387,7 @@ class ReceivedMessage implements IncomingMessage {
 
   /** The headers, to write into (the shared empty object replaced on first use). */
   #headers(): Record<string, string> {
-    if (this.headers === EMPTY) this.headers = {};
+    if (this.headers === NO_HEADERS) this.headers = {};
     return this.headers;
   }
 
@@ -404,14 +420,12 @@ class ReceivedMessage implements IncomingMessage {
   }
 }
 
-const EMPTY: Record<string, string> = Object.freeze({}) as Record<string, string>;
-
 /** What a dead-letter copy carries about itself: not headers of the message. */
 const DEAD_LETTER_ONLY: ReadonlySet<string> = /* @__PURE__ */ new Set([
-  WIRE.deadLetterReason,
-  WIRE.deadLetterDescription,
-  WIRE.deadLetterTruncated,
-  WIRE.deliveryCount,
+  WIRE_DEAD_LETTER_REASON,
+  WIRE_DEAD_LETTER_DESCRIPTION,
+  WIRE_DEAD_LETTER_TRUNCATED,
+  WIRE_DELIVERY_COUNT,
 ]);
 
 function unpackHeaders(packed: string, into: Record<string, string>): void {

@@ -46,7 +46,7 @@ import type {
   Transport,
 } from '../../src/transport.ts';
 import { SENT } from '../../src/transport.ts';
-import { BoundedSet, checkNonEmpty, checkOptionKeys, pick } from '../../src/util.ts';
+import { BoundedSet, checkNonEmpty, checkNumber, checkOptionKeys, pick } from '../../src/util.ts';
 import {
   DEAD_LETTER_TEXT_MAX,
   fromReceived,
@@ -308,11 +308,16 @@ class ServiceBusTransport implements Transport {
       throw new InvalidArgumentError('ServiceBusBroker: replySessions must be a boolean');
     if (this.#replySessions && options.replyQueue === undefined)
       throw new InvalidArgumentError('ServiceBusBroker: replySessions needs replyQueue');
-    this.#lockRenewalMs = nonNegative(
+    this.#lockRenewalMs = checkNumber(
       options.maxAutoLockRenewalDurationMs ?? 300_000,
-      'maxAutoLockRenewalDurationMs',
+      'ServiceBusBroker: maxAutoLockRenewalDurationMs',
+      0,
     );
-    const retryHoldMs = nonNegative(options.maxRetryHoldMs ?? 5_000, 'maxRetryHoldMs');
+    const retryHoldMs = checkNumber(
+      options.maxRetryHoldMs ?? 5_000,
+      'ServiceBusBroker: maxRetryHoldMs',
+      0,
+    );
     this.#sessions = options.sessions ?? false;
     if (typeof this.#sessions !== 'boolean')
       throw new InvalidArgumentError('ServiceBusBroker: sessions must be a boolean');
@@ -324,7 +329,11 @@ class ServiceBusTransport implements Transport {
       throw new InvalidArgumentError(
         'ServiceBusBroker: maxConcurrentSessions must be an integer ≥ 1',
       );
-    this.#sessionIdleMs = nonNegative(options.sessionIdleMs ?? 1_000, 'sessionIdleMs');
+    this.#sessionIdleMs = checkNumber(
+      options.sessionIdleMs ?? 1_000,
+      'ServiceBusBroker: sessionIdleMs',
+      0,
+    );
     const maxMessageBytes = options.maxMessageBytes ?? STANDARD_MAX_MESSAGE_BYTES;
     if (!Number.isInteger(maxMessageBytes) || maxMessageBytes < 1024)
       throw new InvalidArgumentError('ServiceBusBroker: maxMessageBytes must be an integer ≥ 1024');
@@ -1193,10 +1202,4 @@ function bySequence(a: Delivery, b: Delivery): number {
 /** A sent message's outcome: its id is the deduplication id when it had one (Service Bus dedupes by id). */
 function sentOutcome(m: OutgoingMessage): SendOutcome {
   return m.deduplicationId === undefined ? SENT : { ok: true, messageId: m.deduplicationId };
-}
-
-function nonNegative(v: unknown, name: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
-    throw new InvalidArgumentError(`ServiceBusBroker: ${name} must be a number ≥ 0`);
-  return v;
 }

@@ -8,7 +8,14 @@ import {
   type DeadLetterReason,
   type IncomingMessage,
   type OutgoingMessage,
-  WIRE,
+  WIRE_CONTENT_TYPE,
+  WIRE_CORRELATION_ID,
+  WIRE_DEAD_LETTER_DESCRIPTION,
+  WIRE_DEAD_LETTER_REASON,
+  WIRE_DELIVERY_COUNT,
+  WIRE_MESSAGE_ID,
+  WIRE_REPLY_TO,
+  WIRE_TARGET,
 } from '../../src/transport.ts';
 
 /** Pub/Sub limits (https://cloud.google.com/pubsub/quotas#resource_limits). */
@@ -41,10 +48,10 @@ export const REPLY_KEY = 'reply_key';
 
 /** Attributes cloudmom reads as its own; every other attribute is a user header. */
 const OWN: ReadonlySet<string> = new Set([
-  WIRE.target,
-  WIRE.contentType,
-  WIRE.correlationId,
-  WIRE.replyTo,
+  WIRE_TARGET,
+  WIRE_CONTENT_TYPE,
+  WIRE_CORRELATION_ID,
+  WIRE_REPLY_TO,
   REPLY_KEY,
 ]);
 
@@ -110,10 +117,10 @@ export function toAttributes(m: OutgoingMessage): Record<string, string> {
   if (m.deadLetter) return deadLetterAttributes(m);
   // Spreading defines own properties: a `__proto__` header stays a header.
   const a: Record<string, string> = { ...m.headers };
-  if (m.target !== '') a[WIRE.target] = m.target;
-  a[WIRE.contentType] = m.contentType;
-  if (m.correlationId !== undefined) a[WIRE.correlationId] = m.correlationId;
-  if (m.replyTo !== undefined) a[WIRE.replyTo] = m.replyTo;
+  if (m.target !== '') a[WIRE_TARGET] = m.target;
+  a[WIRE_CONTENT_TYPE] = m.contentType;
+  if (m.correlationId !== undefined) a[WIRE_CORRELATION_ID] = m.correlationId;
+  if (m.replyTo !== undefined) a[WIRE_REPLY_TO] = m.replyTo;
   const key = replyKey(m);
   if (key !== undefined) a[REPLY_KEY] = key;
   return a;
@@ -129,16 +136,16 @@ export function toAttributes(m: OutgoingMessage): Record<string, string> {
 export function deadLetterAttributes(m: OutgoingMessage): Record<string, string> {
   const dl = m.deadLetter;
   const own: [string, string][] = [];
-  if (m.target !== '') own.push([WIRE.target, m.target]);
-  own.push([WIRE.contentType, m.contentType]);
-  if (m.correlationId !== undefined) own.push([WIRE.correlationId, m.correlationId]);
-  if (m.replyTo !== undefined) own.push([WIRE.replyTo, m.replyTo]);
+  if (m.target !== '') own.push([WIRE_TARGET, m.target]);
+  own.push([WIRE_CONTENT_TYPE, m.contentType]);
+  if (m.correlationId !== undefined) own.push([WIRE_CORRELATION_ID, m.correlationId]);
+  if (m.replyTo !== undefined) own.push([WIRE_REPLY_TO, m.replyTo]);
   if (dl) {
-    own.push([WIRE.deadLetterReason, dl.code]);
-    own.push([WIRE.deadLetterDescription, dl.description]);
-    own.push([WIRE.deliveryCount, String(dl.deliveryCount)]);
+    own.push([WIRE_DEAD_LETTER_REASON, dl.code]);
+    own.push([WIRE_DEAD_LETTER_DESCRIPTION, dl.description]);
+    own.push([WIRE_DELIVERY_COUNT, String(dl.deliveryCount)]);
   }
-  own.push([WIRE.messageId, m.messageId]);
+  own.push([WIRE_MESSAGE_ID, m.messageId]);
   const ownNames = new Set(own.map(([k]) => k));
   const out: Record<string, string> = {};
   let room = LIMITS.attributes - own.length;
@@ -163,10 +170,10 @@ function attributeNameAllowed(name: string): boolean {
 
 /** cloudmom's own attributes of a message (names and values), without building an object. */
 function ownAttributes(m: OutgoingMessage): [string, string][] {
-  const own: [string, string][] = [[WIRE.contentType, m.contentType]];
-  if (m.target !== '') own.push([WIRE.target, m.target]);
-  if (m.correlationId !== undefined) own.push([WIRE.correlationId, m.correlationId]);
-  if (m.replyTo !== undefined) own.push([WIRE.replyTo, m.replyTo]);
+  const own: [string, string][] = [[WIRE_CONTENT_TYPE, m.contentType]];
+  if (m.target !== '') own.push([WIRE_TARGET, m.target]);
+  if (m.correlationId !== undefined) own.push([WIRE_CORRELATION_ID, m.correlationId]);
+  if (m.replyTo !== undefined) own.push([WIRE_REPLY_TO, m.replyTo]);
   const key = replyKey(m);
   if (key !== undefined) own.push([REPLY_KEY, key]);
   return own;
@@ -246,15 +253,15 @@ export function fromWire(w: WireMessage, raw: unknown, receipt: Receipt = {}): I
   const a = w.attributes;
   const headers: Record<string, string> = {};
   for (const k of Object.keys(a)) if (!OWN.has(k)) setOwn(headers, k, a[k]!);
-  const target = a[WIRE.target];
+  const target = a[WIRE_TARGET];
   return {
     body: w.data,
     target: target === '' ? undefined : target,
     messageId: w.id,
-    contentType: a[WIRE.contentType],
+    contentType: a[WIRE_CONTENT_TYPE],
     headers,
-    correlationId: a[WIRE.correlationId],
-    replyTo: a[WIRE.replyTo],
+    correlationId: a[WIRE_CORRELATION_ID],
+    replyTo: a[WIRE_REPLY_TO],
     deliveryCount: Math.max(w.deliveryAttempt || 1, 1),
     publishedAt: w.publishTime,
     groupKey: w.orderingKey === '' ? undefined : w.orderingKey,
@@ -348,7 +355,7 @@ export function targetFilter(...targets: string[]): string {
         throw new InvalidArgumentError(
           `targetFilter: target must be a non-empty string without quotes or backslashes, got ${JSON.stringify(t)}`,
         );
-      return `attributes.${WIRE.target} = "${t}"`;
+      return `attributes.${WIRE_TARGET} = "${t}"`;
     })
     .join(' OR ');
   if (bytes(filter) > 256)

@@ -19,7 +19,7 @@ import {
   type OutgoingMessage,
   RESERVED_HEADERS,
   type Transport,
-  WIRE,
+  WIRE_TRACEPARENT,
 } from '../transport.ts';
 import { parseBrokerUrl } from '../url.ts';
 import { Semaphore } from '../util.ts';
@@ -63,7 +63,7 @@ export function redriven(
   const headers: Record<string, string> = {};
   const markers = dl.markers ?? [];
   for (const k of Object.keys(m.headers)) {
-    if (RESERVED_HEADERS.has(k) && k !== WIRE.traceparent) continue;
+    if (RESERVED_HEADERS.has(k) && k !== WIRE_TRACEPARENT) continue;
     if (markers.includes(k)) continue;
     setOwn(headers, k, m.headers[k]!);
   }

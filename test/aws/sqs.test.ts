@@ -169,7 +169,7 @@ describe('SqsBroker publish', () => {
       /reserved/,
     );
     await expect(b.publish('x', 't', { headers: { ok: 'bell\u0007' } })).rejects.toThrow(
-      /control characters/,
+      /"ok" has characters SQS cannot carry \(control/,
     );
     expect(calls.filter((c) => c.startsWith('SendMessage'))).toHaveLength(1);
   });
