@@ -64,7 +64,7 @@ export class Broker extends BrokerCore {
    * with the message ids in entry order once all were accepted; if some could not be sent,
    * rejects with a `PublishBatchError` whose `results` say which (the others were sent).
    * One promise for the whole call: cheaper than a `publish` per message when there are many.
-   * The function-side brokers (`cloudmom/aws/lambda`) reject it, naming the broker that has it.
+   * The function-side brokers (`cloudmom/aws/lambda`) have none: `publish` each message there.
    *
    * @example
    * ```ts
@@ -87,8 +87,7 @@ export class Broker extends BrokerCore {
   /**
    * Publishes a request and resolves with the correlated reply. Replies come back to this
    * instance's own reply address, so concurrent requests and several instances stay apart.
-   * A function-side broker (`cloudmom/aws/lambda`) rejects with an `InvalidArgumentError`
-   * naming the broker to use.
+   * The function-side brokers (`cloudmom/aws/lambda`) have none.
    *
    * @example
    * ```ts
@@ -102,8 +101,7 @@ export class Broker extends BrokerCore {
   /**
    * Starts long-running consumption (containers, CLIs). Function entrypoints do not need it.
    * Rejects when the platform refused the subscription (a queue not created yet, throttling):
-   * call it again to retry. A function-side broker (`cloudmom/aws/lambda`) rejects with an
-   * `InvalidArgumentError` naming the broker to use.
+   * call it again to retry. The function-side brokers (`cloudmom/aws/lambda`) have none.
    *
    * @example
    * ```ts
