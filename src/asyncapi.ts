@@ -13,7 +13,7 @@
  *   (`schema['~standard'].jsonSchema.input()`: zod ≥ 4.2, arktype, valibot through
  *   `@valibot/to-json-schema`), else an open schema (any JSON value) that says so;
  * - the cloudmom headers (`correlation_id`, `reply_to`, `delivery_count`, the dead-letter
- *   reason…: the `WIRE_*` names of src/transport.ts), and the correlation id at `$message.header#/correlation_id`.
+ *   reason…: the wire names of `WIRE`), and the correlation id at `$message.header#/correlation_id`.
  *
  * @example
  * ```ts
@@ -26,19 +26,8 @@
 import { InvalidArgumentError } from './errors.ts';
 import type { StandardSchema } from './schema.ts';
 import type { TargetSpec, Topology } from './topology.ts';
-import {
-  WIRE_CONTENT_TYPE,
-  WIRE_CORRELATION_ID,
-  WIRE_DEAD_LETTER_DESCRIPTION,
-  WIRE_DEAD_LETTER_REASON,
-  WIRE_DEAD_LETTER_TRUNCATED,
-  WIRE_DELIVERY_COUNT,
-  WIRE_MESSAGE_ID,
-  WIRE_REPLY_TO,
-  WIRE_TARGET,
-  WIRE_TRACEPARENT,
-} from './transport.ts';
 import { checkOptionKeys } from './util.ts';
+import * as WIRE from './wire-names.ts';
 
 /** A JSON Schema (draft-07, the dialect AsyncAPI schemas extend), as a plain object. */
 export type JsonSchema = Readonly<Record<string, unknown>>;
@@ -79,47 +68,47 @@ const OPTION_KEYS = ['version', 'stage', 'jsonSchema'] as const;
 
 /** The headers cloudmom reads and writes (user headers are any other string attribute). */
 const HEADERS: Readonly<Record<string, JsonSchema>> = {
-  [WIRE_TARGET]: {
+  [WIRE.target]: {
     type: 'string',
     description:
       'The target: which handlers get the message. The channel address; on AMQP the routing key, on Service Bus the subject, on Cloudflare Queues an envelope field.',
   },
-  [WIRE_MESSAGE_ID]: { type: 'string', description: 'The message id (a UUID by default).' },
-  [WIRE_CORRELATION_ID]: {
+  [WIRE.messageId]: { type: 'string', description: 'The message id (a UUID by default).' },
+  [WIRE.correlationId]: {
     type: 'string',
     description:
       'Correlation id: a reply carries the one of the message it answers (or its message id).',
   },
-  [WIRE_REPLY_TO]: {
+  [WIRE.replyTo]: {
     type: 'string',
     description:
       'Where the reply to this message goes: a reply destination of the deployment (its reply allow-list).',
   },
-  [WIRE_CONTENT_TYPE]: {
+  [WIRE.contentType]: {
     type: 'string',
     description:
       'How the body is encoded: application/json, text/plain; charset=utf-8, application/octet-stream, or a custom codec.',
   },
-  [WIRE_TRACEPARENT]: {
+  [WIRE.traceparent]: {
     type: 'string',
     description: 'W3C Trace Context of the publish, when tracing is on.',
   },
-  [WIRE_DELIVERY_COUNT]: {
+  [WIRE.deliveryCount]: {
     type: 'string',
     pattern: '^[1-9][0-9]*$',
     description:
       'On a dead-letter copy (and where the platform has no count of its own): the deliveries so far.',
   },
-  [WIRE_DEAD_LETTER_REASON]: {
+  [WIRE.deadLetterReason]: {
     type: 'string',
     description:
       'On a dead-letter copy: why, in one word (handler-failed, max-deliveries, undecodable, missing-target, schema-invalid, unknown-target, reply-not-allowed, reply-failed, too-large).',
   },
-  [WIRE_DEAD_LETTER_DESCRIPTION]: {
+  [WIRE.deadLetterDescription]: {
     type: 'string',
     description: 'On a dead-letter copy: the error, in words.',
   },
-  [WIRE_DEAD_LETTER_TRUNCATED]: {
+  [WIRE.deadLetterTruncated]: {
     type: 'string',
     description: 'On a dead-letter copy: set when the description was cut to fit the platform.',
   },
@@ -219,8 +208,8 @@ export function asyncapi(topology: Topology, options: AsyncApiOptions = {}): Asy
       };
       const reply = t.replies && {
         address: {
-          location: `$message.header#/${WIRE_REPLY_TO}`,
-          description: `The message's \`${WIRE_REPLY_TO}\`${n.replies ? `: the topology's reply destination ${n.replies}, or a requester's own reply address` : ''}.`,
+          location: `$message.header#/${WIRE.replyTo}`,
+          description: `The message's \`${WIRE.replyTo}\`${n.replies ? `: the topology's reply destination ${n.replies}, or a requester's own reply address` : ''}.`,
         },
         channel: { $ref: '#/channels/replies' },
         messages: [{ $ref: `#/channels/replies/messages/${key}Reply` }],
@@ -252,7 +241,7 @@ export function asyncapi(topology: Topology, options: AsyncApiOptions = {}): Asy
     channels.replies = {
       address: null,
       title: 'Replies',
-      description: `Replies, at the address of the message's \`${WIRE_REPLY_TO}\`${n.replies ? ` (the topology's reply destination is ${n.replies}; request() uses a reply address of its own)` : ''}; a reply nobody waits for is dispatched to the target "reply".`,
+      description: `Replies, at the address of the message's \`${WIRE.replyTo}\`${n.replies ? ` (the topology's reply destination is ${n.replies}; request() uses a reply address of its own)` : ''}; a reply nobody waits for is dispatched to the target "reply".`,
       messages: replyMessages,
     };
 
@@ -284,7 +273,7 @@ export function asyncapi(topology: Topology, options: AsyncApiOptions = {}): Asy
       correlationIds: {
         correlationId: {
           description: 'Pairs a reply with its request.',
-          location: `$message.header#/${WIRE_CORRELATION_ID}`,
+          location: `$message.header#/${WIRE.correlationId}`,
         },
       },
     },

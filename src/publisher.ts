@@ -14,10 +14,9 @@ import {
   RESERVED_HEADERS,
   type SendOutcome,
   type Transport,
-  WIRE_DEAD_LETTER_TRUNCATED,
-  WIRE_TRACEPARENT,
 } from './transport.ts';
 import { checkNonEmpty, checkNumber, checkOptionKeys, EMPTY } from './util.ts';
+import * as WIRE from './wire-names.ts';
 
 /** Web Crypto's UUID: no `node:crypto` import, so loading the core stays cheap (cold starts, edge runtimes). */
 export const randomUUID = (): string => {
@@ -172,7 +171,7 @@ export class Publisher {
   ): Promise<string> {
     const headers: Record<string, string> = {};
     for (const k of Object.keys(message.headers))
-      if (!RESERVED_HEADERS.has(k) || k === WIRE_TRACEPARENT)
+      if (!RESERVED_HEADERS.has(k) || k === WIRE.traceparent)
         setOwn(headers, k, message.headers[k]!);
     const body = message.body;
     let out: OutgoingMessage = {
@@ -193,7 +192,7 @@ export class Publisher {
       out = {
         ...out,
         body: body.subarray(0, Math.max(0, body.byteLength - over - 64)),
-        headers: { ...headers, [WIRE_DEAD_LETTER_TRUNCATED]: String(body.byteLength) },
+        headers: { ...headers, [WIRE.deadLetterTruncated]: String(body.byteLength) },
       };
       size = this.measure(out);
     }

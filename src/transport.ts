@@ -32,6 +32,7 @@
  */
 import type { ErrorCode } from './errors.ts';
 import type { Logger } from './log.ts';
+import * as WIRE from './wire-names.ts';
 
 /**
  * What a platform implements (see the module comment): send, sources, reply and dead-letter
@@ -300,39 +301,16 @@ export type DeadLetterCode =
   | 'reply-failed'
   | 'too-large';
 
-// The reserved wire attribute names (ARCHITECTURE §3), one constant each (a minifier shortens
-// a constant's name at every use; it cannot shorten an object's keys).
-/** Wire name of the message's target. */
-export const WIRE_TARGET = 'target';
-/** Wire name of the correlation id. */
-export const WIRE_CORRELATION_ID = 'correlation_id';
-/** Wire name of the reply address. */
-export const WIRE_REPLY_TO = 'reply_to';
-/** Wire name of the body's content type. */
-export const WIRE_CONTENT_TYPE = 'content_type';
-/** Wire name of the message id (where the platform has no id field of its own). */
-export const WIRE_MESSAGE_ID = 'message_id';
-/** Wire name of the W3C trace context header. */
-export const WIRE_TRACEPARENT = 'traceparent';
-/** Wire name of the delivery count a dead-letter copy carries. */
-export const WIRE_DELIVERY_COUNT = 'delivery_count';
-/** Wire name of a dead-letter copy's reason code. */
-export const WIRE_DEAD_LETTER_REASON = 'dead_letter_reason';
-/** Wire name of a dead-letter copy's reason text. */
-export const WIRE_DEAD_LETTER_DESCRIPTION = 'dead_letter_description';
-/** Wire name of a dead-letter copy's original body size, when its body was cut to fit. */
-export const WIRE_DEAD_LETTER_TRUNCATED = 'dead_letter_truncated';
-
 /** Reserved wire attribute names (ARCHITECTURE §3); user headers may not use them. */
 export const RESERVED_HEADERS: ReadonlySet<string> = new Set([
-  WIRE_TARGET,
-  WIRE_CORRELATION_ID,
-  WIRE_REPLY_TO,
-  WIRE_CONTENT_TYPE,
-  WIRE_MESSAGE_ID,
-  WIRE_TRACEPARENT,
-  WIRE_DELIVERY_COUNT,
-  WIRE_DEAD_LETTER_REASON,
-  WIRE_DEAD_LETTER_DESCRIPTION,
-  WIRE_DEAD_LETTER_TRUNCATED,
+  WIRE.target,
+  WIRE.correlationId,
+  WIRE.replyTo,
+  WIRE.contentType,
+  WIRE.messageId,
+  WIRE.traceparent,
+  WIRE.deliveryCount,
+  WIRE.deadLetterReason,
+  WIRE.deadLetterDescription,
+  WIRE.deadLetterTruncated,
 ]);

@@ -42,8 +42,9 @@ import type {
   Source,
   Transport,
 } from '../../src/transport.ts';
-import { SENT, WIRE_DELIVERY_COUNT } from '../../src/transport.ts';
+import { SENT } from '../../src/transport.ts';
 import { asBuffer, checkNumber, checkOptionKeys, pick, sleep } from '../../src/util.ts';
+import * as WIRE from '../../src/wire-names.ts';
 import {
   deliveredBody,
   fromWire,
@@ -535,7 +536,7 @@ class AmqpTransport implements Transport {
       appId: m.appId,
       priority: m.priority,
       deliveryMode: 2,
-      headers: { ...m.headers, [WIRE_DELIVERY_COUNT]: String(deliveryCount) },
+      headers: { ...m.headers, [WIRE.deliveryCount]: String(deliveryCount) },
     };
     await this.#confirmedPublish(this.#pub(), '', queue, properties, body);
   }

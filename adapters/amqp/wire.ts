@@ -17,14 +17,8 @@
  */
 import { InvalidMessageError } from '../../src/errors.ts';
 import { setOwn } from '../../src/publisher.ts';
-import {
-  type IncomingMessage,
-  type OutgoingMessage,
-  WIRE_DEAD_LETTER_DESCRIPTION,
-  WIRE_DEAD_LETTER_REASON,
-  WIRE_DELIVERY_COUNT,
-  WIRE_TARGET,
-} from '../../src/transport.ts';
+import type { IncomingMessage, OutgoingMessage } from '../../src/transport.ts';
+import * as WIRE from '../../src/wire-names.ts';
 
 /**
  * Limits of the mapping. `shortstr` fields (routing key, message id, correlation id,
@@ -42,7 +36,7 @@ export const LIMITS = {
   frameMax: 131_072,
 } as const;
 
-/** Headers the amqp mapping owns besides the core's reserved wire names. */
+/** Headers the amqp mapping owns besides the core's reserved `WIRE` names. */
 export const GROUP_KEY = 'group_key';
 
 /**
@@ -153,12 +147,12 @@ export function toEnvelope(m: OutgoingMessage, route: Route, timestamp: number):
 /** The headers table of a message: user headers, `target`, `group_key`, dead-letter fields. */
 function headersOf(m: OutgoingMessage): Record<string, string> {
   const headers: Record<string, string> = { ...m.headers };
-  if (m.target !== '') headers[WIRE_TARGET] = m.target;
+  if (m.target !== '') headers[WIRE.target] = m.target;
   if (m.groupKey !== undefined) headers[GROUP_KEY] = m.groupKey;
   if (m.deadLetter) {
-    headers[WIRE_DEAD_LETTER_REASON] = m.deadLetter.code;
-    headers[WIRE_DEAD_LETTER_DESCRIPTION] = m.deadLetter.description;
-    headers[WIRE_DELIVERY_COUNT] = String(m.deadLetter.deliveryCount);
+    headers[WIRE.deadLetterReason] = m.deadLetter.code;
+    headers[WIRE.deadLetterDescription] = m.deadLetter.description;
+    headers[WIRE.deliveryCount] = String(m.deadLetter.deliveryCount);
   }
   return headers;
 }
@@ -175,12 +169,12 @@ export function headerFrameBytes(m: OutgoingMessage): number {
   if (m.replyTo !== undefined) n += 1 + bytes(m.replyTo);
   const entry = (k: string, v: string) => 1 + bytes(k) + 1 + 4 + bytes(v);
   for (const k in m.headers) n += entry(k, m.headers[k]!);
-  if (m.target !== '') n += entry(WIRE_TARGET, m.target);
+  if (m.target !== '') n += entry(WIRE.target, m.target);
   if (m.groupKey !== undefined) n += entry(GROUP_KEY, m.groupKey);
   if (m.deadLetter) {
-    n += entry(WIRE_DEAD_LETTER_REASON, m.deadLetter.code);
-    n += entry(WIRE_DEAD_LETTER_DESCRIPTION, m.deadLetter.description);
-    n += entry(WIRE_DELIVERY_COUNT, String(m.deadLetter.deliveryCount));
+    n += entry(WIRE.deadLetterReason, m.deadLetter.code);
+    n += entry(WIRE.deadLetterDescription, m.deadLetter.description);
+    n += entry(WIRE.deliveryCount, String(m.deadLetter.deliveryCount));
   }
   return n;
 }
@@ -231,7 +225,7 @@ export function validate(m: OutgoingMessage, frameMax: number = LIMITS.frameMax)
     (m.deadLetter ? m.deadLetter.description.length + 80 : 0) +
     60;
   for (const k in m.headers) {
-    if (k === GROUP_KEY || k === WIRE_TARGET || k === WIRE_DELIVERY_COUNT)
+    if (k === GROUP_KEY || k === WIRE.target || k === WIRE.deliveryCount)
       throw new InvalidMessageError(`header "${k}" is reserved by cloudmom's AMQP mapping`);
     if (SERVER_HEADER.test(k))
       throw new InvalidMessageError(`header "${k}" is set by RabbitMQ, not by a publisher`);
@@ -307,15 +301,15 @@ export function fromWire(d: WireDelivery, raw: unknown, o: FromWireOptions): Inc
     if (SERVER_HEADER.test(k)) continue;
     const s = headerText(v);
     if (s === undefined) continue;
-    if (k === WIRE_TARGET) target = s;
-    else if (k === WIRE_DELIVERY_COUNT) own = Number.parseInt(s, 10);
+    if (k === WIRE.target) target = s;
+    else if (k === WIRE.deliveryCount) own = Number.parseInt(s, 10);
     else if (k === GROUP_KEY) groupKey = s;
     else {
-      if (k === WIRE_DEAD_LETTER_REASON) deadLettered = true;
+      if (k === WIRE.deadLetterReason) deadLettered = true;
       setOwn(headers, k, s); // `__proto__` too (Lambda events are parsed JSON)
     }
   }
-  if (deadLettered && own !== undefined) headers[WIRE_DELIVERY_COUNT] = String(own);
+  if (deadLettered && own !== undefined) headers[WIRE.deliveryCount] = String(own);
   if (target === undefined || target === '') target = d.routingKey || undefined;
   let deliveryCount = d.redelivered ? 2 : 1;
   if (quorum + 1 > deliveryCount) deliveryCount = quorum + 1;

@@ -12,11 +12,7 @@ import type {
   IncomingMessage,
   Source,
 } from '../../src/transport.ts';
-import {
-  WIRE_DEAD_LETTER_DESCRIPTION,
-  WIRE_DEAD_LETTER_REASON,
-  WIRE_DEAD_LETTER_TRUNCATED,
-} from '../../src/transport.ts';
+import * as WIRE from '../../src/wire-names.ts';
 import { deleteReceived, releaseReceived } from './receive.ts';
 import { sqsSdk } from './sdk.ts';
 import type { SqsTransport } from './transport.ts';
@@ -60,12 +56,12 @@ export async function openSqsDeadLetters(
 /** `dead_letter_reason` / `_description` as the core's copy wrote them; none when SQS moved it (maxReceiveCount). */
 function reason(m: IncomingMessage): ReturnType<DeadLetters['reason']> {
   const a = (m.raw as Message).MessageAttributes;
-  const code = a?.[WIRE_DEAD_LETTER_REASON]?.StringValue;
+  const code = a?.[WIRE.deadLetterReason]?.StringValue;
   if (code === undefined) return undefined;
-  const truncated = a?.[WIRE_DEAD_LETTER_TRUNCATED]?.StringValue;
+  const truncated = a?.[WIRE.deadLetterTruncated]?.StringValue;
   return {
     code: code as DeadLetterReason['code'],
-    description: a?.[WIRE_DEAD_LETTER_DESCRIPTION]?.StringValue ?? '',
+    description: a?.[WIRE.deadLetterDescription]?.StringValue ?? '',
     ...(truncated !== undefined ? { truncatedFrom: Number(truncated) } : {}),
   };
 }

@@ -27,20 +27,9 @@ import { InvalidMessageError } from '../../src/errors.ts';
 import { cut } from '../../src/log.ts';
 import { setOwn as put } from '../../src/publisher.ts';
 import type { DeadLetterReason, IncomingMessage, OutgoingMessage } from '../../src/transport.ts';
-import {
-  RESERVED_HEADERS,
-  WIRE_CONTENT_TYPE,
-  WIRE_CORRELATION_ID,
-  WIRE_DEAD_LETTER_DESCRIPTION,
-  WIRE_DEAD_LETTER_REASON,
-  WIRE_DEAD_LETTER_TRUNCATED,
-  WIRE_DELIVERY_COUNT,
-  WIRE_MESSAGE_ID,
-  WIRE_REPLY_TO,
-  WIRE_TARGET,
-  WIRE_TRACEPARENT,
-} from '../../src/transport.ts';
+import { RESERVED_HEADERS } from '../../src/transport.ts';
 import { EMPTY } from '../../src/util.ts';
+import * as WIRE from '../../src/wire-names.ts';
 
 /** The headers of a message received without any (replaced on the first one). */
 const NO_HEADERS = EMPTY as Record<string, string>;
@@ -123,10 +112,10 @@ export function wireBody(m: OutgoingMessage): WireBody {
 
 /** The message's own fields that travel as attributes, in wire order (`message_id` follows). */
 const FIELDS = [
-  [WIRE_TARGET, 'target'],
-  [WIRE_CONTENT_TYPE, 'contentType'],
-  [WIRE_CORRELATION_ID, 'correlationId'],
-  [WIRE_REPLY_TO, 'replyTo'],
+  [WIRE.target, 'target'],
+  [WIRE.contentType, 'contentType'],
+  [WIRE.correlationId, 'correlationId'],
+  [WIRE.replyTo, 'replyTo'],
 ] as const;
 
 /** The string attributes of an outgoing message (a dead-letter copy too), in wire order. */
@@ -140,7 +129,7 @@ export function wireAttributes(
     const v = m[field];
     if (v !== undefined) attrs.push([name, v]);
   }
-  if (options.messageId) attrs.push([WIRE_MESSAGE_ID, m.messageId]);
+  if (options.messageId) attrs.push([WIRE.messageId, m.messageId]);
   const encoding = wireBody(m).encoding;
   if (encoding) attrs.push([BODY_ENCODING, encoding]);
   pushHeaders(attrs, m.headers);
@@ -169,22 +158,22 @@ function deadLetterAttributes(
   const out: [string, string][] = [];
   // what the original carried travels whole (it came off SQS/SNS, so it is carriable already);
   // an empty field is left out, but content_type and message_id always travel ("-" if empty)
-  for (const [name, field] of [...FIELDS, [WIRE_MESSAGE_ID, 'messageId'] as const]) {
+  for (const [name, field] of [...FIELDS, [WIRE.messageId, 'messageId'] as const]) {
     const v = sanitize(m[field] ?? '');
     if (v || field === 'contentType' || field === 'messageId') out.push([name, v || '-']);
   }
   const encoding = wireBody(m).encoding;
   if (encoding) out.push([BODY_ENCODING, encoding]);
   out.push(
-    [WIRE_DEAD_LETTER_REASON, reason.code],
-    [WIRE_DEAD_LETTER_DESCRIPTION, sanitize(reason.description, 4096) || '-'],
+    [WIRE.deadLetterReason, reason.code],
+    [WIRE.deadLetterDescription, sanitize(reason.description, 4096) || '-'],
   );
   // A null-prototype object: a header named "__proto__" is data like any other.
   const user: Record<string, string> = Object.create(null);
   let direct = true;
   for (const k of Object.keys(m.headers)) {
     const v = m.headers[k]!;
-    if (k === WIRE_DEAD_LETTER_TRUNCATED) {
+    if (k === WIRE.deadLetterTruncated) {
       out.push([k, sanitize(v, 32)]);
       continue;
     }
@@ -197,7 +186,7 @@ function deadLetterAttributes(
   if (direct && out.length + attrs.length <= MAX_ATTRIBUTES) out.push(...attrs);
   // JSON escapes control characters and lone surrogates; sanitize only replaces what is left
   else out.push([DEAD_LETTER_HEADERS, sanitize(JSON.stringify(user), 200_000)]);
-  if (out.length < MAX_ATTRIBUTES) out.push([WIRE_DELIVERY_COUNT, String(reason.deliveryCount)]);
+  if (out.length < MAX_ATTRIBUTES) out.push([WIRE.deliveryCount, String(reason.deliveryCount)]);
   return out;
 }
 
@@ -236,7 +225,7 @@ const NAME_RULE =
 
 /** Why a user header's name cannot travel as an attribute, or undefined when it can. */
 function headerProblem(k: string, where: string): string | undefined {
-  if (k === WIRE_TRACEPARENT) return undefined;
+  if (k === WIRE.traceparent) return undefined;
   if (AWS_RESERVED.has(k)) return `is reserved by cloudmom on ${where}`;
   if (!NAME.test(k)) return `cannot travel on ${where}: ${NAME_RULE}`;
   return undefined;
@@ -362,19 +351,19 @@ class ReceivedMessage implements IncomingMessage {
     // a switch for the usual fields: each a store of its own (one table and a keyed store made
     // P1, the Lambda dispatch, 3% slower)
     switch (k) {
-      case WIRE_TARGET:
+      case WIRE.target:
         this.target = v;
         return;
-      case WIRE_CONTENT_TYPE:
+      case WIRE.contentType:
         this.contentType = v;
         return;
-      case WIRE_CORRELATION_ID:
+      case WIRE.correlationId:
         this.correlationId = v;
         return;
-      case WIRE_REPLY_TO:
+      case WIRE.replyTo:
         this.replyTo = v;
         return;
-      case WIRE_MESSAGE_ID:
+      case WIRE.messageId:
         this.messageId = v;
         return;
     }
@@ -422,10 +411,10 @@ class ReceivedMessage implements IncomingMessage {
 
 /** What a dead-letter copy carries about itself: not headers of the message. */
 const DEAD_LETTER_ONLY: ReadonlySet<string> = /* @__PURE__ */ new Set([
-  WIRE_DEAD_LETTER_REASON,
-  WIRE_DEAD_LETTER_DESCRIPTION,
-  WIRE_DEAD_LETTER_TRUNCATED,
-  WIRE_DELIVERY_COUNT,
+  WIRE.deadLetterReason,
+  WIRE.deadLetterDescription,
+  WIRE.deadLetterTruncated,
+  WIRE.deliveryCount,
 ]);
 
 function unpackHeaders(packed: string, into: Record<string, string>): void {

@@ -26,18 +26,9 @@
 import type { ServiceBusMessage, ServiceBusReceivedMessage } from '@azure/service-bus';
 import { describeError } from '../../src/log.ts';
 import { utf8Length } from '../../src/publisher.ts';
-import {
-  type IncomingMessage,
-  type OutgoingMessage,
-  WIRE_CORRELATION_ID,
-  WIRE_DEAD_LETTER_DESCRIPTION,
-  WIRE_DEAD_LETTER_REASON,
-  WIRE_DELIVERY_COUNT,
-  WIRE_MESSAGE_ID,
-  WIRE_REPLY_TO,
-  WIRE_TARGET,
-} from '../../src/transport.ts';
+import type { IncomingMessage, OutgoingMessage } from '../../src/transport.ts';
 import { asBuffer, BoundedMap } from '../../src/util.ts';
+import * as WIRE from '../../src/wire-names.ts';
 
 /**
  * Largest message on the Standard tier: 256 KB, properties included.
@@ -73,7 +64,7 @@ const utf8 = new TextEncoder();
 const byteLength = (s: string | undefined) => (s === undefined ? 0 : utf8Length(s));
 
 /** The native fields that get a lossless copy when the Functions worker would alter them. */
-const COPIED = [WIRE_MESSAGE_ID, WIRE_CORRELATION_ID, WIRE_REPLY_TO, WIRE_TARGET] as const;
+const COPIED = [WIRE.messageId, WIRE.correlationId, WIRE.replyTo, WIRE.target] as const;
 
 /**
  * Builds the `ServiceBusMessage` for an encoded message. The body is a Buffer so the SDK
@@ -110,9 +101,9 @@ export function toServiceBusMessage(m: OutgoingMessage): ServiceBusMessage {
   const dl = m.deadLetter;
   if (dl) {
     props ??= {};
-    props[WIRE_DEAD_LETTER_REASON] = dl.code;
-    props[WIRE_DEAD_LETTER_DESCRIPTION] = dl.description.slice(0, DEAD_LETTER_TEXT_MAX);
-    props[WIRE_DELIVERY_COUNT] = String(dl.deliveryCount);
+    props[WIRE.deadLetterReason] = dl.code;
+    props[WIRE.deadLetterDescription] = dl.description.slice(0, DEAD_LETTER_TEXT_MAX);
+    props[WIRE.deliveryCount] = String(dl.deliveryCount);
   }
   if (props !== undefined) native.applicationProperties = props;
   return native;
@@ -120,10 +111,10 @@ export function toServiceBusMessage(m: OutgoingMessage): ServiceBusMessage {
 
 /** The reserved-name copies of the id fields the Functions worker would alter (usually none). */
 function idCopies(messageId: string, m: OutgoingMessage): Record<string, string> | undefined {
-  let out = withCopy(undefined, WIRE_MESSAGE_ID, messageId);
-  out = withCopy(out, WIRE_CORRELATION_ID, m.correlationId);
-  out = withCopy(out, WIRE_REPLY_TO, m.replyTo);
-  return withCopy(out, WIRE_TARGET, m.target);
+  let out = withCopy(undefined, WIRE.messageId, messageId);
+  out = withCopy(out, WIRE.correlationId, m.correlationId);
+  out = withCopy(out, WIRE.replyTo, m.replyTo);
+  return withCopy(out, WIRE.target, m.target);
 }
 
 /** `out` with `name: v` added when the worker would alter `v` (made on the first copy). */
@@ -255,8 +246,8 @@ export function measureServiceBus(m: OutgoingMessage): number {
   if (copies !== undefined) for (const k in copies) props += str(k) + str(copies[k]!);
   const dl = m.deadLetter;
   if (dl) {
-    props += str(WIRE_DEAD_LETTER_REASON) + str(dl.code) + str(WIRE_DELIVERY_COUNT) + 16;
-    props += str(WIRE_DEAD_LETTER_DESCRIPTION) + str(dl.description.slice(0, DEAD_LETTER_TEXT_MAX));
+    props += str(WIRE.deadLetterReason) + str(dl.code) + str(WIRE.deliveryCount) + 16;
+    props += str(WIRE.deadLetterDescription) + str(dl.description.slice(0, DEAD_LETTER_TEXT_MAX));
   }
   return props === 0 ? n : n + 16 + props;
 }
@@ -384,10 +375,10 @@ export function fromReceived(
       native.applicationProperties === undefined
         ? {}
         : headersFromProperties(native.applicationProperties, {
-            [WIRE_MESSAGE_ID]: messageId,
-            [WIRE_CORRELATION_ID]: correlationId,
-            [WIRE_REPLY_TO]: replyTo,
-            [WIRE_TARGET]: target,
+            [WIRE.messageId]: messageId,
+            [WIRE.correlationId]: correlationId,
+            [WIRE.replyTo]: replyTo,
+            [WIRE.target]: target,
           }),
     correlationId,
     replyTo,
@@ -471,10 +462,10 @@ function decodeTriggered(body: unknown, get: (key: string) => unknown): Incoming
     bytes = new Uint8Array(0);
     poison = { code: 'undecodable', description: describeError(err) };
   }
-  const messageId = field('messageId', WIRE_MESSAGE_ID);
-  const correlationId = field('correlationId', WIRE_CORRELATION_ID);
-  const replyTo = field('replyTo', WIRE_REPLY_TO);
-  const target = field('subject', WIRE_TARGET) ?? field('label', WIRE_TARGET);
+  const messageId = field('messageId', WIRE.messageId);
+  const correlationId = field('correlationId', WIRE.correlationId);
+  const replyTo = field('replyTo', WIRE.replyTo);
+  const target = field('subject', WIRE.target) ?? field('label', WIRE.target);
   const count = Number(get('deliveryCount'));
   const enqueued = get('enqueuedTimeUtc');
   const publishedAt =
@@ -489,10 +480,10 @@ function decodeTriggered(body: unknown, get: (key: string) => unknown): Incoming
     messageId: messageId ?? globalThis.crypto.randomUUID(),
     contentType,
     headers: headersFromProperties(props, {
-      [WIRE_MESSAGE_ID]: messageId,
-      [WIRE_CORRELATION_ID]: correlationId,
-      [WIRE_REPLY_TO]: replyTo,
-      [WIRE_TARGET]: target,
+      [WIRE.messageId]: messageId,
+      [WIRE.correlationId]: correlationId,
+      [WIRE.replyTo]: replyTo,
+      [WIRE.target]: target,
     }),
     correlationId,
     replyTo,

@@ -12,8 +12,8 @@
  * ```
  *
  * - `attributes` is the flat string map SQS, SNS and Pub/Sub carry: cloudmom's own names
- *   (the core's `WIRE_*` names: `target`, `content_type`, `correlation_id`, `reply_to`,
- *   `message_id`, and on dead-letter copies `dead_letter_reason`, `dead_letter_description`, `delivery_count`) next to
+ *   (`WIRE`: `target`, `content_type`, `correlation_id`, `reply_to`, `message_id`, and on
+ *   dead-letter copies `dead_letter_reason`, `dead_letter_description`, `delivery_count`) next to
  *   the user headers (`traceparent` among them). A bridge moving a message to another platform
  *   copies them as they are and the message keeps its meaning.
  * - The body is exactly one of: `body`, a JSON value (JSON content types whose bytes are the
@@ -31,19 +31,8 @@
  */
 import { InvalidMessageError } from '../../src/errors.ts';
 import { setOwn, utf8Length } from '../../src/publisher.ts';
-import {
-  type DeadLetterReason,
-  type IncomingMessage,
-  type OutgoingMessage,
-  WIRE_CONTENT_TYPE,
-  WIRE_CORRELATION_ID,
-  WIRE_DEAD_LETTER_DESCRIPTION,
-  WIRE_DEAD_LETTER_REASON,
-  WIRE_DELIVERY_COUNT,
-  WIRE_MESSAGE_ID,
-  WIRE_REPLY_TO,
-  WIRE_TARGET,
-} from '../../src/transport.ts';
+import type { DeadLetterReason, IncomingMessage, OutgoingMessage } from '../../src/transport.ts';
+import * as WIRE from '../../src/wire-names.ts';
 
 /** Cloudflare Queues limits (https://developers.cloudflare.com/queues/platform/limits/; 1 KB = 1000 B). */
 export const LIMITS = {
@@ -93,11 +82,11 @@ export interface QueueMessage<Body = unknown> {
 
 /** Attributes cloudmom reads as its own; every other attribute is a user header. */
 const OWN: ReadonlySet<string> = new Set([
-  WIRE_TARGET,
-  WIRE_CONTENT_TYPE,
-  WIRE_CORRELATION_ID,
-  WIRE_REPLY_TO,
-  WIRE_MESSAGE_ID,
+  WIRE.target,
+  WIRE.contentType,
+  WIRE.correlationId,
+  WIRE.replyTo,
+  WIRE.messageId,
 ]);
 
 const utf8 = new TextEncoder();
@@ -118,16 +107,16 @@ function isJsonType(media: string): boolean {
 export function toAttributes(m: OutgoingMessage): Record<string, string> {
   const a: Record<string, string> = {};
   for (const k of Object.keys(m.headers)) setOwn(a, k, m.headers[k]!);
-  if (m.target !== '') a[WIRE_TARGET] = m.target;
-  a[WIRE_MESSAGE_ID] = m.messageId;
-  a[WIRE_CONTENT_TYPE] = m.contentType;
-  if (m.correlationId !== undefined) a[WIRE_CORRELATION_ID] = m.correlationId;
-  if (m.replyTo !== undefined) a[WIRE_REPLY_TO] = m.replyTo;
+  if (m.target !== '') a[WIRE.target] = m.target;
+  a[WIRE.messageId] = m.messageId;
+  a[WIRE.contentType] = m.contentType;
+  if (m.correlationId !== undefined) a[WIRE.correlationId] = m.correlationId;
+  if (m.replyTo !== undefined) a[WIRE.replyTo] = m.replyTo;
   const dl = m.deadLetter;
   if (dl) {
-    a[WIRE_DEAD_LETTER_REASON] = dl.code;
-    a[WIRE_DEAD_LETTER_DESCRIPTION] = bounded(dl.description, 4096);
-    a[WIRE_DELIVERY_COUNT] = String(dl.deliveryCount);
+    a[WIRE.deadLetterReason] = dl.code;
+    a[WIRE.deadLetterDescription] = bounded(dl.description, 4096);
+    a[WIRE.deliveryCount] = String(dl.deliveryCount);
   }
   return a;
 }
@@ -315,11 +304,11 @@ export function fromQueueMessage(m: QueueMessage, context: ReceiveContext = {}):
   }
   const message = {
     ...base,
-    messageId: a[WIRE_MESSAGE_ID] || m.id,
-    target: a[WIRE_TARGET] === '' ? undefined : a[WIRE_TARGET],
-    contentType: a[WIRE_CONTENT_TYPE],
-    correlationId: a[WIRE_CORRELATION_ID],
-    replyTo: a[WIRE_REPLY_TO],
+    messageId: a[WIRE.messageId] || m.id,
+    target: a[WIRE.target] === '' ? undefined : a[WIRE.target],
+    contentType: a[WIRE.contentType],
+    correlationId: a[WIRE.correlationId],
+    replyTo: a[WIRE.replyTo],
     headers,
   };
   if (typeof e.base64 === 'string') {
@@ -407,13 +396,13 @@ export function deadLetterInfo(headers: Readonly<Record<string, string>>): {
   description: string;
   deliveryCount?: number;
 } {
-  const code = headers[WIRE_DEAD_LETTER_REASON];
+  const code = headers[WIRE.deadLetterReason];
   if (code === undefined)
     return { code: 'max-deliveries', description: 'moved by the queue after max_retries' };
-  const n = Number(headers[WIRE_DELIVERY_COUNT]);
+  const n = Number(headers[WIRE.deliveryCount]);
   return {
     code,
-    description: headers[WIRE_DEAD_LETTER_DESCRIPTION] ?? '',
+    description: headers[WIRE.deadLetterDescription] ?? '',
     ...(Number.isInteger(n) && n > 0 ? { deliveryCount: n } : {}),
   };
 }

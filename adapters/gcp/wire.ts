@@ -4,19 +4,8 @@
  * limits, reply addresses, and what a gRPC error means for the core (retryable, its code).
  */
 import { type ErrorCode, InvalidArgumentError, InvalidMessageError } from '../../src/errors.ts';
-import {
-  type DeadLetterReason,
-  type IncomingMessage,
-  type OutgoingMessage,
-  WIRE_CONTENT_TYPE,
-  WIRE_CORRELATION_ID,
-  WIRE_DEAD_LETTER_DESCRIPTION,
-  WIRE_DEAD_LETTER_REASON,
-  WIRE_DELIVERY_COUNT,
-  WIRE_MESSAGE_ID,
-  WIRE_REPLY_TO,
-  WIRE_TARGET,
-} from '../../src/transport.ts';
+import type { DeadLetterReason, IncomingMessage, OutgoingMessage } from '../../src/transport.ts';
+import * as WIRE from '../../src/wire-names.ts';
 
 /** Pub/Sub limits (https://cloud.google.com/pubsub/quotas#resource_limits). */
 export const LIMITS = {
@@ -48,10 +37,10 @@ export const REPLY_KEY = 'reply_key';
 
 /** Attributes cloudmom reads as its own; every other attribute is a user header. */
 const OWN: ReadonlySet<string> = new Set([
-  WIRE_TARGET,
-  WIRE_CONTENT_TYPE,
-  WIRE_CORRELATION_ID,
-  WIRE_REPLY_TO,
+  WIRE.target,
+  WIRE.contentType,
+  WIRE.correlationId,
+  WIRE.replyTo,
   REPLY_KEY,
 ]);
 
@@ -117,10 +106,10 @@ export function toAttributes(m: OutgoingMessage): Record<string, string> {
   if (m.deadLetter) return deadLetterAttributes(m);
   // Spreading defines own properties: a `__proto__` header stays a header.
   const a: Record<string, string> = { ...m.headers };
-  if (m.target !== '') a[WIRE_TARGET] = m.target;
-  a[WIRE_CONTENT_TYPE] = m.contentType;
-  if (m.correlationId !== undefined) a[WIRE_CORRELATION_ID] = m.correlationId;
-  if (m.replyTo !== undefined) a[WIRE_REPLY_TO] = m.replyTo;
+  if (m.target !== '') a[WIRE.target] = m.target;
+  a[WIRE.contentType] = m.contentType;
+  if (m.correlationId !== undefined) a[WIRE.correlationId] = m.correlationId;
+  if (m.replyTo !== undefined) a[WIRE.replyTo] = m.replyTo;
   const key = replyKey(m);
   if (key !== undefined) a[REPLY_KEY] = key;
   return a;
@@ -136,16 +125,16 @@ export function toAttributes(m: OutgoingMessage): Record<string, string> {
 export function deadLetterAttributes(m: OutgoingMessage): Record<string, string> {
   const dl = m.deadLetter;
   const own: [string, string][] = [];
-  if (m.target !== '') own.push([WIRE_TARGET, m.target]);
-  own.push([WIRE_CONTENT_TYPE, m.contentType]);
-  if (m.correlationId !== undefined) own.push([WIRE_CORRELATION_ID, m.correlationId]);
-  if (m.replyTo !== undefined) own.push([WIRE_REPLY_TO, m.replyTo]);
+  if (m.target !== '') own.push([WIRE.target, m.target]);
+  own.push([WIRE.contentType, m.contentType]);
+  if (m.correlationId !== undefined) own.push([WIRE.correlationId, m.correlationId]);
+  if (m.replyTo !== undefined) own.push([WIRE.replyTo, m.replyTo]);
   if (dl) {
-    own.push([WIRE_DEAD_LETTER_REASON, dl.code]);
-    own.push([WIRE_DEAD_LETTER_DESCRIPTION, dl.description]);
-    own.push([WIRE_DELIVERY_COUNT, String(dl.deliveryCount)]);
+    own.push([WIRE.deadLetterReason, dl.code]);
+    own.push([WIRE.deadLetterDescription, dl.description]);
+    own.push([WIRE.deliveryCount, String(dl.deliveryCount)]);
   }
-  own.push([WIRE_MESSAGE_ID, m.messageId]);
+  own.push([WIRE.messageId, m.messageId]);
   const ownNames = new Set(own.map(([k]) => k));
   const out: Record<string, string> = {};
   let room = LIMITS.attributes - own.length;
@@ -170,10 +159,10 @@ function attributeNameAllowed(name: string): boolean {
 
 /** cloudmom's own attributes of a message (names and values), without building an object. */
 function ownAttributes(m: OutgoingMessage): [string, string][] {
-  const own: [string, string][] = [[WIRE_CONTENT_TYPE, m.contentType]];
-  if (m.target !== '') own.push([WIRE_TARGET, m.target]);
-  if (m.correlationId !== undefined) own.push([WIRE_CORRELATION_ID, m.correlationId]);
-  if (m.replyTo !== undefined) own.push([WIRE_REPLY_TO, m.replyTo]);
+  const own: [string, string][] = [[WIRE.contentType, m.contentType]];
+  if (m.target !== '') own.push([WIRE.target, m.target]);
+  if (m.correlationId !== undefined) own.push([WIRE.correlationId, m.correlationId]);
+  if (m.replyTo !== undefined) own.push([WIRE.replyTo, m.replyTo]);
   const key = replyKey(m);
   if (key !== undefined) own.push([REPLY_KEY, key]);
   return own;
@@ -253,15 +242,15 @@ export function fromWire(w: WireMessage, raw: unknown, receipt: Receipt = {}): I
   const a = w.attributes;
   const headers: Record<string, string> = {};
   for (const k of Object.keys(a)) if (!OWN.has(k)) setOwn(headers, k, a[k]!);
-  const target = a[WIRE_TARGET];
+  const target = a[WIRE.target];
   return {
     body: w.data,
     target: target === '' ? undefined : target,
     messageId: w.id,
-    contentType: a[WIRE_CONTENT_TYPE],
+    contentType: a[WIRE.contentType],
     headers,
-    correlationId: a[WIRE_CORRELATION_ID],
-    replyTo: a[WIRE_REPLY_TO],
+    correlationId: a[WIRE.correlationId],
+    replyTo: a[WIRE.replyTo],
     deliveryCount: Math.max(w.deliveryAttempt || 1, 1),
     publishedAt: w.publishTime,
     groupKey: w.orderingKey === '' ? undefined : w.orderingKey,
@@ -355,7 +344,7 @@ export function targetFilter(...targets: string[]): string {
         throw new InvalidArgumentError(
           `targetFilter: target must be a non-empty string without quotes or backslashes, got ${JSON.stringify(t)}`,
         );
-      return `attributes.${WIRE_TARGET} = "${t}"`;
+      return `attributes.${WIRE.target} = "${t}"`;
     })
     .join(' OR ');
   if (bytes(filter) > 256)

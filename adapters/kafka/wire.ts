@@ -12,20 +12,9 @@
  */
 import { InvalidMessageError } from '../../src/errors.ts';
 import { setOwn, utf8Length } from '../../src/publisher.ts';
-import {
-  type DeadLetterReason,
-  type IncomingMessage,
-  type OutgoingMessage,
-  WIRE_CONTENT_TYPE,
-  WIRE_CORRELATION_ID,
-  WIRE_DEAD_LETTER_DESCRIPTION,
-  WIRE_DEAD_LETTER_REASON,
-  WIRE_DELIVERY_COUNT,
-  WIRE_MESSAGE_ID,
-  WIRE_REPLY_TO,
-  WIRE_TARGET,
-} from '../../src/transport.ts';
+import type { DeadLetterReason, IncomingMessage, OutgoingMessage } from '../../src/transport.ts';
 import { asBuffer, BoundedMap } from '../../src/util.ts';
+import * as WIRE from '../../src/wire-names.ts';
 
 /** Defaults and limits of the mapping. */
 export const LIMITS = {
@@ -48,14 +37,14 @@ export const DEAD_LETTER_SUFFIX = '.dlt';
 
 /** Header names cloudmom reads as its own; every other header is a user header. */
 const OWN: ReadonlySet<string> = new Set([
-  WIRE_TARGET,
-  WIRE_CONTENT_TYPE,
-  WIRE_MESSAGE_ID,
-  WIRE_CORRELATION_ID,
-  WIRE_REPLY_TO,
-  WIRE_DELIVERY_COUNT,
-  WIRE_DEAD_LETTER_REASON,
-  WIRE_DEAD_LETTER_DESCRIPTION,
+  WIRE.target,
+  WIRE.contentType,
+  WIRE.messageId,
+  WIRE.correlationId,
+  WIRE.replyTo,
+  WIRE.deliveryCount,
+  WIRE.deadLetterReason,
+  WIRE.deadLetterDescription,
 ]);
 
 /** cloudmom's own header names by length (ASCII: one byte a character). */
@@ -144,16 +133,16 @@ function eachOwnHeader<A>(
   f: (k: string, v: string, acc: A) => void,
   acc: A,
 ): void {
-  if (m.target !== '') f(WIRE_TARGET, m.target, acc);
-  f(WIRE_CONTENT_TYPE, m.contentType, acc);
-  f(WIRE_MESSAGE_ID, m.messageId, acc);
-  if (m.correlationId !== undefined) f(WIRE_CORRELATION_ID, m.correlationId, acc);
-  if (m.replyTo !== undefined) f(WIRE_REPLY_TO, m.replyTo, acc);
+  if (m.target !== '') f(WIRE.target, m.target, acc);
+  f(WIRE.contentType, m.contentType, acc);
+  f(WIRE.messageId, m.messageId, acc);
+  if (m.correlationId !== undefined) f(WIRE.correlationId, m.correlationId, acc);
+  if (m.replyTo !== undefined) f(WIRE.replyTo, m.replyTo, acc);
   const dl = m.deadLetter;
   if (dl) {
-    f(WIRE_DEAD_LETTER_REASON, dl.code, acc);
-    f(WIRE_DEAD_LETTER_DESCRIPTION, dl.description, acc);
-    f(WIRE_DELIVERY_COUNT, String(dl.deliveryCount), acc);
+    f(WIRE.deadLetterReason, dl.code, acc);
+    f(WIRE.deadLetterDescription, dl.description, acc);
+    f(WIRE.deliveryCount, String(dl.deliveryCount), acc);
   }
 }
 
@@ -375,9 +364,9 @@ export function decodeRecord(
     try {
       const bytes = v ?? EMPTY;
       text =
-        name === WIRE_TARGET
+        name === WIRE.target
           ? repeated(lastTarget, bytes)
-          : name === WIRE_CONTENT_TYPE
+          : name === WIRE.contentType
             ? repeated(lastContentType, bytes)
             : strict.decode(bytes);
     } catch {
@@ -385,19 +374,19 @@ export function decodeRecord(
       continue;
     }
     switch (name) {
-      case WIRE_TARGET:
+      case WIRE.target:
         target = text;
         break;
-      case WIRE_MESSAGE_ID:
+      case WIRE.messageId:
         messageId = text;
         break;
-      case WIRE_CONTENT_TYPE:
+      case WIRE.contentType:
         contentType = text;
         break;
-      case WIRE_CORRELATION_ID:
+      case WIRE.correlationId:
         correlationId = text;
         break;
-      case WIRE_REPLY_TO:
+      case WIRE.replyTo:
         replyTo = text;
         break;
     }
@@ -438,9 +427,9 @@ export function deadLetterOf(
     if (!k) continue;
     const name = lossy.decode(k);
     const value = lossy.decode(v ?? EMPTY);
-    if (name === WIRE_DEAD_LETTER_REASON) code = value;
-    else if (name === WIRE_DEAD_LETTER_DESCRIPTION) description = value;
-    else if (name === WIRE_DELIVERY_COUNT) count = Number(value);
+    if (name === WIRE.deadLetterReason) code = value;
+    else if (name === WIRE.deadLetterDescription) description = value;
+    else if (name === WIRE.deliveryCount) count = Number(value);
   }
   if (code === undefined) return undefined;
   return {

@@ -19,10 +19,10 @@ import {
   type OutgoingMessage,
   RESERVED_HEADERS,
   type Transport,
-  WIRE_TRACEPARENT,
 } from '../transport.ts';
 import { parseBrokerUrl } from '../url.ts';
 import { Semaphore } from '../util.ts';
+import * as WIRE from '../wire-names.ts';
 import { EXIT, intFlag, UsageError } from './args.ts';
 import { brokerFor, type Context, withBroker } from './context.ts';
 import { describeMessage, messageLine, println, progressBar } from './io.ts';
@@ -63,7 +63,7 @@ export function redriven(
   const headers: Record<string, string> = {};
   const markers = dl.markers ?? [];
   for (const k of Object.keys(m.headers)) {
-    if (RESERVED_HEADERS.has(k) && k !== WIRE_TRACEPARENT) continue;
+    if (RESERVED_HEADERS.has(k) && k !== WIRE.traceparent) continue;
     if (markers.includes(k)) continue;
     setOwn(headers, k, m.headers[k]!);
   }
