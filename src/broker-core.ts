@@ -41,10 +41,10 @@ import type {
 } from './transport.ts';
 import { checkNumber, checkOneOf, checkOptionKeys, EMPTY, Idle, Semaphore } from './util.ts';
 
-/** Internal handle used by the platform entrypoints and tests; not part of the public API. */
 /** The options of a publish that gave none (one object for all of them). */
 const NO_OPTIONS: PublishOptions = EMPTY;
 
+/** Internal handle used by the platform entrypoints and tests; not part of the public API. */
 export const INTERNALS: unique symbol = Symbol('cloudmom.internals');
 
 /** Options of the one call an entrypoint makes (see src/entrypoint.ts). */

@@ -321,14 +321,10 @@ class ServiceBusTransport implements Transport {
     this.#sessions = options.sessions ?? false;
     if (typeof this.#sessions !== 'boolean')
       throw new InvalidArgumentError('ServiceBusBroker: sessions must be a boolean');
-    this.#maxSessions = options.maxConcurrentSessions;
-    if (
-      this.#maxSessions !== undefined &&
-      (!Number.isInteger(this.#maxSessions) || this.#maxSessions < 1)
-    )
-      throw new InvalidArgumentError(
-        'ServiceBusBroker: maxConcurrentSessions must be an integer ≥ 1',
-      );
+    this.#maxSessions =
+      options.maxConcurrentSessions === undefined
+        ? undefined
+        : checkNumber(options.maxConcurrentSessions, 'ServiceBusBroker: maxConcurrentSessions');
     this.#sessionIdleMs = checkNumber(
       options.sessionIdleMs ?? 1_000,
       'ServiceBusBroker: sessionIdleMs',

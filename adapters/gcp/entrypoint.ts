@@ -10,10 +10,10 @@
 import type { IncomingMessage as HttpRequest, ServerResponse } from 'node:http';
 import type { Broker } from '../../src/broker.ts';
 import { dispatch, loggerOf } from '../../src/entrypoint.ts';
-import { InvalidArgumentError, SendError } from '../../src/errors.ts';
+import { SendError } from '../../src/errors.ts';
 import { describeError } from '../../src/log.ts';
 import type { DeadLetterReason, IncomingMessage, Verdict } from '../../src/transport.ts';
-import { checkOptionKeys } from '../../src/util.ts';
+import { checkNumber, checkOptionKeys } from '../../src/util.ts';
 import { fromWire, LIMITS, setOwn } from './wire.ts';
 
 /**
@@ -265,10 +265,7 @@ async function verdictOf(broker: Broker, message: IncomingMessage): Promise<Verd
 }
 
 function checkMaxBytes(v: unknown, name: string, fallback: number): number {
-  if (v === undefined) return fallback;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
-    throw new InvalidArgumentError(`${name} must be a positive integer`);
-  return v;
+  return v === undefined ? fallback : checkNumber(v, name);
 }
 
 /**

@@ -13,7 +13,7 @@
 import { InvalidMessageError } from '../../src/errors.ts';
 import { setOwn, utf8Length } from '../../src/publisher.ts';
 import type { DeadLetterReason, IncomingMessage, OutgoingMessage } from '../../src/transport.ts';
-import { asBuffer, BoundedMap } from '../../src/util.ts';
+import { asBuffer, BoundedMap, EMPTY } from '../../src/util.ts';
 import * as WIRE from '../../src/wire-names.ts';
 
 /** Defaults and limits of the mapping. */
@@ -233,7 +233,7 @@ export interface WireRecord {
 
 const strict = new TextDecoder('utf-8', { fatal: true });
 const lossy = new TextDecoder('utf-8');
-const EMPTY = new Uint8Array(0);
+const NO_BYTES = new Uint8Array(0);
 
 /**
  * The message id of a record that carries no `message_id` header (a foreign producer):
@@ -297,8 +297,8 @@ interface Repeated {
   bytes: Uint8Array;
   text: string;
 }
-const lastTarget: Repeated = { bytes: EMPTY, text: '' };
-const lastContentType: Repeated = { bytes: EMPTY, text: '' };
+const lastTarget: Repeated = { bytes: NO_BYTES, text: '' };
+const lastContentType: Repeated = { bytes: NO_BYTES, text: '' };
 
 /**
  * Strict UTF-8 of a header value, the last one's text again when the bytes are the same (a
@@ -321,7 +321,7 @@ function repeated(last: Repeated, v: Uint8Array): string {
 }
 
 /** Headers of a record that has none beside cloudmom's own (shared, read-only). */
-const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+const NO_HEADERS: Readonly<Record<string, string>> = EMPTY;
 
 /**
  * {@link fromRecord} from the record's fields (a consumer's `Message` needs no
@@ -356,13 +356,13 @@ export function decodeRecord(
       name = lossy.decode(k);
       if (!OWN.has(name)) {
         headers ??= {};
-        setOwn(headers, name, lossy.decode(v ?? EMPTY));
+        setOwn(headers, name, lossy.decode(v ?? NO_BYTES));
         continue;
       }
     }
     let text: string;
     try {
-      const bytes = v ?? EMPTY;
+      const bytes = v ?? NO_BYTES;
       text =
         name === WIRE.target
           ? repeated(lastTarget, bytes)
@@ -399,7 +399,7 @@ export function decodeRecord(
       : groupKey;
   const ts = timestamp === undefined ? -1 : Number(timestamp);
   return {
-    body: value ?? EMPTY,
+    body: value ?? NO_BYTES,
     target: target === '' ? undefined : target,
     messageId,
     contentType,
@@ -426,7 +426,7 @@ export function deadLetterOf(
   for (const [k, v] of r.headers) {
     if (!k) continue;
     const name = lossy.decode(k);
-    const value = lossy.decode(v ?? EMPTY);
+    const value = lossy.decode(v ?? NO_BYTES);
     if (name === WIRE.deadLetterReason) code = value;
     else if (name === WIRE.deadLetterDescription) description = value;
     else if (name === WIRE.deliveryCount) count = Number(value);
