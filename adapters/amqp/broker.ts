@@ -46,6 +46,7 @@ import { SENT } from '../../src/transport.ts';
 import { asBuffer, checkNumber, checkOptionKeys, pick, sleep } from '../../src/util.ts';
 import * as WIRE from '../../src/wire-names.ts';
 import {
+  DeliveryTags,
   deliveredBody,
   fromWire,
   LIMITS,
@@ -216,9 +217,11 @@ export class AmqpBroker extends Broker {
 /** What a delivery's ackId holds: the channel it came on and its tag. */
 interface AckId {
   readonly channel: Channel;
+  /** The channel's unsettled tags (acks of a run of tags go as one frame). */
+  readonly tags: DeliveryTags;
   readonly tag: number;
   readonly message: AsyncMessage;
-  readonly deliveryCount: number;
+  deliveryCount: number;
   /** Settling twice would close the channel (PRECONDITION_FAILED, unknown delivery tag). */
   settled?: boolean;
 }
@@ -653,8 +656,9 @@ class AmqpSource implements Source {
     try {
       await this.#s.declare(ch);
       await ch.basicQos({ prefetchCount: this.#s.prefetch });
+      const tags = new DeliveryTags();
       const { consumerTag } = await ch.basicConsume({ queue: this.#s.queue }, (msg) =>
-        this.#deliver(ch, msg),
+        this.#deliver(ch, tags, msg),
       );
       if (this.#closing) {
         await ch.close();
@@ -708,7 +712,15 @@ class AmqpSource implements Source {
     }
   }
 
-  #deliver(ch: Channel, msg: AsyncMessage): void {
+  #deliver(ch: Channel, tags: DeliveryTags, msg: AsyncMessage): void {
+    tags.delivered(msg.deliveryTag);
+    const ackId: AckId = {
+      channel: ch,
+      tags,
+      tag: msg.deliveryTag,
+      message: msg,
+      deliveryCount: 1,
+    };
     let m: IncomingMessage;
     try {
       const body = deliveredBody(msg.body);
@@ -727,15 +739,9 @@ class AmqpSource implements Source {
           headers,
         },
         msg,
-        { fallbackId: () => globalThis.crypto.randomUUID(), source: this.name },
+        { fallbackId: () => globalThis.crypto.randomUUID(), source: this.name, ackId },
       );
-      const ackId: AckId = {
-        channel: ch,
-        tag: msg.deliveryTag,
-        message: msg,
-        deliveryCount: m.deliveryCount,
-      };
-      m = { ...m, ackId };
+      ackId.deliveryCount = m.deliveryCount;
     } catch (err) {
       m = {
         body: Buffer.isBuffer(msg.body) ? msg.body : new Uint8Array(0),
@@ -745,19 +751,14 @@ class AmqpSource implements Source {
         deliveryCount: msg.redelivered ? 2 : 1,
         raw: msg,
         source: this.name,
-        ackId: {
-          channel: ch,
-          tag: msg.deliveryTag,
-          message: msg,
-          deliveryCount: 1,
-        } satisfies AckId,
+        ackId,
         poison: {
           code: 'undecodable',
           description: `the delivery could not be read: ${describeError(err)}`,
         },
       };
     }
-    if (!this.#buffer.push(m)) this.#nackQuietly(ch, msg.deliveryTag);
+    if (!this.#buffer.push(m)) this.#nackQuietly(ackId);
   }
 
   async receive(max: number, signal: AbortSignal): Promise<readonly IncomingMessage[]> {
@@ -771,17 +772,19 @@ class AmqpSource implements Source {
   }
 
   async ack(ackIds: readonly unknown[]): Promise<void> {
+    // the ids of one channel, in a run (after a reconnect, a batch may hold two channels')
+    let run: AckId[] = [];
     for (const id of ackIds) {
       const a = id as AckId;
-      const { channel, tag } = a;
-      if (a.settled || !channel.active) continue; // settled, or redelivered on another channel
+      if (a.settled || !a.channel.active) continue; // settled, or redelivered on another channel
       a.settled = true;
-      try {
-        channel.basicAck({ deliveryTag: tag });
-      } catch {
-        // the channel closed meanwhile: RabbitMQ redelivers the message
+      if (run.length > 0 && run[0]!.channel !== a.channel) {
+        ackRun(run);
+        run = [];
       }
+      run.push(a);
     }
+    if (run.length > 0) ackRun(run);
   }
 
   async nack(ackId: unknown, _delayMs: number, failed: boolean): Promise<void> {
@@ -797,20 +800,21 @@ class AmqpSource implements Source {
           error: describeError(err),
         });
         id.settled = true;
-        this.#nackQuietly(id.channel, id.tag);
+        this.#nackQuietly(id);
         return;
       }
       await this.ack([id]);
       return;
     }
     id.settled = true;
-    this.#nackQuietly(id.channel, id.tag);
+    this.#nackQuietly(id);
   }
 
-  #nackQuietly(ch: Channel, tag: number): void {
-    if (!ch.active) return;
+  #nackQuietly({ channel, tags, tag }: AckId): void {
+    tags.forget(tag);
+    if (!channel.active) return;
     try {
-      ch.basicNack({ deliveryTag: tag, requeue: true });
+      channel.basicNack({ deliveryTag: tag, requeue: true });
     } catch {
       // closed meanwhile: redelivered anyway
     }
@@ -824,11 +828,20 @@ class AmqpSource implements Source {
     this.#channel = undefined;
     if (ch?.active && this.#consumerTag)
       await ch.basicCancel({ consumerTag: this.#consumerTag }).catch(() => undefined);
-    for (const m of this.#buffer.close()) {
-      const id = m.ackId as AckId;
-      this.#nackQuietly(id.channel, id.tag);
-    }
+    for (const m of this.#buffer.close()) this.#nackQuietly(m.ackId as AckId);
     await this.#recovering;
     await ch?.close().catch(() => undefined);
+  }
+}
+
+/** Acks deliveries of one channel: a run of settled tags in one frame, the rest one each. */
+function ackRun(run: readonly AckId[]): void {
+  const { channel, tags } = run[0]!;
+  const plan = tags.ack(run.map((a) => a.tag));
+  try {
+    if (plan.upTo !== undefined) channel.basicAck({ deliveryTag: plan.upTo, multiple: true });
+    for (const tag of plan.each) channel.basicAck({ deliveryTag: tag });
+  } catch {
+    // the channel closed meanwhile: RabbitMQ redelivers the messages
   }
 }

@@ -421,3 +421,60 @@ export function replyQueueName(prefix: string, id: string): string {
 export function prefixPattern(prefix: string): RegExp {
   return new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`);
 }
+
+/** How a batch of acks goes on the wire: {@link DeliveryTags.ack}. */
+export interface AckPlan {
+  /** One basic.ack with `multiple` up to this tag (undefined: none). */
+  readonly upTo: number | undefined;
+  /** One basic.ack each. */
+  readonly each: readonly number[];
+}
+
+/**
+ * The unsettled delivery tags of one channel, so that a batch of acks goes out in as few
+ * basic.ack frames as it can: one with `multiple` for the tags below which everything is
+ * settled, one each for the rest. No ack waits for a slow message (no head-of-line blocking),
+ * and memory is bounded by the prefetch: only unsettled tags are kept.
+ *
+ * @example
+ * ```ts
+ * const tags = new DeliveryTags();
+ * for (const t of [1, 2, 3, 4]) tags.delivered(t);
+ * tags.ack([1, 2, 4]); // { upTo: 2, each: [4] }: tag 3 is still in hand
+ * ```
+ */
+export class DeliveryTags {
+  #last = 0;
+  /** In delivery order, which is tag order on a channel: the first is the lowest. */
+  readonly #open = new Set<number>();
+
+  /** A delivery arrived (tags grow by one per delivery on a channel). */
+  delivered(tag: number): void {
+    this.#open.add(tag);
+    if (tag > this.#last) this.#last = tag;
+  }
+
+  /** Settled without an ack frame (nacked). */
+  forget(tag: number): void {
+    this.#open.delete(tag);
+  }
+
+  /**
+   * Settles `tags` (delivered, not settled before) and plans their frames. The `multiple` ack
+   * names the highest of `tags` below the lowest unsettled tag, so the server still holds it:
+   * everything below it is either in this batch or settled already.
+   */
+  ack(tags: readonly number[]): AckPlan {
+    const open = this.#open;
+    for (const t of tags) open.delete(t);
+    const lowest = open.values().next().value;
+    const floor = lowest === undefined ? this.#last : lowest - 1;
+    let upTo: number | undefined;
+    const each: number[] = [];
+    for (const t of tags) {
+      if (t > floor) each.push(t);
+      else if (upTo === undefined || t > upTo) upTo = t;
+    }
+    return { upTo, each };
+  }
+}

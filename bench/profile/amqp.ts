@@ -1,8 +1,9 @@
 /**
- * Profiling driver for the RabbitMQ publish path (bench row A1):
- * `node --conditions=source --cpu-prof --cpu-prof-dir=/tmp/prof/a bench/profile/amqp.ts <ours|raw>`.
- * ROUNDS × N confirmed publishes of a ~256-byte JSON body, 1,000 outstanding, as the bench
- * does; prints each round's rate. The node is started here unless `CLOUDMOM_AMQP_URL` names one
+ * Profiling driver for the RabbitMQ publish and consume paths (bench rows A1, A2):
+ * `node --conditions=source --cpu-prof --cpu-prof-dir=/tmp/prof/a bench/profile/amqp.ts <mode>`,
+ * mode `ours`, `reuse` or `raw` (publish) or `consume-ours` / `consume-raw`. Publish: ROUNDS × N
+ * confirmed publishes of a ~256-byte JSON body, 1,000 outstanding, as the bench does. Consume:
+ * ROUNDS drains of N pre-filled messages, prefetch 50, as A2 does. Prints each round's rate. The node is started here unless `CLOUDMOM_AMQP_URL` names one
  * (RabbitMQ runs in its own process: the profile is the client's).
  */
 import { Connection } from 'rabbitmq-client';
@@ -46,7 +47,62 @@ if (reused) {
     'ms',
   );
 }
+async function consume(ours: boolean): Promise<void> {
+  let n = 0;
+  let done!: () => void;
+  const all = new Promise<void>((r) => {
+    done = r;
+  });
+  if (ours) {
+    const b = new AmqpBroker({ ...opts, connection: conn, concurrency: 50 });
+    b.add('bench', () => {
+      if (++n === N) done();
+    });
+    const t0 = performance.now();
+    await b.start();
+    const t1 = performance.now();
+    await all;
+    if (process.env.VERBOSE)
+      console.log(
+        'start',
+        (t1 - t0).toFixed(1),
+        'ms; drain',
+        (performance.now() - t1).toFixed(1),
+        'ms',
+      );
+    await b.stop();
+    return;
+  }
+  const t0 = performance.now();
+  const ch = await conn.acquire();
+  await ch.basicQos({ prefetchCount: 50 });
+  await ch.basicConsume({ queue }, (m) => {
+    JSON.parse(typeof m.body === 'string' ? m.body : JSON.stringify(m.body));
+    ch.basicAck({ deliveryTag: m.deliveryTag });
+    if (++n === N) done();
+  });
+  const t1 = performance.now();
+  await all;
+  if (process.env.VERBOSE)
+    console.log(
+      'start',
+      (t1 - t0).toFixed(1),
+      'ms; drain',
+      (performance.now() - t1).toFixed(1),
+      'ms',
+    );
+  await ch.close();
+}
+
 for (let r = 0; r < ROUNDS; r++) {
+  if (mode.startsWith('consume')) {
+    await conn.queuePurge({ queue });
+    await windowed(rawAmqpPublish(pub, exchange));
+    const t0 = performance.now();
+    await consume(mode === 'consume-ours');
+    rates.push(Math.round(N / ((performance.now() - t0) / 1000)));
+    continue;
+  }
   const b = mode === 'ours' ? new AmqpBroker(opts) : reused;
   const t0 = performance.now();
   if (b) await windowed((i) => b.publish({ ...body, id: i }, 'bench'));

@@ -143,6 +143,43 @@ describe('AmqpBroker on RabbitMQ', () => {
     await b.stop();
   });
 
+  it('acks finished out of order go at once: a message still in hand holds none back, none comes twice', async () => {
+    t = await topology();
+    const warnings: string[] = [];
+    const logger = {
+      debug() {},
+      info() {},
+      warn: (msg: string) => warnings.push(msg),
+      error: (msg: string) => warnings.push(msg),
+    };
+    const b = t.broker({ logger, concurrency: 5 });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const seen = new Map<number, number>();
+    b.add('work', async (_p, n) => {
+      seen.set(n as number, (seen.get(n as number) ?? 0) + 1);
+      if (n === 0) await gate;
+    });
+    await Promise.all(Array.from({ length: 40 }, (_, i) => b.publish(i, 'work')));
+    await b.start();
+    // with message 0 unacked, prefetch 5 leaves 4 slots: the other 39 pass through them only
+    // if their acks are sent without waiting for 0's
+    await until('the other 39 handled', () => seen.size === 40);
+    release();
+    await until('the queue empty and nothing unacked', async () => {
+      const q = await testConnection().queueDeclare({ queue: t!.queue, passive: true });
+      return q.messageCount === 0 && b.stats.acked === 40;
+    });
+    await sleep(300);
+    await b.stop();
+    const q = await testConnection().queueDeclare({ queue: t.queue, passive: true });
+    expect(q.messageCount).toBe(0); // nothing given back unacked at stop
+    expect([...seen.values()].every((c) => c === 1)).toBe(true);
+    expect(warnings).toEqual([]);
+  });
+
   it('stop() gives back what was prefetched but not run: nothing lost', async () => {
     t = await topology();
     const first = t.broker({ logger: false, concurrency: 2, prefetch: 10 });

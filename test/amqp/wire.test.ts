@@ -1,6 +1,7 @@
 import { InvalidMessageError } from 'cloudmom';
 import { describe, expect, it } from 'vitest';
 import {
+  DeliveryTags,
   deliveredBody,
   fromWire,
   GROUP_KEY,
@@ -245,5 +246,45 @@ describe('amqp wire: delivered bodies', () => {
     });
     expect(deliveredBody({ a: [1, null] }).text).toBe('{"a":[1,null]}');
     expect(deliveredBody(null).text).toBe('null');
+  });
+});
+
+describe('amqp wire: acks of a channel (DeliveryTags)', () => {
+  const delivered = (n: number) => {
+    const tags = new DeliveryTags();
+    for (let t = 1; t <= n; t++) tags.delivered(t);
+    return tags;
+  };
+
+  it('acks a run of settled tags in one frame with multiple, naming the highest of the batch', () => {
+    const tags = delivered(5);
+    expect(tags.ack([2, 1, 3])).toEqual({ upTo: 3, each: [] });
+    expect(tags.ack([5, 4])).toEqual({ upTo: 5, each: [] });
+  });
+
+  it('never holds an ack back for a message still in hand: those above it go one by one', () => {
+    const tags = delivered(6);
+    expect(tags.ack([1, 2, 4, 5])).toEqual({ upTo: 2, each: [4, 5] });
+    // 3 settles: everything up to 5 is settled, but 4 and 5 were acked already: 3 names the run
+    expect(tags.ack([3])).toEqual({ upTo: 3, each: [] });
+    expect(tags.ack([6])).toEqual({ upTo: 6, each: [] });
+  });
+
+  it('a nacked tag is settled without a frame and does not hold the run back', () => {
+    const tags = delivered(4);
+    tags.forget(1);
+    expect(tags.ack([2, 3])).toEqual({ upTo: 3, each: [] });
+    tags.delivered(5);
+    tags.forget(4);
+    expect(tags.ack([5])).toEqual({ upTo: 5, each: [] });
+  });
+
+  it('keeps only unsettled tags: a stuck message does not make it grow', () => {
+    const tags = delivered(1);
+    for (let t = 2; t <= 10_000; t++) {
+      tags.delivered(t);
+      expect(tags.ack([t]).each).toEqual([t]);
+    }
+    expect(tags.ack([1])).toEqual({ upTo: 1, each: [] });
   });
 });
