@@ -11,19 +11,21 @@ export interface Slotted {
   settle(slot: number, id: string | undefined, outcome: SendOutcome): void;
 }
 
-/** Who waits for a message: a `publish`'s resolve, or the {@link Slotted} it belongs to. */
-type Waiter = ((id: string) => void) | Slotted;
-/** With a publish's resolve, its reject; with a {@link Slotted}, the message's slot. */
-type Second = ((err: unknown) => void) | number;
+/**
+ * Who waits for a message: a `publish`'s resolve (a failure resolves it with a rejected
+ * promise: no reject function kept per queued message), or the {@link Slotted} it belongs to.
+ */
+type Waiter = ((id: string | Promise<never>) => void) | Slotted;
 
 /**
  * The messages queued for one destination and who waits for each, index by index (arrays
- * side by side: no object per message beyond its caller's promise).
+ * side by side: no object per message beyond its caller's promise). `slots`: a message's
+ * index in its {@link Slotted} (0 for a publish's resolve).
  */
 interface Queue {
   readonly messages: OutgoingMessage[];
   readonly waiters: Waiter[];
-  readonly seconds: Second[];
+  readonly slots: number[];
   bytes: number;
   timer: Timer | undefined;
 }
@@ -53,7 +55,7 @@ export class Batcher {
 
   /** Queues one message; resolves with its id once sent, rejects with its error. */
   add(message: OutgoingMessage, size: number): Promise<string> {
-    return new Promise((resolve, reject) => this.#add(message, size, resolve, reject));
+    return new Promise((resolve) => this.#add(message, size, resolve, 0));
   }
 
   /** Queues several messages, each told to `waiter` with its index as slot. */
@@ -62,7 +64,7 @@ export class Batcher {
       this.#add(encoded[i]!.message, encoded[i]!.size, waiter, i);
   }
 
-  #add(message: OutgoingMessage, size: number, waiter: Waiter, second: Second): void {
+  #add(message: OutgoingMessage, size: number, waiter: Waiter, slot: number): void {
     const key = message.destination ?? '';
     const limits = this.limits;
     // a queue in the map holds at least one message (made for one, removed when flushed)
@@ -72,12 +74,12 @@ export class Batcher {
       q = undefined;
     }
     if (!q) {
-      q = { messages: [], waiters: [], seconds: [], bytes: 0, timer: undefined };
+      q = { messages: [], waiters: [], slots: [], bytes: 0, timer: undefined };
       this.#queues.set(key, q);
     }
     q.messages.push(message);
     q.waiters.push(waiter);
-    q.seconds.push(second);
+    q.slots.push(slot);
     q.bytes += size;
     if (q.messages.length >= limits.maxMessages || q.bytes >= limits.maxBytes) this.#flush(key);
     else
@@ -92,7 +94,7 @@ export class Batcher {
     if (!q) return;
     this.#queues.delete(key);
     if (q.timer) cancel(q.timer);
-    const { messages, waiters, seconds } = q;
+    const { messages, waiters, slots } = q;
     this.#inflight.enter();
     this.send(messages)
       .then(
@@ -100,7 +102,7 @@ export class Batcher {
           for (let i = 0; i < messages.length; i++)
             settle(
               waiters[i]!,
-              seconds[i]!,
+              slots[i]!,
               messages[i]!,
               outcomes[i] ?? {
                 ok: false,
@@ -112,7 +114,7 @@ export class Batcher {
         // only what escaped it, passed on as it is
         (error: unknown) => {
           for (let i = 0; i < messages.length; i++)
-            settle(waiters[i]!, seconds[i]!, messages[i]!, { ok: false, error });
+            settle(waiters[i]!, slots[i]!, messages[i]!, { ok: false, error });
         },
       )
       .finally(() => this.#inflight.leave());
@@ -125,9 +127,8 @@ export class Batcher {
   }
 }
 
-function settle(waiter: Waiter, second: Second, message: OutgoingMessage, o: SendOutcome): void {
+function settle(waiter: Waiter, slot: number, message: OutgoingMessage, o: SendOutcome): void {
   const id = o.ok ? (o.messageId ?? message.messageId) : undefined;
-  if (typeof second === 'number') (waiter as Slotted).settle(second, id, o);
-  else if (id === undefined) second((o as { error: unknown }).error);
-  else (waiter as (id: string) => void)(id);
+  if (typeof waiter !== 'function') waiter.settle(slot, id, o);
+  else waiter(id ?? Promise.reject((o as { error: unknown }).error));
 }
