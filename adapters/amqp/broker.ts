@@ -382,13 +382,20 @@ class AmqpTransport implements Transport {
     const timestamp = Math.floor(Date.now() / 1000);
     const routes = new Array<Route>(batch.length);
     const sends = new Array<Promise<{ error: unknown } | undefined>>(batch.length);
-    for (let i = 0; i < batch.length; i++) {
-      const m = batch[i]!;
-      const route = routeOf(m, this.exchange);
-      routes[i] = route;
-      sends[i] = pub
-        .send(toEnvelope(m, route, timestamp), asBuffer(m.body))
-        .then(noFailure, asFailure);
+    // corked, the batch's publishes leave in a few writes instead of a writev each
+    const socket = socketOf(this.connection());
+    socket?.cork();
+    try {
+      for (let i = 0; i < batch.length; i++) {
+        const m = batch[i]!;
+        const route = routeOf(m, this.exchange);
+        routes[i] = route;
+        sends[i] = pub
+          .send(toEnvelope(m, route, timestamp), asBuffer(m.body))
+          .then(noFailure, asFailure);
+      }
+    } finally {
+      socket?.uncork();
     }
     const failures = await Promise.all(sends);
     // one turn for the whole batch: a return precedes its confirm and is emitted on setImmediate
@@ -844,4 +851,12 @@ function ackRun(run: readonly AckId[]): void {
   } catch {
     // the channel closed meanwhile: RabbitMQ redelivers the messages
   }
+}
+
+/** The connection's socket, if this rabbitmq-client version keeps it where 5.x does. */
+function socketOf(conn: Connection): { cork(): void; uncork(): void } | undefined {
+  const socket = (conn as unknown as { _socket?: { cork?: unknown; uncork?: unknown } })._socket;
+  return typeof socket?.cork === 'function' && typeof socket.uncork === 'function'
+    ? (socket as { cork(): void; uncork(): void })
+    : undefined;
 }

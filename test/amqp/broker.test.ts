@@ -55,6 +55,38 @@ describe('AmqpBroker on RabbitMQ', () => {
     await b.stop();
   });
 
+  it('a batch of publishes leaves in a few socket writes, not one each (the socket corked around it)', async () => {
+    t = await topology();
+    const { Connection } = await import('rabbitmq-client');
+    const conn = new Connection({ url: url(), frameMax: 131072, noDelay: true });
+    try {
+      const b = t.broker({ logger: false, connection: conn });
+      await b.publish({ n: -1 }, 'orders'); // channel set up and confirming
+      // rabbitmq-client 5.x keeps its socket here; cloudmom corks it while a batch is written
+      const socket = (conn as unknown as { _socket: Record<string, (...a: unknown[]) => unknown> })
+        ._socket;
+      let writes = 0;
+      for (const name of ['_write', '_writev']) {
+        const original = socket[name]!;
+        socket[name] = function (this: unknown, ...args: unknown[]) {
+          writes++;
+          return original.apply(this, args);
+        };
+      }
+      const ids = await Promise.all(
+        Array.from({ length: 100 }, (_, i) => b.publish({ i }, 'orders')),
+      );
+      expect(new Set(ids).size).toBe(100);
+      expect(writes).toBeGreaterThan(0);
+      expect(writes).toBeLessThan(20);
+      const q = await testConnection().queueDeclare({ queue: t.queue, passive: true });
+      expect(q.messageCount).toBe(101);
+      await b.stop();
+    } finally {
+      await conn.close();
+    }
+  });
+
   it('a publish no queue takes fails with SendError caused by UnroutableError (not retryable)', async () => {
     t = await topology();
     const b = t.broker({ logger: false, exchange: `${t.exchange}-empty` });
