@@ -47,6 +47,13 @@ if (reused) {
     'ms',
   );
 }
+/** With VERBOSE: ms from t0 to the consumer set up (t1), and from there to now. */
+function timings(t0: number, t1: number): void {
+  if (!process.env.VERBOSE) return;
+  const ms = (a: number, b: number) => (b - a).toFixed(1);
+  console.log('start', ms(t0, t1), 'ms; drain', ms(t1, performance.now()), 'ms');
+}
+
 async function consume(ours: boolean): Promise<void> {
   let n = 0;
   let done!: () => void;
@@ -62,14 +69,7 @@ async function consume(ours: boolean): Promise<void> {
     await b.start();
     const t1 = performance.now();
     await all;
-    if (process.env.VERBOSE)
-      console.log(
-        'start',
-        (t1 - t0).toFixed(1),
-        'ms; drain',
-        (performance.now() - t1).toFixed(1),
-        'ms',
-      );
+    timings(t0, t1);
     await b.stop();
     return;
   }
@@ -83,14 +83,7 @@ async function consume(ours: boolean): Promise<void> {
   });
   const t1 = performance.now();
   await all;
-  if (process.env.VERBOSE)
-    console.log(
-      'start',
-      (t1 - t0).toFixed(1),
-      'ms; drain',
-      (performance.now() - t1).toFixed(1),
-      'ms',
-    );
+  timings(t0, t1);
   await ch.close();
 }
 
