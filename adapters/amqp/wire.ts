@@ -444,14 +444,12 @@ export interface AckPlan {
  * ```
  */
 export class DeliveryTags {
-  #last = 0;
   /** In delivery order, which is tag order on a channel: the first is the lowest. */
   readonly #open = new Set<number>();
 
   /** A delivery arrived (tags grow by one per delivery on a channel). */
   delivered(tag: number): void {
     this.#open.add(tag);
-    if (tag > this.#last) this.#last = tag;
   }
 
   /** Settled without an ack frame (nacked). */
@@ -467,8 +465,9 @@ export class DeliveryTags {
   ack(tags: readonly number[]): AckPlan {
     const open = this.#open;
     for (const t of tags) open.delete(t);
+    // everything below the lowest unsettled tag is settled; with none, every tag delivered
     const lowest = open.values().next().value;
-    const floor = lowest === undefined ? this.#last : lowest - 1;
+    const floor = lowest === undefined ? Number.POSITIVE_INFINITY : lowest - 1;
     let upTo: number | undefined;
     const each: number[] = [];
     for (const t of tags) {

@@ -25,6 +25,18 @@ async function until<T>(
   }
 }
 
+/** A logger that keeps the messages of its warn and error lines. */
+function recordingWarnings() {
+  const warnings: string[] = [];
+  const logger = {
+    debug() {},
+    info() {},
+    warn: (m: string) => warnings.push(m),
+    error: (m: string) => warnings.push(m),
+  };
+  return { warnings, logger };
+}
+
 let t: Topology | undefined;
 afterEach(async () => {
   await t?.cleanup();
@@ -177,13 +189,7 @@ describe('AmqpBroker on RabbitMQ', () => {
 
   it('acks finished out of order go at once: a message still in hand holds none back, none comes twice', async () => {
     t = await topology();
-    const warnings: string[] = [];
-    const logger = {
-      debug() {},
-      info() {},
-      warn: (msg: string) => warnings.push(msg),
-      error: (msg: string) => warnings.push(msg),
-    };
+    const { warnings, logger } = recordingWarnings();
     const b = t.broker({ logger, concurrency: 5 });
     let release!: () => void;
     const gate = new Promise<void>((r) => {
@@ -241,13 +247,7 @@ describe('AmqpBroker on RabbitMQ', () => {
     'a dropped connection is recovered: in-flight deliveries come again, none lost, none settled on the new channel',
     async () => {
       t = await topology();
-      const warnings: string[] = [];
-      const logger = {
-        debug() {},
-        info() {},
-        warn: (m: string) => warnings.push(m),
-        error: (m: string) => warnings.push(m),
-      };
+      const { warnings, logger } = recordingWarnings();
       const b = t.broker({
         logger,
         concurrency: 5,
