@@ -95,15 +95,19 @@ export class Batcher {
     this.#queues.delete(key);
     if (q.timer) cancel(q.timer);
     const { messages, waiters, slots } = q;
+    // Only the ids are kept from here on: the messages are the transport's, and one that
+    // encodes them into its SDK's batch at once lets them go while the batch is in flight.
+    const ids = new Array<string>(messages.length);
+    for (let i = 0; i < messages.length; i++) ids[i] = messages[i]!.messageId;
     this.#inflight.enter();
     this.send(messages)
       .then(
         (outcomes) => {
-          for (let i = 0; i < messages.length; i++)
+          for (let i = 0; i < ids.length; i++)
             settle(
               waiters[i]!,
               slots[i]!,
-              messages[i]!,
+              ids[i]!,
               outcomes[i] ?? {
                 ok: false,
                 error: new SendError('no outcome from the transport'),
@@ -113,8 +117,8 @@ export class Batcher {
         // the publisher's send answers every failure as outcomes (its errors wrapped): this is
         // only what escaped it, passed on as it is
         (error: unknown) => {
-          for (let i = 0; i < messages.length; i++)
-            settle(waiters[i]!, slots[i]!, messages[i]!, { ok: false, error });
+          for (let i = 0; i < ids.length; i++)
+            settle(waiters[i]!, slots[i]!, ids[i]!, { ok: false, error });
         },
       )
       .finally(() => this.#inflight.leave());
@@ -127,8 +131,8 @@ export class Batcher {
   }
 }
 
-function settle(waiter: Waiter, slot: number, message: OutgoingMessage, o: SendOutcome): void {
-  const id = o.ok ? (o.messageId ?? message.messageId) : undefined;
+function settle(waiter: Waiter, slot: number, messageId: string, o: SendOutcome): void {
+  const id = o.ok ? (o.messageId ?? messageId) : undefined;
   if (typeof waiter !== 'function') waiter.settle(slot, id, o);
   else waiter(id ?? Promise.reject((o as { error: unknown }).error));
 }

@@ -204,20 +204,28 @@ export class Publisher {
     return this.#batcher.flush();
   }
 
-  /** One send call; the platform's errors wrapped here, once. */
-  async #send(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
-    let outcomes: SendOutcome[];
+  /**
+   * One send call; the platform's errors wrapped here, once. Keeps nothing of `batch` past the
+   * call (its size and destination: one for the whole batch), so the transport decides how long
+   * the messages live.
+   */
+  #send(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
+    const n = batch.length;
+    const destination = batch[0]?.destination;
+    const failed = (err: unknown) => failAll(n, this.wrap(err, destination));
+    let sent: Promise<SendOutcome[]>;
     try {
-      outcomes = await this.#transport.send(batch);
+      sent = this.#transport.send(batch);
     } catch (err) {
-      const error = this.wrap(err, batch[0]?.destination);
-      return failAll(batch, error);
+      return Promise.resolve(failed(err));
     }
-    for (let i = 0; i < outcomes.length; i++) {
-      const o = outcomes[i]!;
-      if (!o.ok) outcomes[i] = { ok: false, error: this.wrap(o.error, batch[i]?.destination) };
-    }
-    return outcomes;
+    return sent.then((outcomes) => {
+      for (let i = 0; i < outcomes.length; i++) {
+        const o = outcomes[i]!;
+        if (!o.ok) outcomes[i] = { ok: false, error: this.wrap(o.error, destination) };
+      }
+      return outcomes;
+    }, failed);
   }
 
   /** Wraps a platform error once: typed, coded, retryable as the transport says. */
@@ -239,9 +247,11 @@ export class Publisher {
   }
 }
 
-/** The same failed outcome for every message of a batch. */
-export function failAll(batch: readonly unknown[], error: unknown): SendOutcome[] {
-  return batch.map(() => ({ ok: false, error }));
+/** The same failed outcome for every message of a batch (or for `n` messages). */
+export function failAll(batch: readonly unknown[] | number, error: unknown): SendOutcome[] {
+  const n = typeof batch === 'number' ? batch : batch.length;
+  const outcome: SendOutcome = { ok: false, error };
+  return Array.from({ length: n }, () => outcome);
 }
 
 /**

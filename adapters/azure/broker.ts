@@ -18,6 +18,7 @@
 
 import type {
   ServiceBusClient,
+  ServiceBusMessage,
   ServiceBusMessageBatch,
   ServiceBusReceivedMessage,
   ServiceBusReceiver,
@@ -34,6 +35,7 @@ import {
 } from '../../src/errors.ts';
 import { describeError, type Logger, silentLogger } from '../../src/log.ts';
 import { optionalPeer } from '../../src/peer.ts';
+import { failAll } from '../../src/publisher.ts';
 import { PushBuffer } from '../../src/sources.ts';
 import type {
   Capabilities,
@@ -263,10 +265,7 @@ class ServiceBusTransport implements Transport {
   readonly #sessions: boolean;
   readonly #maxSessions: number | undefined;
   readonly #sessionIdleMs: number;
-  readonly #senders = new Map<
-    string,
-    { sender: ServiceBusSender; busy: number; evicted?: boolean }
-  >();
+  readonly #senders = new Map<string, Sender>();
   readonly #sources = new Set<Source>();
   #closed = false;
 
@@ -402,30 +401,35 @@ class ServiceBusTransport implements Transport {
     return this.poisonQueue;
   }
 
-  async send(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
+  send(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
     const entity = batch[0]?.destination ?? this.publishTo;
     if (entity === undefined) {
       const error = new InvalidArgumentError(
         'ServiceBusBroker: nowhere to publish; set the option publishTo, topic or queue',
       );
-      return batch.map(() => ({ ok: false, error }));
+      return Promise.resolve(failAll(batch, error));
     }
-    if (this.#closed) {
-      const error = new SendError('the Service Bus transport is closed');
-      return batch.map(() => ({ ok: false, error }));
-    }
-    const entry = this.#sender(entity);
-    entry.busy++;
+    if (this.#closed)
+      return Promise.resolve(failAll(batch, new SendError('the Service Bus transport is closed')));
+    let entry: Sender;
     try {
-      return await this.#sendTo(entry.sender, entity, batch);
-    } finally {
-      entry.busy--;
-      if (entry.evicted && entry.busy === 0) void entry.sender.close().catch(() => {});
+      entry = this.#sender(entity);
+    } catch (error) {
+      return Promise.reject(error);
     }
+    entry.busy++;
+    // Packed into link batches now where the sender can make them at once: then nothing here
+    // holds `batch` once this returns, only the encoded link batches while they are in flight.
+    return this.#pack(entry, entity, batch)
+      .then(({ outcomes, sends }) => Promise.all(sends).then(() => outcomes))
+      .finally(() => {
+        entry.busy--;
+        if (entry.evicted && entry.busy === 0) void entry.sender.close().catch(() => {});
+      });
   }
 
   /** A sender per destination, the least recently used closed beyond {@link MAX_SENDERS}. */
-  #sender(entity: string): { sender: ServiceBusSender; busy: number; evicted?: boolean } {
+  #sender(entity: string): Sender {
     let entry = this.#senders.get(entity);
     if (entry) {
       this.#senders.delete(entity);
@@ -443,52 +447,61 @@ class ServiceBusTransport implements Transport {
     return entry;
   }
 
-  async #sendTo(
-    sender: ServiceBusSender,
+  /** An empty link batch: made at once when the sender can ({@link linkBatchMaker}), else awaited. */
+  #linkBatch(entry: Sender): ServiceBusMessageBatch | Promise<ServiceBusMessageBatch> {
+    if (entry.makeBatch !== undefined) return entry.makeBatch();
+    return entry.sender.createMessageBatch().then((made) => {
+      entry.makeBatch ??= linkBatchMaker(made);
+      return made;
+    });
+  }
+
+  /**
+   * Encodes `batch` into link batches and starts sending each as it fills: one outcome per
+   * message (a member's final once its send settles) and the sends to wait for. Awaits only
+   * where a link batch has to be awaited; without that it runs to the end in the call.
+   */
+  async #pack(
+    entry: Sender,
     entity: string,
     batch: readonly OutgoingMessage[],
-  ): Promise<SendOutcome[]> {
+  ): Promise<{ outcomes: SendOutcome[]; sends: Promise<void>[] }> {
+    const { sender } = entry;
     const outcomes: SendOutcome[] = new Array(batch.length);
     const sends: Promise<void>[] = [];
+    const send = (native: ServiceBusMessageBatch | ServiceBusMessage, members: number[]) =>
+      sends.push(
+        sender.sendMessages(native).then(undefined, (error: unknown) => {
+          for (const i of members) outcomes[i] = { ok: false, error };
+          // the next batch is made from a fresh createMessageBatch (a link re-attached after a
+          // failure may allow another size)
+          entry.makeBatch = undefined;
+        }),
+      );
     let current: { batch: ServiceBusMessageBatch; members: number[] } | undefined;
     const flush = () => {
-      if (!current || current.members.length === 0) return;
-      const { batch: native, members } = current;
+      if (current && current.members.length > 0) send(current.batch, current.members);
       current = undefined;
-      sends.push(
-        sender.sendMessages(native).then(
-          () => {
-            for (const i of members) outcomes[i] = sentOutcome(batch[i]!);
-          },
-          (error: unknown) => {
-            for (const i of members) outcomes[i] = { ok: false, error };
-          },
-        ),
-      );
     };
+    const next = async () => {
+      flush();
+      const made = this.#linkBatch(entry);
+      return { batch: made instanceof Promise ? await made : made, members: [] as number[] };
+    };
+    let i = 0;
     try {
-      for (let i = 0; i < batch.length; i++) {
+      for (; i < batch.length; i++) {
         const m = batch[i]!;
-        const native = toServiceBusMessage(m);
-        if (m.replyTo !== undefined && m.replyTo === this.#replyAddress) {
-          if (this.#replySessionId !== undefined) native.replyToSessionId = this.#replySessionId;
-          else if (m.correlationId !== undefined) this.#ownRequests?.add(m.correlationId);
-        }
-        if (m.destination !== undefined && m.correlationId !== undefined) {
-          // A reply: into the session its request asked for, if it asked for one.
-          const session = replySessions.lookup(m.destination, m.correlationId);
-          if (session !== undefined) native.sessionId = session;
-        }
-        if (this.#sessions && native.sessionId === undefined)
-          native.sessionId = String(native.messageId);
-        current ??= { batch: await sender.createMessageBatch(), members: [] };
+        const native = this.#toNative(m);
+        // provisional: replaced by the error if its send fails
+        outcomes[i] = sentOutcome(m);
+        current ??= await next();
         if (current.batch.tryAddMessage(native)) {
           current.members.push(i);
           continue;
         }
         if (current.members.length > 0) {
-          flush();
-          current = { batch: await sender.createMessageBatch(), members: [] };
+          current = await next();
           if (current.batch.tryAddMessage(native)) {
             current.members.push(i);
             continue;
@@ -496,16 +509,7 @@ class ServiceBusTransport implements Transport {
         }
         if (measureServiceBus(m) <= this.capabilities.maxMessageBytes) {
           // Larger than a batch may be (Premium large messages): sent on its own.
-          sends.push(
-            sender.sendMessages(native).then(
-              () => {
-                outcomes[i] = sentOutcome(m);
-              },
-              (error: unknown) => {
-                outcomes[i] = { ok: false, error };
-              },
-            ),
-          );
+          send(native, [i]);
           continue;
         }
         outcomes[i] = {
@@ -519,11 +523,30 @@ class ServiceBusTransport implements Transport {
       }
       flush();
     } catch (error) {
-      // createMessageBatch failed (entity missing, connection): every unsent message fails.
-      for (let i = 0; i < batch.length; i++) outcomes[i] ??= { ok: false, error };
+      // createMessageBatch failed (entity missing, connection), or the SDK refused a message:
+      // every message not yet handed to a send fails with it.
+      const failed: SendOutcome = { ok: false, error };
+      for (const j of current?.members ?? []) outcomes[j] = failed;
+      for (let j = i; j < batch.length; j++) outcomes[j] = failed;
     }
-    await Promise.all(sends);
-    return outcomes;
+    return { outcomes, sends };
+  }
+
+  /** The native message of an outgoing one, with the session and reply bookkeeping it needs. */
+  #toNative(m: OutgoingMessage): ServiceBusMessage {
+    const native = toServiceBusMessage(m);
+    if (m.replyTo !== undefined && m.replyTo === this.#replyAddress) {
+      if (this.#replySessionId !== undefined) native.replyToSessionId = this.#replySessionId;
+      else if (m.correlationId !== undefined) this.#ownRequests?.add(m.correlationId);
+    }
+    if (m.destination !== undefined && m.correlationId !== undefined) {
+      // A reply: into the session its request asked for, if it asked for one.
+      const session = replySessions.lookup(m.destination, m.correlationId);
+      if (session !== undefined) native.sessionId = session;
+    }
+    if (this.#sessions && native.sessionId === undefined)
+      native.sessionId = String(native.messageId);
+    return native;
   }
 
   async open(): Promise<Source[]> {
@@ -1193,6 +1216,54 @@ function bySequence(a: Delivery, b: Delivery): number {
   const y = b.native.sequenceNumber;
   if (!x || !y) return 0;
   return x.compare(y);
+}
+
+/** An open sender of one destination, and the sends it is in. */
+interface Sender {
+  readonly sender: ServiceBusSender;
+  busy: number;
+  /** Closed beyond {@link MAX_SENDERS}: closed once its sends are done. */
+  evicted?: boolean;
+  /** Makes empty link batches at once ({@link linkBatchMaker}); undefined until one was awaited. */
+  makeBatch?: () => ServiceBusMessageBatch;
+}
+
+/**
+ * A maker of empty link batches like `template` (one `createMessageBatch` gave), made at once
+ * instead of awaiting `createMessageBatch` for each, which waits for the link's size every
+ * time. That lets a core batch be encoded into link batches in the call that hands it over,
+ * so its messages are not kept alive until a later turn, while a caller's burst of publishes
+ * goes on (measured in docs/azure.md). It builds on @azure/service-bus 7.x internals: the batch
+ * class is constructed `(context, maxSizeInBytes)` and keeps the connection context as
+ * `_context`; the batch holds no link, `sendMessages` attaches it. Undefined when a batch made
+ * so is not an empty one of the template's size (another SDK version): every link batch is
+ * then awaited from `createMessageBatch`, as before.
+ *
+ * @example
+ * ```ts
+ * const make = linkBatchMaker(await sender.createMessageBatch());
+ * const batch = make ? make() : await sender.createMessageBatch();
+ * ```
+ */
+export function linkBatchMaker(
+  template: ServiceBusMessageBatch,
+): (() => ServiceBusMessageBatch) | undefined {
+  const Batch = template.constructor as new (
+    context: unknown,
+    maxSizeInBytes: number,
+  ) => ServiceBusMessageBatch;
+  const context = (template as { _context?: unknown })._context;
+  const max = template.maxSizeInBytes;
+  if (typeof Batch !== 'function' || context === undefined || typeof max !== 'number')
+    return undefined;
+  try {
+    const made = new Batch(context, max);
+    if (made.count !== 0 || made.sizeInBytes !== 0 || made.maxSizeInBytes !== max) return undefined;
+    if (typeof made.tryAddMessage !== 'function') return undefined;
+  } catch {
+    return undefined;
+  }
+  return () => new Batch(context, max);
 }
 
 /** A sent message's outcome: its id is the deduplication id when it had one (Service Bus dedupes by id). */
