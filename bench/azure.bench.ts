@@ -10,7 +10,7 @@
  * `publish` per message (a promise each) against the same raw loop giving each message its
  * own promise resolved with its id (`perMessage`: what a result per message costs by itself);
  * a third row puts `publish` against the plain raw loop, without a goal. `BENCH_AZURE_ROUNDS`
- * (11) interleaved rounds (bench/rounds.ts), fresh queues per round; each row again divided by
+ * (21) interleaved rounds (bench/rounds.ts), fresh queues per round; each row again divided by
  * the CPU time of this process instead of the wall clock, which other processes' load disturbs
  * less.
  *
@@ -29,7 +29,7 @@ import { interleave, keepFirst, ratioRow } from './rounds.ts';
 import type { BenchRow, BenchSuite } from './types.ts';
 
 const N = Number(process.env.BENCH_AZURE_MESSAGES ?? 5000);
-const ROUNDS = Number(process.env.BENCH_AZURE_ROUNDS ?? 11);
+const ROUNDS = Number(process.env.BENCH_AZURE_ROUNDS ?? 21);
 const CONSUME_N = Number(process.env.BENCH_AZURE_CONSUME_MESSAGES ?? 3000);
 const CONSUME_ROUNDS = Number(process.env.BENCH_AZURE_CONSUME_ROUNDS ?? 5);
 const CONCURRENCY = 50;

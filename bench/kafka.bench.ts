@@ -5,7 +5,8 @@
  *   produce call) vs `Producer.send` with the same batching (500 records a call), the same
  *   headers (target, content_type, message_id), idempotent, acks=all; N records of a ~256-byte
  *   JSON body, 1,000 outstanding.
- * - K2 consume throughput: `KafkaBroker.start()` handling N pre-produced records (a no-op
+ * - K2 consume throughput: `KafkaBroker.start()` handling 80,000 pre-produced records
+ *   (`BENCH_KAFKA_CONSUME_RECORDS`; rounds of ~0.8 s, so a slow group join moves one less) (a no-op
  *   handler, watermark commits) vs a raw `Consumer.consume()` loop doing the same work per
  *   record (headers decoded, JSON value parsed, the handler called) with a commit every 1,000;
  *   both from a fresh group's join to the N-th record. Rows: records keyed (100 keys, the
@@ -23,6 +24,12 @@ import { interleave, keepFirst, ratioRow } from './rounds.ts';
 import type { BenchRow, BenchSuite } from './types.ts';
 
 const N = 20_000;
+/**
+ * Records a consume round reads (a multiple of N, produced N at a time before the rounds): a
+ * round of 20,000 was ~0.2 s, so one slow group join moved its ratio by a third.
+ */
+const CONSUME_N =
+  Math.ceil(Number(process.env.BENCH_KAFKA_CONSUME_RECORDS ?? 80_000) / N) * N;
 const WINDOW = 1000;
 const BATCH = 500;
 const ROUNDS = Number(process.env.BENCH_KAFKA_ROUNDS ?? 11);
@@ -101,10 +108,10 @@ async function consumeRaw(brokers: string[], topic: string): Promise<number> {
     gc?.();
     const t0 = performance.now();
     const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false });
-    const loop = rawKafkaConsume(N);
+    const loop = rawKafkaConsume(CONSUME_N);
     stream.on('data', loop.onRecord);
     await loop.done;
-    const rate = N / ((performance.now() - t0) / 1000);
+    const rate = CONSUME_N / ((performance.now() - t0) / 1000);
     await stream.close();
     return rate;
   } finally {
@@ -136,14 +143,14 @@ async function consumeCloudmom(
   });
   broker.add('bench', () => {
     n++;
-    if (n === N) done();
+    if (n === CONSUME_N) done();
   });
   try {
     gc?.();
     const t0 = performance.now();
     await broker.start();
     await all;
-    return N / ((performance.now() - t0) / 1000);
+    return CONSUME_N / ((performance.now() - t0) / 1000);
   } finally {
     await broker.stop();
   }
@@ -191,8 +198,10 @@ export const suite: BenchSuite = {
         );
       }
       if (wanted('K2')) {
-        await produceCloudmom(brokers, keyed, 100); // N records to consume, 100 keys
-        await produceCloudmom(brokers, source); // N records without a key
+        for (let i = 0; i < CONSUME_N; i += N) {
+          await produceCloudmom(brokers, keyed, 100); // records to consume, 100 keys
+          await produceCloudmom(brokers, source); // records without a key
+        }
         const consumeKeyed = await compare(
           () => consumeCloudmom(brokers, keyed),
           () => consumeRaw(brokers, keyed),
@@ -211,7 +220,7 @@ export const suite: BenchSuite = {
         rows.push(
           ratioRow({
             id: 'K2',
-            case: `consume ${N.toLocaleString('en-US')} keyed records (100 keys, 3 partitions) from a fresh group's join; concurrency 50, order per key, watermark commits`,
+            case: `consume ${CONSUME_N.toLocaleString('en-US')} keyed records (100 keys, 3 partitions) from a fresh group's join; concurrency 50, order per key, watermark commits`,
             unit: 'msg/s',
             ours: consumeKeyed.ours,
             anchor: consumeKeyed.raw,
@@ -221,7 +230,7 @@ export const suite: BenchSuite = {
           }),
           ratioRow({
             id: 'K2b',
-            case: `consume ${N.toLocaleString('en-US')} keyless records, orderKeyless: false`,
+            case: `consume ${CONSUME_N.toLocaleString('en-US')} keyless records, orderKeyless: false`,
             unit: 'msg/s',
             ours: consume.ours,
             anchor: consume.raw,
@@ -230,7 +239,7 @@ export const suite: BenchSuite = {
           }),
           ratioRow({
             id: 'K2c',
-            case: `consume ${N.toLocaleString('en-US')} keyless records in partition order (default: one at a time per partition)`,
+            case: `consume ${CONSUME_N.toLocaleString('en-US')} keyless records in partition order (default: one at a time per partition)`,
             unit: 'msg/s',
             ours: ordered.ours,
             anchor: ordered.raw,

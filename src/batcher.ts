@@ -97,8 +97,7 @@ export class Batcher {
     const { messages, waiters, slots } = q;
     // Only the ids are kept from here on: the messages are the transport's, and one that
     // encodes them into its SDK's batch at once lets them go while the batch is in flight.
-    const ids = new Array<string>(messages.length);
-    for (let i = 0; i < messages.length; i++) ids[i] = messages[i]!.messageId;
+    const ids = messages.map((m) => m.messageId);
     this.#inflight.enter();
     this.send(messages)
       .then(

@@ -88,37 +88,40 @@ export class Publisher {
     keys: readonly string[] = PUBLISH_KEYS,
   ): Encoded {
     checkNonEmpty(target, 'publish: target', InvalidMessageError);
-    checkOptionKeys(options, keys, 'publish');
     const caps = this.#transport.capabilities;
     let headers = NO_HEADERS;
-    const given = options.headers;
-    if (given !== undefined) {
-      if (given === null || typeof given !== 'object')
-        throw new InvalidMessageError('headers must be an object of strings');
-      headers = {};
-      for (const k of Object.keys(given)) {
-        const v = given[k];
-        if (k === '') throw new InvalidMessageError('header names must not be empty');
-        if (RESERVED_HEADERS.has(k))
-          throw new InvalidMessageError(`header "${k}" is reserved by cloudmom`);
-        if (typeof v !== 'string')
-          throw new InvalidMessageError(`header "${k}" must be a string, got ${typeof v}`);
-        setOwn(headers, k, v);
+    // a publish without options (the shared empty object) has nothing to check
+    if (options !== EMPTY) {
+      checkOptionKeys(options, keys, 'publish');
+      const given = options.headers;
+      if (given !== undefined) {
+        if (given === null || typeof given !== 'object')
+          throw new InvalidMessageError('headers must be an object of strings');
+        headers = {};
+        for (const k of Object.keys(given)) {
+          const v = given[k];
+          if (k === '') throw new InvalidMessageError('header names must not be empty');
+          if (RESERVED_HEADERS.has(k))
+            throw new InvalidMessageError(`header "${k}" is reserved by cloudmom`);
+          if (typeof v !== 'string')
+            throw new InvalidMessageError(`header "${k}" must be a string, got ${typeof v}`);
+          setOwn(headers, k, v);
+        }
       }
-    }
-    if (options.delaySeconds !== undefined) {
-      const d = options.delaySeconds;
-      if (!Number.isInteger(d) || d < 0 || d > caps.maxDelaySeconds) {
-        throw new InvalidMessageError(
-          `delaySeconds must be an integer from 0 to ${caps.maxDelaySeconds} on ${caps.name}, got ${d}`,
-        );
+      if (options.delaySeconds !== undefined) {
+        const d = options.delaySeconds;
+        if (!Number.isInteger(d) || d < 0 || d > caps.maxDelaySeconds) {
+          throw new InvalidMessageError(
+            `delaySeconds must be an integer from 0 to ${caps.maxDelaySeconds} on ${caps.name}, got ${d}`,
+          );
+        }
       }
-    }
-    for (const key of STRING_OPTIONS)
-      if (options[key] !== undefined) checkNonEmpty(options[key], key, InvalidMessageError);
-    if (options.traceparent !== undefined) {
-      if (headers === NO_HEADERS) headers = {};
-      headers.traceparent = options.traceparent;
+      for (const key of STRING_OPTIONS)
+        if (options[key] !== undefined) checkNonEmpty(options[key], key, InvalidMessageError);
+      if (options.traceparent !== undefined) {
+        if (headers === NO_HEADERS) headers = {};
+        headers.traceparent = options.traceparent;
+      }
     }
     const codec = this.#codecs.forBody(body, options.contentType);
     const message: OutgoingMessage = {
@@ -213,19 +216,17 @@ export class Publisher {
     const n = batch.length;
     const destination = batch[0]?.destination;
     const failed = (err: unknown) => failAll(n, this.wrap(err, destination));
-    let sent: Promise<SendOutcome[]>;
     try {
-      sent = this.#transport.send(batch);
+      return this.#transport.send(batch).then((outcomes) => {
+        for (let i = 0; i < outcomes.length; i++) {
+          const o = outcomes[i]!;
+          if (!o.ok) outcomes[i] = { ok: false, error: this.wrap(o.error, destination) };
+        }
+        return outcomes;
+      }, failed);
     } catch (err) {
       return Promise.resolve(failed(err));
     }
-    return sent.then((outcomes) => {
-      for (let i = 0; i < outcomes.length; i++) {
-        const o = outcomes[i]!;
-        if (!o.ok) outcomes[i] = { ok: false, error: this.wrap(o.error, destination) };
-      }
-      return outcomes;
-    }, failed);
   }
 
   /** Wraps a platform error once: typed, coded, retryable as the transport says. */
@@ -247,11 +248,9 @@ export class Publisher {
   }
 }
 
-/** The same failed outcome for every message of a batch (or for `n` messages). */
-export function failAll(batch: readonly unknown[] | number, error: unknown): SendOutcome[] {
-  const n = typeof batch === 'number' ? batch : batch.length;
-  const outcome: SendOutcome = { ok: false, error };
-  return Array.from({ length: n }, () => outcome);
+/** The same failed outcome for each of `n` messages. */
+export function failAll(n: number, error: unknown): SendOutcome[] {
+  return Array.from({ length: n }, () => ({ ok: false, error }));
 }
 
 /**

@@ -289,7 +289,7 @@ export class SqsTransport implements Transport {
       return batchOutcomes(batch, r.Successful, r.Failed);
     } catch (error) {
       if (isNotFound(error)) this.#urls.delete(queue);
-      return failAll(batch, error);
+      return failAll(batch.length, error);
     }
   }
 
@@ -351,7 +351,9 @@ function fifoId(k: string, v: string | undefined): void {
 
 /** Every message of a batch refused: the transport was closed (by `stop()`). */
 function closedOutcomes(t: Transport, batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
-  return Promise.resolve(failAll(batch, new BrokerStoppedError(`${t.capabilities.name} send`)));
+  return Promise.resolve(
+    failAll(batch.length, new BrokerStoppedError(`${t.capabilities.name} send`)),
+  );
 }
 
 const SET_DLQ = ': set the option `deadLetterQueue`';
@@ -598,7 +600,7 @@ export class SnsTransport extends SqsTransport {
     try {
       arn = await this.topicArn();
     } catch (error) {
-      return failAll(batch, error);
+      return failAll(batch.length, error);
     }
     const sdk = snsSdk();
     const fifo = isFifo(arn);
@@ -626,7 +628,7 @@ export class SnsTransport extends SqsTransport {
       );
     } catch (error) {
       if (awsErrorName(error).startsWith('NotFound')) this.#topicArn = undefined;
-      return failAll(batch, error);
+      return failAll(batch.length, error);
     }
   }
 }

@@ -407,10 +407,12 @@ class ServiceBusTransport implements Transport {
       const error = new InvalidArgumentError(
         'ServiceBusBroker: nowhere to publish; set the option publishTo, topic or queue',
       );
-      return Promise.resolve(failAll(batch, error));
+      return Promise.resolve(failAll(batch.length, error));
     }
     if (this.#closed)
-      return Promise.resolve(failAll(batch, new SendError('the Service Bus transport is closed')));
+      return Promise.resolve(
+        failAll(batch.length, new SendError('the Service Bus transport is closed')),
+      );
     let entry: Sender;
     try {
       entry = this.#sender(entity);
