@@ -28,8 +28,7 @@ const N = 20_000;
  * Records a consume round reads (a multiple of N, produced N at a time before the rounds): a
  * round of 20,000 was ~0.2 s, so one slow group join moved its ratio by a third.
  */
-const CONSUME_N =
-  Math.ceil(Number(process.env.BENCH_KAFKA_CONSUME_RECORDS ?? 80_000) / N) * N;
+const CONSUME_N = Math.ceil(Number(process.env.BENCH_KAFKA_CONSUME_RECORDS ?? 80_000) / N) * N;
 const WINDOW = 1000;
 const BATCH = 500;
 const ROUNDS = Number(process.env.BENCH_KAFKA_ROUNDS ?? 11);
