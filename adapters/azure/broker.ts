@@ -485,11 +485,7 @@ class ServiceBusTransport implements Transport {
       if (current && current.members.length > 0) send(current.batch, current.members);
       current = undefined;
     };
-    const next = async () => {
-      flush();
-      const made = this.#linkBatch(entry);
-      return { batch: made instanceof Promise ? await made : made, members: [] as number[] };
-    };
+    let made: ServiceBusMessageBatch | Promise<ServiceBusMessageBatch>;
     let i = 0;
     try {
       for (; i < batch.length; i++) {
@@ -497,13 +493,19 @@ class ServiceBusTransport implements Transport {
         const native = this.#toNative(m);
         // provisional: replaced by the error if its send fails
         outcomes[i] = sentOutcome(m);
-        current ??= await next();
+        if (!current) {
+          made = this.#linkBatch(entry);
+          // awaited only when it has to be: an `await` yields even on a batch made at once
+          current = { batch: made instanceof Promise ? await made : made, members: [] };
+        }
         if (current.batch.tryAddMessage(native)) {
           current.members.push(i);
           continue;
         }
         if (current.members.length > 0) {
-          current = await next();
+          flush();
+          made = this.#linkBatch(entry);
+          current = { batch: made instanceof Promise ? await made : made, members: [] };
           if (current.batch.tryAddMessage(native)) {
             current.members.push(i);
             continue;

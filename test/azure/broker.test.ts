@@ -167,23 +167,33 @@ describe('ServiceBusBroker: the wire, as another client sees it', () => {
     await b.publish('warm-up', 'burst'); // the sender's first link batch is awaited
     const proto = Object.getPrototypeOf(client.createSender(queue)) as {
       createMessageBatch: (...a: unknown[]) => Promise<ServiceBusMessageBatch>;
+      sendMessages: (...a: unknown[]) => Promise<void>;
     };
-    const original = proto.createMessageBatch;
+    const { createMessageBatch, sendMessages } = proto;
     let awaited = 0;
+    let sent = 0;
     proto.createMessageBatch = function (this: unknown, ...a: unknown[]) {
       awaited++;
-      return original.apply(this, a);
+      return createMessageBatch.apply(this, a);
+    };
+    proto.sendMessages = function (this: unknown, ...a: unknown[]) {
+      sent++;
+      return sendMessages.apply(this, a);
     };
     let ids: string[];
+    let sentInTurn: number;
     try {
       // ~1.2 MB in one turn: five link batches or more of 256 KB
-      ids = await Promise.all(
-        Array.from({ length: 1200 }, (_, i) => b.publish({ i, pad: 'p'.repeat(1000) }, 'burst')),
+      const publishes = Array.from({ length: 1200 }, (_, i) =>
+        b.publish({ i, pad: 'p'.repeat(1000) }, 'burst'),
       );
+      sentInTurn = sent; // the full core batches went out in the calls that filled them
+      ids = await Promise.all(publishes);
     } finally {
-      proto.createMessageBatch = original;
+      Object.assign(proto, { createMessageBatch, sendMessages });
     }
     expect(awaited).toBe(0);
+    expect(sentInTurn).toBeGreaterThanOrEqual(4);
     const got = await receiveAll(queue, 1202, undefined, 20_000);
     expect(got).toHaveLength(1201);
     const seen = got.map((m) => String(m.messageId));
