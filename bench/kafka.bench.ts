@@ -6,10 +6,10 @@
  *   headers (target, content_type, message_id), idempotent, acks=all; N records of a ~256-byte
  *   JSON body, 1,000 outstanding.
  * - K2 consume throughput: `KafkaBroker.start()` handling 80,000 pre-produced records
- *   (`BENCH_KAFKA_CONSUME_RECORDS`; rounds of ~0.8 s, so a slow group join moves one less) (a no-op
- *   handler, watermark commits) vs a raw `Consumer.consume()` loop doing the same work per
- *   record (headers decoded, JSON value parsed, the handler called) with a commit every 1,000;
- *   both from a fresh group's join to the N-th record. Rows: records keyed (100 keys, the
+ *   (`BENCH_KAFKA_CONSUME_RECORDS`: rounds of ~0.8 s, which one slow group join moves less) with
+ *   a no-op handler and watermark commits, vs a raw `Consumer.consume()` loop with the same fetch
+ *   sizes doing the same work per record (headers decoded, JSON value parsed, the handler
+ *   called) with a commit every 1,000; both from a fresh group's join to the last record. Rows: records keyed (100 keys, the
  *   broker orders per key), and keyless with `orderKeyless: false`; and, for information,
  *   keyless in partition order (the default: one record at a time per partition).
  * After a warm-up, `BENCH_KAFKA_ROUNDS` (11) interleaved rounds (bench/rounds.ts); rows give medians and the median of the

@@ -485,7 +485,6 @@ class ServiceBusTransport implements Transport {
       if (current && current.members.length > 0) send(current.batch, current.members);
       current = undefined;
     };
-    let made: ServiceBusMessageBatch | Promise<ServiceBusMessageBatch>;
     let i = 0;
     try {
       for (; i < batch.length; i++) {
@@ -493,18 +492,15 @@ class ServiceBusTransport implements Transport {
         const native = this.#toNative(m);
         // provisional: replaced by the error if its send fails
         outcomes[i] = sentOutcome(m);
-        if (!current) {
-          made = this.#linkBatch(entry);
-          // awaited only when it has to be: an `await` yields even on a batch made at once
-          current = { batch: made instanceof Promise ? await made : made, members: [] };
-        }
-        if (current.batch.tryAddMessage(native)) {
+        if (current?.batch.tryAddMessage(native)) {
           current.members.push(i);
           continue;
         }
-        if (current.members.length > 0) {
+        // no batch yet, or a full one: the next (an empty one it did not fit is not retried)
+        if (current === undefined || current.members.length > 0) {
           flush();
-          made = this.#linkBatch(entry);
+          const made = this.#linkBatch(entry);
+          // awaited only when it has to be: an `await` yields even on a batch made at once
           current = { batch: made instanceof Promise ? await made : made, members: [] };
           if (current.batch.tryAddMessage(native)) {
             current.members.push(i);
