@@ -1,7 +1,7 @@
 /**
- * Service Bus throughput, both ways. Send (P4) (the peer, started here through
- * `startServiceBus()` of test/emulators/azure/setup.ts, or the namespace in
- * CLOUDMOM_SERVICEBUS_CONNECTION_STRING): `ServiceBusBroker.publish` of N concurrent messages
+ * Service Bus throughput, both ways. Send (P4) (the peer, started here in a process of its own
+ * through `startServiceBus({ childProcess: true })` of test/emulators/azure/setup.ts, as a
+ * namespace is, or the namespace in CLOUDMOM_SERVICEBUS_CONNECTION_STRING): `ServiceBusBroker.publish` of N concurrent messages
  * (the core batches them, the transport packs `createMessageBatch` batches) against the raw
  * `@azure/service-bus` sender doing the same work by hand — encode each body, fill
  * `createMessageBatch` batches to the link size, `sendMessages` each batch. Two shapes, each
@@ -11,8 +11,15 @@
  * own promise resolved with its id (`perMessage`: what a result per message costs by itself);
  * a third row puts `publish` against the plain raw loop, without a goal. `BENCH_AZURE_ROUNDS`
  * (21) interleaved rounds (bench/rounds.ts), fresh queues per round; each row again divided by
- * the CPU time of this process instead of the wall clock, which other processes' load disturbs
- * less.
+ * the CPU time of this process instead of the wall clock: the client's alone, since the peer
+ * has its own process (it used to run in this one, and its CPU, the same for both sides,
+ * made every CPU ratio look closer to 1 than the client's own).
+ *
+ * The GC forced before each round (bench/rounds.ts) deoptimizes the SDK's AMQP encoder ("weak
+ * objects": ~860 deopts in 8 rounds against 34 without), so a round's code starts cold and a
+ * message costs ~2.5× the client CPU of a warm process (~50 µs against ~20). Both sides pay it;
+ * without the GC, the garbage of earlier rounds lands a full GC in random rounds and the spread
+ * doubles. bench/profile/publish-client.ts measures the warm figures.
  *
  * Consume (issue 13): `ServiceBusBroker.start()` draining a queue pre-filled with N messages
  * (a handler that does nothing, `concurrency` 50: the core completes each message) against the
@@ -50,7 +57,7 @@ const payload = (i: number) => ({ i, text: 'x'.repeat(400), tags: ['a', 'b', 'c'
 interface Round {
   /** Messages per wall-clock second. */
   wall: number;
-  /** Messages per CPU second of this process (client and in-process peer). */
+  /** Messages per CPU second of this process: the client's (the peer has its own). */
   cpu: number;
 }
 
@@ -165,7 +172,7 @@ async function rawConsume(client: ServiceBusClient): Promise<number> {
 export const suite: BenchSuite = {
   name: 'azure',
   async run(): Promise<BenchRow[]> {
-    const sb = await startServiceBus();
+    const sb = await startServiceBus({ childProcess: true });
     const client = new ServiceBusClient(sb.connectionString);
     try {
       const rounds: Record<Variant, Round[]> = { cmb: [], rawa: [], raw: [], cm: [], rawp: [] };
@@ -210,7 +217,7 @@ export const suite: BenchSuite = {
         CONSUME_ROUNDS,
         { warmup: 0, log: 'Service Bus consume msg/s' },
       );
-      const cpu = 'per CPU second of client + in-process peer';
+      const cpu = 'per CPU second of the client (peer in its own process)';
       return [
         row('cmb', 'rawa', 'wall', 'wall clock', 'msg/s'),
         row('cmb', 'rawa', 'cpu', cpu, 'msg/CPU-s'),
