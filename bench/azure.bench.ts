@@ -24,8 +24,9 @@
  * Consume (issue 13): `ServiceBusBroker.start()` draining a queue pre-filled with N messages
  * (a handler that does nothing, `concurrency` 50: the core completes each message) against the
  * raw `receiver.subscribe` with `maxConcurrentCalls` 50 completing each in `processMessage`.
- * `BENCH_AZURE_CONSUME_ROUNDS` (5) interleaved rounds. Each side keeps its first broker, sender or
- * receiver referenced through the rounds (bench/rounds.ts `keepFirst`).
+ * `BENCH_AZURE_CONSUME_ROUNDS` (9; it was 5 until the peer moved to its own process, when two
+ * runs read 0.94 and 0.86, each with a spread of ±40 %) interleaved rounds. Each side keeps its
+ * first broker, sender or receiver referenced through the rounds (bench/rounds.ts `keepFirst`).
  */
 import { randomUUID } from 'node:crypto';
 import { ServiceBusClient, type ServiceBusSender } from '@azure/service-bus';
@@ -38,7 +39,7 @@ import type { BenchRow, BenchSuite } from './types.ts';
 const N = Number(process.env.BENCH_AZURE_MESSAGES ?? 5000);
 const ROUNDS = Number(process.env.BENCH_AZURE_ROUNDS ?? 21);
 const CONSUME_N = Number(process.env.BENCH_AZURE_CONSUME_MESSAGES ?? 3000);
-const CONSUME_ROUNDS = Number(process.env.BENCH_AZURE_CONSUME_ROUNDS ?? 5);
+const CONSUME_ROUNDS = Number(process.env.BENCH_AZURE_CONSUME_ROUNDS ?? 9);
 const CONCURRENCY = 50;
 
 /** The send variants: ours as one batch call or a call per message, and their raw limits. */
