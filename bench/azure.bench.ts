@@ -12,8 +12,8 @@
  * a third row puts `publish` against the plain raw loop, without a goal. `BENCH_AZURE_ROUNDS`
  * (21) interleaved rounds (bench/rounds.ts), fresh queues per round; each row again divided by
  * the CPU time of this process instead of the wall clock: the client's alone, since the peer
- * has its own process (it used to run in this one, and its CPU, the same for both sides,
- * made every CPU ratio look closer to 1 than the client's own).
+ * has its own process (it used to run in this one: the figure then mixed the peer's work, and
+ * one event loop shared by both, into the client's).
  *
  * The GC forced before each round (bench/rounds.ts) deoptimizes the SDK's AMQP encoder ("weak
  * objects": ~860 deopts in 8 rounds against 34 without), so a round's code starts cold and a
