@@ -1,19 +1,19 @@
 /**
- * Service Bus throughput, both ways. Send (P4) (the peer, started here in a process of its own
- * through `startServiceBus({ childProcess: true })` of test/emulators/azure/setup.ts, as a
- * namespace is, or the namespace in CLOUDMOM_SERVICEBUS_CONNECTION_STRING): `ServiceBusBroker.publish` of N concurrent messages
- * (the core batches them, the transport packs `createMessageBatch` batches) against the raw
- * `@azure/service-bus` sender doing the same work by hand — encode each body, fill
+ * Service Bus throughput, both ways. Send (P4) (against the peer, started here in a process of its
+ * own through `startServiceBus({ childProcess: true })` of test/emulators/azure/setup.ts, or the
+ * namespace in CLOUDMOM_SERVICEBUS_CONNECTION_STRING): `ServiceBusBroker.publish` of N concurrent
+ * messages (the core batches them, the transport packs `createMessageBatch` batches) against the
+ * raw `@azure/service-bus` sender doing the same work by hand — encode each body, fill
  * `createMessageBatch` batches to the link size, `sendMessages` each batch. Two shapes, each
  * against its own limit: `publishBatch(entries)` (one promise for all N; its caller holds the N
- * bodies, made before the clock) against that raw loop over the same array of bodies, and
- * `publish` per message (a promise each) against the same raw loop giving each message its
- * own promise resolved with its id (`perMessage`: what a result per message costs by itself);
- * a third row puts `publish` against the plain raw loop, without a goal. `BENCH_AZURE_ROUNDS`
- * (21) interleaved rounds (bench/rounds.ts), fresh queues per round; each row again divided by
- * the CPU time of this process instead of the wall clock: the client's alone, since the peer
- * has its own process (it used to run in this one: the figure then mixed the peer's work, and
- * one event loop shared by both, into the client's).
+ * bodies, made before the clock) against that raw loop over the same array of bodies, and `publish`
+ * per message (a promise each) against the same raw loop giving each message its own promise
+ * resolved with its id (`perMessage`: what a result per message costs by itself); a third row puts
+ * `publish` against the plain raw loop, without a goal. `BENCH_AZURE_ROUNDS` (21) interleaved
+ * rounds (bench/rounds.ts), fresh queues per round; each row again divided by the CPU time of this
+ * process instead of the wall clock: the client's alone, since the peer has its own process (it
+ * used to run in this one: the figure then mixed the peer's work, and one event loop shared by
+ * both, into the client's).
  *
  * The GC forced before each round (bench/rounds.ts) deoptimizes the SDK's AMQP encoder ("weak
  * objects": ~860 deopts in 8 rounds against 34 without), so a round's code starts cold and a
