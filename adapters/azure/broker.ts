@@ -49,6 +49,7 @@ import type {
 } from '../../src/transport.ts';
 import { SENT } from '../../src/transport.ts';
 import { BoundedSet, checkNonEmpty, checkNumber, checkOptionKeys, pick } from '../../src/util.ts';
+import { type LinkBatch, LinkBatchWriter } from './amqp.ts';
 import {
   DEAD_LETTER_TEXT_MAX,
   fromReceived,
@@ -247,6 +248,12 @@ class ServiceBusTransport implements Transport {
   /** The broker's concurrency: the credit of the consuming sources. Set by the broker. */
   concurrency = 10;
   #logger: Logger = silentLogger;
+  /** Writes messages into link batches (adapters/azure/amqp.ts); one per transport. */
+  readonly #writer = new LinkBatchWriter(() =>
+    this.#logger.info(
+      'Service Bus: this @azure/service-bus encodes messages in another way than cloudmom; the SDK encodes them all from now on',
+    ),
+  );
   readonly #ownsClient: boolean;
   /** The client; built from the connection string on first use when none was given. */
   #client: ServiceBusClient | undefined;
@@ -480,7 +487,7 @@ class ServiceBusTransport implements Transport {
           entry.makeBatch = undefined;
         }),
       );
-    let current: { batch: ServiceBusMessageBatch; members: number[] } | undefined;
+    let current: (LinkBatch & { members: number[] }) | undefined;
     const flush = () => {
       if (current && current.members.length > 0) send(current.batch, current.members);
       current = undefined;
@@ -492,7 +499,7 @@ class ServiceBusTransport implements Transport {
         const native = this.#toNative(m);
         // provisional: replaced by the error if its send fails
         outcomes[i] = sentOutcome(m);
-        if (current?.batch.tryAddMessage(native)) {
+        if (current !== undefined && this.#writer.tryAdd(current, native)) {
           current.members.push(i);
           continue;
         }
@@ -501,8 +508,8 @@ class ServiceBusTransport implements Transport {
           flush();
           const made = this.#linkBatch(entry);
           // awaited only when it has to be: an `await` yields even on a batch made at once
-          current = { batch: made instanceof Promise ? await made : made, members: [] };
-          if (current.batch.tryAddMessage(native)) {
+          current = { batch: made instanceof Promise ? await made : made, own: false, members: [] };
+          if (this.#writer.tryAdd(current, native)) {
             current.members.push(i);
             continue;
           }
