@@ -68,10 +68,11 @@ export function encodeServiceBusMessage(m: ServiceBusMessage): Buffer | undefine
   for (const k in m) if (!KNOWN.has(k)) return undefined;
   const body = m.body;
   if (!Buffer.isBuffer(body)) return undefined;
-  const texts: Text[] = new Array(13);
-  const sizes: number[] = new Array(13).fill(0);
+  // the properties list: its texts and their UTF-8 sizes by field index (scratch, reset here)
+  const texts = TEXTS;
+  const sizes = SIZES;
+  texts.fill(undefined);
   let last = -1;
-  let listBytes = 0;
   for (const [key, index] of FIELDS) {
     const v = (m as unknown as Record<string, unknown>)[key];
     if (v === undefined || v === null) continue;
@@ -81,8 +82,8 @@ export function encodeServiceBusMessage(m: ServiceBusMessage): Buffer | undefine
     last = index;
   }
   if ((texts[0]?.length ?? 0) > MAX_ID || (texts[10]?.length ?? 0) > MAX_ID) return undefined;
-  for (let i = 0; i <= last; i++)
-    listBytes += texts[i] === undefined ? 1 : sizes[i]! + (sizes[i]! > 255 ? 5 : 2);
+  let listBytes = 0;
+  for (let i = 0; i <= last; i++) listBytes += texts[i] === undefined ? 1 : textBytes(sizes[i]!);
   let scheduled: number | undefined;
   if (m.scheduledEnqueueTimeUtc !== undefined && m.scheduledEnqueueTimeUtc !== null) {
     if (!(m.scheduledEnqueueTimeUtc instanceof Date)) return undefined;
@@ -90,100 +91,110 @@ export function encodeServiceBusMessage(m: ServiceBusMessage): Buffer | undefine
     if (!Number.isFinite(scheduled)) return undefined;
   }
   const props = m.applicationProperties;
-  let propBytes = -1;
+  const hasProps = props !== undefined && props !== null;
+  let propBytes = 0;
   let propCount = 0;
-  if (props !== undefined && props !== null) {
-    propBytes = 0;
+  if (hasProps) {
     for (const k in props) {
       const v = props[k];
       if (typeof v !== 'string') return undefined;
-      const kn = Buffer.byteLength(k);
-      const vn = Buffer.byteLength(v);
-      propBytes += kn + (kn > 255 ? 5 : 2) + vn + (vn > 255 ? 5 : 2);
+      propBytes += textBytes(Buffer.byteLength(k)) + textBytes(Buffer.byteLength(v));
       propCount += 2;
     }
   }
   const annotationBytes = scheduled === undefined ? 0 : 2 + SCHEDULED.length + 9;
   const total =
     4 + // header: 00 53 70, list0
-    (3 + 9 + annotationBytes) + // message annotations: map32
-    (last < 0 ? 4 : 3 + 9 + listBytes) + // properties: list32 (list0 when empty)
-    (propBytes < 0 ? 0 : 3 + 9 + propBytes) + // application properties: map32
-    3 +
-    (body.length > 255 ? 5 : 2) +
-    body.length; // data section: vbin8 / vbin32
+    (12 + annotationBytes) + // message annotations: 00 53 72, map32
+    (last < 0 ? 4 : 12 + listBytes) + // properties: 00 53 73, list32 (list0 when empty)
+    (hasProps ? 12 + propBytes : 0) + // application properties: 00 53 74, map32
+    (body.length > 255 ? 8 : 5) +
+    body.length; // data: 00 53 75, vbin8 / vbin32
   const out = Buffer.allocUnsafe(total);
-  let o = 0;
-  const byte = (b: number) => {
-    out[o++] = b;
-  };
-  const u32 = (n: number) => {
-    out.writeUInt32BE(n, o);
-    o += 4;
-  };
-  const section = (code: number) => {
-    byte(0x00);
-    byte(0x53);
-    byte(code);
-  };
-  /** str8 / str32, or sym8 / sym32 when `symbol`. */
-  const text = (s: string, n: number, symbol: boolean) => {
-    if (n > 255) {
-      byte(symbol ? 0xb3 : 0xb1);
-      u32(n);
-    } else {
-      byte(symbol ? 0xa3 : 0xa1);
-      byte(n);
-    }
-    o += out.write(s, o, n, 'utf8');
-  };
-  section(0x70);
-  byte(0x45);
-  section(0x72);
-  byte(0xd1);
-  u32(4 + annotationBytes);
-  u32(scheduled === undefined ? 0 : 2);
+  let o = section(out, 0, 0x70);
+  out[o++] = 0x45;
+  o = compound(
+    out,
+    section(out, o, 0x72),
+    0xd1,
+    4 + annotationBytes,
+    scheduled === undefined ? 0 : 2,
+  );
   if (scheduled !== undefined) {
-    byte(0xa3);
-    byte(SCHEDULED.length);
+    out[o++] = 0xa3;
+    out[o++] = SCHEDULED.length;
     o += SCHEDULED.copy(out, o);
-    byte(0x83);
+    out[o++] = 0x83;
     out.writeBigInt64BE(BigInt(scheduled), o);
     o += 8;
   }
-  section(0x73);
-  if (last < 0) byte(0x45);
+  o = section(out, o, 0x73);
+  if (last < 0) out[o++] = 0x45;
   else {
-    byte(0xd0);
-    u32(4 + listBytes);
-    u32(last + 1);
+    o = compound(out, o, 0xd0, 4 + listBytes, last + 1);
     for (let i = 0; i <= last; i++) {
-      const s = texts[i];
-      if (s === undefined) byte(0x40);
-      else text(s, sizes[i]!, i === 6);
+      const t = texts[i];
+      if (t === undefined) out[o++] = 0x40;
+      else o = text(out, o, t, sizes[i]!, i === 6);
     }
   }
-  if (props !== undefined && props !== null) {
-    section(0x74);
-    byte(0xd1);
-    u32(4 + propBytes);
-    u32(propCount);
+  if (hasProps) {
+    o = compound(out, section(out, o, 0x74), 0xd1, 4 + propBytes, propCount);
     for (const k in props) {
-      text(k, Buffer.byteLength(k), false);
+      o = text(out, o, k, Buffer.byteLength(k), false);
       const v = props[k] as string;
-      text(v, Buffer.byteLength(v), false);
+      o = text(out, o, v, Buffer.byteLength(v), false);
     }
   }
-  section(0x75);
+  o = section(out, o, 0x75);
   if (body.length > 255) {
-    byte(0xb0);
-    u32(body.length);
+    out[o] = 0xb0;
+    out.writeUInt32BE(body.length, o + 1);
+    o += 5;
   } else {
-    byte(0xa0);
-    byte(body.length);
+    out[o++] = 0xa0;
+    out[o++] = body.length;
   }
   o += body.copy(out, o);
   return o === total ? out : undefined;
+}
+
+const TEXTS: Text[] = new Array(13);
+const SIZES: number[] = new Array(13).fill(0);
+
+/** Bytes of an AMQP string or symbol of `n` UTF-8 bytes: str8 / sym8 up to 255, else 32-bit. */
+function textBytes(n: number): number {
+  return n + (n > 255 ? 5 : 2);
+}
+
+/** Writes a section's descriptor (`00 53 code`, a small ulong); answers the next offset. */
+function section(out: Buffer, o: number, code: number): number {
+  out[o] = 0x00;
+  out[o + 1] = 0x53;
+  out[o + 2] = code;
+  return o + 3;
+}
+
+/** Writes a list32 / map32 constructor with its size and count; answers the next offset. */
+function compound(out: Buffer, o: number, code: number, size: number, count: number): number {
+  out[o] = code;
+  out.writeUInt32BE(size, o + 1);
+  out.writeUInt32BE(count, o + 5);
+  return o + 9;
+}
+
+/** Writes `s` (`n` UTF-8 bytes) as str8 / str32, or sym8 / sym32; answers the next offset. */
+function text(out: Buffer, o: number, s: string, n: number, symbol: boolean): number {
+  if (n > 255) {
+    out[o] = symbol ? 0xb3 : 0xb1;
+    out.writeUInt32BE(n, o + 1);
+    o += 5;
+  } else {
+    out[o] = symbol ? 0xa3 : 0xa1;
+    out[o + 1] = n;
+    o += 2;
+  }
+  return o + out.write(s, o, n, 'utf8');
 }
 
 /** The fields of the SDK's batch (`ServiceBusMessageBatchImpl`, 7.x) the writer uses. */
