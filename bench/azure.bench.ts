@@ -15,11 +15,15 @@
  * used to run in this one: the figure then mixed the peer's work, and one event loop shared by
  * both, into the client's).
  *
- * The GC forced before each round (bench/rounds.ts) deoptimizes the SDK's AMQP encoder ("weak
- * objects": ~860 deopts in 8 rounds against 34 without), so a round's code starts cold and a
- * message costs ~2.5× the client CPU of a warm process (~50 µs against ~20). Both sides pay it;
- * without the GC, the garbage of earlier rounds lands a full GC in random rounds and the spread
- * doubles. bench/profile/publish-client.ts measures the warm figures.
+ * The GC forced before each round (bench/rounds.ts) deoptimizes the SDK's AMQP encoder (rhea's
+ * generic writer; "weak objects": ~860 deopts in 8 rounds against 34 without), so a raw round's
+ * code starts cold and a message costs ~2.5× the client CPU of a warm process (~50 µs against
+ * ~20). cloudmom hands the SDK only the first message of each link batch and encodes the rest
+ * itself (adapters/azure/amqp.ts), so its rounds pay the cold SDK encoder once a link batch, not
+ * once a message: the ratios here (1.4–2.3×) are larger than in a warm process, where
+ * bench/profile/publish-client.ts reads ~11–12 µs a message for cloudmom against ~13–17 for the
+ * raw loop. Without the GC, the garbage of earlier rounds lands a full GC in random rounds and
+ * the spread doubles.
  *
  * Consume (issue 13): `ServiceBusBroker.start()` draining a queue pre-filled with N messages
  * (a handler that does nothing, `concurrency` 50: the core completes each message) against the
