@@ -257,7 +257,7 @@ export function failAll(n: number, error: unknown): SendOutcome[] {
  * Sets a header as an own property, whatever its name: headers are data, and `__proto__` is a
  * name a platform can carry (plain assignment would set the object's prototype instead).
  */
-export function setOwn(o: Record<string, string>, k: string, v: string): void {
+export function setOwn<T>(o: Record<string, T>, k: string, v: T): void {
   if (k === '__proto__')
     Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
   else o[k] = v;

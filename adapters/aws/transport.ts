@@ -412,7 +412,12 @@ function dedupId(s: string): string {
   return clean.length > 128 ? clean.slice(0, 128) : clean;
 }
 
-function toEntry(m: OutgoingMessage, id: string, fifo: boolean): SendMessageBatchRequestEntry {
+/** One message as a SendMessageBatch entry (exported for bench/profile/publish-cpu.ts). */
+export function toEntry(
+  m: OutgoingMessage,
+  id: string,
+  fifo: boolean,
+): SendMessageBatchRequestEntry {
   const dl = m.deadLetter !== undefined;
   return {
     Id: id,

@@ -25,7 +25,7 @@
  */
 import type { ServiceBusMessage, ServiceBusReceivedMessage } from '@azure/service-bus';
 import { describeError } from '../../src/log.ts';
-import { utf8Length } from '../../src/publisher.ts';
+import { setOwn, utf8Length } from '../../src/publisher.ts';
 import type { IncomingMessage, OutgoingMessage } from '../../src/transport.ts';
 import { asBuffer, BoundedMap } from '../../src/util.ts';
 import * as WIRE from '../../src/wire-names.ts';
@@ -324,15 +324,7 @@ export function headersFromProperties(
         s = String(v);
       }
     }
-    const name = headerName(k);
-    if (name === '__proto__')
-      Object.defineProperty(headers, name, {
-        value: s,
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
-    else headers[name] = s;
+    setOwn(headers, headerName(k), s);
   }
   return headers;
 }

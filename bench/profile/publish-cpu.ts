@@ -1,6 +1,6 @@
 /**
  * CPU per publish of the core's path and an adapter's mapping, no I/O:
- * `node --conditions=source --expose-gc bench/profile/publish-cpu.ts [kafka|amqp|servicebus|pubsub]`.
+ * `node --conditions=source --expose-gc bench/profile/publish-cpu.ts [kafka|amqp|servicebus|pubsub|sqs]`.
  * A broker over a transport that maps each batch as the adapter does (Kafka `toRecord`, AMQP
  * `toEnvelope`, …) and accepts it at once, vs building the same records by hand as the bench's
  * raw side does (JSON, UTF-8, a UUID, the headers); 1,000 outstanding, as in K1 / A1; `oursb`:
@@ -9,6 +9,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { measure as amqpMeasure, routeOf, toEnvelope } from '../../adapters/amqp/wire.ts';
+import { SqsTransport, toEntry } from '../../adapters/aws/transport.ts';
+import { measureWire } from '../../adapters/aws/wire.ts';
 import { measureServiceBus, toServiceBusMessage } from '../../adapters/azure/wire.ts';
 import {
   measure as pubsubMeasure,
@@ -30,20 +32,24 @@ const MAPS: Record<string, (m: OutgoingMessage) => object> = {
   amqp: (m) => toEnvelope(m, routeOf(m, 'cloudmom'), 1_700_000_000),
   servicebus: (m) => toServiceBusMessage(m),
   pubsub: (m) => ({ data: m.body, attributes: toAttributes(m) }),
+  sqs: (m) => toEntry(m, '0', false),
 };
 const MEASURES: Record<string, (m: OutgoingMessage) => number> = {
   kafka: kafkaMeasure,
   amqp: amqpMeasure,
   servicebus: measureServiceBus,
   pubsub: pubsubMeasure,
+  sqs: measureWire,
 };
 const map = MAPS[platform];
 if (map === undefined) throw new Error(`platform: one of ${Object.keys(MAPS).join(', ')}`);
+const sqsTransport = new SqsTransport({ queue: 'bench' }, false);
 const caps: Capabilities = {
   name: platform,
   maxMessageBytes: 1_000_000,
   measure: MEASURES[platform]!,
-  maxBatchMessages: platform === 'kafka' ? 500 : platform === 'servicebus' ? 4000 : 100,
+  maxBatchMessages:
+    platform === 'kafka' ? 500 : platform === 'servicebus' ? 4000 : platform === 'sqs' ? 10 : 100,
   maxBatchBytes: 4_000_000,
   batchLingerMs: 0,
   ordering: false,
@@ -55,7 +61,12 @@ const caps: Capabilities = {
 };
 const transport = {
   capabilities: caps,
-  validate: platform === 'pubsub' ? pubsubValidate : undefined,
+  validate:
+    platform === 'pubsub'
+      ? pubsubValidate
+      : platform === 'sqs'
+        ? (m: OutgoingMessage) => sqsTransport.validate(m)
+        : undefined,
   async send(batch: readonly OutgoingMessage[]): Promise<SendOutcome[]> {
     sink += batch.map(map).length;
     return batch.map((m) => ({ ok: true, messageId: m.messageId }));
@@ -127,6 +138,15 @@ const RAW: Record<string, (k: number) => object> = {
   pubsub: (k) => ({
     data: Buffer.from(JSON.stringify({ ...body, id: k })),
     attributes: { target: 'bench', content_type: 'application/json', message_id: randomUUID() },
+  }),
+  sqs: (k) => ({
+    Id: String(k % 10),
+    MessageBody: JSON.stringify({ ...body, id: k }),
+    MessageAttributes: {
+      target: { DataType: 'String', StringValue: 'bench' },
+      content_type: { DataType: 'String', StringValue: 'application/json' },
+      message_id: { DataType: 'String', StringValue: randomUUID() },
+    },
   }),
 };
 

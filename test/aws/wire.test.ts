@@ -8,6 +8,7 @@ import {
   encodeBody,
   measureWire,
   parseSnsEnvelope,
+  sanitize,
   toIncoming,
   validateWire,
   wireAttributes,
@@ -40,6 +41,65 @@ describe('aws wire', () => {
         const w = encodeBody(new TextEncoder().encode(s));
         if (xmlSafe(s)) expect(w).toEqual({ text: s });
       }),
+    );
+  });
+
+  it('xmlSafe is the XML 1.0 Char production, read by code point', () => {
+    // the production itself, code point by code point (what SQS and SNS accept)
+    const char = (c: number) =>
+      c === 0x9 ||
+      c === 0xa ||
+      c === 0xd ||
+      (c >= 0x20 && c <= 0xd7ff) ||
+      (c >= 0xe000 && c <= 0xfffd) ||
+      (c >= 0x10000 && c <= 0x10ffff);
+    const byProduction = (s: string) => {
+      for (let i = 0; i < s.length; i++) {
+        const c = s.codePointAt(i)!;
+        if (!char(c)) return false; // a lone surrogate reads as its own code point
+        if (c > 0xffff) i++;
+      }
+      return true;
+    };
+    const edges = [
+      '',
+      '\t\n\r',
+      '\u0000',
+      '\u0008',
+      '\u000b',
+      '\u000c',
+      '\u001f',
+      ' ~\u007f',
+      '\ud7ff',
+      '\ud800',
+      '\udbff',
+      '\udc00',
+      'a\ud800b',
+      '\udc00\ud800',
+      '\ud83d\ude00',
+      '\ue000',
+      '\ufffd',
+      '\ufffe',
+      '\uffff',
+      '\u{10ffff}',
+      'x'.repeat(1000) + '\uffff',
+    ];
+    // sanitize: each code point outside it (a lone surrogate is one) becomes U+FFFD
+    const bySanitizing = (s: string) => {
+      let out = '';
+      for (const ch of s) out += byProduction(ch) ? ch : '\ufffd';
+      return out;
+    };
+    for (const s of edges) {
+      expect(xmlSafe(s), JSON.stringify(s)).toBe(byProduction(s));
+      expect(sanitize(s), JSON.stringify(s)).toBe(bySanitizing(s));
+    }
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), (s) => {
+        expect(xmlSafe(s)).toBe(byProduction(s));
+        expect(sanitize(s)).toBe(bySanitizing(s));
+      }),
+      { numRuns: 2000 },
     );
   });
 

@@ -12,7 +12,9 @@ import {
 } from 'cloudmom';
 import { describe, expect, it } from 'vitest';
 import { allowListMatcher } from '../../src/broker.ts';
-import type { Transport } from '../../src/transport.ts';
+import { CodecRegistry } from '../../src/codec.ts';
+import { Publisher } from '../../src/publisher.ts';
+import type { IncomingMessage, OutgoingMessage, Transport } from '../../src/transport.ts';
 
 describe('reply allow-list', () => {
   it('matches exact strings, prefixes ending in *, RegExps and functions', () => {
@@ -88,6 +90,47 @@ describe('Broker options and arguments', () => {
     expect((results[3] as PromiseRejectedResult).reason).toBeInstanceOf(SendError);
     expect((results[4] as PromiseFulfilledResult<string>).value).toMatch(/^id-/);
     await b.stop();
+  });
+
+  it('cuts a dead-letter copy larger than the platform takes to fit, its size in dead_letter_truncated', async () => {
+    const sent: OutgoingMessage[] = [];
+    const transport: Transport = {
+      capabilities: COUNTING,
+      isRetryable: () => false,
+      async send(batch) {
+        sent.push(...batch);
+        return batch.map(() => ({ ok: true }));
+      },
+      async close() {},
+    };
+    const p = new Publisher(
+      transport,
+      new CodecRegistry(),
+      undefined,
+      { published: 0 },
+      (m) => m.body.byteLength,
+    );
+    const received = (text: string): IncomingMessage => ({
+      body: new TextEncoder().encode(text),
+      target: 't',
+      messageId: 'm-1',
+      headers: { h: 'v' },
+      deliveryCount: 3,
+      raw: undefined,
+    });
+    const reason = { code: 'handler-failed', description: 'failed' } as const;
+    await p.deadLetter(received('short'), reason, 'dlq');
+    await p.deadLetter(received('x'.repeat(5000)), reason, 'dlq');
+    await p.flush();
+    expect(new TextDecoder().decode(sent[0]!.body)).toBe('short');
+    expect(sent[0]!.headers).toEqual({ h: 'v' });
+    expect(sent[1]!.body.byteLength).toBeLessThanOrEqual(COUNTING.maxMessageBytes);
+    expect(sent[1]!.body.byteLength).toBeGreaterThan(COUNTING.maxMessageBytes - 200);
+    expect(sent[1]!.headers).toEqual({ h: 'v', dead_letter_truncated: '5000' });
+    expect(sent.map((m) => [m.destination, m.deadLetter?.deliveryCount])).toEqual([
+      ['dlq', 3],
+      ['dlq', 3],
+    ]);
   });
 
   it('publishBatch: one set of batches with single publishes, ids in entry order, partial failures named', async () => {
