@@ -11,9 +11,11 @@
  *   `publishBatch(array)` vs sqs-producer `send(array)` (the same shape: one call, N messages);
  *   and the limit: raw `SendMessageBatch` calls of 10 by hand, all at once — against one
  *   SendMessage each (the emulator's ceiling for any batching client) and against `publish`.
- *   Every anchor sends the attributes cloudmom sends (target, content_type, message_id).
+ *   Every anchor sends the attributes cloudmom sends (target, content_type) and a message_id.
  *   A warm-up round, then interleaved rounds; each broker side keeps its first broker
- *   (bench/rounds.ts `keepFirst`).
+ *   (bench/rounds.ts `keepFirst`). Each round has a fresh queue (the earlier rounds' deleted).
+ * Both emulators run in processes of their own (fauxqs since 2026-12-03: in this process it
+ * charged the client's side for the emulator's CPU, which no SQS client shares).
  * - P7: SQS consume, draining 2,000 messages: `SqsBroker.start()` (the core's receive loop over
  *   ReceiveMessage(10) + DeleteMessageBatch, concurrency 10) vs a hand-written
  *   ReceiveMessage(10) + DeleteMessageBatch loop (the limit), on moto and fauxqs; the median of
@@ -36,10 +38,10 @@ import {
 } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
 import { build } from 'esbuild';
-import { startFauxqs } from 'fauxqs';
 import { Consumer as SqsConsumer } from 'sqs-consumer';
 import { Producer } from 'sqs-producer';
 import { lambdaHandler, SqsBroker, type SqsEvent } from '../adapters/aws/index.ts';
+import { startFauxqsProcess } from '../test/emulators/aws/fauxqs.ts';
 import { awsClientConfig, startMoto } from '../test/emulators/aws/moto.ts';
 import { cacheDir, ROOT } from '../test/emulators/harness.ts';
 import { interleave, keepFirst, ratioRow, since } from './rounds.ts';
@@ -63,8 +65,8 @@ const trivial = (body: { id: number }) => {
  */
 const P3_ROUNDS = Number(process.env.BENCH_P3_ROUNDS ?? 9);
 /**
- * fauxqs rounds take ~0.15 s a side (moto's ~1.3 s), and fauxqs shares this process with the
- * client, so its rounds swing more: 15 of them for ~20 s more.
+ * fauxqs rounds take ~0.1–0.15 s a side (moto's ~1.3 s), so they swing more: 15 of them, for
+ * ~15 s more.
  */
 const P3_ROUNDS_FAUXQS = Number(process.env.BENCH_P3_ROUNDS_FAUXQS ?? 15);
 // For looking at one P3 row: BENCH_P3_N_MOTO / BENCH_P3_N_FAUXQS set the messages per round
@@ -274,10 +276,10 @@ async function p3(): Promise<BenchRow[]> {
       await moto.stop();
     }
   }
-  // the same against fauxqs (in this process: publisher and emulator share the CPU)
-  const faux = await startFauxqs({ port: 0, host: '127.0.0.1', logger: false });
+  // the same against fauxqs (in a process of its own, as every other peer)
+  const faux = await startFauxqsProcess();
   try {
-    rows.push(...(await publishBench(`http://127.0.0.1:${faux.port}`, 'fauxqs', false)));
+    rows.push(...(await publishBench(faux.endpoint, 'fauxqs', false)));
   } finally {
     await faux.stop();
   }
@@ -293,8 +295,7 @@ async function publishBench(
   const N = Number(process.env[`BENCH_P3_N_${emulator.toUpperCase()}`] ?? 1_000);
   const body = (i: number) => ({ id: i, name: `item ${i}`, tags: ['a', 'b'] });
   // Each round sends to a queue of its own, made off the clock; the earlier rounds' queues are
-  // deleted first, so what the emulator holds (fauxqs: in this process's heap) stays one
-  // round's worth instead of growing with every round and slowing whichever side runs later.
+  // deleted first, so what the emulator holds stays one round's worth instead of growing with every round and slowing whichever side runs later.
   const made: string[] = [];
   const fresh = async (name: string) => {
     for (const url of made.splice(0))
@@ -489,9 +490,9 @@ async function p7(): Promise<BenchRow[]> {
   } finally {
     await moto.stop();
   }
-  const faux = await startFauxqs({ port: 0, host: '127.0.0.1', logger: false });
+  const faux = await startFauxqsProcess();
   try {
-    rows.push(...(await consumeBench(`http://127.0.0.1:${faux.port}`, 'fauxqs')));
+    rows.push(...(await consumeBench(faux.endpoint, 'fauxqs')));
   } finally {
     await faux.stop();
   }

@@ -1,7 +1,7 @@
 /**
  * How cost grows (issue 13): publish and consume throughput at message sizes 1 KB, 64 KB,
  * 256 KB and 1 MB, at concurrency 1, 10 and 100, on the embedded broker (`MemoryBroker`) and
- * on SQS (fauxqs, in this process); and the JS heap retained after GC with RSS beside it at
+ * on SQS (fauxqs, in a process of its own); and the JS heap retained after GC with RSS beside it at
  * 100k and 200k messages (the core suite's C2 run, measured again here when that suite did
  * not run). Writes the curves to `docs/bench/curves.svg` (bench/svg.ts), which BENCHMARKS.md
  * shows.
@@ -16,8 +16,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateQueueCommand, DeleteQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { MemoryBroker, MemoryHub } from 'cloudmom';
-import { startFauxqs } from 'fauxqs';
 import { SqsBroker } from '../adapters/aws/index.ts';
+import { startFauxqsProcess } from '../test/emulators/aws/fauxqs.ts';
 import { awsClientConfig } from '../test/emulators/aws/moto.ts';
 import { ROOT } from '../test/emulators/harness.ts';
 import { memoryFigures, retained } from './core.bench.ts';
@@ -126,8 +126,8 @@ export const suite: BenchSuite = {
         return { broker, done: async () => {} };
       },
     };
-    const faux = await startFauxqs({ port: 0, host: '127.0.0.1', logger: false });
-    const sqs = new SQSClient(awsClientConfig(`http://127.0.0.1:${faux.port}`));
+    const faux = await startFauxqsProcess();
+    const sqs = new SQSClient(awsClientConfig(faux.endpoint));
     const sqsPlatform: Platform = {
       name: 'SqsBroker (fauxqs)',
       budget: 32 * 2 ** 20,
