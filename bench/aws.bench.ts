@@ -295,7 +295,8 @@ async function publishBench(
   const N = Number(process.env[`BENCH_P3_N_${emulator.toUpperCase()}`] ?? 1_000);
   const body = (i: number) => ({ id: i, name: `item ${i}`, tags: ['a', 'b'] });
   // Each round sends to a queue of its own, made off the clock; the earlier rounds' queues are
-  // deleted first, so what the emulator holds stays one round's worth instead of growing with every round and slowing whichever side runs later.
+  // deleted first, so what the emulator holds stays one round's worth instead of growing with
+  // every round and slowing whichever side runs later.
   const made: string[] = [];
   const fresh = async (name: string) => {
     for (const url of made.splice(0))

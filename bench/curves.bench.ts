@@ -1,9 +1,9 @@
 /**
  * How cost grows (issue 13): publish and consume throughput at message sizes 1 KB, 64 KB,
  * 256 KB and 1 MB, at concurrency 1, 10 and 100, on the embedded broker (`MemoryBroker`) and
- * on SQS (fauxqs, in a process of its own); and the JS heap retained after GC with RSS beside it at
- * 100k and 200k messages (the core suite's C2 run, measured again here when that suite did
- * not run). Writes the curves to `docs/bench/curves.svg` (bench/svg.ts), which BENCHMARKS.md
+ * on SQS (fauxqs, in a process of its own); and the JS heap retained after GC with RSS beside
+ * it at 100k and 200k messages (the core suite's C2 run, measured again here when that suite
+ * did not run). Writes the curves to `docs/bench/curves.svg` (bench/svg.ts), which BENCHMARKS.md
  * shows.
  *
  * - publish at concurrency c: c publishers, each awaiting its publish before the next;

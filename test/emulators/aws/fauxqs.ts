@@ -3,7 +3,8 @@
  * port, as the benchmarks' second SQS peer: like moto, the RabbitMQ, Kafka, Pub/Sub and
  * Service Bus peers, it then spends its own CPU, not the measured client's (an SQS client never
  * shares a process with the service). `CLOUDMOM_FAUXQS_ENDPOINT` replaces it with a running
- * one. The tests that use fauxqs start it in their own process (`startFauxqs` from the package).
+ * one. The tests that use fauxqs run it inside the test's process (`startFauxqs` from the
+ * package): there only behaviour is measured, not CPU.
  *
  * @example
  * ```ts
